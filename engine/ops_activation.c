@@ -1,0 +1,35 @@
+#include "ops_activation.h"
+
+#include "../kernels/activation.h"
+#include "ops_common.h"
+
+typedef struct {
+  int kind;
+} ActArgs;
+
+static void act_backward(SamxCtx *ctx, SamxNode *node) {
+  SamxTensor *x = node->in[0], *y = node->out;
+  SamxTensor *gx = samx_grad_of(ctx, x);
+  if (!gx) return;
+  int kind = samx_node_args(node, ActArgs)->kind;
+  SAMX_ON_DEVICE(x, samx_cpu_act_bwd(kind, samx_f32(x), samx_f32(y), samx_f32(y->grad), samx_f32(gx), x->numel),
+                 samx_cuda_act_bwd(kind, samx_f32(x), samx_f32(y), samx_f32(y->grad), samx_f32(gx), x->numel));
+}
+
+static SamxTensor *activation(SamxCtx *ctx, SamxTensor *x, int kind, const char *name) {
+  samx_check_f32(name, x);
+  SamxTensor *y = samx_new_like(ctx, x);
+  SAMX_ON_DEVICE(x, samx_cpu_act_fwd(kind, samx_f32(x), samx_f32(y), x->numel),
+                 samx_cuda_act_fwd(kind, samx_f32(x), samx_f32(y), x->numel));
+  SamxNode *node = samx_record(ctx, name, act_backward, y, 1, &x);
+  if (node) {
+    samx_node_args(node, ActArgs)->kind = kind;
+    samx_node_save(node, x);
+    samx_node_save(node, y);
+  }
+  return y;
+}
+
+SamxTensor *samx_relu(SamxCtx *ctx, SamxTensor *x) { return activation(ctx, x, SAMX_ACT_RELU, "relu"); }
+SamxTensor *samx_gelu(SamxCtx *ctx, SamxTensor *x) { return activation(ctx, x, SAMX_ACT_GELU, "gelu"); }
+SamxTensor *samx_sigmoid(SamxCtx *ctx, SamxTensor *x) { return activation(ctx, x, SAMX_ACT_SIGMOID, "sigmoid"); }

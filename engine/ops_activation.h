@@ -1,0 +1,11 @@
+// defines: samx_relu, samx_gelu, samx_sigmoid (elementwise, any shape, f32).
+#ifndef SAMX_OPS_ACTIVATION_H
+#define SAMX_OPS_ACTIVATION_H
+
+#include "tape.h"
+
+SamxTensor *samx_relu(SamxCtx *ctx, SamxTensor *x);
+SamxTensor *samx_gelu(SamxCtx *ctx, SamxTensor *x);  // exact erf form, as torch.nn.GELU()
+SamxTensor *samx_sigmoid(SamxCtx *ctx, SamxTensor *x);
+
+#endif

@@ -1,0 +1,17 @@
+// samx engine: everything a model, a tool or a test needs.
+#ifndef SAMX_H
+#define SAMX_H
+
+#include "arena.h"
+#include "device.h"
+#include "dtype.h"
+#include "error.h"
+#include "fileio.h"
+#include "ops.h"
+#include "params.h"
+#include "safetensors.h"
+#include "tape.h"
+#include "tensor.h"
+#include "version.h"
+
+#endif

@@ -1,0 +1,124 @@
+#include "tape.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+void samx_ctx_init(SamxCtx *ctx, SamxDevice device, size_t act_bytes, int max_nodes) {
+  memset(ctx, 0, sizeof *ctx);
+  ctx->device = device;
+  samx_device_activate(device);
+  // Headers: a generous fixed share of host memory, proportional to the tape size.
+  size_t meta = (size_t)max_nodes * 8 * sizeof(SamxTensor) + (1 << 20);
+  samx_arena_init(&ctx->act, "activations", device, act_bytes, meta);
+  ctx->tape.capacity = max_nodes;
+  ctx->tape.nodes = (SamxNode *)calloc((size_t)max_nodes, sizeof(SamxNode));
+  SAMX_ASSERT(ctx->tape.nodes, "out of memory for a tape of %d nodes", max_nodes);
+  ctx->recording = 1;
+}
+
+void samx_ctx_free(SamxCtx *ctx) {
+  samx_arena_free(&ctx->act);
+  free(ctx->tape.nodes);
+  memset(ctx, 0, sizeof *ctx);
+}
+
+void samx_ctx_reset(SamxCtx *ctx) {
+  samx_arena_reset(&ctx->act);
+  ctx->tape.n = 0;
+}
+
+int samx_ctx_set_recording(SamxCtx *ctx, int on) {
+  int prev = ctx->recording;
+  ctx->recording = on;
+  return prev;
+}
+
+SamxTensor *samx_new(SamxCtx *ctx, SamxDType dt, SamxShape s) { return samx_tensor_new(&ctx->act, dt, s); }
+
+SamxTensor *samx_zeros(SamxCtx *ctx, SamxDType dt, SamxShape s) { return samx_tensor_zeros(&ctx->act, dt, s); }
+
+SamxTensor *samx_from_host(SamxCtx *ctx, SamxShape s, const float *host) {
+  SamxTensor *t = samx_new(ctx, SAMX_F32, s);
+  samx_tensor_write(t, host);
+  return t;
+}
+
+SamxNode *samx_record(SamxCtx *ctx, const char *op, SamxBackwardFn backward, SamxTensor *out, int n_in,
+                      SamxTensor *const *in) {
+  if (!ctx->recording) return NULL;
+  int any = 0;
+  for (int i = 0; i < n_in; i++) any |= in[i] && in[i]->requires_grad;
+  if (!any) return NULL;
+  SAMX_ASSERT(n_in <= SAMX_NODE_MAX_IN, "op %s: %d inputs, at most %d", op, n_in, SAMX_NODE_MAX_IN);
+  SAMX_ASSERT(ctx->tape.n < ctx->tape.capacity, "tape full (%d nodes) at op %s (HINT: raise max_nodes)",
+              ctx->tape.capacity, op);
+  SamxNode *node = &ctx->tape.nodes[ctx->tape.n++];
+  memset(node, 0, offsetof(SamxNode, args));
+  node->op = op;
+  node->backward = backward;
+  node->n_in = n_in;
+  for (int i = 0; i < n_in; i++) node->in[i] = in[i];
+  node->out = out;
+  out->requires_grad = 1;
+  return node;
+}
+
+void samx_node_save(SamxNode *node, SamxTensor *t) {
+  SAMX_ASSERT(node->n_saved < SAMX_NODE_MAX_SAVED, "op %s saves too many tensors", node->op);
+  node->saved[node->n_saved] = t;
+  node->saved_version[node->n_saved] = samx_version(t);
+  node->n_saved++;
+}
+
+void *samx_node_args_(SamxNode *node, size_t size) {
+  SAMX_ASSERT(size <= SAMX_NODE_ARGS_BYTES, "op %s: args of %zu bytes exceed %d", node->op, size,
+              SAMX_NODE_ARGS_BYTES);
+  return node->args;
+}
+
+SamxTensor *samx_grad_of(SamxCtx *ctx, SamxTensor *t) {
+  if (!t || !t->requires_grad) return NULL;
+  if (!t->grad) {
+    SAMX_ASSERT(!t->is_param, "parameter %s has no gradient buffer", t->name ? t->name : "?");
+    t->grad = samx_tensor_zeros(&ctx->act, SAMX_F32, samx_shape_of(t));
+  }
+  return t->grad;
+}
+
+static int check_saved(const SamxNode *node) {
+  for (int i = 0; i < node->n_saved; i++) {
+    const SamxTensor *t = node->saved[i];
+    if (samx_version(t) != node->saved_version[i]) {
+      char s[96];
+      return samx_fail("backward of %s: saved tensor %s%s%s %s was modified in place after it was saved "
+                       "(version %u, now %u); its gradient would be wrong (HINT: write into a copy)",
+                       node->op, t->name ? "'" : "", t->name ? t->name : "", t->name ? "'" : "",
+                       samx_shape_str(samx_shape_of(t), s, sizeof s), node->saved_version[i], samx_version(t));
+    }
+  }
+  return 0;
+}
+
+int samx_backward(SamxCtx *ctx, SamxTensor *loss, SamxTensor *grad_out) {
+  if (!loss->requires_grad) return samx_fail("backward: the loss does not depend on any trainable tensor");
+  int prev = samx_ctx_set_recording(ctx, 0);  // backward kernels are never recorded
+  SamxTensor *g = samx_grad_of(ctx, loss);
+  if (grad_out) {
+    SAMX_ASSERT(grad_out->numel == loss->numel, "backward: grad_out has %lld elements, loss %lld",
+                (long long)grad_out->numel, (long long)loss->numel);
+    samx_tensor_copy(g, grad_out);
+  } else {
+    samx_tensor_fill(g, 1.0f);
+  }
+  int rc = 0;
+  for (int i = ctx->tape.n - 1; i >= 0; i--) {
+    SamxNode *node = &ctx->tape.nodes[i];
+    if (!node->out->grad) continue;  // nothing downstream of this op reached the loss
+    if ((rc = check_saved(node)) != 0) break;
+    node->backward(ctx, node);
+  }
+  samx_ctx_set_recording(ctx, prev);
+  return rc;
+}

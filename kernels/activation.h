@@ -1,0 +1,44 @@
+// Pointwise activations: ReLU, exact-erf GELU (nn.GELU's default), sigmoid.
+// defines: SamxAct, samx_act_fwd, samx_act_bwd (math shared by CPU and CUDA), and the launchers.
+#ifndef SAMX_KERNELS_ACTIVATION_H
+#define SAMX_KERNELS_ACTIVATION_H
+
+#include "common.h"
+
+typedef enum { SAMX_ACT_RELU = 0, SAMX_ACT_GELU = 1, SAMX_ACT_SIGMOID = 2 } SamxAct;
+
+SAMX_HD float samx_sigmoidf(float x) {
+  // Split by sign so exp never overflows.
+  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+  float e = expf(x);
+  return e / (1.0f + e);
+}
+
+SAMX_HD float samx_act_fwd(int kind, float x) {
+  switch (kind) {
+    case SAMX_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case SAMX_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    default: return samx_sigmoidf(x);
+  }
+}
+
+// dL/dx given the input x, the output y and dL/dy.
+SAMX_HD float samx_act_bwd(int kind, float x, float y, float gy) {
+  switch (kind) {
+    case SAMX_ACT_RELU: return x > 0.0f ? gy : 0.0f;
+    case SAMX_ACT_GELU: {
+      float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
+      float pdf = 0.39894228040143268f * expf(-0.5f * x * x);
+      return gy * (cdf + x * pdf);
+    }
+    default: return gy * y * (1.0f - y);
+  }
+}
+
+SAMX_EXTERN_C void samx_cpu_act_fwd(int kind, const float *x, float *y, int64_t n);
+// gx += dL/dx
+SAMX_EXTERN_C void samx_cpu_act_bwd(int kind, const float *x, const float *y, const float *gy, float *gx, int64_t n);
+SAMX_EXTERN_C void samx_cuda_act_fwd(int kind, const float *x, float *y, int64_t n);
+SAMX_EXTERN_C void samx_cuda_act_bwd(int kind, const float *x, const float *y, const float *gy, float *gx, int64_t n);
+
+#endif

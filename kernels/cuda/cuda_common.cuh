@@ -1,0 +1,42 @@
+// Checks for CUDA and cuBLAS calls, and the shared handle/stream.
+#ifndef SAMX_CUDA_COMMON_CUH
+#define SAMX_CUDA_COMMON_CUH
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../common.h"
+
+#define CUDA_CHECK(call)                                                                          \
+  do {                                                                                            \
+    cudaError_t err_ = (call);                                                                    \
+    if (err_ != cudaSuccess) {                                                                    \
+      fprintf(stderr, "samx: CUDA error at %s:%d: %s (%s)\n", __FILE__, __LINE__,                 \
+              cudaGetErrorString(err_), #call);                                                   \
+      abort();                                                                                    \
+    }                                                                                             \
+  } while (0)
+
+#define CUBLAS_CHECK(call)                                                                        \
+  do {                                                                                            \
+    cublasStatus_t st_ = (call);                                                                  \
+    if (st_ != CUBLAS_STATUS_SUCCESS) {                                                           \
+      fprintf(stderr, "samx: cuBLAS error %d at %s:%d (%s)\n", (int)st_, __FILE__, __LINE__, #call); \
+      abort();                                                                                    \
+    }                                                                                             \
+  } while (0)
+
+// Checks the launch of the last kernel (and, with SAMX_CUDA_SYNC_CHECK set, its completion).
+#define CUDA_LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
+
+// The cuBLAS handle of the current device, created on first use.
+SAMX_EXTERN_C cublasHandle_t samx_cublas_handle(void);
+
+static inline unsigned samx_grid_1d(size_t n, unsigned block) {
+  size_t g = (n + block - 1) / block;
+  return (unsigned)(g > 65535u * 32u ? 65535u * 32u : (g == 0 ? 1 : g));
+}
+
+#endif

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what samx needs to build and test on a fresh Debian 12 machine.
+# Idempotent: packages already present are skipped, apt is only called when something is missing.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config ninja-build
+  libopenblas-dev       # CPU GEMM (sgemm) for the CPU backend
+  libomp-dev            # OpenMP runtime for the CPU kernels
+  libhdf5-dev           # dataset and prediction files (contracts §3/§4)
+  libzip-dev            # torch.save zip archives (checkpoint loading)
+  libpng-dev libjpeg-dev libtiff-dev   # image readers (8/16-bit PNG, JPEG, TIFF)
+  libnifti2-dev         # NIfTI volumes (QUBIQ, BraTS)
+  libcairo2-dev         # figures (overlays, grids, curves)
+  libinih-dev           # INI config files for `samx train`
+  libjansson-dev        # strict JSON (safetensors headers: duplicate keys rejected, 64-bit integers)
+  python3 python3-numpy python3-torch   # reference implementations used by the tests
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
