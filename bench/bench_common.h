@@ -1,0 +1,41 @@
+// Shared pieces of `samx bench`: timing, hardware limits, table/JSON output, the PyTorch side.
+#ifndef SAMX_BENCH_COMMON_H
+#define SAMX_BENCH_COMMON_H
+
+#include "engine/samx.h"
+
+typedef struct {
+  char name[64];
+  char shape[96];
+  char spec[128];  // machine-readable description for bench/torch_bench.py ("gemm M N K", ...)
+  double flops;   // work per call (0 when the op is bandwidth-bound)
+  double bytes;   // minimum memory traffic per call
+  double ms;      // median over repetitions
+  double torch_ms;  // same work in PyTorch; < 0 when not measured
+} BenchRow;
+
+typedef struct {
+  double peak_flops;  // fp32 FLOP/s of the device (vendor figure or derived)
+  double peak_bw;     // bytes/s (vendor figure on GPU, measured copy bandwidth on CPU)
+  char source[128];   // where the peaks come from
+} HwLimits;
+
+typedef struct {
+  SamxDevice device;
+  int reps;
+  int json;
+  int quick;
+  int compare_torch;
+} BenchOpts;
+
+double bench_now_ms(void);
+void bench_limits(SamxDevice d, HwLimits *hw);
+// Parses the options shared by all `samx bench` modes; returns index of the first unparsed arg or -1.
+int bench_parse_opts(int argc, char **argv, BenchOpts *o, const char *usage);
+// Fills rows[i].torch_ms by running bench/torch_bench.py MODE on the same shapes.
+void bench_torch(const char *mode, const BenchOpts *o, BenchRow *rows, int n);
+void bench_print(const char *title, const BenchOpts *o, const HwLimits *hw, const BenchRow *rows, int n);
+// Random f32 contents for a benchmark input.
+void bench_fill(SamxTensor *t, uint64_t seed);
+
+#endif

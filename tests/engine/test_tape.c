@@ -1,0 +1,116 @@
+// The tape's contract: inference mode records nothing, frozen sub-graphs leave no trace, parameter
+// gradients accumulate across backward passes, in-place writes to saved tensors are caught.
+#include <string.h>
+
+#include "../harness.h"
+
+static void test_inference_mode_records_nothing(void) {
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, samx_cpu());
+  float v[4] = {-1, 0.5f, 2, 3};
+  SamxTensor *x = samx_from_host(&ctx, SHAPE(4), v);
+  x->requires_grad = 1;
+  samx_ctx_set_recording(&ctx, 0);
+  SamxTensor *y = samx_gelu(&ctx, samx_sigmoid(&ctx, x));
+  CHECK(ctx.tape.n == 0, "inference mode recorded %d nodes", ctx.tape.n);
+  CHECK(!y->requires_grad, "output of an unrecorded op requires grad");
+  samx_ctx_set_recording(&ctx, 1);
+  samx_gelu(&ctx, x);
+  CHECK(ctx.tape.n == 1, "recording mode recorded %d nodes, expected 1", ctx.tape.n);
+  samx_ctx_free(&ctx);
+}
+
+static void test_frozen_parameters_cost_nothing(void) {
+  SamxParams p;
+  samx_params_init(&p);
+  SamxTensor *frozen = samx_param(&p, "encoder.w", SHAPE(3), 0);
+  SamxTensor *train = samx_param(&p, "decoder.w", SHAPE(3), 1);
+  samx_params_allocate(&p, samx_cpu());
+  CHECK(p.n_trainable == 3, "gradient buffer holds %lld values, expected 3 (frozen excluded)",
+        (long long)p.n_trainable);
+  CHECK(frozen->grad == NULL, "frozen parameter got a gradient buffer");
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, samx_cpu());
+  SamxTensor *enc = samx_gelu(&ctx, samx_relu(&ctx, frozen));
+  CHECK(ctx.tape.n == 0, "frozen sub-graph recorded %d nodes", ctx.tape.n);
+  SamxTensor *dec = samx_sigmoid(&ctx, train);
+  CHECK(ctx.tape.n == 1 && dec->requires_grad && !enc->requires_grad, "only the trainable op is recorded");
+  CHECK(samx_backward(&ctx, dec, NULL) == 0, "backward failed: %s", samx_last_error());
+  CHECK(frozen->grad == NULL && enc->grad == NULL, "backward entered the frozen sub-graph");
+  samx_ctx_free(&ctx);
+  samx_params_free(&p);
+}
+
+static void test_gradients_accumulate(void) {
+  SamxParams p;
+  samx_params_init(&p);
+  SamxTensor *w = samx_param(&p, "w", SHAPE(2), 1);
+  samx_params_allocate(&p, samx_cpu());
+  float wv[2] = {0.3f, -1.2f};
+  samx_tensor_write(w, wv);
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, samx_cpu());
+  float once[2], twice[2];
+  for (int pass = 0; pass < 2; pass++) {
+    samx_ctx_reset(&ctx);
+    SamxTensor *y = samx_sigmoid(&ctx, w);
+    CHECK(samx_backward(&ctx, y, NULL) == 0, "backward failed: %s", samx_last_error());
+    samx_tensor_read(w->grad, pass ? twice : once);
+  }
+  for (int i = 0; i < 2; i++) {
+    double s = 1 / (1 + exp(-(double)wv[i]));
+    CHECK(fabs(once[i] - s * (1 - s)) < 1e-6, "d sigmoid at %g: got %g, want %g", wv[i], once[i], s * (1 - s));
+    CHECK(fabs(twice[i] - 2 * once[i]) < 1e-6, "second backward did not accumulate: %g vs 2*%g", twice[i], once[i]);
+  }
+  samx_params_zero_grad(&p);
+  samx_tensor_read(w->grad, once);
+  CHECK(once[0] == 0 && once[1] == 0, "zero_grad left %g %g", once[0], once[1]);
+  // Gradients of all trainable parameters form one dense vector.
+  CHECK(p.grad_flat == (float *)w->grad->data, "grad_flat does not start at the first parameter's gradient");
+  samx_ctx_free(&ctx);
+  samx_params_free(&p);
+}
+
+static void test_inplace_write_to_saved_tensor_is_an_error(void) {
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, samx_cpu());
+  float v[3] = {0.1f, 0.2f, 0.3f};
+  SamxTensor *x = samx_from_host(&ctx, SHAPE(3), v);
+  x->requires_grad = 1;
+  SamxTensor *y = samx_sigmoid(&ctx, x);  // saves x and y
+  SamxTensor *z = samx_gelu(&ctx, y);     // saves y
+  samx_tensor_fill(y, 0.0f);              // in place: sigmoid's and gelu's saved y is now stale
+  samx_clear_error();
+  int rc = samx_backward(&ctx, z, NULL);
+  CHECK(rc == -1, "backward returned %d after an in-place write to a saved tensor", rc);
+  CHECK(strstr(samx_last_error(), "gelu") && strstr(samx_last_error(), "modified in place"),
+        "error does not name the op: %s", samx_last_error());
+  // Without the write, the same graph differentiates.
+  samx_ctx_reset(&ctx);
+  x = samx_from_host(&ctx, SHAPE(3), v);
+  x->requires_grad = 1;
+  z = samx_gelu(&ctx, samx_sigmoid(&ctx, x));
+  CHECK(samx_backward(&ctx, z, NULL) == 0, "clean backward failed: %s", samx_last_error());
+  samx_ctx_free(&ctx);
+}
+
+static void test_views_share_versions(void) {
+  SamxArena a;
+  samx_arena_init(&a, "t", samx_cpu(), 1 << 16, 1 << 14);
+  SamxTensor *t = samx_tensor_zeros(&a, SAMX_F32, SHAPE(2, 3));
+  SamxTensor *v = samx_tensor_wrap(&a, t->data, t->device, SAMX_F32, SHAPE(6));
+  v->base = t;
+  uint32_t before = samx_version(t);
+  samx_tensor_fill(v, 1.0f);
+  CHECK(samx_version(t) == before + 1, "a write through a view did not bump the base's version");
+  samx_arena_free(&a);
+}
+
+int main(void) {
+  test_inference_mode_records_nothing();
+  test_frozen_parameters_cost_nothing();
+  test_gradients_accumulate();
+  test_inplace_write_to_saved_tensor_is_an_error();
+  test_views_share_versions();
+  return samx_test_summary();
+}
