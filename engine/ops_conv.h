@@ -1,7 +1,19 @@
-// ops_conv: declared by its implementer (see engine/ops.h for the family list).
+// defines: samx_conv2d, samx_conv_transpose2d (groups 1, dilation 1, torch.nn.functional semantics),
+// samx_resize_bilinear (F.interpolate(mode="bilinear", align_corners=False), no antialiasing).
 #ifndef SAMX_OPS_CONV_H
 #define SAMX_OPS_CONV_H
 
+#include <stdint.h>
+
 #include "tape.h"
+
+// x [B, Cin, H, W], w [Cout, Cin, kh, kw], b [Cout] or NULL -> [B, Cout, Ho, Wo] with
+// Ho = (H + 2 pad - kh) / stride + 1 (likewise Wo).
+SamxTensor *samx_conv2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, int stride, int pad);
+// x [B, Cin, H, W], w [Cin, Cout, kh, kw], b [Cout] or NULL -> [B, Cout, Ho, Wo] with
+// Ho = (H - 1) stride - 2 pad + kh (no output padding): the adjoint of conv2d.
+SamxTensor *samx_conv_transpose2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, int stride, int pad);
+// x [B, C, H, W] -> [B, C, out_h, out_w].
+SamxTensor *samx_resize_bilinear(SamxCtx *ctx, SamxTensor *x, int64_t out_h, int64_t out_w);
 
 #endif

@@ -1,7 +1,26 @@
-// ops_linalg: declared by its implementer (see engine/ops.h for the family list).
+// defines: samx_matmul, samx_linear, samx_lora_linear, samx_embedding (f32 unless stated).
 #ifndef SAMX_OPS_LINALG_H
 #define SAMX_OPS_LINALG_H
 
 #include "tape.h"
+
+// Batched matrix product op(a) op(b) -> [..., M, N] (torch.matmul with optional transposes of the last
+// two dims). a: [..., M, K], or [..., K, M] when trans_a. b: [..., K, N], or [..., N, K] when trans_b,
+// with the same leading (batch) dims as a, or 2-D: one matrix broadcast over a's batch (a weight; its
+// gradient sums over the batch).
+SamxTensor *samx_matmul(SamxCtx *ctx, SamxTensor *a, SamxTensor *b, int trans_a, int trans_b);
+
+// torch.nn.functional.linear: y = x w^T + b. x [..., in], w [out, in], b [out] or NULL -> y [..., out].
+SamxTensor *samx_linear(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b);
+
+// Linear with a LoRA adapter (peft's convention): y = x w^T + b + scale * (x lora_a^T) lora_b^T.
+// lora_a [r, in], lora_b [out, r]; w and b (b may be NULL) are usually frozen, and then cost no
+// gradient work.
+SamxTensor *samx_lora_linear(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *lora_a,
+                             SamxTensor *lora_b, float scale);
+
+// torch.nn.functional.embedding: rows of table [V, D] picked by idx (I32, any shape) -> [..., D].
+// An index outside [0, V) is a bug in the caller (SAMX_DIE naming it).
+SamxTensor *samx_embedding(SamxCtx *ctx, SamxTensor *table, SamxTensor *idx);
 
 #endif

@@ -1,7 +1,13 @@
-// ops_norm: declared by its implementer (see engine/ops.h for the family list).
+// defines: samx_layernorm (torch.nn.LayerNorm over the last dim), samx_layernorm2d (SAM's LayerNorm2d:
+// over the channels of x [B, C, H, W] at every position). Biased variance, eps inside the square root.
 #ifndef SAMX_OPS_NORM_H
 #define SAMX_OPS_NORM_H
 
 #include "tape.h"
+
+// x [..., C], w [C], b [C] (both required) -> [..., C].
+SamxTensor *samx_layernorm(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps);
+// x [B, C, H, W], w [C], b [C] -> [B, C, H, W]: w[c] * (x - mean_c) / sqrt(var_c + eps) + b[c].
+SamxTensor *samx_layernorm2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps);
 
 #endif

@@ -1,7 +1,28 @@
-// ops_shape: declared by its implementer (see engine/ops.h for the family list).
+// defines: reshape (a view), permute, concat, slice, window partition/unpartition (copies).
+// Dims may be negative (counted from the end). All but reshape take and return f32 tensors.
 #ifndef SAMX_OPS_SHAPE_H
 #define SAMX_OPS_SHAPE_H
 
 #include "tape.h"
+
+// A view of x's data with shape s (same numel; one dim may be -1 and is then inferred). It shares
+// x's version counter (base = x), so an in-place write through either is seen by the tape.
+SamxTensor *samx_reshape(SamxCtx *ctx, SamxTensor *x, SamxShape s);
+
+// Contiguous copy with out dim k = x dim perm[k] (perm has x->ndim entries, a permutation).
+SamxTensor *samx_permute(SamxCtx *ctx, SamxTensor *x, const int *perm);
+
+// Concatenation of n tensors along dim (all other dims equal). At most SAMX_NODE_MAX_IN (8) inputs
+// when the result is differentiated.
+SamxTensor *samx_concat(SamxCtx *ctx, SamxTensor **xs, int n, int dim);
+
+// x narrowed to [start, end) along dim (torch.narrow as a copy).
+SamxTensor *samx_slice(SamxCtx *ctx, SamxTensor *x, int dim, int64_t start, int64_t end);
+
+// SAM's window_partition: x [B, H, W, C], zero-padded at the bottom/right to multiples of ws, cut
+// into [B * nh * nw, ws, ws, C] windows in (b, row of windows, column of windows) order.
+SamxTensor *samx_window_partition(SamxCtx *ctx, SamxTensor *x, int ws);
+// SAM's window_unpartition: windows [B * nh * nw, ws, ws, C] back to [B, H, W, C], padding dropped.
+SamxTensor *samx_window_unpartition(SamxCtx *ctx, SamxTensor *windows, int ws, int64_t H, int64_t W);
 
 #endif

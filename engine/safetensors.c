@@ -18,7 +18,8 @@
 static int cmp_by_begin(const void *a, const void *b) {
   const SamxSTEntry *x = *(SamxSTEntry *const *)a, *y = *(SamxSTEntry *const *)b;
   const char *xa = (const char *)x->data, *ya = (const char *)y->data;
-  return xa < ya ? -1 : xa > ya;
+  if (xa != ya) return xa < ya ? -1 : 1;
+  return x->nbytes < y->nbytes ? -1 : x->nbytes > y->nbytes;  // empty tensors first: they own no bytes
 }
 
 static int parse_entry(SamxSafetensors *st, const char *name, json_t *v, const char *data, size_t data_size,

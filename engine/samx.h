@@ -3,11 +3,13 @@
 #define SAMX_H
 
 #include "arena.h"
+#include "checkpoint.h"
 #include "device.h"
 #include "dtype.h"
 #include "error.h"
 #include "fileio.h"
 #include "ops.h"
+#include "optim.h"
 #include "params.h"
 #include "pickle.h"
 #include "safetensors.h"

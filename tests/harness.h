@@ -36,7 +36,7 @@ typedef struct OpCase {
   void (*ref)(const double *const *in, double *out, const void *args);
   const void *args;
   double fwd_tol;   // |got - ref| <= fwd_tol * (1 + |ref|); default 1e-5
-  double grad_tol;  // max|got - fd| <= grad_tol * max(1, max|fd|); default 1e-3
+  double grad_tol;  // max|got - fd| <= grad_tol * max(0.01, max|fd|); default 1e-3
   double cuda_tol;  // CUDA vs CPU, relative as fwd_tol; default 1e-4
   int torch;        // also compare with PyTorch's reference tensors stored under this case's name
 } OpCase;

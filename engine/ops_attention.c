@@ -1,0 +1,98 @@
+#include "ops_attention.h"
+
+#include "../kernels/attention.h"
+#include "ops_common.h"
+
+typedef struct {
+  SamxAttnDims dims;
+  SamxTensor *lse;  // [B, H, Tq] log-sum-exp of each row of logits, saved by forward
+} AttnArgs;
+
+static float *f32_or_null(SamxTensor *t) { return t ? samx_f32(t) : NULL; }
+
+// Scratch for one CPU launch (per-thread blocks of logits); NULL on other devices.
+static SamxTensor *cpu_scratch(SamxCtx *ctx, const SamxTensor *q, SamxAttnDims d) {
+  if (q->device.type != SAMX_CPU) return NULL;
+  return samx_new(ctx, SAMX_F32, SHAPE((int64_t)samx_cpu_attention_scratch_floats(d)));
+}
+
+static void attention_backward(SamxCtx *ctx, SamxNode *node) {
+  const AttnArgs *a = samx_node_args(node, AttnArgs);
+  const SamxAttnDims d = a->dims;
+  SamxTensor *q = node->in[0], *k = node->in[1], *v = node->in[2], *out = node->out;
+  SamxTensor *rel_h = node->n_in > 3 ? node->in[3] : NULL, *rel_w = node->n_in > 3 ? node->in[4] : NULL;
+  SamxTensor *dq = samx_grad_of(ctx, q), *dk = samx_grad_of(ctx, k), *dv = samx_grad_of(ctx, v);
+  SamxTensor *drel_h = samx_grad_of(ctx, rel_h), *drel_w = samx_grad_of(ctx, rel_w);
+  if (!dq && !dk && !dv && !drel_h && !drel_w) return;
+  // CUDA's scratch is delta [B, H, Tq] = rowsum(dout * out).
+  SamxTensor *scratch = q->device.type == SAMX_CPU ? cpu_scratch(ctx, q, d)
+                                                   : samx_new(ctx, SAMX_F32, SHAPE(d.B, d.H, d.Tq));
+  SAMX_ON_DEVICE(q,
+                 samx_cpu_attention_bwd(d, samx_f32(q), samx_f32(k), samx_f32(v), f32_or_null(rel_h),
+                                        f32_or_null(rel_w), samx_f32(out), samx_f32(a->lse), samx_f32(out->grad),
+                                        f32_or_null(dq), f32_or_null(dk), f32_or_null(dv), f32_or_null(drel_h),
+                                        f32_or_null(drel_w), samx_f32(scratch)),
+                 samx_cuda_attention_bwd(d, samx_f32(q), samx_f32(k), samx_f32(v), f32_or_null(rel_h),
+                                         f32_or_null(rel_w), samx_f32(out), samx_f32(a->lse), samx_f32(out->grad),
+                                         f32_or_null(dq), f32_or_null(dk), f32_or_null(dv), f32_or_null(drel_h),
+                                         f32_or_null(drel_w), samx_f32(scratch)));
+}
+
+// Checks the arguments of samx_attention and returns the sizes of the call.
+static SamxAttnDims check_args(SamxTensor *q, SamxTensor *k, SamxTensor *v, SamxTensor *rel_h, SamxTensor *rel_w,
+                               float scale) {
+  const char *op = "attention";
+  char a[96], b[96];
+  SamxTensor *all[5] = {q, k, v, rel_h, rel_w};
+  for (int i = 0; i < 5; i++)
+    if (all[i]) {
+      samx_check_f32(op, all[i]);
+      samx_check_same_device(op, q, all[i]);
+    }
+  SAMX_ASSERT(q->ndim == 4 && k->ndim == 4, "attention: q %s and k %s must be [B, H, T, D]",
+              samx_shape_str(samx_shape_of(q), a, sizeof a), samx_shape_str(samx_shape_of(k), b, sizeof b));
+  SamxAttnDims d = {.B = q->shape[0], .H = q->shape[1], .Tq = q->shape[2], .Tk = k->shape[2], .D = q->shape[3],
+                    .scale = scale};
+  SAMX_ASSERT(d.D >= 1 && d.D <= SAMX_ATTN_MAX_D, "attention: head dim %lld of q %s is not in [1, %d]",
+              (long long)d.D, samx_shape_str(samx_shape_of(q), a, sizeof a), SAMX_ATTN_MAX_D);
+  samx_check_shape(op, k, SHAPE(d.B, d.H, d.Tk, d.D));
+  samx_check_shape(op, v, SHAPE(d.B, d.H, d.Tk, d.D));
+  SAMX_ASSERT(!rel_h == !rel_w, "attention: rel_h and rel_w must be given together (got %s and %s)",
+              rel_h ? "rel_h" : "NULL", rel_w ? "rel_w" : "NULL");
+  if (rel_h) {
+    SAMX_ASSERT(rel_h->ndim == 4 && rel_w->ndim == 4, "attention: rel_h %s and rel_w %s must be [B, H, Tq, K]",
+                samx_shape_str(samx_shape_of(rel_h), a, sizeof a), samx_shape_str(samx_shape_of(rel_w), b, sizeof b));
+    d.KH = rel_h->shape[3];
+    d.KW = rel_w->shape[3];
+    samx_check_shape(op, rel_h, SHAPE(d.B, d.H, d.Tq, d.KH));
+    samx_check_shape(op, rel_w, SHAPE(d.B, d.H, d.Tq, d.KW));
+    SAMX_ASSERT(d.KH * d.KW == d.Tk, "attention: rel_h %s and rel_w %s give %lld x %lld keys, k %s has %lld",
+                samx_shape_str(samx_shape_of(rel_h), a, sizeof a), samx_shape_str(samx_shape_of(rel_w), b, sizeof b),
+                (long long)d.KH, (long long)d.KW, samx_shape_str(samx_shape_of(k), a, sizeof a), (long long)d.Tk);
+  }
+  return d;
+}
+
+SamxTensor *samx_attention(SamxCtx *ctx, SamxTensor *q, SamxTensor *k, SamxTensor *v, SamxTensor *rel_h,
+                           SamxTensor *rel_w, float scale) {
+  const SamxAttnDims d = check_args(q, k, v, rel_h, rel_w, scale);
+  SamxTensor *out = samx_new(ctx, SAMX_F32, SHAPE(d.B, d.H, d.Tq, d.D));
+  SamxTensor *lse = samx_new(ctx, SAMX_F32, SHAPE(d.B, d.H, d.Tq));
+  SamxTensor *scratch = cpu_scratch(ctx, q, d);
+  SAMX_ON_DEVICE(q,
+                 samx_cpu_attention_fwd(d, samx_f32(q), samx_f32(k), samx_f32(v), f32_or_null(rel_h),
+                                        f32_or_null(rel_w), samx_f32(out), samx_f32(lse), samx_f32(scratch)),
+                 samx_cuda_attention_fwd(d, samx_f32(q), samx_f32(k), samx_f32(v), f32_or_null(rel_h),
+                                         f32_or_null(rel_w), samx_f32(out), samx_f32(lse)));
+  SamxTensor *in[5] = {q, k, v, rel_h, rel_w};
+  SamxNode *node = samx_record(ctx, "attention", attention_backward, out, rel_h ? 5 : 3, in);
+  if (node) {
+    AttnArgs *args = samx_node_args(node, AttnArgs);
+    args->dims = d;
+    args->lse = lse;
+    for (int i = 0; i < (rel_h ? 5 : 3); i++) samx_node_save(node, in[i]);
+    samx_node_save(node, out);
+    samx_node_save(node, lse);
+  }
+  return out;
+}

@@ -1,0 +1,252 @@
+#include "ops_linalg.h"
+
+#include "../kernels/linalg.h"
+#include "ops_common.h"
+
+// C = op(A) op(B) as one batched GEMM: sizes, transposes and how far each operand steps per batch
+// entry (the contract of samx_cpu_linalg_gemm; a stride of 0 broadcasts, or for C reduces).
+typedef struct {
+  int64_t batch, m, n, k;
+  int trans_a, trans_b;
+  int64_t stride_a, stride_b, stride_c;
+} Gemm;
+
+static float *f32_or_null(SamxTensor *t) { return t ? samx_f32(t) : NULL; }
+
+// The family's one GEMM entry point, run where `on` lives.
+static void gemm(const SamxTensor *on, Gemm g, float alpha, const float *a, const float *b, float beta, float *c) {
+  SAMX_ON_DEVICE(on,
+                 samx_cpu_linalg_gemm(g.batch, g.m, g.n, g.k, g.trans_a, g.trans_b, alpha, a, g.stride_a, b,
+                                      g.stride_b, beta, c, g.stride_c),
+                 samx_cuda_linalg_gemm(g.batch, g.m, g.n, g.k, g.trans_a, g.trans_b, alpha, a, g.stride_a, b,
+                                       g.stride_b, beta, c, g.stride_c));
+}
+
+// Backward of C (+)= alpha op(A) op(B): given gc = dL/dC, adds dL/dA into ga and dL/dB into gb,
+// skipping a NULL one. From d op(A) = alpha dC op(B)^T and d op(B) = alpha op(A)^T dC, rewritten as
+// GEMMs on the stored matrices. A broadcast B (stride 0) makes gb's stride 0: the GEMM sums over the batch.
+static void gemm_backward(const SamxTensor *on, Gemm g, float alpha, const float *a, const float *b,
+                          const float *gc, float *ga, float *gb) {
+  if (ga) {
+    if (g.trans_a)  // dA [k, m] = op(B) dC^T
+      gemm(on, (Gemm){g.batch, g.k, g.m, g.n, g.trans_b, 1, g.stride_b, g.stride_c, g.stride_a}, alpha, b, gc, 1.0f,
+           ga);
+    else  // dA [m, k] = dC op(B)^T
+      gemm(on, (Gemm){g.batch, g.m, g.k, g.n, 0, !g.trans_b, g.stride_c, g.stride_b, g.stride_a}, alpha, gc, b, 1.0f,
+           ga);
+  }
+  if (gb) {
+    if (g.trans_b)  // dB [n, k] = dC^T op(A)
+      gemm(on, (Gemm){g.batch, g.n, g.k, g.m, 1, g.trans_a, g.stride_c, g.stride_a, g.stride_b}, alpha, gc, a, 1.0f,
+           gb);
+    else  // dB [k, n] = op(A)^T dC
+      gemm(on, (Gemm){g.batch, g.k, g.n, g.m, !g.trans_a, 0, g.stride_a, g.stride_c, g.stride_b}, alpha, a, gc, 1.0f,
+           gb);
+  }
+}
+
+// ---- matmul ----
+
+static void matmul_die(const SamxTensor *a, const SamxTensor *b, int trans_a, int trans_b) {
+  char sa[96], sb[96];
+  SAMX_DIE("matmul: a %s (trans_a %d) and b %s (trans_b %d) do not multiply (b needs a's batch dims or none)",
+           samx_shape_str(samx_shape_of(a), sa, sizeof sa), trans_a, samx_shape_str(samx_shape_of(b), sb, sizeof sb),
+           trans_b);
+}
+
+// Maps op(a) op(b) onto one GEMM and gives the output shape.
+static Gemm matmul_plan(const SamxTensor *a, const SamxTensor *b, int trans_a, int trans_b, SamxShape *out) {
+  int nd = a->ndim;
+  int b_broadcast = b->ndim == 2 && nd > 2;
+  if (nd < 2 || b->ndim < 2 || (b->ndim != nd && !b_broadcast)) matmul_die(a, b, trans_a, trans_b);
+  int64_t batch = 1;
+  for (int i = 0; i < nd - 2; i++) {
+    if (!b_broadcast && a->shape[i] != b->shape[i]) matmul_die(a, b, trans_a, trans_b);
+    batch *= a->shape[i];
+  }
+  int64_t m = samx_dim(a, trans_a ? -1 : -2), k = samx_dim(a, trans_a ? -2 : -1);
+  int64_t kb = samx_dim(b, trans_b ? -1 : -2), n = samx_dim(b, trans_b ? -2 : -1);
+  if (k != kb) matmul_die(a, b, trans_a, trans_b);
+  *out = samx_shape_of(a);
+  out->d[nd - 2] = m;
+  out->d[nd - 1] = n;
+  Gemm g = {batch, m, n, k, trans_a, trans_b, m * k, b_broadcast ? 0 : k * n, m * n};
+  // A shared weight times untransposed a: the batch's rows follow each other in memory, so it is one
+  // tall GEMM (and the weight gradient one GEMM instead of a reduction over the batch).
+  if (b_broadcast && !trans_a) {
+    g.m *= g.batch;
+    g.batch = 1;
+  }
+  return g;
+}
+
+static void matmul_backward(SamxCtx *ctx, SamxNode *node) {
+  SamxTensor *a = node->in[0], *b = node->in[1];
+  gemm_backward(a, *samx_node_args(node, Gemm), 1.0f, samx_f32(a), samx_f32(b), samx_f32(node->out->grad),
+                f32_or_null(samx_grad_of(ctx, a)), f32_or_null(samx_grad_of(ctx, b)));
+}
+
+SamxTensor *samx_matmul(SamxCtx *ctx, SamxTensor *a, SamxTensor *b, int trans_a, int trans_b) {
+  samx_check_f32("matmul", a);
+  samx_check_f32("matmul", b);
+  samx_check_same_device("matmul", a, b);
+  SamxShape out_shape;
+  Gemm g = matmul_plan(a, b, trans_a, trans_b, &out_shape);
+  SamxTensor *c = samx_new(ctx, SAMX_F32, out_shape);
+  gemm(a, g, 1.0f, samx_f32(a), samx_f32(b), 0.0f, samx_f32(c));
+  SamxTensor *in[2] = {a, b};
+  SamxNode *node = samx_record(ctx, "matmul", matmul_backward, c, 2, in);
+  if (node) {
+    *samx_node_args(node, Gemm) = g;
+    samx_node_save(node, a);
+    samx_node_save(node, b);
+  }
+  return c;
+}
+
+// ---- linear and LoRA linear ----
+
+// x [..., in] times w [out, in]^T over all rows of x: one GEMM.
+static Gemm linear_plan(const SamxTensor *x, const SamxTensor *w) {
+  int64_t in = samx_dim(x, -1);
+  return (Gemm){1, in ? x->numel / in : 0, w->shape[0], in, 0, 1, 0, 0, 0};
+}
+
+static SamxShape with_last_dim(const SamxTensor *t, int64_t d) {
+  SamxShape s = samx_shape_of(t);
+  s.d[s.ndim - 1] = d;
+  return s;
+}
+
+// Checks that w is a [rows, cols] f32 matrix on x's device.
+static void check_matrix(const char *op, const SamxTensor *x, const SamxTensor *w, int64_t rows, int64_t cols) {
+  samx_check_f32(op, w);
+  samx_check_same_device(op, x, w);
+  samx_check_shape(op, w, SHAPE(rows, cols));
+}
+
+typedef struct {
+  float scale;
+  SamxTensor *h;  // x lora_a^T, kept for lora_b's gradient; NULL without an adapter
+} LinearArgs;
+
+// Inputs: x, w, b, lora_a, lora_b, any of the last three NULL when absent. Every product goes through
+// gemm_backward; a frozen tensor has no gradient buffer and its GEMM is skipped there.
+static void linear_backward(SamxCtx *ctx, SamxNode *node) {
+  SamxTensor *x = node->in[0], *w = node->in[1], *b = node->in[2];
+  SamxTensor *gy = node->out->grad;
+  SamxTensor *gx = samx_grad_of(ctx, x), *gb = samx_grad_of(ctx, b);
+  Gemm g = linear_plan(x, w);
+  gemm_backward(x, g, 1.0f, samx_f32(x), samx_f32(w), samx_f32(gy), f32_or_null(gx),
+                f32_or_null(samx_grad_of(ctx, w)));
+  if (gb)
+    SAMX_ON_DEVICE(x, samx_cpu_linalg_bias_grad(samx_f32(gy), samx_f32(gb), g.m, g.n),
+                   samx_cuda_linalg_bias_grad(samx_f32(gy), samx_f32(gb), g.m, g.n));
+  if (node->n_in < 5) return;
+  SamxTensor *la = node->in[3], *lb = node->in[4];
+  const LinearArgs *args = samx_node_args(node, LinearArgs);
+  SamxTensor *gla = samx_grad_of(ctx, la), *h = args->h;
+  // dL/dh is only needed on the way to lora_a or x.
+  SamxTensor *gh = gla || gx ? samx_zeros(ctx, SAMX_F32, samx_shape_of(h)) : NULL;
+  gemm_backward(x, linear_plan(h, lb), args->scale, samx_f32(h), samx_f32(lb), samx_f32(gy), f32_or_null(gh),
+                f32_or_null(samx_grad_of(ctx, lb)));
+  if (gh)
+    gemm_backward(x, linear_plan(x, la), 1.0f, samx_f32(x), samx_f32(la), samx_f32(gh), f32_or_null(gx),
+                  f32_or_null(gla));
+}
+
+// y = x w^T + b, plus scale * (x lora_a^T) lora_b^T when lora_a is given.
+static SamxTensor *linear_op(SamxCtx *ctx, const char *op, SamxTensor *x, SamxTensor *w, SamxTensor *b,
+                             SamxTensor *lora_a, SamxTensor *lora_b, float scale) {
+  samx_check_f32(op, x);
+  SAMX_ASSERT(x->ndim >= 1 && w->ndim == 2, "%s: x has %d dims and w %d, expected x [..., in] and w [out, in]", op,
+              x->ndim, w->ndim);
+  int64_t in = samx_dim(x, -1), out = w->shape[0];
+  check_matrix(op, x, w, out, in);
+  if (b) {
+    samx_check_f32(op, b);
+    samx_check_same_device(op, x, b);
+    samx_check_shape(op, b, SHAPE(out));
+  }
+  SamxTensor *y = samx_new(ctx, SAMX_F32, with_last_dim(x, out));
+  Gemm g = linear_plan(x, w);
+  gemm(x, g, 1.0f, samx_f32(x), samx_f32(w), 0.0f, samx_f32(y));
+  if (b)
+    SAMX_ON_DEVICE(x, samx_cpu_linalg_bias_add(samx_f32(y), samx_f32(b), g.m, g.n),
+                   samx_cuda_linalg_bias_add(samx_f32(y), samx_f32(b), g.m, g.n));
+  SamxTensor *h = NULL;
+  if (lora_a) {
+    int64_t rank = lora_a->ndim == 2 ? lora_a->shape[0] : -1;
+    check_matrix(op, x, lora_a, rank, in);
+    check_matrix(op, x, lora_b, out, rank);
+    h = samx_new(ctx, SAMX_F32, with_last_dim(x, rank));
+    gemm(x, linear_plan(x, lora_a), 1.0f, samx_f32(x), samx_f32(lora_a), 0.0f, samx_f32(h));
+    gemm(x, linear_plan(h, lora_b), scale, samx_f32(h), samx_f32(lora_b), 1.0f, samx_f32(y));
+  }
+  SamxTensor *inputs[5] = {x, w, b, lora_a, lora_b};
+  SamxNode *node = samx_record(ctx, op, linear_backward, y, lora_a ? 5 : 3, inputs);
+  if (node) {
+    LinearArgs *args = samx_node_args(node, LinearArgs);
+    args->scale = scale;
+    args->h = h;
+    samx_node_save(node, x);
+    samx_node_save(node, w);
+    if (lora_a) {
+      samx_node_save(node, lora_a);
+      samx_node_save(node, lora_b);
+      samx_node_save(node, h);
+    }
+  }
+  return y;
+}
+
+SamxTensor *samx_linear(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b) {
+  return linear_op(ctx, "linear", x, w, b, NULL, NULL, 0.0f);
+}
+
+SamxTensor *samx_lora_linear(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *lora_a,
+                             SamxTensor *lora_b, float scale) {
+  SAMX_ASSERT(lora_a && lora_b, "lora_linear: lora_a and lora_b are required (use samx_linear without an adapter)");
+  return linear_op(ctx, "lora_linear", x, w, b, lora_a, lora_b, scale);
+}
+
+// ---- embedding ----
+
+static void embedding_backward(SamxCtx *ctx, SamxNode *node) {
+  SamxTensor *table = node->in[0], *idx = node->in[1];
+  SamxTensor *gt = samx_grad_of(ctx, table);
+  if (!gt) return;
+  const float *gout = samx_f32(node->out->grad);
+  SAMX_ON_DEVICE(table,
+                 samx_cpu_linalg_embedding_bwd(gout, (const int32_t *)idx->data, idx->numel, table->shape[1],
+                                               samx_f32(gt)),
+                 samx_cuda_linalg_embedding_bwd(gout, (const int32_t *)idx->data, idx->numel, table->shape[1],
+                                                samx_f32(gt)));
+}
+
+SamxTensor *samx_embedding(SamxCtx *ctx, SamxTensor *table, SamxTensor *idx) {
+  char s[96];
+  samx_check_f32("embedding", table);
+  samx_check_same_device("embedding", table, idx);
+  SAMX_ASSERT(table->ndim == 2, "embedding: table %s, expected [V, D]",
+              samx_shape_str(samx_shape_of(table), s, sizeof s));
+  SAMX_ASSERT(idx->dtype == SAMX_I32, "embedding: indices are %s, expected I32", samx_dtype_name(idx->dtype));
+  SAMX_ASSERT(idx->ndim < SAMX_MAX_DIMS, "embedding: indices %s have too many dims for the output",
+              samx_shape_str(samx_shape_of(idx), s, sizeof s));
+  int64_t n_rows = table->shape[0], dim = table->shape[1];
+  SamxShape out_shape = samx_shape_of(idx);
+  out_shape.d[out_shape.ndim++] = dim;
+  SamxTensor *out = samx_new(ctx, SAMX_F32, out_shape);
+  const int32_t *ix = (const int32_t *)idx->data;
+  int32_t bad = 0;
+  int64_t pos = -1;
+  SAMX_ON_DEVICE(table, pos = samx_cpu_linalg_embedding_fwd(samx_f32(table), n_rows, dim, ix, idx->numel, samx_f32(out), &bad),
+                 pos = samx_cuda_linalg_embedding_fwd(samx_f32(table), n_rows, dim, ix, idx->numel, samx_f32(out), &bad));
+  if (pos >= 0)
+    SAMX_DIE("embedding: index %d (element %lld of indices %s) is outside the table's %lld rows", (int)bad,
+             (long long)pos, samx_shape_str(samx_shape_of(idx), s, sizeof s), (long long)n_rows);
+  SamxTensor *in[2] = {table, idx};
+  SamxNode *node = samx_record(ctx, "embedding", embedding_backward, out, 2, in);
+  if (node) samx_node_save(node, idx);
+  return out;
+}

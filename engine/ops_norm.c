@@ -1,0 +1,72 @@
+#include "ops_norm.h"
+
+#include "../kernels/norm.h"
+#include "ops_common.h"
+
+// Both ops normalise rows of C elements of x viewed as [R / inner, C, inner].
+typedef struct {
+  int64_t R, C, inner;
+  SamxTensor *mean, *rstd;  // [R], written by the forward pass
+} NormArgs;
+
+static void norm_backward(SamxCtx *ctx, SamxNode *node) {
+  SamxTensor *x = node->in[0], *w = node->in[1], *b = node->in[2], *gy = node->out->grad;
+  NormArgs *a = samx_node_args(node, NormArgs);
+  SamxTensor *gx = samx_grad_of(ctx, x), *gw = samx_grad_of(ctx, w), *gb = samx_grad_of(ctx, b);
+  const float *mean = samx_f32(a->mean), *rstd = samx_f32(a->rstd);
+  if (gx)
+    SAMX_ON_DEVICE(x,
+                   samx_cpu_norm_bwd_dx(samx_f32(x), samx_f32(w), samx_f32(gy), mean, rstd, samx_f32(gx), a->R,
+                                        a->C, a->inner),
+                   samx_cuda_norm_bwd_dx(samx_f32(x), samx_f32(w), samx_f32(gy), mean, rstd, samx_f32(gx), a->R,
+                                         a->C, a->inner));
+  if (gw || gb) {
+    float *part = samx_f32(samx_new(ctx, SAMX_F32, SHAPE(2, samx_norm_n_chunks(a->R), a->C)));
+    float *pw = gw ? samx_f32(gw) : NULL, *pb = gb ? samx_f32(gb) : NULL;
+    SAMX_ON_DEVICE(x,
+                   samx_cpu_norm_bwd_dwdb(samx_f32(x), samx_f32(gy), mean, rstd, pw, pb, part, a->R, a->C, a->inner),
+                   samx_cuda_norm_bwd_dwdb(samx_f32(x), samx_f32(gy), mean, rstd, pw, pb, part, a->R, a->C, a->inner));
+  }
+}
+
+static SamxTensor *norm(SamxCtx *ctx, const char *name, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps,
+                        int64_t C, int64_t inner) {
+  SAMX_ASSERT(w && b, "%s: weight and bias are both required", name);
+  samx_check_f32(name, x);
+  samx_check_f32(name, w);
+  samx_check_f32(name, b);
+  samx_check_same_device(name, x, w);
+  samx_check_same_device(name, x, b);
+  samx_check_shape(name, w, SHAPE(C));
+  samx_check_shape(name, b, SHAPE(C));
+  int64_t R = C ? x->numel / C : 0;
+  SamxTensor *y = samx_new_like(ctx, x);
+  SamxTensor *mean = samx_new(ctx, SAMX_F32, SHAPE(R)), *rstd = samx_new(ctx, SAMX_F32, SHAPE(R));
+  SAMX_ON_DEVICE(x,
+                 samx_cpu_norm_fwd(samx_f32(x), samx_f32(w), samx_f32(b), samx_f32(y), samx_f32(mean),
+                                   samx_f32(rstd), R, C, inner, eps),
+                 samx_cuda_norm_fwd(samx_f32(x), samx_f32(w), samx_f32(b), samx_f32(y), samx_f32(mean),
+                                    samx_f32(rstd), R, C, inner, eps));
+  SamxTensor *in[3] = {x, w, b};
+  SamxNode *node = samx_record(ctx, name, norm_backward, y, 3, in);
+  if (node) {
+    NormArgs *a = samx_node_args(node, NormArgs);
+    a->R = R, a->C = C, a->inner = inner, a->mean = mean, a->rstd = rstd;
+    samx_node_save(node, x);
+    samx_node_save(node, w);
+  }
+  return y;
+}
+
+SamxTensor *samx_layernorm(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps) {
+  SAMX_ASSERT(x->ndim >= 1, "layernorm: x must have at least one dim");
+  return norm(ctx, "layernorm", x, w, b, eps, samx_dim(x, -1), 1);
+}
+
+SamxTensor *samx_layernorm2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps) {
+  if (x->ndim != 4) {
+    char s[96];
+    SAMX_DIE("layernorm2d: x must be [B, C, H, W], got %s", samx_shape_str(samx_shape_of(x), s, sizeof s));
+  }
+  return norm(ctx, "layernorm2d", x, w, b, eps, x->shape[1], x->shape[2] * x->shape[3]);
+}

@@ -1,0 +1,220 @@
+#include "ops_shape.h"
+
+#include "../kernels/shape.h"
+#include "ops_common.h"
+
+static void contiguous_strides(const SamxTensor *t, int64_t *stride) {
+  int64_t s = 1;
+  for (int k = t->ndim - 1; k >= 0; k--) {
+    stride[k] = s;
+    s *= t->shape[k];
+  }
+}
+
+static int normalize_dim(const char *op, const SamxTensor *x, int dim) {
+  int k = dim < 0 ? dim + x->ndim : dim;
+  if (k < 0 || k >= x->ndim) {
+    char s[96];
+    SAMX_DIE("%s: dim %d out of range for shape %s", op, dim, samx_shape_str(samx_shape_of(x), s, sizeof s));
+  }
+  return k;
+}
+
+static void copy(const SamxIndexMap *m, int64_t n, int dir, int accumulate, const SamxTensor *src, SamxTensor *dst) {
+  SAMX_ON_DEVICE(dst, samx_cpu_shape_copy(m, n, dir, accumulate, samx_f32(src), samx_f32(dst)),
+                 samx_cuda_shape_copy(m, n, dir, accumulate, samx_f32(src), samx_f32(dst)));
+}
+
+// A block of shape `part` inside `whole`, starting at `start` along dim (all other dims equal).
+static SamxIndexMap embed_map(const SamxTensor *whole, SamxShape part, int dim, int64_t start) {
+  SamxIndexMap m = {0};
+  m.kind = SAMX_MAP_STRIDED;
+  m.ndim = part.ndim;
+  contiguous_strides(whole, m.stride);
+  for (int k = 0; k < part.ndim; k++) m.dims[k] = part.d[k];
+  m.offset = start * m.stride[dim];
+  return m;
+}
+
+// ---- single-input ops: out = x moved through one index map ----
+
+typedef struct {
+  SamxIndexMap map;
+  int dir;  // forward direction: gather (x is the mapped side) or scatter (x is the packed side)
+} MapArgs;
+
+static int64_t packed_numel(int dir, const SamxTensor *x, const SamxTensor *y) {
+  return dir == SAMX_GATHER ? y->numel : x->numel;
+}
+
+// The map is injective, so the backward is the same map run the other way, accumulating.
+static void mapped_backward(SamxCtx *ctx, SamxNode *node) {
+  SamxTensor *x = node->in[0], *y = node->out, *gx = samx_grad_of(ctx, x);
+  if (!gx) return;
+  MapArgs *a = samx_node_args(node, MapArgs);
+  copy(&a->map, packed_numel(a->dir, x, y), 1 - a->dir, 1, y->grad, gx);
+}
+
+static SamxTensor *mapped(SamxCtx *ctx, SamxTensor *x, SamxShape out, SamxIndexMap map, int dir, const char *name) {
+  SamxTensor *y = samx_new(ctx, SAMX_F32, out);
+  copy(&map, packed_numel(dir, x, y), dir, 0, x, y);
+  SamxNode *node = samx_record(ctx, name, mapped_backward, y, 1, &x);
+  if (node) {
+    MapArgs *a = samx_node_args(node, MapArgs);
+    a->map = map;
+    a->dir = dir;
+  }
+  return y;
+}
+
+// ---- reshape: a view ----
+
+static void reshape_backward(SamxCtx *ctx, SamxNode *node) {
+  SamxTensor *gx = samx_grad_of(ctx, node->in[0]);
+  if (!gx) return;
+  SamxIndexMap flat = {.kind = SAMX_MAP_STRIDED, .ndim = 1, .dims = {gx->numel}, .stride = {1}};
+  copy(&flat, gx->numel, SAMX_GATHER, 1, node->out->grad, gx);
+}
+
+SamxTensor *samx_reshape(SamxCtx *ctx, SamxTensor *x, SamxShape s) {
+  char sx[96], ss[96];
+  SAMX_ASSERT(s.ndim >= 0 && s.ndim <= SAMX_MAX_DIMS, "reshape: rank %d outside 0..%d", s.ndim, SAMX_MAX_DIMS);
+  int infer = -1;
+  int64_t known = 1;
+  for (int k = 0; k < s.ndim; k++) {
+    if (s.d[k] == -1 && infer < 0)
+      infer = k;
+    else if (s.d[k] < 0)
+      SAMX_DIE("reshape: bad target shape %s for %s (one -1 at most)", samx_shape_str(s, ss, sizeof ss),
+               samx_shape_str(samx_shape_of(x), sx, sizeof sx));
+    else
+      known *= s.d[k];
+  }
+  if (infer >= 0) s.d[infer] = known > 0 ? x->numel / known : -1;
+  if ((infer >= 0 && s.d[infer] < 0) || samx_shape_numel(s) != x->numel)
+    SAMX_DIE("reshape: cannot view %s (%lld elements) as %s", samx_shape_str(samx_shape_of(x), sx, sizeof sx),
+             (long long)x->numel, samx_shape_str(s, ss, sizeof ss));
+  SamxTensor *v = samx_tensor_wrap(&ctx->act, x->data, x->device, x->dtype, s);
+  v->base = x;
+  samx_record(ctx, "reshape", reshape_backward, v, 1, &x);
+  return v;
+}
+
+// ---- permute, slice, concat ----
+
+SamxTensor *samx_permute(SamxCtx *ctx, SamxTensor *x, const int *perm) {
+  samx_check_f32("permute", x);
+  SamxIndexMap m = {0};
+  m.kind = SAMX_MAP_STRIDED;
+  m.ndim = x->ndim;
+  int64_t xs[SAMX_MAX_DIMS];
+  contiguous_strides(x, xs);
+  SamxShape out = {x->ndim, {0}};
+  int seen[SAMX_MAX_DIMS] = {0};
+  for (int k = 0; k < x->ndim; k++) {
+    int p = perm[k];
+    if (p < 0 || p >= x->ndim || seen[p]++) {
+      char s[96];
+      SAMX_DIE("permute: entry %d of the permutation is %d, not a permutation of the %d dims of %s", k, p, x->ndim,
+               samx_shape_str(samx_shape_of(x), s, sizeof s));
+    }
+    out.d[k] = m.dims[k] = x->shape[p];
+    m.stride[k] = xs[p];
+  }
+  return mapped(ctx, x, out, m, SAMX_GATHER, "permute");
+}
+
+SamxTensor *samx_slice(SamxCtx *ctx, SamxTensor *x, int dim, int64_t start, int64_t end) {
+  samx_check_f32("slice", x);
+  int k = normalize_dim("slice", x, dim);
+  if (start < 0 || start > end || end > x->shape[k]) {
+    char s[96];
+    SAMX_DIE("slice: [%lld, %lld) out of range for dim %d of %s", (long long)start, (long long)end, dim,
+             samx_shape_str(samx_shape_of(x), s, sizeof s));
+  }
+  SamxShape out = samx_shape_of(x);
+  out.d[k] = end - start;
+  return mapped(ctx, x, out, embed_map(x, out, k, start), SAMX_GATHER, "slice");
+}
+
+typedef struct {
+  int dim;
+} ConcatArgs;
+
+static void concat_backward(SamxCtx *ctx, SamxNode *node) {
+  int dim = samx_node_args(node, ConcatArgs)->dim;
+  SamxTensor *y = node->out;
+  int64_t start = 0;
+  for (int j = 0; j < node->n_in; j++) {
+    SamxTensor *x = node->in[j], *gx = samx_grad_of(ctx, x);
+    if (gx) {
+      SamxIndexMap m = embed_map(y, samx_shape_of(x), dim, start);
+      copy(&m, x->numel, SAMX_GATHER, 1, y->grad, gx);
+    }
+    start += x->shape[dim];
+  }
+}
+
+SamxTensor *samx_concat(SamxCtx *ctx, SamxTensor **xs, int n, int dim) {
+  SAMX_ASSERT(n >= 1, "concat: no inputs");
+  int k = normalize_dim("concat", xs[0], dim);
+  SamxShape out = samx_shape_of(xs[0]);
+  out.d[k] = 0;
+  for (int j = 0; j < n; j++) {
+    samx_check_f32("concat", xs[j]);
+    samx_check_same_device("concat", xs[0], xs[j]);
+    int ok = xs[j]->ndim == xs[0]->ndim;
+    for (int i = 0; ok && i < xs[0]->ndim; i++) ok = i == k || xs[j]->shape[i] == xs[0]->shape[i];
+    if (!ok) {
+      char s0[96], sj[96];
+      SAMX_DIE("concat along dim %d: input %d has shape %s, input 0 %s", dim, j,
+               samx_shape_str(samx_shape_of(xs[j]), sj, sizeof sj), samx_shape_str(samx_shape_of(xs[0]), s0, sizeof s0));
+    }
+    out.d[k] += xs[j]->shape[k];
+  }
+  SamxTensor *y = samx_new(ctx, SAMX_F32, out);
+  int64_t start = 0;
+  for (int j = 0; j < n; j++) {
+    SamxIndexMap m = embed_map(y, samx_shape_of(xs[j]), k, start);
+    copy(&m, xs[j]->numel, SAMX_SCATTER, 0, xs[j], y);
+    start += xs[j]->shape[k];
+  }
+  SamxNode *node = samx_record(ctx, "concat", concat_backward, y, n, xs);
+  if (node) samx_node_args(node, ConcatArgs)->dim = k;
+  return y;
+}
+
+// ---- SAM's window partition / unpartition ----
+
+static SamxIndexMap window_map(int64_t H, int64_t W, int64_t C, int64_t ws) {
+  SamxIndexMap m = {0};
+  m.kind = SAMX_MAP_WINDOW;
+  m.H = H, m.W = W, m.C = C, m.ws = ws;
+  m.nh = (H + ws - 1) / ws;
+  m.nw = (W + ws - 1) / ws;
+  return m;
+}
+
+SamxTensor *samx_window_partition(SamxCtx *ctx, SamxTensor *x, int ws) {
+  samx_check_f32("window_partition", x);
+  char s[96];
+  SAMX_ASSERT(x->ndim == 4 && ws > 0, "window_partition: expected x [B, H, W, C] and ws > 0, got %s and ws %d",
+              samx_shape_str(samx_shape_of(x), s, sizeof s), ws);
+  SamxIndexMap m = window_map(x->shape[1], x->shape[2], x->shape[3], ws);
+  SamxShape out = SHAPE(x->shape[0] * m.nh * m.nw, ws, ws, x->shape[3]);
+  return mapped(ctx, x, out, m, SAMX_GATHER, "window_partition");
+}
+
+SamxTensor *samx_window_unpartition(SamxCtx *ctx, SamxTensor *windows, int ws, int64_t H, int64_t W) {
+  samx_check_f32("window_unpartition", windows);
+  char s[96];
+  const int64_t *d = windows->shape;
+  SAMX_ASSERT(windows->ndim == 4 && ws > 0 && d[1] == ws && d[2] == ws && H > 0 && W > 0,
+              "window_unpartition: expected windows [B * nh * nw, %d, %d, C] and H, W > 0, got %s, H %lld, W %lld", ws,
+              ws, samx_shape_str(samx_shape_of(windows), s, sizeof s), (long long)H, (long long)W);
+  SamxIndexMap m = window_map(H, W, d[3], ws);
+  SAMX_ASSERT(d[0] % (m.nh * m.nw) == 0, "window_unpartition: %lld windows is not a multiple of %lld x %lld for %lld x %lld",
+              (long long)d[0], (long long)m.nh, (long long)m.nw, (long long)H, (long long)W);
+  SamxShape out = SHAPE(d[0] / (m.nh * m.nw), H, W, d[3]);
+  return mapped(ctx, windows, out, m, SAMX_SCATTER, "window_unpartition");
+}

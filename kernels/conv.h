@@ -1,0 +1,122 @@
+// Convolutions as GEMMs over column buffers, and bilinear resizing.
+//
+// conv2d of one image x [C, H, W] with w [Cout, C*kh*kw] is y = w . cols, where
+// cols [C*kh*kw, Ho*Wo] = im2col(x) holds at row (c, ky, kx), column (oy, ox) the input value
+// x[c, oy*stride - pad + ky, ox*stride - pad + kx] (0 in the padding). col2im is its adjoint: every
+// input position receives the sum of the cols entries that read it. conv_transpose2d is the adjoint
+// of conv2d, so it uses the same two pieces the other way round.
+//
+// defines: SamxConvGeom, the per-element im2col/col2im and bilinear math shared by CPU and CUDA,
+// and the launchers (one image for im2col/col2im; row-major GEMM; per-channel bias; resize).
+#ifndef SAMX_KERNELS_CONV_H
+#define SAMX_KERNELS_CONV_H
+
+#include "common.h"
+
+// One image of a conv2d: its input [C, H, W], kernel kh x kw, and output [., Ho, Wo].
+typedef struct {
+  int64_t C, H, W;
+  int64_t kh, kw, stride, pad;
+  int64_t Ho, Wo;
+} SamxConvGeom;
+
+SAMX_HD int64_t samx_conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad) {
+  return (in + 2 * pad - k) / stride + 1;
+}
+
+// cols[row, col] with row = (c * kh + ky) * kw + kx and col = oy * Wo + ox.
+SAMX_HD float samx_im2col_at(const float *x, SamxConvGeom g, int64_t row, int64_t col) {
+  int64_t kx = row % g.kw, ky = (row / g.kw) % g.kh, c = row / (g.kw * g.kh);
+  int64_t iy = (col / g.Wo) * g.stride - g.pad + ky, ix = (col % g.Wo) * g.stride - g.pad + kx;
+  if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) return 0.0f;
+  return x[(c * g.H + iy) * g.W + ix];
+}
+
+// Sum of the cols entries that read input position (c, iy, ix): kernel offsets ky with
+// iy + pad - ky a non-negative multiple of stride, i.e. ky = (iy + pad) mod stride, then every
+// stride-th (the output row oy falls as ky grows).
+SAMX_HD float samx_col2im_at(const float *cols, SamxConvGeom g, int64_t c, int64_t iy, int64_t ix) {
+  int64_t n_cols = g.Ho * g.Wo;
+  float s = 0.0f;
+  for (int64_t ky = (iy + g.pad) % g.stride; ky < g.kh; ky += g.stride) {
+    int64_t oy = (iy + g.pad - ky) / g.stride;
+    if (oy < 0) break;
+    if (oy >= g.Ho) continue;
+    for (int64_t kx = (ix + g.pad) % g.stride; kx < g.kw; kx += g.stride) {
+      int64_t ox = (ix + g.pad - kx) / g.stride;
+      if (ox < 0) break;
+      if (ox >= g.Wo) continue;
+      s += cols[((c * g.kh + ky) * g.kw + kx) * n_cols + oy * g.Wo + ox];
+    }
+  }
+  return s;
+}
+
+// torch's bilinear source position for output index dst (align_corners=False): the two input
+// indices it falls between and the weight of the second. The source is clamped at 0, and i1 stays
+// at i0 on the last row/column.
+typedef struct {
+  int64_t i0, i1;
+  float l1;
+} SamxLerp;
+
+SAMX_HD SamxLerp samx_bilinear_src(int64_t dst, int64_t in, int64_t out) {
+  float src = ((float)dst + 0.5f) * ((float)in / (float)out) - 0.5f;
+  if (src < 0.0f) src = 0.0f;
+  SamxLerp l;
+  l.i0 = (int64_t)src;
+  if (l.i0 > in - 1) l.i0 = in - 1;
+  l.i1 = l.i0 < in - 1 ? l.i0 + 1 : l.i0;
+  l.l1 = src - (float)l.i0;
+  return l;
+}
+
+// The four input positions (within a plane [H, W]) that output (oy, ox) of [Ho, Wo] interpolates,
+// and their weights: forward gathers with them, backward scatters with them.
+SAMX_HD void samx_bilinear_corners(int64_t H, int64_t W, int64_t Ho, int64_t Wo, int64_t oy, int64_t ox,
+                                   int64_t idx[4], float wt[4]) {
+  SamxLerp ly = samx_bilinear_src(oy, H, Ho), lx = samx_bilinear_src(ox, W, Wo);
+  idx[0] = ly.i0 * W + lx.i0, wt[0] = (1.0f - ly.l1) * (1.0f - lx.l1);
+  idx[1] = ly.i0 * W + lx.i1, wt[1] = (1.0f - ly.l1) * lx.l1;
+  idx[2] = ly.i1 * W + lx.i0, wt[2] = ly.l1 * (1.0f - lx.l1);
+  idx[3] = ly.i1 * W + lx.i1, wt[3] = ly.l1 * lx.l1;
+}
+
+SAMX_HD float samx_bilinear_at(const float *x, int64_t H, int64_t W, int64_t Ho, int64_t Wo, int64_t oy, int64_t ox) {
+  int64_t idx[4];
+  float wt[4];
+  samx_bilinear_corners(H, W, Ho, Wo, oy, ox, idx, wt);
+  return wt[0] * x[idx[0]] + wt[1] * x[idx[1]] + wt[2] * x[idx[2]] + wt[3] * x[idx[3]];
+}
+
+// One image: cols [C*kh*kw, Ho*Wo] = im2col(x [C, H, W]).
+SAMX_EXTERN_C void samx_cpu_conv_im2col(const float *x, float *cols, SamxConvGeom g);
+// One image: x [C, H, W] = col2im(cols), or x += col2im(cols) when accumulate.
+SAMX_EXTERN_C void samx_cpu_conv_col2im(const float *cols, float *x, int accumulate, SamxConvGeom g);
+// Row-major, contiguous operands: C [M, N] = op(A) . op(B) + beta * C, where op(A) is [M, K] (A stored
+// [K, M] when ta) and op(B) is [K, N] (B stored [N, K] when tb).
+SAMX_EXTERN_C void samx_cpu_conv_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, const float *B,
+                                      float beta, float *C);
+// y [B, C, HW] += bias[c].
+SAMX_EXTERN_C void samx_cpu_conv_bias_add(float *y, const float *bias, int64_t B, int64_t C, int64_t HW);
+// gbias[c] += sum over b, hw of gy [B, C, HW] (a fixed summation order).
+SAMX_EXTERN_C void samx_cpu_conv_bias_grad(const float *gy, float *gbias, int64_t B, int64_t C, int64_t HW);
+// planes of [H, W] -> [Ho, Wo]; the backward adds into gx.
+SAMX_EXTERN_C void samx_cpu_resize_bilinear_fwd(const float *x, float *y, int64_t planes, int64_t H, int64_t W,
+                                                int64_t Ho, int64_t Wo);
+SAMX_EXTERN_C void samx_cpu_resize_bilinear_bwd(const float *gy, float *gx, int64_t planes, int64_t H, int64_t W,
+                                                int64_t Ho, int64_t Wo);
+
+SAMX_EXTERN_C void samx_cuda_conv_im2col(const float *x, float *cols, SamxConvGeom g);
+SAMX_EXTERN_C void samx_cuda_conv_col2im(const float *cols, float *x, int accumulate, SamxConvGeom g);
+SAMX_EXTERN_C void samx_cuda_conv_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
+                                       const float *B, float beta, float *C);
+SAMX_EXTERN_C void samx_cuda_conv_bias_add(float *y, const float *bias, int64_t B, int64_t C, int64_t HW);
+SAMX_EXTERN_C void samx_cuda_conv_bias_grad(const float *gy, float *gbias, int64_t B, int64_t C, int64_t HW);
+// The CUDA backward scatters with atomicAdd (order of additions not fixed).
+SAMX_EXTERN_C void samx_cuda_resize_bilinear_fwd(const float *x, float *y, int64_t planes, int64_t H, int64_t W,
+                                                 int64_t Ho, int64_t Wo);
+SAMX_EXTERN_C void samx_cuda_resize_bilinear_bwd(const float *gy, float *gx, int64_t planes, int64_t H, int64_t W,
+                                                 int64_t Ho, int64_t Wo);
+
+#endif

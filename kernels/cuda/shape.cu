@@ -1,0 +1,14 @@
+#include "../shape.h"
+#include "cuda_common.cuh"
+
+__global__ static void shape_copy_kernel(SamxIndexMap m, int64_t n, int dir, int accumulate, const float *src,
+                                         float *dst) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    samx_map_copy_at(&m, dir, accumulate, src, dst, i);
+}
+
+extern "C" void samx_cuda_shape_copy(const SamxIndexMap *m, int64_t n, int dir, int accumulate, const float *src,
+                                     float *dst) {
+  shape_copy_kernel<<<samx_grid_1d(n, 256), 256>>>(*m, n, dir, accumulate, src, dst);
+  CUDA_LAUNCH_CHECK();
+}

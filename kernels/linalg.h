@@ -1,0 +1,52 @@
+// Linear algebra: batched GEMM (OpenBLAS on the CPU, cuBLAS on CUDA), bias add and bias gradient,
+// embedding gather and scatter-add.
+// defines: samx_linalg_index_ok (shared by CPU and CUDA) and the launchers. The arithmetic here is BLAS's
+// or a plain sum, so unlike the pointwise families there is little per-element math to share.
+#ifndef SAMX_KERNELS_LINALG_H
+#define SAMX_KERNELS_LINALG_H
+
+#include "common.h"
+
+// Whether an embedding index names a row of a table with n_rows rows.
+SAMX_HD int samx_linalg_index_ok(int32_t index, int64_t n_rows) { return index >= 0 && (int64_t)index < n_rows; }
+
+// Batched row-major GEMM. For i in [0, batch):
+//   C_i = alpha * op(A_i) op(B_i) + beta * C_i
+// with op(A_i) m x k, op(B_i) k x n, C_i m x n, where
+//   A_i = a + i * stride_a, stored m x k, or k x m when trans_a (op(A_i) is then its transpose),
+//   B_i = b + i * stride_b, stored k x n, or n x k when trans_b,
+//   C_i = c + i * stride_c, stored m x n.
+// Every matrix is contiguous (its leading dimension is its stored column count). Strides count floats.
+// stride_a or stride_b 0 broadcasts one matrix over the batch. stride_c 0 (with batch > 1) reduces
+// over the batch instead, C = alpha * sum_i op(A_i) op(B_i) + beta * C: the gradient of a weight
+// broadcast over a batch. beta 0 never reads C (it may hold garbage).
+// Argument order: sizes (batch, m, n, k), transposes, alpha, A and its stride, B and its stride, beta,
+// C and its stride. Sizes must fit in an int (BLAS). The CUDA launcher takes device pointers and
+// runs on the current stream.
+SAMX_EXTERN_C void samx_cpu_linalg_gemm(int64_t batch, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                                        float alpha, const float *a, int64_t stride_a, const float *b,
+                                        int64_t stride_b, float beta, float *c, int64_t stride_c);
+SAMX_EXTERN_C void samx_cuda_linalg_gemm(int64_t batch, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                                         float alpha, const float *a, int64_t stride_a, const float *b,
+                                         int64_t stride_b, float beta, float *c, int64_t stride_c);
+
+// y [rows, cols] += bias [cols] broadcast over rows.
+SAMX_EXTERN_C void samx_cpu_linalg_bias_add(float *y, const float *bias, int64_t rows, int64_t cols);
+SAMX_EXTERN_C void samx_cuda_linalg_bias_add(float *y, const float *bias, int64_t rows, int64_t cols);
+// gbias [cols] += column sums of gy [rows, cols] (deterministic on both backends).
+SAMX_EXTERN_C void samx_cpu_linalg_bias_grad(const float *gy, float *gbias, int64_t rows, int64_t cols);
+SAMX_EXTERN_C void samx_cuda_linalg_bias_grad(const float *gy, float *gbias, int64_t rows, int64_t cols);
+
+// out [n, dim] = rows idx[0..n) of table [n_rows, dim]. Returns -1, or the position of an index that is
+// out of range (with its value in *bad_index; out is then incomplete).
+SAMX_EXTERN_C int64_t samx_cpu_linalg_embedding_fwd(const float *table, int64_t n_rows, int64_t dim,
+                                                    const int32_t *idx, int64_t n, float *out, int32_t *bad_index);
+SAMX_EXTERN_C int64_t samx_cuda_linalg_embedding_fwd(const float *table, int64_t n_rows, int64_t dim,
+                                                     const int32_t *idx, int64_t n, float *out, int32_t *bad_index);
+// gtable [n_rows, dim]: row idx[i] += gout row i, for i in [0, n) (indices already checked by the forward).
+SAMX_EXTERN_C void samx_cpu_linalg_embedding_bwd(const float *gout, const int32_t *idx, int64_t n, int64_t dim,
+                                                 float *gtable);
+SAMX_EXTERN_C void samx_cuda_linalg_embedding_bwd(const float *gout, const int32_t *idx, int64_t n, int64_t dim,
+                                                  float *gtable);
+
+#endif

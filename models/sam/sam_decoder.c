@@ -1,0 +1,239 @@
+// SAM's prompt encoder and two-way-transformer mask decoder.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sam_internal.h"
+
+#define DEC_LN_EPS 1e-5f  // nn.LayerNorm's default, used by the decoder transformer
+#define LN2D_EPS 1e-6f    // LayerNorm2d's default (common.py)
+
+// ---- prompt encoder ----
+
+// ref: PositionEmbeddingRandom._pe_encoding: [sin, cos] of 2*pi*((2c - 1) @ G), c in [0, 1]^2.
+static void pe_encode(const float *gauss, int half, double x, double y, float *out) {
+  for (int j = 0; j < half; j++) {
+    double a = 2 * M_PI * ((2 * x - 1) * gauss[j] + (2 * y - 1) * gauss[half + j]);
+    out[j] = (float)sin(a);
+    out[half + j] = (float)cos(a);
+  }
+}
+
+static float *gaussian_matrix(const SamModel *m) {
+  SamxTensor *g = sam_param(m, "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix");
+  float *h = (float *)malloc(samx_nbytes(g));
+  samx_tensor_read(g, h);
+  return h;
+}
+
+SamxTensor *sam_dense_pe(SamxCtx *ctx, SamModel *m) {
+  int C = m->cfg.prompt_dim, g = sam_embed_grid(&m->cfg);
+  float *gauss = gaussian_matrix(m), *pe = (float *)malloc(sizeof(float) * (size_t)C * g * g), tok[4096];
+  SAMX_ASSERT(C <= 4096, "prompt width %d", C);
+  // ref: PositionEmbeddingRandom.forward: pixel centres (i + 0.5) / g, x first
+  for (int i = 0; i < g; i++)
+    for (int j = 0; j < g; j++) {
+      pe_encode(gauss, C / 2, (j + 0.5) / g, (i + 0.5) / g, tok);
+      for (int c = 0; c < C; c++) pe[((size_t)c * g + i) * g + j] = tok[c];
+    }
+  SamxTensor *t = samx_from_host(ctx, SHAPE(1, C, g, g), pe);
+  free(pe);
+  free(gauss);
+  return t;
+}
+
+static int sparse_count(const SamPrompt *p) { return p->n_points + (p->has_box ? 2 : (p->n_points ? 1 : 0)); }
+
+// ref: PromptEncoder._embed_points / _embed_boxes: positional encodings (zero for padding points)
+// plus one learned embedding per token, picked from [pe0, pe1, pe2, pe3, not_a_point].
+static SamxTensor *embed_sparse(SamxCtx *ctx, SamModel *m, const SamPrompt *prompts, int P, int ns) {
+  int C = m->cfg.prompt_dim;
+  float size = (float)m->cfg.img_size, *gauss = gaussian_matrix(m);
+  float *pe = (float *)calloc((size_t)P * ns * C, sizeof(float));
+  int32_t *idx = (int32_t *)malloc(sizeof(int32_t) * (size_t)P * ns);
+  for (int p = 0; p < P; p++) {
+    const SamPrompt *q = &prompts[p];
+    int t = 0;
+    for (int i = 0; i < q->n_points + (!q->has_box && q->n_points ? 1 : 0); i++, t++) {
+      int pad = i == q->n_points;  // the (0, 0, -1) point appended when there is no box
+      int label = pad ? -1 : q->labels[i];
+      float *dst = pe + ((size_t)p * ns + t) * C;
+      if (label != -1) pe_encode(gauss, C / 2, (q->points[i][0] + 0.5) / size, (q->points[i][1] + 0.5) / size, dst);
+      idx[p * ns + t] = label == -1 ? 4 : label;
+    }
+    for (int corner = 0; q->has_box && corner < 2; corner++, t++) {
+      pe_encode(gauss, C / 2, (q->box[2 * corner] + 0.5) / size, (q->box[2 * corner + 1] + 0.5) / size,
+                pe + ((size_t)p * ns + t) * C);
+      idx[p * ns + t] = 2 + corner;
+    }
+  }
+  SamxTensor *rows[5];
+  for (int i = 0; i < 4; i++) rows[i] = sam_param(m, "prompt_encoder.point_embeddings.%d.weight", i);
+  rows[4] = sam_param(m, "prompt_encoder.not_a_point_embed.weight");
+  SamxTensor *table = samx_concat(ctx, rows, 5, 0);
+  SamxTensor *learned = samx_embedding(ctx, table, sam_index_tensor(ctx, SHAPE(P, ns), idx));
+  SamxTensor *out = samx_add(ctx, samx_from_host(ctx, SHAPE(P, ns, C), pe), learned);
+  free(pe);
+  free(idx);
+  free(gauss);
+  return out;
+}
+
+// ref: PromptEncoder._embed_masks: conv k2s2 -> LN2d -> GELU -> conv k2s2 -> LN2d -> GELU -> conv 1x1.
+static SamxTensor *embed_mask(SamxCtx *ctx, SamModel *m, SamxTensor *mask) {
+  const char *p = "prompt_encoder.mask_downscaling";
+  SamxTensor *x = samx_conv2d(ctx, mask, sam_param(m, "%s.0.weight", p), sam_param(m, "%s.0.bias", p), 2, 0);
+  x = samx_gelu(ctx, samx_layernorm2d(ctx, x, sam_param(m, "%s.1.weight", p), sam_param(m, "%s.1.bias", p), LN2D_EPS));
+  x = samx_conv2d(ctx, x, sam_param(m, "%s.3.weight", p), sam_param(m, "%s.3.bias", p), 2, 0);
+  x = samx_gelu(ctx, samx_layernorm2d(ctx, x, sam_param(m, "%s.4.weight", p), sam_param(m, "%s.4.bias", p), LN2D_EPS));
+  return samx_conv2d(ctx, x, sam_param(m, "%s.6.weight", p), sam_param(m, "%s.6.bias", p), 1, 0);
+}
+
+void sam_prompt_encode(SamxCtx *ctx, SamModel *m, const SamPrompt *prompts, int P, SamxTensor *mask_input,
+                       SamxTensor **sparse, SamxTensor **dense) {
+  int C = m->cfg.prompt_dim, g = sam_embed_grid(&m->cfg);
+  int ns = sparse_count(&prompts[0]);
+  for (int p = 1; p < P; p++)
+    SAMX_ASSERT(sparse_count(&prompts[p]) == ns, "prompt %d has %d sparse tokens, prompt 0 has %d", p,
+                sparse_count(&prompts[p]), ns);
+  *sparse = ns ? embed_sparse(ctx, m, prompts, P, ns) : samx_zeros(ctx, SAMX_F32, SHAPE(P, 0, C));
+  if (mask_input) {
+    samx_check_shape("sam_prompt_encode mask_input", mask_input, SHAPE(P, 1, 4 * g, 4 * g));
+    *dense = embed_mask(ctx, m, mask_input);
+  } else {
+    // ref: no_mask_embed.weight.reshape(1, -1, 1, 1).expand(bs, -1, h, w)
+    SamxTensor *nm = samx_reshape(ctx, sam_param(m, "prompt_encoder.no_mask_embed.weight"), SHAPE(1, C, 1, 1));
+    *dense = samx_add(ctx, samx_zeros(ctx, SAMX_F32, SHAPE(1, C, g, g)), nm);
+  }
+}
+
+// ---- mask decoder ----
+
+// ref: Attention.forward (transformer.py): projections to the internal width, heads, SDPA, out_proj.
+static SamxTensor *dec_attention(SamxCtx *ctx, const SamModel *m, const char *prefix, SamxTensor *q, SamxTensor *k,
+                                 SamxTensor *v) {
+  char name[200];
+  const char *proj[3] = {"q_proj", "k_proj", "v_proj"};
+  SamxTensor *in[3] = {q, k, v}, *heads[3];
+  int nh = m->cfg.dec_heads;
+  for (int i = 0; i < 3; i++) {
+    snprintf(name, sizeof name, "%s.%s", prefix, proj[i]);
+    SamxTensor *x = sam_linear(ctx, m, in[i], name);
+    int64_t b = x->shape[0], t = x->shape[1], inner = x->shape[2];
+    heads[i] = SAM_PERMUTE(ctx, samx_reshape(ctx, x, SHAPE(b, t, nh, inner / nh)), 0, 2, 1, 3);
+  }
+  int64_t hd = heads[0]->shape[3];
+  SamxTensor *o = samx_attention(ctx, heads[0], heads[1], heads[2], NULL, NULL, 1.0f / sqrtf((float)hd));
+  o = SAM_PERMUTE(ctx, o, 0, 2, 1, 3);
+  o = samx_reshape(ctx, o, SHAPE(o->shape[0], o->shape[1], nh * hd));
+  snprintf(name, sizeof name, "%s.out_proj", prefix);
+  return sam_linear(ctx, m, o, name);
+}
+
+static SamxTensor *dec_norm(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, const char *norm) {
+  return samx_layernorm(ctx, x, sam_param(m, "%s.%s.weight", prefix, norm), sam_param(m, "%s.%s.bias", prefix, norm),
+                        DEC_LN_EPS);
+}
+
+// ref: TwoWayAttentionBlock.forward
+static void two_way_block(SamxCtx *ctx, const SamModel *m, int layer, SamxTensor **queries, SamxTensor **keys,
+                          SamxTensor *query_pe, SamxTensor *key_pe) {
+  char p[96], name[160];
+  snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d", layer);
+  SamxTensor *qs = *queries, *ks = *keys;
+  snprintf(name, sizeof name, "%s.self_attn", p);
+  if (layer == 0) {  // skip_first_layer_pe: no positional encoding and no residual
+    qs = dec_attention(ctx, m, name, qs, qs, qs);
+  } else {
+    SamxTensor *q = samx_add(ctx, qs, query_pe);
+    qs = samx_add(ctx, qs, dec_attention(ctx, m, name, q, q, qs));
+  }
+  qs = dec_norm(ctx, m, qs, p, "norm1");
+  SamxTensor *q = samx_add(ctx, qs, query_pe), *k = samx_add(ctx, ks, key_pe);
+  snprintf(name, sizeof name, "%s.cross_attn_token_to_image", p);
+  qs = dec_norm(ctx, m, samx_add(ctx, qs, dec_attention(ctx, m, name, q, k, ks)), p, "norm2");
+  snprintf(name, sizeof name, "%s.mlp.lin1", p);
+  SamxTensor *h = samx_relu(ctx, sam_linear(ctx, m, qs, name));
+  snprintf(name, sizeof name, "%s.mlp.lin2", p);
+  qs = dec_norm(ctx, m, samx_add(ctx, qs, sam_linear(ctx, m, h, name)), p, "norm3");
+  q = samx_add(ctx, qs, query_pe);
+  k = samx_add(ctx, ks, key_pe);
+  snprintf(name, sizeof name, "%s.cross_attn_image_to_token", p);
+  ks = dec_norm(ctx, m, samx_add(ctx, ks, dec_attention(ctx, m, name, k, q, qs)), p, "norm4");
+  *queries = qs;
+  *keys = ks;
+}
+
+// ref: MLP.forward (mask_decoder.py): ReLU between layers, none after the last.
+static SamxTensor *dec_mlp(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, int layers) {
+  char name[160];
+  for (int i = 0; i < layers; i++) {
+    snprintf(name, sizeof name, "%s.layers.%d", prefix, i);
+    x = sam_linear(ctx, m, x, name);
+    if (i < layers - 1) x = samx_relu(ctx, x);
+  }
+  return x;
+}
+
+// Image embeddings per prompt (ref: torch.repeat_interleave(image_embeddings, tokens.shape[0], dim=0)).
+static SamxTensor *per_prompt_images(SamxCtx *ctx, SamxTensor *emb, const int *img_index, int P) {
+  if (emb->shape[0] == P && !img_index) return emb;
+  if (emb->shape[0] == 1 && !img_index) return emb;  // broadcast by the add that follows
+  SamxTensor **rows = (SamxTensor **)malloc(sizeof(SamxTensor *) * (size_t)P);
+  for (int p = 0; p < P; p++) {
+    int i = img_index ? img_index[p] : p;
+    SAMX_ASSERT(i >= 0 && i < emb->shape[0], "prompt %d refers to image %d of %lld", p, i, (long long)emb->shape[0]);
+    rows[p] = samx_slice(ctx, emb, 0, i, i + 1);
+  }
+  SamxTensor *out = samx_concat(ctx, rows, P, 0);
+  free(rows);
+  return out;
+}
+
+void sam_decode(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img_index, SamxTensor *sparse,
+                SamxTensor *dense, int multimask, SamxTensor **low_res, SamxTensor **iou) {
+  const SamConfig *c = &m->cfg;
+  int64_t P = sparse->shape[0], C = c->prompt_dim, g = sam_embed_grid(c), nmt = c->num_mask_tokens;
+  // ref: MaskDecoder.predict_masks: tokens = [iou_token, mask_tokens, sparse prompts]
+  SamxTensor *out_tok[2] = {sam_param(m, "mask_decoder.iou_token.weight"), sam_param(m, "mask_decoder.mask_tokens.weight")};
+  SamxTensor *fixed = samx_reshape(ctx, samx_concat(ctx, out_tok, 2, 0), SHAPE(1, 1 + nmt, C));
+  fixed = samx_add(ctx, samx_zeros(ctx, SAMX_F32, SHAPE(P, 1 + nmt, C)), fixed);
+  SamxTensor *parts[2] = {fixed, sparse};
+  SamxTensor *tokens = sparse->shape[1] ? samx_concat(ctx, parts, 2, 1) : fixed;
+  SamxTensor *src = samx_add(ctx, per_prompt_images(ctx, image_emb, img_index, (int)P), dense);
+  if (src->shape[0] != P) src = samx_add(ctx, samx_zeros(ctx, SAMX_F32, SHAPE(P, C, g, g)), src);
+  // ref: TwoWayTransformer.forward: B x C x h x w -> B x hw x C
+  SamxTensor *keys = SAM_PERMUTE(ctx, samx_reshape(ctx, src, SHAPE(P, C, g * g)), 0, 2, 1);
+  SamxTensor *pe = SAM_PERMUTE(ctx, samx_reshape(ctx, sam_dense_pe(ctx, m), SHAPE(1, C, g * g)), 0, 2, 1);
+  SamxTensor *queries = tokens;
+  for (int i = 0; i < c->dec_depth; i++) two_way_block(ctx, m, i, &queries, &keys, tokens, pe);
+  SamxTensor *q = samx_add(ctx, queries, tokens), *k = samx_add(ctx, keys, pe);
+  SamxTensor *att = dec_attention(ctx, m, "mask_decoder.transformer.final_attn_token_to_image", q, k, keys);
+  queries = dec_norm(ctx, m, samx_add(ctx, queries, att), "mask_decoder.transformer", "norm_final_attn");
+  // ref: predict_masks: upscale the image side, hypernetwork per mask token, IoU head on the IoU token
+  SamxTensor *up = samx_reshape(ctx, SAM_PERMUTE(ctx, keys, 0, 2, 1), SHAPE(P, C, g, g));
+  up = samx_conv_transpose2d(ctx, up, sam_param(m, "mask_decoder.output_upscaling.0.weight"),
+                             sam_param(m, "mask_decoder.output_upscaling.0.bias"), 2, 0);
+  up = samx_gelu(ctx, samx_layernorm2d(ctx, up, sam_param(m, "mask_decoder.output_upscaling.1.weight"),
+                                       sam_param(m, "mask_decoder.output_upscaling.1.bias"), LN2D_EPS));
+  up = samx_gelu(ctx, samx_conv_transpose2d(ctx, up, sam_param(m, "mask_decoder.output_upscaling.3.weight"),
+                                            sam_param(m, "mask_decoder.output_upscaling.3.bias"), 2, 0));
+  int64_t cu = up->shape[1], hw = up->shape[2] * up->shape[3];
+  SamxTensor **hyper = (SamxTensor **)malloc(sizeof(SamxTensor *) * (size_t)nmt);
+  for (int i = 0; i < nmt; i++) {
+    char name[96];
+    snprintf(name, sizeof name, "mask_decoder.output_hypernetworks_mlps.%d", i);
+    SamxTensor *tok = samx_reshape(ctx, samx_slice(ctx, queries, 1, 1 + i, 2 + i), SHAPE(P, C));
+    hyper[i] = samx_reshape(ctx, dec_mlp(ctx, m, tok, name, 3), SHAPE(P, 1, cu));
+  }
+  SamxTensor *hyper_in = samx_concat(ctx, hyper, (int)nmt, 1);
+  free(hyper);
+  SamxTensor *masks = samx_matmul(ctx, hyper_in, samx_reshape(ctx, up, SHAPE(P, cu, hw)), 0, 0);
+  masks = samx_reshape(ctx, masks, SHAPE(P, nmt, up->shape[2], up->shape[3]));
+  SamxTensor *iou_tok = samx_reshape(ctx, samx_slice(ctx, queries, 1, 0, 1), SHAPE(P, C));
+  SamxTensor *iou_pred = dec_mlp(ctx, m, iou_tok, "mask_decoder.iou_prediction_head", c->iou_depth);
+  // ref: MaskDecoder.forward: multimask -> tokens 1.., else token 0
+  int64_t lo = multimask ? 1 : 0, hi = multimask ? nmt : 1;
+  *low_res = samx_slice(ctx, masks, 1, lo, hi);
+  *iou = samx_slice(ctx, iou_pred, 1, lo, hi);
+}

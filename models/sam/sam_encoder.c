@@ -1,0 +1,102 @@
+// SAM's image encoder (ViT with windowed/global attention and decomposed relative positions).
+#include <math.h>
+
+#include "sam_internal.h"
+
+SamxTensor *sam_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix) {
+  char name[256];
+  snprintf(name, sizeof name, "%s.bias", prefix);
+  SamxTensor *b = samx_params_find(&m->params, name);  // qkv may have no bias
+  return samx_linear(ctx, x, sam_param(m, "%s.weight", prefix), b);
+}
+
+SamxTensor *sam_index_tensor(SamxCtx *ctx, SamxShape s, const int32_t *host) {
+  SamxTensor *t = samx_new(ctx, SAMX_I32, s);
+  samx_tensor_write(t, host);
+  return t;
+}
+
+// ref: get_rel_pos (image_encoder.py) for q_size == k_size == n: rows R[i, j] = table[i - j + n - 1].
+static SamxTensor *gather_rel_pos(SamxCtx *ctx, SamxTensor *table, int n) {
+  int32_t idx[128 * 128];
+  SAMX_ASSERT(n <= 128, "relative-position grid of %d exceeds 128", n);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < n; j++) idx[i * n + j] = i - j + n - 1;
+  return samx_embedding(ctx, table, sam_index_tensor(ctx, SHAPE(n, n), idx));  // [n, n, hd]
+}
+
+// ref: add_decomposed_rel_pos: rel_h[b,y,x,ky] = <q[b,y,x], Rh[y,ky]>, rel_w[b,y,x,kx] = <q[b,y,x], Rw[x,kx]>,
+// with the unscaled q. q [b, nH, h*w, hd] -> rel_h [b, nH, h*w, h], rel_w [b, nH, h*w, w].
+static void rel_pos_terms(SamxCtx *ctx, const SamModel *m, int blk, SamxTensor *q, int h, int w, SamxTensor **rel_h,
+                          SamxTensor **rel_w) {
+  int64_t b = q->shape[0], nh = q->shape[1], hd = q->shape[3], bn = b * nh;
+  SamxTensor *rh = gather_rel_pos(ctx, sam_param(m, "image_encoder.blocks.%d.attn.rel_pos_h", blk), h);
+  SamxTensor *rw = gather_rel_pos(ctx, sam_param(m, "image_encoder.blocks.%d.attn.rel_pos_w", blk), w);
+  SamxTensor *rq = samx_reshape(ctx, q, SHAPE(bn, h, w, hd));
+  SamxTensor *qh = samx_reshape(ctx, SAM_PERMUTE(ctx, rq, 1, 0, 2, 3), SHAPE(h, bn * w, hd));
+  SamxTensor *th = samx_reshape(ctx, samx_matmul(ctx, qh, rh, 0, 1), SHAPE(h, bn, w, h));
+  *rel_h = samx_reshape(ctx, SAM_PERMUTE(ctx, th, 1, 0, 2, 3), SHAPE(b, nh, (int64_t)h * w, h));
+  SamxTensor *qw = samx_reshape(ctx, SAM_PERMUTE(ctx, rq, 2, 0, 1, 3), SHAPE(w, bn * h, hd));
+  SamxTensor *tw = samx_reshape(ctx, samx_matmul(ctx, qw, rw, 0, 1), SHAPE(w, bn, h, w));
+  *rel_w = samx_reshape(ctx, SAM_PERMUTE(ctx, tw, 1, 2, 0, 3), SHAPE(b, nh, (int64_t)h * w, w));
+}
+
+// ref: Attention.forward (image_encoder.py). x [b, h, w, D] -> [b, h, w, D].
+static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, SamxTensor *x) {
+  const SamConfig *c = &m->cfg;
+  int64_t b = x->shape[0], h = x->shape[1], w = x->shape[2], D = c->enc_dim, nh = c->enc_heads, hd = D / nh;
+  char name[128];
+  snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.qkv", blk);
+  SamxTensor *qkv = samx_reshape(ctx, sam_linear(ctx, m, x, name), SHAPE(b, h * w, 3, nh, hd));
+  qkv = SAM_PERMUTE(ctx, qkv, 2, 0, 3, 1, 4);  // [3, b, nH, T, hd]
+  SamxTensor *q = samx_reshape(ctx, samx_slice(ctx, qkv, 0, 0, 1), SHAPE(b, nh, h * w, hd));
+  SamxTensor *k = samx_reshape(ctx, samx_slice(ctx, qkv, 0, 1, 2), SHAPE(b, nh, h * w, hd));
+  SamxTensor *v = samx_reshape(ctx, samx_slice(ctx, qkv, 0, 2, 3), SHAPE(b, nh, h * w, hd));
+  SamxTensor *rel_h = NULL, *rel_w = NULL;
+  if (c->rel_pos) rel_pos_terms(ctx, m, blk, q, (int)h, (int)w, &rel_h, &rel_w);
+  SamxTensor *o = samx_attention(ctx, q, k, v, rel_h, rel_w, 1.0f / sqrtf((float)hd));
+  o = samx_reshape(ctx, SAM_PERMUTE(ctx, o, 0, 2, 1, 3), SHAPE(b, h, w, D));
+  snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.proj", blk);
+  return sam_linear(ctx, m, o, name);
+}
+
+// ref: Block.forward (image_encoder.py): pre-norm attention (windowed with zero padding and no
+// mask, or global) and MLP, each with a residual.
+static SamxTensor *encoder_block(SamxCtx *ctx, const SamModel *m, int blk, SamxTensor *x) {
+  const SamConfig *c = &m->cfg;
+  int64_t H = x->shape[1], W = x->shape[2];
+  SamxTensor *h = samx_layernorm(ctx, x, sam_param(m, "image_encoder.blocks.%d.norm1.weight", blk),
+                                 sam_param(m, "image_encoder.blocks.%d.norm1.bias", blk), c->ln_eps);
+  int windowed = !c->global_block[blk] && c->window > 0;
+  if (windowed) h = samx_window_partition(ctx, h, c->window);
+  h = encoder_attention(ctx, m, blk, h);
+  if (windowed) h = samx_window_unpartition(ctx, h, c->window, H, W);
+  x = samx_add(ctx, x, h);
+  // ref: MLPBlock (common.py): lin1 -> GELU -> lin2
+  char name[128];
+  h = samx_layernorm(ctx, x, sam_param(m, "image_encoder.blocks.%d.norm2.weight", blk),
+                     sam_param(m, "image_encoder.blocks.%d.norm2.bias", blk), c->ln_eps);
+  snprintf(name, sizeof name, "image_encoder.blocks.%d.mlp.lin1", blk);
+  h = samx_gelu(ctx, sam_linear(ctx, m, h, name));
+  snprintf(name, sizeof name, "image_encoder.blocks.%d.mlp.lin2", blk);
+  return samx_add(ctx, x, sam_linear(ctx, m, h, name));
+}
+
+SamxTensor *sam_encode(SamxCtx *ctx, SamModel *m, SamxTensor *img) {
+  const SamConfig *c = &m->cfg;
+  samx_check_shape("sam_encode", img, SHAPE(img->shape[0], 3, c->img_size, c->img_size));
+  // ref: PatchEmbed.forward: conv k=s=patch, then channels-last
+  SamxTensor *x = samx_conv2d(ctx, img, sam_param(m, "image_encoder.patch_embed.proj.weight"),
+                              sam_param(m, "image_encoder.patch_embed.proj.bias"), c->patch, 0);
+  x = SAM_PERMUTE(ctx, x, 0, 2, 3, 1);
+  x = samx_add(ctx, x, sam_param(m, "image_encoder.pos_embed"));
+  for (int i = 0; i < c->enc_depth; i++) x = encoder_block(ctx, m, i, x);
+  // ref: ImageEncoderViT.neck: 1x1 conv, LayerNorm2d, 3x3 conv, LayerNorm2d (no conv biases)
+  x = SAM_PERMUTE(ctx, x, 0, 3, 1, 2);
+  x = samx_conv2d(ctx, x, sam_param(m, "image_encoder.neck.0.weight"), NULL, 1, 0);
+  x = samx_layernorm2d(ctx, x, sam_param(m, "image_encoder.neck.1.weight"), sam_param(m, "image_encoder.neck.1.bias"),
+                       c->ln_eps);
+  x = samx_conv2d(ctx, x, sam_param(m, "image_encoder.neck.2.weight"), NULL, 1, 1);
+  return samx_layernorm2d(ctx, x, sam_param(m, "image_encoder.neck.3.weight"),
+                          sam_param(m, "image_encoder.neck.3.bias"), c->ln_eps);
+}

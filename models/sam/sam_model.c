@@ -1,0 +1,448 @@
+// SAM parameters: declaration under the original key names, architecture inference from the
+// checkpoint's shapes (contracts §1), loading from .pth / safetensors (original or HF names).
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sam.h"
+#include "sam_internal.h"
+
+int sam_embed_grid(const SamConfig *c) { return c->img_size / c->patch; }
+
+SamxTensor *sam_param(const SamModel *m, const char *fmt, ...) {
+  char name[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(name, sizeof name, fmt, ap);
+  va_end(ap);
+  SamxTensor *t = samx_params_find(&m->params, name);
+  SAMX_ASSERT(t, "SAM parameter %s is not declared", name);
+  return t;
+}
+
+// ---- named tensor sources: a .pth archive or a safetensors file, with names mapped to SAM's ----
+
+typedef struct {
+  const SamxSTEntry *e;
+  char name[256];  // original segment_anything name
+  int used;
+} Source;
+
+typedef struct {
+  int is_torch;
+  SamxTorchCkpt torch;
+  SamxSafetensors st;
+  Source *src;
+  int n;
+  const char *path;
+} Sources;
+
+// Hugging Face SamModel names -> segment_anything names (transformers' convert_sam_to_hf, inverted).
+static void hf_to_sam(const char *in, char *out, size_t n) {
+  static const char *const rules[][2] = {
+      {"vision_encoder.patch_embed.projection.", "image_encoder.patch_embed.proj."},
+      {"vision_encoder.neck.conv1.", "image_encoder.neck.0."},
+      {"vision_encoder.neck.layer_norm1.", "image_encoder.neck.1."},
+      {"vision_encoder.neck.conv2.", "image_encoder.neck.2."},
+      {"vision_encoder.neck.layer_norm2.", "image_encoder.neck.3."},
+      {"vision_encoder.layers.", "image_encoder.blocks."},
+      {"vision_encoder.", "image_encoder."},
+      {"shared_image_embedding.positional_embedding", "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix"},
+      {"prompt_encoder.mask_embed.conv1.", "prompt_encoder.mask_downscaling.0."},
+      {"prompt_encoder.mask_embed.layer_norm1.", "prompt_encoder.mask_downscaling.1."},
+      {"prompt_encoder.mask_embed.conv2.", "prompt_encoder.mask_downscaling.3."},
+      {"prompt_encoder.mask_embed.layer_norm2.", "prompt_encoder.mask_downscaling.4."},
+      {"prompt_encoder.mask_embed.conv3.", "prompt_encoder.mask_downscaling.6."},
+      {"prompt_encoder.point_embed.", "prompt_encoder.point_embeddings."},
+      {"mask_decoder.upscale_conv1.", "mask_decoder.output_upscaling.0."},
+      {"mask_decoder.upscale_layer_norm.", "mask_decoder.output_upscaling.1."},
+      {"mask_decoder.upscale_conv2.", "mask_decoder.output_upscaling.3."},
+      {"mask_decoder.transformer.layer_norm_final_attn.", "mask_decoder.transformer.norm_final_attn."},
+  };
+  snprintf(out, n, "%s", in);
+  for (size_t i = 0; i < sizeof rules / sizeof *rules; i++) {
+    size_t k = strlen(rules[i][0]);
+    if (!strncmp(in, rules[i][0], k)) {
+      snprintf(out, n, "%s%s", rules[i][1], in + k);
+      break;
+    }
+  }
+  // Block-local renames: layer_normN -> normN; HF's MLP proj_in / layers.i / proj_out -> layers.0..L-1.
+  char *p;
+  if ((p = strstr(out, ".layer_norm")) && p[11] >= '1' && p[11] <= '4' && p[12] == '.') {
+    memmove(p + 5, p + 11, strlen(p + 11) + 1);
+    memcpy(p, ".norm", 5);
+  }
+  if (strstr(out, "output_hypernetworks_mlps.") || strstr(out, "iou_prediction_head.")) {
+    char tmp[256];
+    if ((p = strstr(out, ".proj_in."))) {
+      *p = 0;
+      snprintf(tmp, sizeof tmp, "%s.layers.0.%s", out, p + 9);
+      snprintf(out, n, "%s", tmp);
+    } else if ((p = strstr(out, ".layers.")) && p[8] >= '0' && p[8] <= '9' && p[9] == '.') {
+      p[8] = (char)(p[8] + 1);  // HF's hidden layers are numbered after proj_in
+    } else if ((p = strstr(out, ".proj_out."))) {
+      *p = 0;
+      snprintf(tmp, sizeof tmp, "%s.layers.@.%s", out, p + 10);  // index filled in once the depth is known
+      snprintf(out, n, "%s", tmp);
+    }
+  }
+}
+
+static int open_sources(Sources *s, const char *path) {
+  memset(s, 0, sizeof *s);
+  s->path = path;
+  FILE *f = fopen(path, "rb");
+  unsigned char head[9] = {0};
+  size_t got = f ? fread(head, 1, 9, f) : 0;
+  if (f) fclose(f);
+  if (!f) return samx_fail("%s: cannot open checkpoint", path);
+  const SamxSTEntry *entries;
+  if (got == 9 && head[0] == 'P' && head[1] == 'K') {
+    if (samx_torch_load(&s->torch, path)) return -1;
+    s->is_torch = 1;
+    entries = s->torch.entries;
+    s->n = s->torch.n;
+  } else {
+    if (samx_st_open(&s->st, path)) return -1;
+    entries = s->st.entries;
+    s->n = s->st.n;
+  }
+  s->src = (Source *)calloc((size_t)s->n + 1, sizeof(Source));
+  int hf = 0;
+  for (int i = 0; i < s->n; i++) hf |= !strncmp(entries[i].name, "vision_encoder.", 15);
+  int hyper_last = -1;  // HF numbers hidden layers 0..L-3 after proj_in: find L for proj_out
+  for (int i = 0; i < s->n; i++) {
+    s->src[i].e = &entries[i];
+    if (hf)
+      hf_to_sam(entries[i].name, s->src[i].name, sizeof s->src[i].name);
+    else
+      snprintf(s->src[i].name, sizeof s->src[i].name, "%s", entries[i].name);
+    const char *p = strstr(s->src[i].name, "iou_prediction_head.layers.");
+    if (p && p[27] >= '0' && p[27] <= '9' && p[27] - '0' > hyper_last) hyper_last = p[27] - '0';
+  }
+  for (int i = 0; i < s->n; i++) {  // proj_out is the layer after the last hidden one
+    char *at = strstr(s->src[i].name, ".layers.@.");
+    if (at) at[8] = (char)('0' + hyper_last + 1);
+  }
+  return 0;
+}
+
+static void close_sources(Sources *s) {
+  if (s->is_torch)
+    samx_torch_free(&s->torch);
+  else if (s->src)
+    samx_st_close(&s->st);
+  free(s->src);
+  memset(s, 0, sizeof *s);
+}
+
+static const SamxSTEntry *source_find(Sources *s, const char *fmt, ...) {
+  char name[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(name, sizeof name, fmt, ap);
+  va_end(ap);
+  for (int i = 0; i < s->n; i++)
+    if (!strcmp(s->src[i].name, name)) return s->src[i].e;
+  return NULL;
+}
+
+static int64_t dim_of(const SamxSTEntry *e, int i) { return e && i < e->ndim ? e->shape[i] : -1; }
+
+// ---- architecture from shapes ----
+
+static int count_indexed(Sources *s, const char *fmt) {
+  int n = 0;
+  while (source_find(s, fmt, n)) n++;
+  return n;
+}
+
+static int infer_config(Sources *s, SamConfig *c) {
+  memset(c, 0, sizeof *c);
+  const SamxSTEntry *pos = source_find(s, "image_encoder.pos_embed");
+  const SamxSTEntry *pw = source_find(s, "image_encoder.patch_embed.proj.weight");
+  const SamxSTEntry *pe = source_find(s, "prompt_encoder.point_embeddings.0.weight");
+  const SamxSTEntry *md = source_find(s, "prompt_encoder.mask_downscaling.3.weight");
+  const SamxSTEntry *mt = source_find(s, "mask_decoder.mask_tokens.weight");
+  const SamxSTEntry *ca = source_find(s, "mask_decoder.transformer.layers.0.cross_attn_token_to_image.q_proj.weight");
+  const SamxSTEntry *dm = source_find(s, "mask_decoder.transformer.layers.0.mlp.lin1.weight");
+  const SamxSTEntry *ih = source_find(s, "mask_decoder.iou_prediction_head.layers.0.weight");
+  const char *need[] = {"image_encoder.pos_embed", "image_encoder.patch_embed.proj.weight",
+                        "prompt_encoder.point_embeddings.0.weight", "prompt_encoder.mask_downscaling.3.weight",
+                        "mask_decoder.mask_tokens.weight",
+                        "mask_decoder.transformer.layers.0.cross_attn_token_to_image.q_proj.weight",
+                        "mask_decoder.transformer.layers.0.mlp.lin1.weight",
+                        "mask_decoder.iou_prediction_head.layers.0.weight"};
+  const SamxSTEntry *got[] = {pos, pw, pe, md, mt, ca, dm, ih};
+  for (int i = 0; i < 8; i++)
+    if (!got[i] || got[i]->ndim < 2)
+      return samx_fail("%s: missing tensor %s (needed to read the architecture)", s->path, need[i]);
+  c->enc_dim = (int)dim_of(pos, 3);
+  int grid = (int)dim_of(pos, 1);
+  c->patch = (int)dim_of(pw, 2);
+  c->img_size = grid * c->patch;
+  c->enc_depth = count_indexed(s, "image_encoder.blocks.%d.norm1.weight");
+  if (c->enc_depth < 1 || c->enc_depth > SAM_MAX_DEPTH)
+    return samx_fail("%s: %d encoder blocks (1..%d supported)", s->path, c->enc_depth, SAM_MAX_DEPTH);
+  const SamxSTEntry *l1 = source_find(s, "image_encoder.blocks.0.mlp.lin1.weight");
+  c->enc_mlp = (int)dim_of(l1, 0);
+  c->qkv_bias = source_find(s, "image_encoder.blocks.0.attn.qkv.bias") != NULL;
+  c->rel_pos = source_find(s, "image_encoder.blocks.0.attn.rel_pos_h") != NULL;
+  int window = 0;
+  for (int i = 0; i < c->enc_depth; i++) {
+    const SamxSTEntry *rh = source_find(s, "image_encoder.blocks.%d.attn.rel_pos_h", i);
+    int64_t len = dim_of(rh, 0);
+    if (c->rel_pos) {
+      if (!rh) return samx_fail("%s: missing tensor image_encoder.blocks.%d.attn.rel_pos_h", s->path, i);
+      int size = (int)(len + 1) / 2;
+      c->global_block[i] = size == grid;
+      if (size != grid) window = size;
+      if (i == 0 || !c->enc_heads) c->enc_heads = c->enc_dim / (int)dim_of(rh, 1);
+    }
+  }
+  if (!c->rel_pos) {  // no tables: SAM's ViT-B layout (global blocks at depth/4 - 1 steps) and 12 heads-per-768
+    c->enc_heads = c->enc_dim / 64;
+    for (int i = 0; i < c->enc_depth; i++) c->global_block[i] = (i + 1) % (c->enc_depth / 4 ? c->enc_depth / 4 : 1) == 0;
+    window = 14;
+  }
+  c->window = window ? window : grid;
+  c->out_chans = (int)dim_of(source_find(s, "image_encoder.neck.0.weight"), 0);
+  c->prompt_dim = (int)dim_of(pe, 1);
+  c->mask_in_chans = (int)dim_of(md, 0);
+  c->dec_depth = count_indexed(s, "mask_decoder.transformer.layers.%d.norm1.weight");
+  c->dec_heads = 8;
+  c->dec_mlp = (int)dim_of(dm, 0);
+  c->attn_downsample = c->prompt_dim / (int)dim_of(ca, 0);
+  c->num_mask_tokens = (int)dim_of(mt, 0);
+  c->iou_depth = count_indexed(s, "mask_decoder.iou_prediction_head.layers.%d.weight");
+  c->iou_hidden = (int)dim_of(ih, 0);
+  c->ln_eps = 1e-6f;
+  if (c->out_chans != c->prompt_dim)
+    return samx_fail("%s: image embedding has %d channels but the prompt encoder %d", s->path, c->out_chans,
+                     c->prompt_dim);
+  return 0;
+}
+
+// ---- declaration ----
+
+typedef struct {
+  SamxParams *p;
+  int trainable;
+  char prefix[160];
+} Decl;
+
+static void decl(Decl *d, const char *suffix, SamxShape s) {
+  char name[256];
+  snprintf(name, sizeof name, "%s%s", d->prefix, suffix);
+  samx_param(d->p, name, s, d->trainable);
+}
+
+static void decl_linear(Decl *d, const char *name, int64_t out, int64_t in, int bias) {
+  char k[200];
+  snprintf(k, sizeof k, "%s.weight", name);
+  decl(d, k, SHAPE(out, in));
+  if (bias) {
+    snprintf(k, sizeof k, "%s.bias", name);
+    decl(d, k, SHAPE(out));
+  }
+}
+
+static void decl_norm(Decl *d, const char *name, int64_t c) {
+  char k[200];
+  snprintf(k, sizeof k, "%s.weight", name);
+  decl(d, k, SHAPE(c));
+  snprintf(k, sizeof k, "%s.bias", name);
+  decl(d, k, SHAPE(c));
+}
+
+static void decl_conv(Decl *d, const char *name, int64_t a, int64_t b, int64_t k, int bias, int64_t bias_len) {
+  char key[200];
+  snprintf(key, sizeof key, "%s.weight", name);
+  decl(d, key, SHAPE(a, b, k, k));
+  if (bias) {
+    snprintf(key, sizeof key, "%s.bias", name);
+    decl(d, key, SHAPE(bias_len));
+  }
+}
+
+static void declare_encoder(SamModel *m, Decl *d) {
+  const SamConfig *c = &m->cfg;
+  int g = sam_embed_grid(c), hd = c->enc_dim / c->enc_heads;
+  snprintf(d->prefix, sizeof d->prefix, "image_encoder.");
+  decl_conv(d, "patch_embed.proj", c->enc_dim, 3, c->patch, 1, c->enc_dim);
+  decl(d, "pos_embed", SHAPE(1, g, g, c->enc_dim));
+  for (int i = 0; i < c->enc_depth; i++) {
+    snprintf(d->prefix, sizeof d->prefix, "image_encoder.blocks.%d.", i);
+    int size = c->global_block[i] ? g : c->window;
+    decl_norm(d, "norm1", c->enc_dim);
+    decl_linear(d, "attn.qkv", 3 * c->enc_dim, c->enc_dim, c->qkv_bias);
+    decl_linear(d, "attn.proj", c->enc_dim, c->enc_dim, 1);
+    if (c->rel_pos) {
+      decl(d, "attn.rel_pos_h", SHAPE(2 * size - 1, hd));
+      decl(d, "attn.rel_pos_w", SHAPE(2 * size - 1, hd));
+    }
+    decl_norm(d, "norm2", c->enc_dim);
+    decl_linear(d, "mlp.lin1", c->enc_mlp, c->enc_dim, 1);
+    decl_linear(d, "mlp.lin2", c->enc_dim, c->enc_mlp, 1);
+  }
+  snprintf(d->prefix, sizeof d->prefix, "image_encoder.neck.");
+  decl_conv(d, "0", c->out_chans, c->enc_dim, 1, 0, 0);
+  decl_norm(d, "1", c->out_chans);
+  decl_conv(d, "2", c->out_chans, c->out_chans, 3, 0, 0);
+  decl_norm(d, "3", c->out_chans);
+}
+
+static void declare_prompt(SamModel *m, Decl *d) {
+  const SamConfig *c = &m->cfg;
+  int C = c->prompt_dim, mic = c->mask_in_chans;
+  snprintf(d->prefix, sizeof d->prefix, "prompt_encoder.");
+  int t = d->trainable;
+  d->trainable = 0;  // a fixed random buffer in SAM, never trained
+  decl(d, "pe_layer.positional_encoding_gaussian_matrix", SHAPE(2, C / 2));
+  d->trainable = t;
+  for (int i = 0; i < 4; i++) {
+    char k[64];
+    snprintf(k, sizeof k, "point_embeddings.%d.weight", i);
+    decl(d, k, SHAPE(1, C));
+  }
+  decl(d, "not_a_point_embed.weight", SHAPE(1, C));
+  decl_conv(d, "mask_downscaling.0", mic / 4, 1, 2, 1, mic / 4);
+  decl_norm(d, "mask_downscaling.1", mic / 4);
+  decl_conv(d, "mask_downscaling.3", mic, mic / 4, 2, 1, mic);
+  decl_norm(d, "mask_downscaling.4", mic);
+  decl_conv(d, "mask_downscaling.6", C, mic, 1, 1, C);
+  decl(d, "no_mask_embed.weight", SHAPE(1, C));
+}
+
+static void decl_attention(Decl *d, const char *name, int64_t C, int64_t inner) {
+  const char *proj[] = {"q_proj", "k_proj", "v_proj"};
+  char k[200];
+  for (int i = 0; i < 3; i++) {
+    snprintf(k, sizeof k, "%s.%s", name, proj[i]);
+    decl_linear(d, k, inner, C, 1);
+  }
+  snprintf(k, sizeof k, "%s.out_proj", name);
+  decl_linear(d, k, C, inner, 1);
+}
+
+static void decl_mlp(Decl *d, const char *name, int64_t in, int64_t hidden, int64_t out, int layers) {
+  char k[200];
+  for (int i = 0; i < layers; i++) {
+    snprintf(k, sizeof k, "%s.layers.%d", name, i);
+    decl_linear(d, k, i == layers - 1 ? out : hidden, i == 0 ? in : hidden, 1);
+  }
+}
+
+static void declare_decoder(SamModel *m, Decl *d) {
+  const SamConfig *c = &m->cfg;
+  int64_t C = c->prompt_dim, inner = C / c->attn_downsample;
+  for (int i = 0; i < c->dec_depth; i++) {
+    snprintf(d->prefix, sizeof d->prefix, "mask_decoder.transformer.layers.%d.", i);
+    decl_attention(d, "self_attn", C, C);
+    decl_norm(d, "norm1", C);
+    decl_attention(d, "cross_attn_token_to_image", C, inner);
+    decl_norm(d, "norm2", C);
+    decl_linear(d, "mlp.lin1", c->dec_mlp, C, 1);
+    decl_linear(d, "mlp.lin2", C, c->dec_mlp, 1);
+    decl_norm(d, "norm3", C);
+    decl_norm(d, "norm4", C);
+    decl_attention(d, "cross_attn_image_to_token", C, inner);
+  }
+  snprintf(d->prefix, sizeof d->prefix, "mask_decoder.");
+  decl_attention(d, "transformer.final_attn_token_to_image", C, inner);
+  decl_norm(d, "transformer.norm_final_attn", C);
+  decl(d, "iou_token.weight", SHAPE(1, C));
+  decl(d, "mask_tokens.weight", SHAPE(c->num_mask_tokens, C));
+  decl_conv(d, "output_upscaling.0", C, C / 4, 2, 1, C / 4);
+  decl_norm(d, "output_upscaling.1", C / 4);
+  decl_conv(d, "output_upscaling.3", C / 4, C / 8, 2, 1, C / 8);
+  for (int i = 0; i < c->num_mask_tokens; i++) {
+    char k[64];
+    snprintf(k, sizeof k, "output_hypernetworks_mlps.%d", i);
+    decl_mlp(d, k, C, C, C / 8, 3);
+  }
+  decl_mlp(d, "iou_prediction_head", C, c->iou_hidden, c->num_mask_tokens, c->iou_depth);
+}
+
+static int is_ignored(const char *name) {
+  return !strcmp(name, "pixel_mean") || !strcmp(name, "pixel_std");  // non-persistent buffers in SAM
+}
+
+static int load_values(SamModel *m, Sources *s) {
+  for (int i = 0; i < m->params.n; i++) {
+    SamxTensor *t = m->params.list[i];
+    Source *hit = NULL;
+    for (int k = 0; k < s->n && !hit; k++)
+      if (!strcmp(s->src[k].name, t->name)) hit = &s->src[k];
+    if (!hit) return samx_fail("%s: missing tensor %s", s->path, t->name);
+    hit->used = 1;
+    SamxSafetensors holder = {.path = (char *)s->path};
+    if (samx_st_load_into(&holder, hit->e, t)) return -1;
+  }
+  for (int k = 0; k < s->n; k++)
+    if (!s->src[k].used && !is_ignored(s->src[k].name))
+      return samx_fail("%s: unexpected tensor %s (not part of the SAM architecture read off the shapes)", s->path,
+                       s->src[k].e->name);
+  return 0;
+}
+
+int sam_load(SamModel *m, const char *path, SamxDevice device, int trainable, const SamConfig *cfg_override) {
+  memset(m, 0, sizeof *m);
+  Sources s;
+  if (open_sources(&s, path)) return -1;
+  int rc = infer_config(&s, &m->cfg);
+  if (rc == 0 && cfg_override && cfg_override->dec_heads) m->cfg.dec_heads = cfg_override->dec_heads;
+  if (rc == 0) {
+    m->device = device;
+    samx_params_init(&m->params);
+    Decl d = {.p = &m->params};
+    d.trainable = (trainable & SAM_TRAIN_ENCODER) != 0;
+    declare_encoder(m, &d);
+    d.trainable = (trainable & SAM_TRAIN_PROMPT) != 0;
+    declare_prompt(m, &d);
+    d.trainable = (trainable & SAM_TRAIN_DECODER) != 0;
+    declare_decoder(m, &d);
+    samx_params_allocate(&m->params, device);
+    rc = load_values(m, &s);
+    if (rc) samx_params_free(&m->params);
+  }
+  close_sources(&s);
+  return rc;
+}
+
+void sam_free(SamModel *m) {
+  samx_params_free(&m->params);
+  memset(m, 0, sizeof *m);
+}
+
+char *sam_config_json(const SamConfig *c) {
+  json_t *g = json_array();
+  for (int i = 0; i < c->enc_depth; i++)
+    if (c->global_block[i]) json_array_append_new(g, json_integer(i));
+  json_t *o = json_pack(
+      "{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:b, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f}",
+      "model", "sam", "img_size", c->img_size, "patch", c->patch, "enc_dim", c->enc_dim, "enc_depth", c->enc_depth,
+      "enc_heads", c->enc_heads, "enc_mlp", c->enc_mlp, "window", c->window, "out_chans", c->out_chans,
+      "global_blocks", g, "qkv_bias", c->qkv_bias, "rel_pos", c->rel_pos, "prompt_dim", c->prompt_dim,
+      "mask_in_chans", c->mask_in_chans, "dec_depth", c->dec_depth, "dec_heads", c->dec_heads, "dec_mlp", c->dec_mlp,
+      "attn_downsample", c->attn_downsample, "num_mask_tokens", c->num_mask_tokens, "iou_depth", c->iou_depth,
+      "iou_hidden", c->iou_hidden, "ln_eps", (double)c->ln_eps);
+  char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(o);
+  return s;
+}
+
+int sam_save(const SamModel *m, const char *path) {
+  SamxSTWriter *w = samx_st_writer_new();
+  for (int i = 0; i < m->params.n; i++) samx_st_writer_add_tensor(w, m->params.list[i]->name, m->params.list[i]);
+  char *cfg = sam_config_json(&m->cfg);
+  samx_st_writer_meta(w, "samx_config", cfg);
+  samx_st_writer_meta(w, "format", "samx");
+  samx_st_writer_meta(w, "samx_version", SAMX_VERSION);
+  free(cfg);
+  int rc = samx_st_writer_save(w, path);
+  samx_st_writer_free(w);
+  return rc;
+}
