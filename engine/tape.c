@@ -35,6 +35,30 @@ int samx_ctx_set_recording(SamxCtx *ctx, int on) {
   return prev;
 }
 
+size_t samx_ctx_mark(const SamxCtx *ctx) { return ctx->act.used; }
+
+SamxTensor *samx_ctx_release_to(SamxCtx *ctx, size_t mark, SamxTensor *keep) {
+  SAMX_ASSERT(!ctx->recording, "samx_ctx_release_to while recording: the tape still needs those tensors");
+  size_t start = (mark + SAMX_ARENA_ALIGN - 1) & ~(size_t)(SAMX_ARENA_ALIGN - 1);
+  char *dst = ctx->act.base + start, *src = (char *)keep->data;
+  size_t bytes = samx_nbytes(keep);
+  SAMX_ASSERT(src >= ctx->act.base && src + bytes <= ctx->act.base + ctx->act.used,
+              "samx_ctx_release_to: the kept tensor is not in the activation arena");
+  if (dst != src) {
+    // Regions may overlap when the block allocated little besides its output: copy through the end.
+    if (dst + bytes > src) {
+      char *tmp = (char *)samx_arena_alloc(&ctx->act, bytes);
+      samx_memcpy(ctx->device, tmp, ctx->device, src, bytes);
+      src = tmp;
+    }
+    samx_memcpy(ctx->device, dst, ctx->device, src, bytes);
+  }
+  keep->data = dst;
+  keep->base = NULL;  // the view's base (if any) is released; the kept tensor now owns its bytes
+  ctx->act.used = start + bytes;
+  return keep;
+}
+
 SamxTensor *samx_new(SamxCtx *ctx, SamxDType dt, SamxShape s) { return samx_tensor_new(&ctx->act, dt, s); }
 
 SamxTensor *samx_zeros(SamxCtx *ctx, SamxDType dt, SamxShape s) { return samx_tensor_zeros(&ctx->act, dt, s); }

@@ -64,6 +64,13 @@ void samx_ctx_reset(SamxCtx *ctx);
 // Turns recording on/off; returns the previous state.
 int samx_ctx_set_recording(SamxCtx *ctx, int on);
 
+// Inference-mode memory reuse: samx_ctx_mark() before a block, samx_ctx_release_to() after it
+// frees everything the block allocated except its output, which is moved down to the mark (so a
+// deep network's inference needs one block's activations, not all of them). Only legal while
+// recording is off: the tape would otherwise refer to released tensors.
+size_t samx_ctx_mark(const SamxCtx *ctx);
+SamxTensor *samx_ctx_release_to(SamxCtx *ctx, size_t mark, SamxTensor *keep);
+
 // A fresh activation tensor on the context's device.
 SamxTensor *samx_new(SamxCtx *ctx, SamxDType dt, SamxShape s);
 SamxTensor *samx_zeros(SamxCtx *ctx, SamxDType dt, SamxShape s);

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+bash scripts/setup-venv.sh   # PyPI references: Hugging Face transformers' SamModel
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 ninja -C build
 (cd build && ctest --output-on-failure -j2 --timeout 1200)

@@ -1,107 +1,141 @@
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
 #include "../attention.h"
 
-// Query rows handled together: their logits ([QB, Tk]) live in the thread's scratch, and each key
-// and value row is read once per block of rows instead of once per row.
+// Query rows handled together: their logits ([QB, Tk]) live in the thread's scratch. The products
+// q k^T and p v run as single-threaded OpenBLAS GEMMs inside OpenMP tasks over (head, row block):
+// OpenBLAS is told to use one thread for the duration, so the two levels never oversubscribe.
 #define QB 16
+// Forward rows per task: large enough that OpenBLAS's packing of K and V is amortised.
+#define FWD_ROWS 256
 
-// `omp simd reduction` lets the compiler vectorise the sum (reassociating it) without -ffast-math.
-static float dot(const float *a, const float *b, int64_t n) {
-  float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
-  return s;
-}
-
-static void axpy(float *y, float a, const float *x, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
-}
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 // p + off, keeping NULL (an optional tensor) NULL.
 static const float *at(const float *p, int64_t off) { return p ? p + off : NULL; }
 static float *at_mut(float *p, int64_t off) { return p ? p + off : NULL; }
 
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
 size_t samx_cpu_attention_scratch_floats(SamxAttnDims d) {
-  // Backward needs two [QB, Tk] blocks per thread (probabilities and dlogits); forward uses one.
-  return (size_t)omp_get_max_threads() * 2 * QB * (size_t)d.Tk;
+  // Backward needs two [QB, Tk] blocks per thread (probabilities and dlogits); forward one [FWD_ROWS, Tk].
+  return (size_t)omp_get_max_threads() * (FWD_ROWS > 2 * QB ? FWD_ROWS : 2 * QB) * (size_t)d.Tk;
 }
 
-// Logits of query rows i0..i0+n-1 of one head (pointers already at the head) into s [n, Tk].
+// Row-major C[m, n] = alpha * op(A) op(B) + beta * C.
+static void gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
+              alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+// Logits of query rows i0..i0+n-1 of one head (pointers already at the head) into s [n, Tk]:
+// scale * q k^T by GEMM, then the decomposed bias row by row.
 static void block_logits(SamxAttnDims d, const float *q, const float *k, const float *rel_h,
                          const float *rel_w, int64_t i0, int64_t n, float *s) {
   const int64_t D = d.D, Tk = d.Tk;
-  for (int64_t j = 0; j < Tk; j++)
-    for (int64_t r = 0; r < n; r++) {
-      int64_t i = i0 + r;
-      float bias = samx_attn_bias(at(rel_h, i * d.KH), at(rel_w, i * d.KW), (int)d.KW, (int)j);
-      s[r * Tk + j] = samx_attn_logit(dot(q + i * D, k + j * D, D), d.scale, bias);
+  gemm(0, 1, n, Tk, D, d.scale, q + i0 * D, D, k, D, 0.0f, s, Tk);
+  if (!rel_h) return;
+  for (int64_t r = 0; r < n; r++) {
+    const float *rh = rel_h + (i0 + r) * d.KH, *rw = rel_w + (i0 + r) * d.KW;
+    for (int64_t kh = 0; kh < d.KH; kh++) {
+      float *row = s + r * Tk + kh * d.KW;
+#pragma omp simd
+      for (int64_t kw = 0; kw < d.KW; kw++) row[kw] += samx_attn_bias(rh, rw, (int)d.KW, (int)(kh * d.KW + kw));
     }
+  }
 }
 
-// Turns the logits of row block s [n, Tk] into probabilities; stores each row's log-sum-exp.
-static void block_softmax(SamxAttnDims d, int64_t n, float *s, float *lse_rows) {
+// exp(x) for x <= 0 (softmax arguments after subtracting the row max), written so that the loop
+// vectorises: x = n ln2 + r with |r| <= ln2/2, exp(r) by a degree-6 polynomial (Cephes' expf
+// coefficients, ~1 ulp), 2^n by building the exponent bits. Below -87 the result flushes to 0.
+static inline float exp_nonpos(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  // Round to nearest by the 1.5 * 2^23 trick: vectorises everywhere, exact for |x| < 2^22.
+  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t bits = ((int32_t)n + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+// Turns the logits of row block s [n, Tk] into unnormalised probabilities exp(s - max); stores
+// each row's log-sum-exp and 1 / sum (the normalisation is applied to the [n, D] output instead
+// of the [n, Tk] block: one pass over the block fewer).
+static void block_softmax(SamxAttnDims d, int64_t n, float *s, float *lse_rows, float *inv_sum) {
   const int64_t Tk = d.Tk;
   for (int64_t r = 0; r < n; r++) {
     float *row = s + r * Tk;
     float m = -INFINITY, l = 0.0f;
-    for (int64_t j = 0; j < Tk; j++) m = fmaxf(m, row[j]);
-    for (int64_t j = 0; j < Tk; j++) l += expf(row[j] - m);
-    float L = samx_attn_lse(m, l);
-    if (lse_rows) lse_rows[r] = L;
-    for (int64_t j = 0; j < Tk; j++) row[j] = samx_attn_prob(row[j], L);
+#pragma omp simd reduction(max : m)
+    for (int64_t j = 0; j < Tk; j++) m = row[j] > m ? row[j] : m;  // not fmaxf: a libm call per element
+#pragma omp simd reduction(+ : l)
+    for (int64_t j = 0; j < Tk; j++) l += row[j] = exp_nonpos(row[j] - m);
+    if (lse_rows) lse_rows[r] = samx_attn_lse(m, l);
+    inv_sum[r] = 1.0f / l;
   }
 }
 
 void samx_cpu_attention_fwd(SamxAttnDims d, const float *q, const float *k, const float *v, const float *rel_h,
                             const float *rel_w, float *out, float *lse, float *scratch) {
-  const int64_t D = d.D, Tq = d.Tq, Tk = d.Tk;
-  const int64_t n_blocks = (Tq + QB - 1) / QB, n_tasks = d.B * d.H * n_blocks;
+  const int64_t D = d.D, Tq = d.Tq, Tk = d.Tk, rows = FWD_ROWS;
+  const size_t per_thread = samx_cpu_attention_scratch_floats(d) / (size_t)omp_get_max_threads();
+  const int64_t n_blocks = (Tq + rows - 1) / rows, n_tasks = d.B * d.H * n_blocks;
+  int blas_threads = openblas_get_num_threads();
+  openblas_set_num_threads(1);
 #pragma omp parallel for schedule(dynamic)
   for (int64_t t = 0; t < n_tasks; t++) {
-    const int64_t bh = t / n_blocks, i0 = (t % n_blocks) * QB, n = min64(QB, Tq - i0);
-    float *p = scratch + (size_t)omp_get_thread_num() * 2 * QB * (size_t)Tk;
-    const float *vh = v + bh * Tk * D;
-    float *o = out + (bh * Tq + i0) * D;
+    const int64_t bh = t / n_blocks, i0 = (t % n_blocks) * rows, n = min64(rows, Tq - i0);
+    float *p = scratch + (size_t)omp_get_thread_num() * per_thread;
     block_logits(d, q + bh * Tq * D, k + bh * Tk * D, at(rel_h, bh * Tq * d.KH), at(rel_w, bh * Tq * d.KW), i0, n, p);
-    block_softmax(d, n, p, at_mut(lse, bh * Tq + i0));
-    memset(o, 0, (size_t)(n * D) * sizeof(float));
-    for (int64_t j = 0; j < Tk; j++)
-      for (int64_t r = 0; r < n; r++) axpy(o + r * D, p[r * Tk + j], vh + j * D, D);
+    float inv_sum[FWD_ROWS];
+    block_softmax(d, n, p, at_mut(lse, bh * Tq + i0), inv_sum);
+    float *o = out + (bh * Tq + i0) * D;
+    gemm(0, 0, n, D, Tk, 1.0f, p, Tk, v + bh * Tk * D, D, 0.0f, o, D);
+    for (int64_t r = 0; r < n; r++)
+#pragma omp simd
+      for (int64_t c = 0; c < D; c++) o[r * D + c] *= inv_sum[r];
   }
+  openblas_set_num_threads(blas_threads);
+}
+
+static float dot(const float *a, const float *b, int64_t n) {
+  float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < n; i++) acc += a[i] * b[i];
+  return acc;
 }
 
 // Backward of one head (all pointers at the head; grads may be NULL). p, ds: [QB, Tk] scratch.
+// Probabilities are recomputed from the saved log-sum-exp; every product is a GEMM that adds
+// into the gradient (beta = 1).
 static void backward_head(SamxAttnDims d, const float *q, const float *k, const float *v, const float *rel_h,
                           const float *rel_w, const float *out, const float *lse, const float *dout, float *dq,
                           float *dk, float *dv, float *drel_h, float *drel_w, float *p, float *ds) {
   const int64_t D = d.D, Tq = d.Tq, Tk = d.Tk, KH = d.KH, KW = d.KW;
   for (int64_t i0 = 0; i0 < Tq; i0 += QB) {
     const int64_t n = min64(QB, Tq - i0);
+    const float *dob = dout + i0 * D;
     block_logits(d, q, k, rel_h, rel_w, i0, n, p);
     for (int64_t r = 0; r < n; r++)
       for (int64_t j = 0; j < Tk; j++) p[r * Tk + j] = samx_attn_prob(p[r * Tk + j], lse[i0 + r]);
-    for (int64_t j = 0; j < Tk; j++)
-      for (int64_t r = 0; r < n; r++) ds[r * Tk + j] = dot(dout + (i0 + r) * D, v + j * D, D);
+    gemm(0, 1, n, Tk, D, 1.0f, dob, D, v, D, 0.0f, ds, Tk);  // dP = dO V^T
     for (int64_t r = 0; r < n; r++) {
-      const int64_t i = i0 + r;
-      const float delta = dot(dout + i * D, out + i * D, D);
+      const float delta = dot(dob + r * D, out + (i0 + r) * D, D);
       for (int64_t j = 0; j < Tk; j++) ds[r * Tk + j] = samx_attn_dlogit(p[r * Tk + j], ds[r * Tk + j], delta);
     }
-    if (dv)
-      for (int64_t j = 0; j < Tk; j++)
-        for (int64_t r = 0; r < n; r++) axpy(dv + j * D, p[r * Tk + j], dout + (i0 + r) * D, D);
-    if (dk)
-      for (int64_t j = 0; j < Tk; j++)
-        for (int64_t r = 0; r < n; r++) axpy(dk + j * D, d.scale * ds[r * Tk + j], q + (i0 + r) * D, D);
-    if (dq)
-      for (int64_t r = 0; r < n; r++)
-        for (int64_t j = 0; j < Tk; j++) axpy(dq + (i0 + r) * D, d.scale * ds[r * Tk + j], k + j * D, D);
+    if (dv) gemm(1, 0, Tk, D, n, 1.0f, p, Tk, dob, D, 1.0f, dv, D);                  // dV += P^T dO
+    if (dk) gemm(1, 0, Tk, D, n, d.scale, ds, Tk, q + i0 * D, D, 1.0f, dk, D);       // dK += s dS^T Q
+    if (dq) gemm(0, 0, n, D, Tk, d.scale, ds, Tk, k, D, 1.0f, dq + i0 * D, D);       // dQ += s dS K
     for (int64_t r = 0; r < n && (drel_h || drel_w); r++) {
       const int64_t i = i0 + r;
       for (int64_t j = 0; j < Tk; j++) {
@@ -118,12 +152,15 @@ void samx_cpu_attention_bwd(SamxAttnDims d, const float *q, const float *k, cons
   const int64_t D = d.D, Tq = d.Tq, Tk = d.Tk, KH = d.KH, KW = d.KW;
   // dk and dv of a head sum over all its query rows: one thread owns a whole head, so the sums
   // need neither locks nor per-thread copies and do not depend on the thread count.
+  int blas_threads = openblas_get_num_threads();
+  openblas_set_num_threads(1);
 #pragma omp parallel for schedule(dynamic)
   for (int64_t bh = 0; bh < d.B * d.H; bh++) {
-    float *p = scratch + (size_t)omp_get_thread_num() * 2 * QB * (size_t)Tk;
+    float *p = scratch + (size_t)omp_get_thread_num() * (samx_cpu_attention_scratch_floats(d) / (size_t)omp_get_max_threads());
     const int64_t qo = bh * Tq * D, ko = bh * Tk * D;
     backward_head(d, q + qo, k + ko, v + ko, at(rel_h, bh * Tq * KH), at(rel_w, bh * Tq * KW), out + qo,
                   lse + bh * Tq, dout + qo, at_mut(dq, qo), at_mut(dk, ko), at_mut(dv, ko),
                   at_mut(drel_h, bh * Tq * KH), at_mut(drel_w, bh * Tq * KW), p, p + QB * Tk);
   }
+  openblas_set_num_threads(blas_threads);
 }

@@ -85,12 +85,20 @@ static SamxTensor *encoder_block(SamxCtx *ctx, const SamModel *m, int blk, SamxT
 SamxTensor *sam_encode(SamxCtx *ctx, SamModel *m, SamxTensor *img) {
   const SamConfig *c = &m->cfg;
   samx_check_shape("sam_encode", img, SHAPE(img->shape[0], 3, c->img_size, c->img_size));
+  // Inference keeps one block's activations alive at a time (ViT-B: ~1 GB instead of ~4 GB).
+  int reuse = !ctx->recording;
+  size_t mark = samx_ctx_mark(ctx);
   // ref: PatchEmbed.forward: conv k=s=patch, then channels-last
   SamxTensor *x = samx_conv2d(ctx, img, sam_param(m, "image_encoder.patch_embed.proj.weight"),
                               sam_param(m, "image_encoder.patch_embed.proj.bias"), c->patch, 0);
   x = SAM_PERMUTE(ctx, x, 0, 2, 3, 1);
   x = samx_add(ctx, x, sam_param(m, "image_encoder.pos_embed"));
-  for (int i = 0; i < c->enc_depth; i++) x = encoder_block(ctx, m, i, x);
+  if (reuse) x = samx_ctx_release_to(ctx, mark, x);
+  for (int i = 0; i < c->enc_depth; i++) {
+    mark = samx_ctx_mark(ctx);
+    x = encoder_block(ctx, m, i, x);
+    if (reuse) x = samx_ctx_release_to(ctx, mark, x);
+  }
   // ref: ImageEncoderViT.neck: 1x1 conv, LayerNorm2d, 3x3 conv, LayerNorm2d (no conv biases)
   x = SAM_PERMUTE(ctx, x, 0, 3, 1, 2);
   x = samx_conv2d(ctx, x, sam_param(m, "image_encoder.neck.0.weight"), NULL, 1, 0);

@@ -49,6 +49,8 @@ static void hf_to_sam(const char *in, char *out, size_t n) {
       {"vision_encoder.layers.", "image_encoder.blocks."},
       {"vision_encoder.", "image_encoder."},
       {"shared_image_embedding.positional_embedding", "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix"},
+      // SamModel.state_dict() also holds the prompt encoder's reference to the same (tied) buffer
+      {"prompt_encoder.shared_embedding.positional_embedding", "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix"},
       {"prompt_encoder.mask_embed.conv1.", "prompt_encoder.mask_downscaling.0."},
       {"prompt_encoder.mask_embed.layer_norm1.", "prompt_encoder.mask_downscaling.1."},
       {"prompt_encoder.mask_embed.conv2.", "prompt_encoder.mask_downscaling.3."},
@@ -75,17 +77,19 @@ static void hf_to_sam(const char *in, char *out, size_t n) {
     memcpy(p, ".norm", 5);
   }
   if (strstr(out, "output_hypernetworks_mlps.") || strstr(out, "iou_prediction_head.")) {
-    char tmp[256];
+    char tmp[600];
     if ((p = strstr(out, ".proj_in."))) {
       *p = 0;
-      snprintf(tmp, sizeof tmp, "%s.layers.0.%s", out, p + 9);
-      snprintf(out, n, "%s", tmp);
+      int len = snprintf(tmp, sizeof tmp, "%s.layers.0.%s", out, p + 9);
+      if (len < (int)n) memcpy(out, tmp, (size_t)len + 1);
     } else if ((p = strstr(out, ".layers.")) && p[8] >= '0' && p[8] <= '9' && p[9] == '.') {
       p[8] = (char)(p[8] + 1);  // HF's hidden layers are numbered after proj_in
     } else if ((p = strstr(out, ".proj_out."))) {
       *p = 0;
-      snprintf(tmp, sizeof tmp, "%s.layers.@.%s", out, p + 10);  // index filled in once the depth is known
-      snprintf(out, n, "%s", tmp);
+      // SAM's hypernetwork MLPs always have 3 layers; the IoU head's index is set once its depth is known
+      const char *last = strstr(out, "output_hypernetworks_mlps.") ? "2" : "@";
+      int len = snprintf(tmp, sizeof tmp, "%s.layers.%s.%s", out, last, p + 10);
+      if (len < (int)n) memcpy(out, tmp, (size_t)len + 1);
     }
   }
 }
@@ -234,7 +238,7 @@ typedef struct {
 } Decl;
 
 static void decl(Decl *d, const char *suffix, SamxShape s) {
-  char name[256];
+  char name[512];
   snprintf(name, sizeof name, "%s%s", d->prefix, suffix);
   samx_param(d->p, name, s, d->trainable);
 }
@@ -377,7 +381,8 @@ static int load_values(SamModel *m, Sources *s) {
     for (int k = 0; k < s->n && !hit; k++)
       if (!strcmp(s->src[k].name, t->name)) hit = &s->src[k];
     if (!hit) return samx_fail("%s: missing tensor %s", s->path, t->name);
-    hit->used = 1;
+    for (int k = 0; k < s->n; k++)  // aliases of a tied tensor (HF's positional_embedding) are consumed too
+      if (!strcmp(s->src[k].name, t->name)) s->src[k].used = 1;
     SamxSafetensors holder = {.path = (char *)s->path};
     if (samx_st_load_into(&holder, hit->e, t)) return -1;
   }

@@ -10,6 +10,7 @@
 #include "data/dataset.h"
 #include "data/image_io.h"
 #include "data/packers.h"
+#include "data/predictions.h"
 #include "data/rng.h"
 #include "tests/harness.h"
 
@@ -332,6 +333,20 @@ static void test_cli(void) {
   char *info = samx_read_file(at("info.txt"), &n);
   CHECK(info && strstr(info, "samples N 24") && strstr(info, "annotators K 3") && strstr(info, "generator_seed"),
         "info output:\n%s", info ? info : "");
+  free(info);
+  // A prediction file pointing at that dataset: validate checks it against the dataset.
+  uint8_t pm[2 * 32 * 32] = {0};
+  for (int bad = 0; bad < 2; bad++) {
+    SamxPredictionsSpec spec = {.m = 2, .h = 32, .w = 32, .method = "test", .dataset_path = at("cli.h5"), .split = "test"};
+    SamxPredictionsWriter *w = samx_predictions_create(at("pred.h5"), &spec);
+    samx_predictions_append(w, bad ? 24 : 3, pm, NULL, 0);
+    samx_predictions_finish(w);
+    snprintf(cmd, sizeof cmd, "%s data validate %s > /dev/null 2>&1", samx, at("pred.h5"));
+    CHECK((system(cmd) == 0) == !bad, "samx data validate on a prediction file with index %d", bad ? 24 : 3);
+  }
+  snprintf(cmd, sizeof cmd, "%s data info %s > %s", samx, at("pred.h5"), at("info.txt"));
+  info = system(cmd) == 0 ? samx_read_file(at("info.txt"), &n) : NULL;
+  CHECK(info && strstr(info, "samx-predictions") && strstr(info, "M 2"), "prediction info:\n%s", info ? info : "");
   free(info);
   snprintf(cmd, sizeof cmd, "%s data validate %s 2> /dev/null", samx, at("io/x.png"));
   CHECK(system(cmd) != 0, "samx data validate on a PNG fails");

@@ -7,6 +7,8 @@ writes to OUTDIR:
   sam_hf.safetensors       the weights as save_pretrained writes them (HF key names, float32)
   sam_hf_full.safetensors  model.state_dict() as is: also holds the tied duplicate
                            prompt_encoder.shared_embedding.positional_embedding
+  sam_hf.pth               torch.save(model.state_dict()), as fine-tuning scripts save SamModel
+                           (the duplicate shares its storage with shared_image_embedding's)
   sam_hf_cases.safetensors inputs and outputs of each case (layout below)
 The forward passes run in float64 on the float32 weights, so the reference carries no float32
 rounding of its own. No image processor is involved: pixel_values are fed as they are and the
@@ -21,6 +23,7 @@ Case file keys (P prompt sets, one image):
   <case>.single.iou [P,1]
 """
 import os
+import shutil
 import sys
 import tempfile
 
@@ -42,7 +45,7 @@ def tiny_config():
     # HF's two-way blocks default to eps 1e-6; segment_anything (which samx follows) uses nn.LayerNorm's
     # 1e-5. Set it so that both compute the same function.
     decoder = dict(hidden_size=64, num_attention_heads=8, mlp_dim=128, num_hidden_layers=2, iou_head_hidden_dim=64,
-                   num_multimask_outputs=3, iou_head_depth=3, layer_norm_eps=1e-5)
+                   num_multimask_outputs=3, iou_head_depth=4, layer_norm_eps=1e-5)
     return SamConfig(vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder)
 
 
@@ -116,8 +119,9 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
-        os.replace(os.path.join(tmp, "model.safetensors"), os.path.join(outdir, "sam_hf.safetensors"))
+        shutil.move(os.path.join(tmp, "model.safetensors"), os.path.join(outdir, "sam_hf.safetensors"))
     save_safetensors(os.path.join(outdir, "sam_hf_full.safetensors"), model.state_dict())
+    torch.save(model.state_dict(), os.path.join(outdir, "sam_hf.pth"))
 
     g = S // 16
     image = torch.randn(1, 3, S, S, generator=gen)

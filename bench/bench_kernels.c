@@ -1,0 +1,181 @@
+// `samx bench kernels`: GEMM, attention (SAM's window and global shapes), LayerNorm, conv2d and
+// conv-transpose2d through the engine's ops (inference mode), with the same work in PyTorch beside.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench_common.h"
+
+static const char *USAGE =
+    "usage: samx bench kernels [--device auto|cpu|cuda[:N]] [-r REPS] [-o md|json] [--quick] [--compare-torch]\n"
+    "\n"
+    "Times each kernel on SAM ViT-B shapes (one 1024x1024 image: 64x64 tokens, width 768, 12 heads of 64)\n"
+    "and prints: milliseconds (median of REPS after one warm-up), GFLOP/s or GB/s, the fraction of the\n"
+    "device's peak (fp32 FLOP/s for compute-bound ops, memory bandwidth for the others), and with\n"
+    "--compare-torch the same work in PyTorch (same device, fp32) and samx's speed-up over it.\n"
+    "  --quick    small shapes (seconds on a laptop CPU; used by the tests)\n"
+    "  -o json    machine-readable output with build commit, device and raw numbers\n";
+
+typedef SamxTensor *(*BenchFn)(SamxCtx *ctx, SamxTensor **in, const int64_t *p);
+
+typedef struct {
+  const char *name;
+  int n_in;
+  SamxShape in[5];
+  int64_t p[8];  // op parameters
+  BenchFn fn;
+  double flops, bytes;
+  char spec[128];
+} Case;
+
+static SamxTensor *run_gemm(SamxCtx *ctx, SamxTensor **in, const int64_t *p) {
+  return samx_matmul(ctx, in[0], in[1], 0, (int)p[0]);
+}
+static SamxTensor *run_attention(SamxCtx *ctx, SamxTensor **in, const int64_t *p) {
+  float scale = 1.0f / sqrtf((float)in[0]->shape[3]);
+  return samx_attention(ctx, in[0], in[1], in[2], p[0] ? in[3] : NULL, p[0] ? in[4] : NULL, scale);
+}
+static SamxTensor *run_layernorm(SamxCtx *ctx, SamxTensor **in, const int64_t *p) {
+  return samx_layernorm(ctx, in[0], in[1], in[2], 1e-6f);
+}
+static SamxTensor *run_conv(SamxCtx *ctx, SamxTensor **in, const int64_t *p) {
+  return samx_conv2d(ctx, in[0], in[1], in[2], (int)p[0], (int)p[1]);
+}
+static SamxTensor *run_convt(SamxCtx *ctx, SamxTensor **in, const int64_t *p) {
+  return samx_conv_transpose2d(ctx, in[0], in[1], in[2], (int)p[0], (int)p[1]);
+}
+
+static Case gemm(int64_t m, int64_t n, int64_t k, const char *what) {
+  Case c = {.name = what, .n_in = 2, .in = {SHAPE(m, k), SHAPE(n, k)}, .p = {1}, .fn = run_gemm};
+  c.flops = 2.0 * m * n * k;
+  c.bytes = 4.0 * (m * k + n * k + m * n);
+  snprintf(c.spec, sizeof c.spec, "gemm %lld %lld %lld", (long long)m, (long long)n, (long long)k);
+  return c;
+}
+
+static Case attention(int64_t b, int64_t h, int64_t t, int64_t d, int64_t side, const char *what) {
+  Case c = {.name = what, .n_in = 5, .p = {1}, .fn = run_attention};
+  c.in[0] = c.in[1] = c.in[2] = SHAPE(b, h, t, d);
+  c.in[3] = c.in[4] = SHAPE(b, h, t, side);
+  c.flops = 4.0 * b * h * t * t * d;
+  c.bytes = 4.0 * 4 * b * h * t * d;
+  snprintf(c.spec, sizeof c.spec, "attention %lld %lld %lld %lld %lld", (long long)b, (long long)h, (long long)t,
+           (long long)d, (long long)side);
+  return c;
+}
+
+static Case layernorm(int64_t n, int64_t ch) {
+  Case c = {.name = "layernorm", .n_in = 3, .in = {SHAPE(n, ch), SHAPE(ch), SHAPE(ch)}, .fn = run_layernorm};
+  c.bytes = 4.0 * 2 * n * ch;
+  snprintf(c.spec, sizeof c.spec, "layernorm %lld %lld", (long long)n, (long long)ch);
+  return c;
+}
+
+static Case conv(const char *what, int64_t b, int64_t cin, int64_t hw, int64_t cout, int64_t k, int64_t s, int64_t pad,
+                 int transpose) {
+  Case c = {.name = what, .n_in = 3, .p = {s, pad}, .fn = transpose ? run_convt : run_conv};
+  c.in[0] = SHAPE(b, cin, hw, hw);
+  c.in[1] = transpose ? SHAPE(cin, cout, k, k) : SHAPE(cout, cin, k, k);
+  c.in[2] = SHAPE(cout);
+  int64_t out = transpose ? (hw - 1) * s - 2 * pad + k : (hw + 2 * pad - k) / s + 1;
+  c.flops = transpose ? 2.0 * b * cin * hw * hw * cout * k * k : 2.0 * b * cout * out * out * cin * k * k;
+  c.bytes = 4.0 * (b * cin * hw * hw + b * cout * out * out + cin * cout * k * k);
+  snprintf(c.spec, sizeof c.spec, "%s %lld %lld %lld %lld %lld %lld %lld", transpose ? "convt" : "conv2d", (long long)b,
+           (long long)cin, (long long)hw, (long long)cout, (long long)k, (long long)s, (long long)pad);
+  return c;
+}
+
+static int make_cases(int quick, Case *c) {
+  int n = 0;
+  if (quick) {
+    c[n++] = gemm(256, 384, 128, "gemm");
+    c[n++] = attention(4, 2, 49, 32, 7, "attention window");
+    c[n++] = attention(1, 2, 256, 32, 16, "attention global");
+    c[n++] = layernorm(256, 128);
+    c[n++] = conv("conv2d 3x3", 1, 32, 16, 32, 3, 1, 1, 0);
+    c[n++] = conv("conv-transpose 2x2", 1, 32, 16, 16, 2, 2, 0, 1);
+    return n;
+  }
+  c[n++] = gemm(4096, 2304, 768, "gemm qkv");
+  c[n++] = gemm(4096, 3072, 768, "gemm mlp fc1");
+  c[n++] = gemm(4096, 768, 3072, "gemm mlp fc2");
+  c[n++] = attention(25, 12, 196, 64, 14, "attention window 14x14");
+  c[n++] = attention(1, 12, 4096, 64, 64, "attention global 64x64");
+  c[n++] = layernorm(4096, 768);
+  c[n++] = conv("conv2d patch-embed 16x16", 1, 3, 1024, 768, 16, 16, 0, 0);
+  c[n++] = conv("conv2d neck 3x3", 1, 256, 64, 256, 3, 1, 1, 0);
+  c[n++] = conv("conv-transpose 2x2", 1, 256, 64, 64, 2, 2, 0, 1);
+  return n;
+}
+
+static double median(double *v, int n) {
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+      double t = v[j];
+      v[j] = v[j - 1], v[j - 1] = t;
+    }
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void time_case(SamxCtx *ctx, const Case *c, int reps, BenchRow *row) {
+  samx_ctx_reset(ctx);
+  SamxTensor *in[5];
+  for (int i = 0; i < c->n_in; i++) {
+    in[i] = samx_new(ctx, SAMX_F32, c->in[i]);
+    bench_fill(in[i], (uint64_t)i + 1);
+  }
+  size_t mark = ctx->act.used;
+  double *t = (double *)malloc(sizeof(double) * (size_t)reps);
+  for (int r = -1; r < reps; r++) {  // r = -1 is the warm-up
+    ctx->act.used = mark;            // outputs of the previous repetition are dead
+    samx_device_sync(ctx->device);
+    double t0 = bench_now_ms();
+    c->fn(ctx, in, c->p);
+    samx_device_sync(ctx->device);
+    if (r >= 0) t[r] = bench_now_ms() - t0;
+  }
+  memset(row, 0, sizeof *row);
+  snprintf(row->name, sizeof row->name, "%s", c->name);
+  SamxShape s0 = c->in[0];
+  samx_shape_str(s0, row->shape, sizeof row->shape);
+  snprintf(row->spec, sizeof row->spec, "%s", c->spec);
+  row->flops = c->flops;
+  row->bytes = c->bytes;
+  row->ms = median(t, reps);
+  free(t);
+}
+
+int samx_bench_kernels(int argc, char **argv) {
+  BenchOpts o;
+  if (bench_parse_opts(argc, argv, &o, USAGE) < 0) return 2;
+  Case cases[16];
+  int n = make_cases(o.quick, cases);
+  SamxCtx ctx;
+  samx_ctx_init(&ctx, o.device, o.quick ? ((size_t)64 << 20) : ((size_t)2 << 30), 64);
+  samx_ctx_set_recording(&ctx, 0);
+  BenchRow rows[16];
+  for (int i = 0; i < n; i++) {
+    time_case(&ctx, &cases[i], o.reps, &rows[i]);
+    if (!o.json && isatty(2)) fprintf(stderr, "\r[%d/%d] %-32s", i + 1, n, cases[i].name);
+  }
+  if (!o.json && isatty(2)) fprintf(stderr, "\r%60s\r", "");
+  bench_torch("kernels", &o, rows, n);
+  HwLimits hw;
+  bench_limits(o.device, &hw);
+  bench_print("kernels", &o, &hw, rows, n);
+  samx_ctx_free(&ctx);
+  return 0;
+}
+
+int samx_cmd_bench(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    printf("usage: samx bench MODE [options]\n\nmodes:\n  kernels   GEMM, attention, LayerNorm, conv2d, conv-transpose\n"
+           "  encoder   ViT encoder images/s (arrives with the SAM model)\n  decoder   mask decoder prompts/s (arrives with the SAM model)\n\n%s",
+           USAGE);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!strcmp(argv[1], "kernels")) return samx_bench_kernels(argc - 1, argv + 1);
+  fprintf(stderr, "samx bench: mode '%s' is not available yet (see samx bench --help)\n", argv[1]);
+  return 2;
+}
