@@ -101,6 +101,10 @@ void bench_limits(SamxDevice d, HwLimits *hw) {
 }
 
 int bench_parse_opts(int argc, char **argv, BenchOpts *o, const char *usage) {
+  return bench_parse_opts_ex(argc, argv, o, usage, NULL, NULL);
+}
+
+int bench_parse_opts_ex(int argc, char **argv, BenchOpts *o, const char *usage, BenchExtraOpt extra, void *user) {
   memset(o, 0, sizeof *o);
   o->reps = 5;
   const char *dev = "auto";
@@ -121,8 +125,12 @@ int bench_parse_opts(int argc, char **argv, BenchOpts *o, const char *usage) {
       printf("%s", usage);
       exit(0);
     } else {
-      fprintf(stderr, "samx bench: unknown option %s (see --help)\n", argv[i]);
-      return -1;
+      int used = extra ? extra(argv[i], i + 1 < argc ? argv[i + 1] : NULL, user) : 0;
+      if (used <= 0) {
+        fprintf(stderr, "samx bench: unknown option %s (see --help)\n", argv[i]);
+        return -1;
+      }
+      i += used - 1;
     }
   }
   if (o->reps < 1) o->reps = 1;
@@ -141,7 +149,9 @@ static const char *torch_script(void) {
 void bench_torch(const char *mode, const BenchOpts *o, BenchRow *rows, int n) {
   for (int i = 0; i < n; i++) rows[i].torch_ms = -1;
   if (!o->compare_torch) return;
-  const char *py = getenv("SAMX_PYTHON") ? getenv("SAMX_PYTHON") : "/usr/bin/python3";
+  // The project's venv (scripts/setup-venv.sh: Debian's torch + segment_anything) when it exists.
+  const char *venv = SAMX_SOURCE_DIR "/.venv/bin/python";
+  const char *py = getenv("SAMX_PYTHON") ? getenv("SAMX_PYTHON") : access(venv, X_OK) == 0 ? venv : "/usr/bin/python3";
   char specs[] = "/tmp/samx_bench_specs.XXXXXX";
   int fd = mkstemp(specs);
   if (fd < 0) return;
@@ -179,6 +189,11 @@ static void print_json(const char *title, const BenchOpts *o, const HwLimits *hw
     const BenchRow *r = &rows[i];
     json_t *row = json_pack("{s:s, s:s, s:f, s:f, s:f}", "name", r->name, "shape", r->shape, "ms", r->ms, "flops",
                             r->flops, "bytes", r->bytes);
+    if (r->items > 0) {
+      json_object_set_new(row, "items_per_s", json_real(r->items / (r->ms * 1e-3)));
+      json_object_set_new(row, "unit", json_string(r->unit));
+    }
+    if (r->mem_mb > 0) json_object_set_new(row, "peak_mem_mb", json_real(r->mem_mb));
     if (r->torch_ms >= 0) json_object_set_new(row, "torch_ms", json_real(r->torch_ms));
     json_array_append_new(arr, row);
   }
@@ -197,8 +212,12 @@ void bench_print(const char *title, const BenchOpts *o, const HwLimits *hw, cons
   char desc[256];
   samx_device_describe(o->device, desc, sizeof desc);
   printf("## samx bench %s: %s (samx %s, %s), median of %d\n\n", title, desc, SAMX_VERSION, SAMX_GIT_COMMIT, o->reps);
-  printf("| op | shape | ms | GFLOP/s | GB/s | %% of peak |%s\n", o->compare_torch ? " PyTorch ms | speed-up |" : "");
-  printf("|---|---|---:|---:|---:|---:|%s\n", o->compare_torch ? "---:|---:|" : "");
+  int has_items = 0, has_mem = 0;
+  for (int i = 0; i < n; i++) has_items |= rows[i].items > 0, has_mem |= rows[i].mem_mb > 0;
+  printf("| op | shape | ms |%s GFLOP/s | GB/s | %% of peak |%s%s\n", has_items ? " items/s |" : "",
+         has_mem ? " peak MB |" : "", o->compare_torch ? " PyTorch ms | speed-up |" : "");
+  printf("|---|---|---:|%s---:|---:|---:|%s%s\n", has_items ? "---:|" : "", has_mem ? "---:|" : "",
+         o->compare_torch ? "---:|---:|" : "");
   for (int i = 0; i < n; i++) {
     const BenchRow *r = &rows[i];
     double s = r->ms * 1e-3;
@@ -208,7 +227,10 @@ void bench_print(const char *title, const BenchOpts *o, const HwLimits *hw, cons
                                : (hw->peak_bw > 0 ? r->bytes / s / hw->peak_bw : 0);
     char gf[32] = "-";
     if (r->flops > 0) snprintf(gf, sizeof gf, "%.1f", gflops);
-    printf("| %s | %s | %.3f | %s | %.1f | %.1f%% |", r->name, r->shape, r->ms, gf, gbs, 100 * frac);
+    printf("| %s | %s | %.3f |", r->name, r->shape, r->ms);
+    if (has_items) printf(" %.2f %s/s |", r->items / s, r->unit);
+    printf(" %s | %.1f | %.1f%% |", gf, gbs, 100 * frac);
+    if (has_mem) printf(" %.0f |", r->mem_mb);
     if (o->compare_torch) {
       if (r->torch_ms >= 0)
         printf(" %.3f | %.2fx |", r->torch_ms, r->torch_ms / r->ms);

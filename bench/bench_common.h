@@ -12,6 +12,9 @@ typedef struct {
   double bytes;   // minimum memory traffic per call
   double ms;      // median over repetitions
   double torch_ms;  // same work in PyTorch; < 0 when not measured
+  double items;     // images, prompts, samples per call (0: not a throughput row)
+  char unit[16];    // what items are ("img", "prompt", ...)
+  double mem_mb;    // peak memory of the measured work (0: not measured)
 } BenchRow;
 
 typedef struct {
@@ -30,8 +33,13 @@ typedef struct {
 
 double bench_now_ms(void);
 void bench_limits(SamxDevice d, HwLimits *hw);
-// Parses the options shared by all `samx bench` modes; returns index of the first unparsed arg or -1.
+// Parses the options shared by all `samx bench` modes (--device, -r, -o, --quick, --compare-torch,
+// --help); returns argc on success or -1 after printing an error.
 int bench_parse_opts(int argc, char **argv, BenchOpts *o, const char *usage);
+// The same, handing options it does not know to extra(opt, value, user), which returns how many
+// arguments it consumed (1: a flag, 2: a flag and its value) or 0 for an unknown option.
+typedef int (*BenchExtraOpt)(const char *opt, const char *value, void *user);
+int bench_parse_opts_ex(int argc, char **argv, BenchOpts *o, const char *usage, BenchExtraOpt extra, void *user);
 // Fills rows[i].torch_ms by running bench/torch_bench.py MODE on the same shapes.
 void bench_torch(const char *mode, const BenchOpts *o, BenchRow *rows, int n);
 void bench_print(const char *title, const BenchOpts *o, const HwLimits *hw, const BenchRow *rows, int n);

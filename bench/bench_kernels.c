@@ -168,14 +168,3 @@ int samx_bench_kernels(int argc, char **argv) {
   return 0;
 }
 
-int samx_cmd_bench(int argc, char **argv) {
-  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-    printf("usage: samx bench MODE [options]\n\nmodes:\n  kernels   GEMM, attention, LayerNorm, conv2d, conv-transpose\n"
-           "  encoder   ViT encoder images/s (arrives with the SAM model)\n  decoder   mask decoder prompts/s (arrives with the SAM model)\n\n%s",
-           USAGE);
-    return argc < 2 ? 2 : 0;
-  }
-  if (!strcmp(argv[1], "kernels")) return samx_bench_kernels(argc - 1, argv + 1);
-  fprintf(stderr, "samx bench: mode '%s' is not available yet (see samx bench --help)\n", argv[1]);
-  return 2;
-}

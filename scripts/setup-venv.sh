@@ -8,6 +8,7 @@
 set -euo pipefail
 
 TRANSFORMERS_VERSION=4.40.2
+SEGMENT_ANYTHING_VERSION=1.0
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
@@ -25,7 +26,12 @@ if [ "$have" != "$TRANSFORMERS_VERSION" ]; then
   "$PY" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
     "transformers==$TRANSFORMERS_VERSION"
 fi
+# The official SAM code (pure Python, no dependencies beyond torch): the PyTorch side of `samx bench`.
+if ! "$PY" -c "import segment_anything" 2>/dev/null; then
+  "$PY" -m pip install --quiet --disable-pip-version-check --no-cache-dir --no-deps \
+    "segment-anything==$SEGMENT_ANYTHING_VERSION"
+fi
 
 # The check that matters: SamModel imports and runs on the system torch.
-"$PY" -c "import torch, transformers; from transformers import SamModel, SamConfig" >/dev/null
+"$PY" -c "import torch, transformers, segment_anything; from transformers import SamModel, SamConfig" >/dev/null
 echo "$PY"

@@ -39,6 +39,13 @@ int sam_embed_grid(const SamConfig *c);  // tokens per side of the image embeddi
 // (dec_heads). Missing, unexpected or mis-shaped tensors are errors naming them.
 int sam_load(SamModel *m, const char *path, SamxDevice device, int trainable, const SamConfig *cfg_override);
 void sam_free(SamModel *m);
+// Architecture presets: "vit_b", "vit_l", "vit_h" (the official SAM sizes) and "tiny" (the test
+// model of tests/data/sam_tiny). Returns -1 for an unknown name.
+int sam_config_preset(const char *name, SamConfig *c);
+// A model with fresh weights: PyTorch's default initialisation (uniform +-1/sqrt(fan_in) for
+// linear and conv weights, zero biases, unit norms, N(0,1) embeddings and Fourier matrix, zero
+// positional tables), deterministic by seed.
+void sam_init_random(SamModel *m, const SamConfig *c, SamxDevice device, int trainable, uint64_t seed);
 // Writes samx's safetensors format with the config as JSON metadata.
 int sam_save(const SamModel *m, const char *path);
 // The config as JSON (for checkpoint metadata); caller frees.
@@ -68,5 +75,9 @@ SamxTensor *sam_dense_pe(SamxCtx *ctx, SamModel *m);
 // predictions [P, M] with M = 1 (single) or num_mask_tokens - 1 (multimask).
 void sam_decode(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img_index, SamxTensor *sparse,
                 SamxTensor *dense, int multimask, SamxTensor **low_res, SamxTensor **iou);
+
+// FLOPs (2 x MACs) of one image through the encoder, and of one prompt set through the decoder.
+double sam_encoder_flops(const SamConfig *c);
+double sam_decoder_flops(const SamConfig *c, int sparse_tokens);
 
 #endif

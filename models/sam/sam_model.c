@@ -1,6 +1,7 @@
 // SAM parameters: declaration under the original key names, architecture inference from the
 // checkpoint's shapes (contracts §1), loading from .pth / safetensors (original or HF names).
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -393,6 +394,8 @@ static int load_values(SamModel *m, Sources *s) {
   return 0;
 }
 
+static void declare_all(SamModel *m, int trainable);
+
 int sam_load(SamModel *m, const char *path, SamxDevice device, int trainable, const SamConfig *cfg_override) {
   memset(m, 0, sizeof *m);
   Sources s;
@@ -401,20 +404,80 @@ int sam_load(SamModel *m, const char *path, SamxDevice device, int trainable, co
   if (rc == 0 && cfg_override && cfg_override->dec_heads) m->cfg.dec_heads = cfg_override->dec_heads;
   if (rc == 0) {
     m->device = device;
-    samx_params_init(&m->params);
-    Decl d = {.p = &m->params};
-    d.trainable = (trainable & SAM_TRAIN_ENCODER) != 0;
-    declare_encoder(m, &d);
-    d.trainable = (trainable & SAM_TRAIN_PROMPT) != 0;
-    declare_prompt(m, &d);
-    d.trainable = (trainable & SAM_TRAIN_DECODER) != 0;
-    declare_decoder(m, &d);
+    declare_all(m, trainable);
     samx_params_allocate(&m->params, device);
     rc = load_values(m, &s);
     if (rc) samx_params_free(&m->params);
   }
   close_sources(&s);
   return rc;
+}
+
+static void declare_all(SamModel *m, int trainable) {
+  samx_params_init(&m->params);
+  Decl d = {.p = &m->params};
+  d.trainable = (trainable & SAM_TRAIN_ENCODER) != 0;
+  declare_encoder(m, &d);
+  d.trainable = (trainable & SAM_TRAIN_PROMPT) != 0;
+  declare_prompt(m, &d);
+  d.trainable = (trainable & SAM_TRAIN_DECODER) != 0;
+  declare_decoder(m, &d);
+}
+
+int sam_config_preset(const char *name, SamConfig *c) {
+  static const struct {
+    const char *name;
+    int img, patch, dim, depth, heads, mlp, window, globals[4], prompt, dec_mlp, iou_hidden;
+  } presets[] = {
+      {"vit_b", 1024, 16, 768, 12, 12, 3072, 14, {2, 5, 8, 11}, 256, 2048, 256},
+      {"vit_l", 1024, 16, 1024, 24, 16, 4096, 14, {5, 11, 17, 23}, 256, 2048, 256},
+      {"vit_h", 1024, 16, 1280, 32, 16, 5120, 14, {7, 15, 23, 31}, 256, 2048, 256},
+      {"tiny", 160, 16, 64, 4, 2, 256, 4, {1, 3, -1, -1}, 64, 128, 64},
+  };
+  for (size_t i = 0; i < sizeof presets / sizeof *presets; i++) {
+    if (strcmp(presets[i].name, name)) continue;
+    memset(c, 0, sizeof *c);
+    c->img_size = presets[i].img, c->patch = presets[i].patch, c->enc_dim = presets[i].dim;
+    c->enc_depth = presets[i].depth, c->enc_heads = presets[i].heads, c->enc_mlp = presets[i].mlp;
+    c->window = presets[i].window, c->out_chans = presets[i].prompt, c->qkv_bias = 1, c->rel_pos = 1;
+    for (int k = 0; k < 4; k++)
+      if (presets[i].globals[k] >= 0) c->global_block[presets[i].globals[k]] = 1;
+    c->prompt_dim = presets[i].prompt, c->mask_in_chans = 16, c->dec_depth = 2, c->dec_heads = 8;
+    c->dec_mlp = presets[i].dec_mlp, c->attn_downsample = 2, c->num_mask_tokens = 4, c->iou_depth = 3;
+    c->iou_hidden = presets[i].iou_hidden, c->ln_eps = 1e-6f;
+    return 0;
+  }
+  return samx_fail("unknown SAM architecture '%s' (vit_b, vit_l, vit_h, tiny)", name);
+}
+
+static int ends_with(const char *s, const char *suffix) {
+  size_t a = strlen(s), b = strlen(suffix);
+  return a >= b && !strcmp(s + a - b, suffix);
+}
+
+void sam_init_random(SamModel *m, const SamConfig *c, SamxDevice device, int trainable, uint64_t seed) {
+  memset(m, 0, sizeof *m);
+  m->cfg = *c;
+  m->device = device;
+  declare_all(m, trainable);
+  samx_params_allocate(&m->params, device);  // zeroed: biases, pos_embed, rel-pos tables stay 0
+  for (int i = 0; i < m->params.n; i++) {
+    SamxTensor *t = m->params.list[i];
+    const char *n = t->name;
+    if (ends_with(n, ".bias") || strstr(n, "pos_embed") || strstr(n, "rel_pos")) continue;
+    if (t->ndim == 1) {
+      samx_tensor_fill(t, 1.0f);  // LayerNorm / LayerNorm2d scales
+    } else if (strstr(n, "gaussian_matrix") || strstr(n, "embeddings.") || strstr(n, "_embed.weight") ||
+               strstr(n, "_token")) {
+      samx_randn_fill(t, seed, (uint64_t)i << 32, 0.0f, 1.0f);  // nn.Embedding and torch.randn buffers
+    } else {
+      // nn.Linear / nn.Conv2d default: kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+      // ConvTranspose2d stores [in, out, k, k]; PyTorch computes its fan_in from dim 1 as well.
+      int64_t fan_in = t->numel / t->shape[0];
+      float bound = 1.0f / sqrtf((float)fan_in);
+      samx_rand_uniform_fill(t, seed, (uint64_t)i << 32, -bound, bound);
+    }
+  }
 }
 
 void sam_free(SamModel *m) {
