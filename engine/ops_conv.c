@@ -1,6 +1,7 @@
 #include "ops_conv.h"
 
 #include "../kernels/conv.h"
+#include "../kernels/linalg.h"
 #include "ops_common.h"
 
 // ---- the three per-image pieces both convolutions are made of ----
@@ -14,10 +15,11 @@ static int cols_are_image(SamxConvGeom g) { return g.kh == 1 && g.kw == 1 && g.s
 
 static int64_t cols_rows(SamxConvGeom g) { return g.C * g.kh * g.kw; }
 
+// One row-major GEMM through the linalg family's launcher (OpenBLAS / cuBLAS).
 static void gemm(const SamxTensor *on, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
                  const float *B, float beta, float *C) {
-  SAMX_ON_DEVICE(on, samx_cpu_conv_gemm(ta, tb, M, N, K, A, B, beta, C),
-                 samx_cuda_conv_gemm(ta, tb, M, N, K, A, B, beta, C));
+  SAMX_ON_DEVICE(on, samx_cpu_linalg_gemm(1, M, N, K, ta, tb, 1.0f, A, 0, B, 0, beta, C, 0),
+                 samx_cuda_linalg_gemm(1, M, N, K, ta, tb, 1.0f, A, 0, B, 0, beta, C, 0));
 }
 
 // im2col(img): img itself when the columns are the image, else written into cols.

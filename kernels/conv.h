@@ -93,10 +93,6 @@ SAMX_HD float samx_bilinear_at(const float *x, int64_t H, int64_t W, int64_t Ho,
 SAMX_EXTERN_C void samx_cpu_conv_im2col(const float *x, float *cols, SamxConvGeom g);
 // One image: x [C, H, W] = col2im(cols), or x += col2im(cols) when accumulate.
 SAMX_EXTERN_C void samx_cpu_conv_col2im(const float *cols, float *x, int accumulate, SamxConvGeom g);
-// Row-major, contiguous operands: C [M, N] = op(A) . op(B) + beta * C, where op(A) is [M, K] (A stored
-// [K, M] when ta) and op(B) is [K, N] (B stored [N, K] when tb).
-SAMX_EXTERN_C void samx_cpu_conv_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, const float *B,
-                                      float beta, float *C);
 // y [B, C, HW] += bias[c].
 SAMX_EXTERN_C void samx_cpu_conv_bias_add(float *y, const float *bias, int64_t B, int64_t C, int64_t HW);
 // gbias[c] += sum over b, hw of gy [B, C, HW] (a fixed summation order).
@@ -109,8 +105,6 @@ SAMX_EXTERN_C void samx_cpu_resize_bilinear_bwd(const float *gy, float *gx, int6
 
 SAMX_EXTERN_C void samx_cuda_conv_im2col(const float *x, float *cols, SamxConvGeom g);
 SAMX_EXTERN_C void samx_cuda_conv_col2im(const float *cols, float *x, int accumulate, SamxConvGeom g);
-SAMX_EXTERN_C void samx_cuda_conv_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
-                                       const float *B, float beta, float *C);
 SAMX_EXTERN_C void samx_cuda_conv_bias_add(float *y, const float *bias, int64_t B, int64_t C, int64_t HW);
 SAMX_EXTERN_C void samx_cuda_conv_bias_grad(const float *gy, float *gbias, int64_t B, int64_t C, int64_t HW);
 // The CUDA backward scatters with atomicAdd (order of additions not fixed).

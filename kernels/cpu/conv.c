@@ -1,4 +1,3 @@
-#include <cblas.h>
 
 #include "../../engine/error.h"
 #include "../conv.h"
@@ -19,15 +18,6 @@ void samx_cpu_conv_col2im(const float *cols, float *x, int accumulate, SamxConvG
         float v = samx_col2im_at(cols, g, c, iy, ix);
         *dst = accumulate ? *dst + v : v;
       }
-}
-
-void samx_cpu_conv_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, const float *B, float beta,
-                        float *C) {
-  SAMX_ASSERT(M < INT32_MAX && N < INT32_MAX && K < INT32_MAX, "conv gemm: %lld x %lld x %lld exceeds int dims",
-              (long long)M, (long long)N, (long long)K);
-  if (M == 0 || N == 0) return;
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
-              1.0f, A, ta ? (int)M : (int)K, B, tb ? (int)K : (int)N, beta, C, (int)N);
 }
 
 void samx_cpu_conv_bias_add(float *y, const float *bias, int64_t B, int64_t C, int64_t HW) {

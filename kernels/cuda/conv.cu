@@ -67,20 +67,6 @@ extern "C" void samx_cuda_conv_col2im(const float *cols, float *x, int accumulat
   CUDA_LAUNCH_CHECK();
 }
 
-// Row-major C = op(A) . op(B) is column-major C^T = op(B)^T . op(A)^T: swap the operands.
-extern "C" void samx_cuda_conv_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, const float *B,
-                                    float beta, float *C) {
-  if (M >= INT32_MAX || N >= INT32_MAX || K >= INT32_MAX) {
-    fprintf(stderr, "samx: conv gemm %lld x %lld x %lld exceeds int dims\n", (long long)M, (long long)N, (long long)K);
-    abort();
-  }
-  if (M == 0 || N == 0) return;
-  const float one = 1.0f;
-  CUBLAS_CHECK(cublasSgemm(samx_cublas_handle(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
-                           (int)N, (int)M, (int)K, &one, B, tb ? (int)K : (int)N, A, ta ? (int)M : (int)K, &beta, C,
-                           (int)N));
-}
-
 extern "C" void samx_cuda_conv_bias_add(float *y, const float *bias, int64_t B, int64_t C, int64_t HW) {
   int64_t n = B * C * HW;
   bias_add_kernel<<<samx_grid_1d(n, CONV_BLOCK), CONV_BLOCK>>>(y, bias, C, HW, n);
