@@ -32,6 +32,8 @@ typedef struct {
 } BenchOpts;
 
 double bench_now_ms(void);
+// Median of v[0..n) (sorts v).
+double bench_median(double *v, int n);
 void bench_limits(SamxDevice d, HwLimits *hw);
 // Parses the options shared by all `samx bench` modes (--device, -r, -o, --quick, --compare-torch,
 // --help); returns argc on success or -1 after printing an error.

@@ -109,15 +109,6 @@ static int make_cases(int quick, Case *c) {
   return n;
 }
 
-static double median(double *v, int n) {
-  for (int i = 1; i < n; i++)
-    for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
-      double t = v[j];
-      v[j] = v[j - 1], v[j - 1] = t;
-    }
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static void time_case(SamxCtx *ctx, const Case *c, int reps, BenchRow *row) {
   samx_ctx_reset(ctx);
   SamxTensor *in[5];
@@ -142,7 +133,7 @@ static void time_case(SamxCtx *ctx, const Case *c, int reps, BenchRow *row) {
   snprintf(row->spec, sizeof row->spec, "%s", c->spec);
   row->flops = c->flops;
   row->bytes = c->bytes;
-  row->ms = median(t, reps);
+  row->ms = bench_median(t, reps);
   free(t);
 }
 

@@ -36,15 +36,6 @@ static int extra_opt(const char *opt, const char *val, void *user) {
   return 0;
 }
 
-static double median(double *v, int n) {
-  for (int i = 1; i < n; i++)
-    for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
-      double t = v[j];
-      v[j] = v[j - 1], v[j - 1] = t;
-    }
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static int load_model(const SamBenchOpts *s, SamxDevice dev, SamModel *m) {
   if (s->checkpoint) return sam_load(m, s->checkpoint, dev, 0, NULL);
   SamConfig c;
@@ -69,7 +60,7 @@ static void time_work(SamxCtx *ctx, SamModel *m, int n, int reps, Work work, voi
     samx_device_sync(ctx->device);
     if (r >= 0) t[r] = bench_now_ms() - t0;
   }
-  row->ms = median(t, reps);
+  row->ms = bench_median(t, reps);
   row->mem_mb = param_mb(m) + ctx->act.peak / 1048576.0;
   free(t);
 }
