@@ -162,6 +162,11 @@ static const struct {
     {"torch.IntStorage", SAMX_I32},    {"torch.LongStorage", SAMX_I64},        {"torch.ByteStorage", SAMX_U8},
     {"torch.DoubleStorage", -2},       {"torch.BoolStorage", -2},              {"torch.CharStorage", -2},
     {"torch.ShortStorage", -2},
+    // numpy arrays as ndarray.__reduce__ writes them (protocols 2-4): _reconstruct(ndarray, (0,), b'b')
+    // then BUILD with (version, shape, dtype, is_fortran, raw bytes); numpy 2 moved the module to _core.
+    // Under protocol 2 the bytes come as _codecs.encode(text, 'latin1').
+    {"numpy.core.multiarray._reconstruct", -1}, {"numpy._core.multiarray._reconstruct", -1},
+    {"numpy.ndarray", -1}, {"numpy.dtype", -1}, {"_codecs.encode", -1},
 };
 
 static int allowed_index(const char *name) {
@@ -174,8 +179,8 @@ static int push_global(Vm *vm, const char *module, const char *name) {
   char full[512];
   snprintf(full, sizeof full, "%s.%s", module, name);
   if (allowed_index(full) < 0)
-    return samx_fail("%s: pickle refers to the global '%s', which a state dict never needs; refusing to load "
-                     "(only tensors, dicts and torch storages are accepted)",
+    return samx_fail("%s: pickle refers to the global '%s', which a state dict or a dict of numpy arrays never "
+                     "needs; refusing to load (only tensors, numpy arrays, dicts and lists are accepted)",
                      vm->what, full);
   PkValue *g = new_value(vm, PK_GLOBAL);
   g->s = (char *)arena_add(vm->arena, strdup(full));
@@ -222,6 +227,63 @@ static PkValue *rebuild_tensor(Vm *vm, PkValue *args) {
   return t;
 }
 
+// numpy.dtype('f4', False, True): plain number types only (no structured, string or object dtypes).
+static PkValue *numpy_dtype(Vm *vm, PkValue *args) {
+  if (args->n < 1 || args->items[0]->type != PK_STR) {
+    fail_at(vm, "numpy.dtype with unexpected arguments");
+    return NULL;
+  }
+  const char *code = args->items[0]->s;
+  char kind = code[0];
+  char *end;
+  long size = strtol(code + (kind ? 1 : 0), &end, 10);
+  int ok = *end == 0 && ((kind == 'f' && (size == 4 || size == 8)) || ((kind == 'i' || kind == 'u') && (size == 1 || size == 2 || size == 4 || size == 8)) ||
+                         (kind == 'b' && size == 1));
+  if (!ok) {
+    samx_fail("%s: numpy dtype '%s' is not supported (float32/64, integers, bool)", vm->what, code);
+    return NULL;
+  }
+  PkValue *d = new_value(vm, PK_NPDTYPE);
+  d->np_kind = kind;
+  d->np_itemsize = (int)size;
+  return d;
+}
+
+// _codecs.encode(text, 'latin1'): protocol 2's spelling of bytes; text is UTF-8 of code points < 256.
+static PkValue *latin1_bytes(Vm *vm, PkValue *args) {
+  if (args->n != 2 || args->items[0]->type != PK_STR || args->items[1]->type != PK_STR ||
+      (strcmp(args->items[1]->s, "latin1") && strcmp(args->items[1]->s, "latin-1"))) {
+    fail_at(vm, "_codecs.encode other than (str, 'latin1')");
+    return NULL;
+  }
+  const unsigned char *t = (const unsigned char *)args->items[0]->s;
+  size_t n = args->items[0]->len, k = 0;
+  PkValue *b = new_value(vm, PK_BYTES);
+  b->s = (char *)arena_add(vm->arena, malloc(n + 1));
+  for (size_t i = 0; i < n; i++) {
+    if (t[i] < 0x80) {
+      b->s[k++] = (char)t[i];
+    } else if ((t[i] == 0xc2 || t[i] == 0xc3) && i + 1 < n && (t[i + 1] & 0xc0) == 0x80) {
+      b->s[k++] = (char)(((t[i] & 0x1f) << 6) | (t[i + 1] & 0x3f));
+      i++;
+    } else {
+      fail_at(vm, "latin1 text holds a character above U+00FF");
+      return NULL;
+    }
+  }
+  b->s[k] = 0;
+  b->len = k;
+  return b;
+}
+
+static PkValue *numpy_reconstruct(Vm *vm, PkValue *args) {
+  if (args->n != 3 || args->items[0]->type != PK_GLOBAL || strcmp(args->items[0]->s, "numpy.ndarray")) {
+    fail_at(vm, "_reconstruct of something other than numpy.ndarray");
+    return NULL;
+  }
+  return new_value(vm, PK_NDARRAY);  // filled by BUILD
+}
+
 static int do_reduce(Vm *vm) {
   PkValue *args = pop(vm), *fn = pop(vm);
   if (!args || !fn) return -1;
@@ -231,6 +293,12 @@ static int do_reduce(Vm *vm) {
     r = new_container(vm, PK_DICT);
   } else if (!strcmp(fn->s, "torch._utils._rebuild_tensor_v2")) {
     r = rebuild_tensor(vm, args);
+  } else if (!strcmp(fn->s, "numpy.core.multiarray._reconstruct") || !strcmp(fn->s, "numpy._core.multiarray._reconstruct")) {
+    r = numpy_reconstruct(vm, args);
+  } else if (!strcmp(fn->s, "numpy.dtype")) {
+    r = numpy_dtype(vm, args);
+  } else if (!strcmp(fn->s, "_codecs.encode")) {
+    r = latin1_bytes(vm, args);
   } else if (!strcmp(fn->s, "torch._utils._rebuild_parameter")) {
     if (args->n < 1 || args->items[0]->type != PK_TENSOR) return fail_at(vm, "_rebuild_parameter of a non-tensor");
     r = args->items[0];
@@ -291,6 +359,66 @@ static int make_tuple(Vm *vm, int k) {
   if (move_items(vm, t, first)) return -1;
   vm->sp = k < 0 ? first - 1 : first;
   return push(vm, t);
+}
+
+// dtype state (version, byteorder, subarray, names, fields, elsize, alignment, flags): plain types
+// have no subarray, names or fields.
+static int build_dtype(Vm *vm, PkValue *d, const PkValue *st) {
+  if (st->type != PK_TUPLE || st->n < 5 || st->items[0]->type != PK_INT || st->items[1]->type != PK_STR ||
+      st->items[2]->type != PK_NONE || st->items[3]->type != PK_NONE || st->items[4]->type != PK_NONE)
+    return fail_at(vm, "numpy dtype state is not that of a plain number type");
+  const char *order = st->items[1]->s;
+  if (strcmp(order, "<") && strcmp(order, ">") && strcmp(order, "|") && strcmp(order, "="))
+    return fail_at(vm, "numpy dtype with an unknown byte order");
+  d->np_big_endian = !strcmp(order, ">");
+  return 0;
+}
+
+// Fortran-ordered elements (first index fastest) into C order.
+static void fortran_to_c(const char *src, char *dst, const int64_t *shape, int ndim, size_t item, int64_t numel) {
+  int64_t idx[SAMX_MAX_DIMS] = {0};
+  for (int64_t f = 0; f < numel; f++) {
+    int64_t c = 0;
+    for (int d = 0; d < ndim; d++) c = c * shape[d] + idx[d];
+    memcpy(dst + (size_t)c * item, src + (size_t)f * item, item);
+    for (int d = 0; d < ndim && ++idx[d] == shape[d]; d++) idx[d] = 0;
+  }
+}
+
+// ndarray state (version, shape, dtype, is_fortran, raw bytes): the elements end up in C order and
+// native (little-endian) byte order.
+static int build_array(Vm *vm, PkValue *a, const PkValue *st) {
+  if (st->type != PK_TUPLE || st->n != 5 || st->items[0]->type != PK_INT || st->items[2]->type != PK_NPDTYPE ||
+      st->items[3]->type != PK_BOOL || st->items[4]->type != PK_BYTES)
+    return fail_at(vm, "numpy array state is not (version, shape, dtype, is_fortran, bytes)");
+  int nd = int_tuple(st->items[1], a->shape, SAMX_MAX_DIMS);
+  if (nd < 0) return fail_at(vm, "numpy array shape is not a tuple of at most 5 integers");
+  const PkValue *dt = st->items[2], *raw = st->items[4];
+  a->ndim = nd;
+  a->np_kind = dt->np_kind;
+  a->np_itemsize = dt->np_itemsize;
+  int64_t numel = 1;
+  for (int d = 0; d < nd; d++) {
+    if (a->shape[d] < 0 || (a->shape[d] > 0 && numel > INT64_MAX / a->shape[d] / 8)) return fail_at(vm, "numpy array shape out of range");
+    numel *= a->shape[d];
+  }
+  size_t item = (size_t)dt->np_itemsize;
+  if ((uint64_t)numel * item != raw->len) return fail_at(vm, "numpy array data size does not match its shape and dtype");
+  a->len = raw->len;
+  a->s = raw->s;
+  if (st->items[3]->i && nd > 1) {
+    a->s = (char *)arena_add(vm->arena, malloc(raw->len + 1));
+    fortran_to_c(raw->s, a->s, a->shape, nd, item, numel);
+  }
+  if (dt->np_big_endian && item > 1) {
+    if (a->s == raw->s) a->s = (char *)arena_add(vm->arena, memcpy(malloc(raw->len + 1), raw->s, raw->len));
+    for (int64_t i = 0; i < numel; i++)
+      for (size_t j = 0; j < item / 2; j++) {
+        char *e = a->s + (size_t)i * item, t = e[j];
+        e[j] = e[item - 1 - j], e[item - 1 - j] = t;
+      }
+  }
+  return 0;
 }
 
 static int step(Vm *vm, int *done) {
@@ -384,9 +512,11 @@ static int step(Vm *vm, int *done) {
     case 'Q': return do_persid(vm);
     case 'b': {  // BUILD: a state dict's attributes (torch's `_metadata` versions) are ignored
       PkValue *state = pop(vm);
-      PkValue *obj = top(vm);
+      PkValue *obj = state ? top(vm) : NULL;
       if (!state || !obj) return -1;
       if (obj->type == PK_DICT && (state->type == PK_NONE || state->type == PK_DICT)) return 0;
+      if (obj->type == PK_NPDTYPE) return build_dtype(vm, obj, state);
+      if (obj->type == PK_NDARRAY) return build_array(vm, obj, state);
       return fail_at(vm, "BUILD with a state samx does not understand");
     }
     case '.': *done = 1; return 0;
@@ -423,4 +553,38 @@ PkValue *samx_pickle_get(const PkValue *dict, const char *key) {
   for (int i = 0; i + 1 < dict->n; i += 2)
     if (dict->items[i]->type == PK_STR && !strcmp(dict->items[i]->s, key)) return dict->items[i + 1];
   return NULL;
+}
+
+int64_t samx_pickle_array_numel(const PkValue *a) {
+  int64_t n = 1;
+  for (int d = 0; d < a->ndim; d++) n *= a->shape[d];
+  return n;
+}
+
+double samx_pickle_array_get(const PkValue *a, int64_t i) {
+  const char *p = a->s + (size_t)i * (size_t)a->np_itemsize;
+  switch (a->np_kind) {
+    case 'f':
+      if (a->np_itemsize == 4) {
+        float f;
+        memcpy(&f, p, 4);
+        return f;
+      } else {
+        double f;
+        memcpy(&f, p, 8);
+        return f;
+      }
+    case 'b': return *p != 0;
+    case 'u': {
+      uint64_t u = 0;
+      memcpy(&u, p, (size_t)a->np_itemsize);  // little-endian host
+      return (double)u;
+    }
+    default: {
+      int64_t v = 0;
+      memcpy(&v, p, (size_t)a->np_itemsize);
+      int shift = 64 - 8 * a->np_itemsize;
+      return (double)(shift ? (int64_t)((uint64_t)v << shift) >> shift : v);
+    }
+  }
 }

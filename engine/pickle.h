@@ -1,5 +1,5 @@
 // A restricted unpickler: enough of the pickle virtual machine (protocols 2-5) to read PyTorch
-// state dicts (torch.save) and numpy-array dicts, and nothing more. It never executes code: a
+// state dicts (torch.save) and dicts of numpy arrays (protocols 2-4), and nothing more. It never executes code: a
 // GLOBAL is only a name, and only the names in an explicit allow-list may be called by REDUCE,
 // each interpreted by C code here. Every read is bounds-checked; malformed input is an error.
 #ifndef SAMX_PICKLE_H
@@ -20,6 +20,8 @@ typedef enum {
   PK_GLOBAL,   // an allowed callable, by name
   PK_STORAGE,  // torch persistent storage reference: key, dtype, numel
   PK_TENSOR,   // torch tensor view into a storage
+  PK_NPDTYPE,  // numpy dtype of a plain number type: np_kind, np_itemsize
+  PK_NDARRAY,  // numpy array: np_kind, np_itemsize, ndim, shape; s/len its elements, C order, native byte order
   PK_MARK
 } PkType;
 
@@ -40,6 +42,10 @@ struct PkValue {
   int64_t offset;          // TENSOR: element offset into the storage
   int ndim;
   int64_t shape[SAMX_MAX_DIMS], stride[SAMX_MAX_DIMS];
+  // NPDTYPE / NDARRAY: numpy's kind ('f' float, 'i' signed, 'u' unsigned, 'b' bool) and element size.
+  char np_kind;
+  int np_itemsize;
+  int np_big_endian;  // NPDTYPE: elements stored big-endian in the pickle (swapped when an array is built)
 };
 
 typedef struct PkArena PkArena;
@@ -50,6 +56,10 @@ int samx_pickle_load(const unsigned char *data, size_t n, const char *what, PkAr
 void samx_pickle_free(PkArena *arena);
 // DICT lookup by string key; NULL when absent or not a dict.
 PkValue *samx_pickle_get(const PkValue *dict, const char *key);
+// Element i of a numeric NDARRAY as a double (bool as 0/1).
+double samx_pickle_array_get(const PkValue *a, int64_t i);
+// Elements of an NDARRAY (product of its shape).
+int64_t samx_pickle_array_numel(const PkValue *a);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-// samx data: inspect (info) and check (validate) dataset and prediction files.
+// samx data: inspect (info), check (validate) and look at (show) dataset and prediction files.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,11 +8,16 @@
 #include "data/h5io.h"
 #include "data/predictions.h"
 #include "engine/error.h"
+#include "figures/figures.h"
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: samx data info FILE.h5       schema summary: N, H, W, K, splits, per-annotator empty rates, sizes\n"
-          "       samx data validate FILE.h5   full check; exit status 0 when the file follows its schema\n\n"
+          "       samx data validate FILE.h5   full check; exit status 0 when the file follows its schema\n"
+          "       samx data check FILE.h5      the same as validate (nnU-Net's integrity check)\n"
+          "       samx data show FILE.h5 --index I --out grid.png\n"
+          "                                    the image with each annotator's contour in its own colour\n"
+          "                                    (PNG, or SVG when OUT ends in .svg)\n\n"
           "FILE is a dataset (schema samx-dataset) or a prediction file (schema samx-predictions).\n"
           "validate reads every sample: masks strictly 0/1, no case in two splits, finite images,\n"
           "positive spacing, empty masks where annotator_valid is 0 (datasets); indices and shapes\n"
@@ -128,15 +133,51 @@ static int is_predictions_file(const char *path) {
   return !strcmp(schema, SAMX_PREDICTIONS_SCHEMA);
 }
 
+// samx data show FILE --index I --out OUT
+static int show_command(int argc, char **argv) {
+  const char *path = NULL, *out = NULL;
+  long long index = -1;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--index") && i + 1 < argc) {
+      char *end;
+      index = strtoll(argv[++i], &end, 10);
+      if (*end || index < 0) {
+        fprintf(stderr, "samx data show: --index takes a non-negative integer, not %s\n", argv[i]);
+        return 2;
+      }
+    } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
+      out = argv[++i];
+    } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      usage(stdout);
+      return 0;
+    } else if (argv[i][0] != '-' && !path) {
+      path = argv[i];
+    } else {
+      fprintf(stderr, "samx data show: unexpected argument %s (see samx data --help)\n", argv[i]);
+      return 2;
+    }
+  }
+  if (!path || !out || index < 0) {
+    fprintf(stderr, "usage: samx data show FILE.h5 --index I --out grid.png\n");
+    return 2;
+  }
+  if (samx_figure_data_show(path, (int64_t)index, out) != 0) {
+    fprintf(stderr, "samx data show: %s\n", samx_last_error());
+    return 1;
+  }
+  return 0;
+}
+
 int samx_cmd_data(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
   const char *sub = argv[1];
-  int validate = !strcmp(sub, "validate");
+  if (!strcmp(sub, "show")) return show_command(argc - 1, argv + 1);
+  int validate = !strcmp(sub, "validate") || !strcmp(sub, "check");
   if (!validate && strcmp(sub, "info") != 0) {
-    fprintf(stderr, "samx data: unknown subcommand '%s' (info, validate)\n", sub);
+    fprintf(stderr, "samx data: unknown subcommand '%s' (info, validate, check, show)\n", sub);
     return 2;
   }
   if (argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {

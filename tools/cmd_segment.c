@@ -3,12 +3,9 @@
 // prompt_encode -> decode -> postprocess.
 #include <errno.h>
 #include <math.h>
-#include <png.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <tiffio.h>
 #include <time.h>
 
 #include "data/image_io.h"
@@ -152,98 +149,7 @@ static int check_prompt(const SamPrompt *p, int h, int w, const char *image) {
   return 0;
 }
 
-// ---- images: 8-bit through samx_image_read, wider samples read here and mapped to 8 bits ----
-
-typedef struct {
-  int h, w, channels;  // channels 1 or 3
-  float *v;            // h * w * channels samples
-} WideImage;
-
-typedef struct {
-  jmp_buf jump;
-  char message[256];
-} PngError;
-
-static void png_error_fn(png_structp png, png_const_charp msg) {
-  PngError *e = (PngError *)png_get_error_ptr(png);
-  snprintf(e->message, sizeof e->message, "%s", msg);
-  longjmp(e->jump, 1);
-}
-
-static void png_warning_fn(png_structp png, png_const_charp msg) {}
-
-// 16-bit PNG: raw sample values (no gamma handling: medical data stores intensities, not light).
-static int read_png_wide(const char *path, WideImage *im) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return samx_fail("%s: cannot open: %s", path, strerror(errno));
-  PngError err;
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, png_error_fn, png_warning_fn);
-  png_infop info = png ? png_create_info_struct(png) : NULL;
-  if (!info || setjmp(err.jump)) {
-    png_destroy_read_struct(&png, &info, NULL);
-    fclose(f);
-    return samx_fail("%s: cannot decode PNG: %s", path, info ? err.message : "out of memory");
-  }
-  png_init_io(png, f);
-  png_read_png(png, info, PNG_TRANSFORM_EXPAND | PNG_TRANSFORM_STRIP_ALPHA, NULL);
-  int c = png_get_channels(png, info), depth = png_get_bit_depth(png, info);
-  im->h = (int)png_get_image_height(png, info), im->w = (int)png_get_image_width(png, info);
-  im->channels = c >= 3 ? 3 : 1;
-  im->v = (float *)malloc(sizeof(float) * (size_t)im->h * im->w * im->channels);
-  png_bytepp rows = png_get_rows(png, info);
-  for (int y = 0; y < im->h; y++)
-    for (int x = 0; x < im->w; x++)
-      for (int k = 0; k < im->channels; k++) {
-        const png_byte *s = rows[y] + ((size_t)x * c + k) * (depth == 16 ? 2 : 1);
-        im->v[((size_t)y * im->w + x) * im->channels + k] = depth == 16 ? (float)(s[0] << 8 | s[1]) : (float)s[0];
-      }
-  png_destroy_read_struct(&png, &info, NULL);
-  fclose(f);
-  return 0;
-}
-
-static float tiff_sample(const uint8_t *row, int64_t i, int bits, int format) {
-  if (format == SAMPLEFORMAT_IEEEFP) return bits == 32 ? ((const float *)row)[i] : (float)((const double *)row)[i];
-  if (format == SAMPLEFORMAT_INT) return bits == 16 ? (float)((const int16_t *)row)[i] : (float)((const int32_t *)row)[i];
-  return bits == 16 ? (float)((const uint16_t *)row)[i] : (float)((const uint32_t *)row)[i];
-}
-
-// Striped, interleaved TIFF with 16/32-bit integer or 32/64-bit float samples.
-static int read_tiff_wide(TIFF *t, const char *path, WideImage *im) {
-  uint32_t w = 0, h = 0;
-  uint16_t spp = 1, bits = 8, format = SAMPLEFORMAT_UINT, planar = PLANARCONFIG_CONTIG, photometric = PHOTOMETRIC_MINISBLACK;
-  TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w);
-  TIFFGetField(t, TIFFTAG_IMAGELENGTH, &h);
-  TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLESPERPIXEL, &spp);
-  TIFFGetFieldDefaulted(t, TIFFTAG_BITSPERSAMPLE, &bits);
-  TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLEFORMAT, &format);
-  TIFFGetFieldDefaulted(t, TIFFTAG_PLANARCONFIG, &planar);
-  TIFFGetFieldDefaulted(t, TIFFTAG_PHOTOMETRIC, &photometric);
-  int ok_type = (format == SAMPLEFORMAT_IEEEFP && (bits == 32 || bits == 64)) ||
-                ((format == SAMPLEFORMAT_UINT || format == SAMPLEFORMAT_INT) && (bits == 16 || bits == 32));
-  if (!ok_type || TIFFIsTiled(t) || planar != PLANARCONFIG_CONTIG || spp < 1 || spp > 4)
-    return samx_fail("%s: TIFF with %d-bit samples (format %d, %d per pixel%s%s) is not supported: use 8/16-bit or float, "
-                     "striped and interleaved",
-                     path, bits, format, spp, TIFFIsTiled(t) ? ", tiled" : "", planar != PLANARCONFIG_CONTIG ? ", planar" : "");
-  im->h = (int)h, im->w = (int)w, im->channels = spp >= 3 ? 3 : 1;
-  im->v = (float *)malloc(sizeof(float) * (size_t)h * w * im->channels);
-  uint8_t *row = (uint8_t *)_TIFFmalloc(TIFFScanlineSize(t));
-  for (uint32_t y = 0; y < h; y++) {
-    if (TIFFReadScanline(t, row, y, 0) < 0) {
-      _TIFFfree(row);
-      free(im->v);
-      return samx_fail("%s: cannot decode TIFF row %u", path, y);
-    }
-    for (uint32_t x = 0; x < w; x++)
-      for (int k = 0; k < im->channels; k++) {
-        float s = tiff_sample(row, (int64_t)x * spp + k, bits, format);
-        // Min-is-white stores inverted intensities; negating keeps the min-max mapping meaningful.
-        im->v[((size_t)y * w + x) * im->channels + k] = photometric == PHOTOMETRIC_MINISWHITE ? -s : s;
-      }
-  }
-  _TIFFfree(row);
-  return 0;
-}
+// ---- images: samples through image_io, wider than 8 bits mapped to 8 ----
 
 // Linear map of [lo, hi] to [0, 255], clipped; NaN -> 0. lo == hi (a constant image) gives 0.
 static void map_to_u8(const float *v, size_t n, double lo, double hi, uint8_t *out) {
@@ -254,75 +160,32 @@ static void map_to_u8(const float *v, size_t n, double lo, double hi, uint8_t *o
   }
 }
 
-// 1: the file holds samples wider than 8 bits (read them with the wide readers), 0: 8 bits or less.
-static int is_wide(const char *path, TIFF **tiff_out) {
-  *tiff_out = NULL;
-  uint8_t head[26] = {0};
-  FILE *f = fopen(path, "rb");
-  if (!f) return 0;  // samx_image_read reports it
-  size_t got = fread(head, 1, sizeof head, f);
-  fclose(f);
-  if (got >= 26 && !memcmp(head, "\x89PNG", 4)) return head[24] == 16;  // IHDR bit depth
-  int tiff = got >= 4 && ((head[0] == 'I' && head[1] == 'I' && head[2] == 42) || (head[0] == 'M' && head[1] == 'M' && head[3] == 42));
-  if (!tiff) return 0;
-  TIFF *t = TIFFOpen(path, "r");
-  if (!t) return 0;
-  uint16_t bits = 8;
-  TIFFGetFieldDefaulted(t, TIFFTAG_BITSPERSAMPLE, &bits);
-  if (bits <= 8) {
-    TIFFClose(t);
-    return 0;
-  }
-  *tiff_out = t;
-  return 1;
-}
-
 // Reads any supported image as RGB uint8 [h, w, 3] (see --help for the mapping of wide samples).
 static int read_rgb8(const SegmentArgs *a, uint8_t **rgb, int *h, int *w) {
-  TIFFSetErrorHandler(NULL);  // libtiff's messages would add lines to stderr; failures are reported once here
-  TIFFSetWarningHandler(NULL);
-  TIFF *tiff;
-  int channels;
-  uint8_t *pix;
-  if (is_wide(a->image, &tiff)) {
-    WideImage im;
-    int rc = tiff ? read_tiff_wide(tiff, a->image, &im) : read_png_wide(a->image, &im);
-    if (tiff) TIFFClose(tiff);
-    if (rc) return -1;
-    size_t n = (size_t)im.h * im.w * im.channels;
-    double lo = a->range[0], hi = a->range[1];
-    if (!a->has_range) {
-      lo = INFINITY, hi = -INFINITY;
-      for (size_t i = 0; i < n; i++)
-        if (isfinite(im.v[i])) lo = fmin(lo, im.v[i]), hi = fmax(hi, im.v[i]);
-    }
-    pix = (uint8_t *)malloc(n);
-    map_to_u8(im.v, n, lo, hi, pix);
-    free(im.v);
-    *h = im.h, *w = im.w, channels = im.channels;
-  } else {
-    SamxImage img;
-    if (samx_image_read(a->image, &img)) return -1;
-    pix = img.data, *h = (int)img.h, *w = (int)img.w, channels = img.channels;
-    if (a->has_range) {
-      size_t n = (size_t)img.h * img.w * channels;
-      float *v = (float *)malloc(sizeof(float) * n);
-      for (size_t i = 0; i < n; i++) v[i] = pix[i];
-      map_to_u8(v, n, a->range[0], a->range[1], pix);
-      free(v);
-    }
+  SamxSamples im;
+  if (samx_image_read_samples(a->image, &im)) return -1;
+  size_t n = (size_t)(im.h * im.w * im.channels);
+  int wide = im.bits > 8 || im.format != SAMX_SAMPLE_UINT;
+  double lo = 0, hi = 255;  // 8-bit samples as they are
+  if (a->has_range) {
+    lo = a->range[0], hi = a->range[1];
+  } else if (wide) {
+    lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+      if (isfinite(im.data[i])) lo = fmin(lo, im.data[i]), hi = fmax(hi, im.data[i]);
   }
-  if (*h <= 0 || *w <= 0) {
-    free(pix);
-    return samx_fail("%s: empty image", a->image);
-  }
+  uint8_t *pix = (uint8_t *)malloc(n);
+  map_to_u8(im.data, n, lo, hi, pix);
+  *h = (int)im.h, *w = (int)im.w;
+  int channels = im.channels;
+  samx_samples_free(&im);
   if (channels == 3) {
     *rgb = pix;
     return 0;
   }
-  size_t n = (size_t)*h * *w;
-  *rgb = (uint8_t *)malloc(3 * n);
-  for (size_t i = 0; i < n; i++) (*rgb)[3 * i] = (*rgb)[3 * i + 1] = (*rgb)[3 * i + 2] = pix[i];
+  size_t hw = (size_t)*h * *w;
+  *rgb = (uint8_t *)malloc(3 * hw);
+  for (size_t i = 0; i < hw; i++) (*rgb)[3 * i] = (*rgb)[3 * i + 1] = (*rgb)[3 * i + 2] = pix[i];
   free(pix);
   return 0;
 }
