@@ -311,7 +311,7 @@ SamxDatasetWriter *samx_dataset_create(const char *path, const SamxDatasetSpec *
     writer_free(w);
     return NULL;
   }
-  int gzip = spec->gzip_level > 0 ? spec->gzip_level : 4;
+  int gzip = spec->gzip_level > 0 ? spec->gzip_level : spec->gzip_level < 0 ? 0 : 4;
   int64_t image_row[3] = {spec->h, spec->w, 3}, mask_row[3] = {spec->k, spec->h, spec->w};
   hid_t image_type = spec->dtype == SAMX_IMAGE_U8 ? H5T_STD_U8LE : H5T_IEEE_F32LE;
   w->images = samx_h5_create_rows(w->file, w->tmp, "/images", image_type, spec->channels == 3 ? 4 : 3, image_row, 1,
@@ -393,7 +393,7 @@ static int write_per_sample(SamxDatasetWriter *w) {
   };
   int rc = 0;
   for (size_t a = 0; a < sizeof arrays / sizeof *arrays && rc == 0; a++) {
-    int gzip = w->spec.gzip_level > 0 ? w->spec.gzip_level : 4;
+    int gzip = w->spec.gzip_level > 0 ? w->spec.gzip_level : w->spec.gzip_level < 0 ? 0 : 4;
     hid_t id = samx_h5_create_rows(w->file, w->tmp, arrays[a].name, arrays[a].filetype, arrays[a].rank,
                                    arrays[a].row, chunk, gzip);
     if (id < 0) {

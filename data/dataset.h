@@ -84,7 +84,7 @@ typedef struct {
   // "value_range") and its [lo, hi].
   const char *display_attr;
   float display_lo, display_hi;
-  int gzip_level;  // 0 means the default (4)
+  int gzip_level;  // 0 means the default (4); negative: uncompressed (benchmarks only: contracts §3 asks for gzip)
 } SamxDatasetSpec;
 
 typedef struct {

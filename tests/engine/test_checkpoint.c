@@ -262,9 +262,12 @@ static void check_refusals(const char *dir) {
   CHECK(samx_checkpoint_load(other, &c6, &meta) == 0, "weights-only load: %s", samx_last_error());
   CHECK(c6.global_step == 3 && meta == NULL, "weights-only load: step %lld, metadata %s", (long long)c6.global_step,
         meta ? meta : "(none)");
-  float f;
-  samx_tensor_read(a.m.frozen, &f);
-  CHECK(f == 5.0f, "trainable-only checkpoint overwrote a frozen parameter");
+  float *f = (float *)malloc(samx_nbytes(a.m.frozen));
+  samx_tensor_read(a.m.frozen, f);
+  int untouched = 1;
+  for (int64_t i = 0; i < a.m.frozen->numel; i++) untouched &= f[i] == 5.0f;
+  CHECK(untouched, "trainable-only checkpoint overwrote a frozen parameter");
+  free(f);
 
   // Not a samx checkpoint, and a parameter stored in another dtype.
   SamxSTWriter *w = samx_st_writer_new();

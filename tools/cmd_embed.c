@@ -1,0 +1,238 @@
+// samx embed: runs the frozen SAM image encoder once per sample of a dataset file and writes the
+// embedding cache (data/embed_cache.h) that training reads instead of encoding every step.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "data/dataset.h"
+#include "data/embed_cache.h"
+#include "data/predictions.h"
+#include "engine/samx.h"
+#include "models/sam/sam.h"
+#include "models/sam/sam_image.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: samx embed --checkpoint W --data D.h5 --out E.h5 [--dtype f16|bf16|f32] [--split S]\n"
+          "                  [--device auto|cpu|cuda[:N]] [--batch N] [--gzip L]\n\n"
+          "Runs the frozen image encoder of checkpoint W on every sample of D.h5 (images replicated to RGB\n"
+          "uint8 and preprocessed as SamPredictor does) and writes the embeddings to E.h5, with the\n"
+          "checkpoint's and the dataset's sha256, so that training refuses a cache made by another encoder.\n\n"
+          "  --checkpoint W   SAM weights (.pth or safetensors)\n"
+          "  --data D.h5      dataset file (samx-dataset v1)\n"
+          "  --out E.h5       embedding cache to write (written to a temporary name, renamed at the end)\n"
+          "  --dtype T        stored precision: f32 (default, exact), f16 or bf16 (half the size)\n"
+          "  --split S        train, val, test or all (default all)\n"
+          "  --device D       auto (a GPU when present, default), cpu, cuda or cuda:N\n"
+          "  --batch N        images per encoder call (default 1)\n"
+          "  --gzip L         deflate level 0-9 for the embeddings (default 0: they compress poorly)\n");
+}
+
+typedef struct {
+  const char *checkpoint, *data, *out, *split, *device;
+  SamxEmbedDtype dtype;
+  int batch, gzip;
+} EmbedArgs;
+
+static int parse_int(const char *opt, const char *val, int lo, int hi, int *out) {
+  char *end;
+  long v = strtol(val, &end, 10);
+  if (*end || !*val || v < lo || v > hi)
+    return samx_fail("samx embed: %s '%s' is not an integer in [%d, %d]", opt, val, lo, hi);
+  *out = (int)v;
+  return 0;
+}
+
+// Returns 0, 1 for --help, or -1 with samx_last_error.
+static int parse_args(int argc, char **argv, EmbedArgs *a) {
+  memset(a, 0, sizeof *a);
+  a->split = "all", a->device = "auto", a->dtype = SAMX_EMBED_F32, a->batch = 1;
+  for (int i = 1; i < argc; i++) {
+    const char *opt = argv[i];
+    if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) return 1;
+    if (i + 1 >= argc) return samx_fail("samx embed: %s needs a value (see samx embed --help)", opt);
+    const char *val = argv[++i];
+    if (!strcmp(opt, "--checkpoint"))
+      a->checkpoint = val;
+    else if (!strcmp(opt, "--data"))
+      a->data = val;
+    else if (!strcmp(opt, "--out"))
+      a->out = val;
+    else if (!strcmp(opt, "--split"))
+      a->split = val;
+    else if (!strcmp(opt, "--device"))
+      a->device = val;
+    else if (!strcmp(opt, "--dtype")) {
+      int d = samx_embed_dtype_parse(val);
+      if (d < 0) return samx_fail("samx embed: --dtype '%s' is not f32, f16 or bf16", val);
+      a->dtype = (SamxEmbedDtype)d;
+    } else if (!strcmp(opt, "--batch")) {
+      if (parse_int(opt, val, 1, 1024, &a->batch)) return -1;
+    } else if (!strcmp(opt, "--gzip")) {
+      if (parse_int(opt, val, 0, 9, &a->gzip)) return -1;
+    } else
+      return samx_fail("samx embed: unknown option %s (see samx embed --help)", opt);
+  }
+  if (!a->checkpoint || !a->data || !a->out)
+    return samx_fail("samx embed: --checkpoint, --data and --out are required");
+  if (strcmp(a->split, "all") && samx_split_parse(a->split) < 0)
+    return samx_fail("samx embed: --split '%s' is not train, val, test or all", a->split);
+  return 0;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// Activation arena for one encoder call on `batch` images. The encoder releases each block's
+// intermediates when recording is off, so a few blocks' worth (about 10 token-by-width buffers plus
+// the MLP per block, as measured for samx segment) is enough; this allows 4 blocks plus the input.
+static size_t arena_bytes(const SamConfig *c, int batch) {
+  int64_t g = sam_embed_grid(c), gp = c->window > 0 ? (g + c->window - 1) / c->window * c->window : g;
+  int64_t tokens = gp * gp, S = c->img_size;
+  int64_t per_block = tokens * (10 * (int64_t)c->enc_dim + 2 * (int64_t)c->enc_mlp) * 4;
+  int64_t image = 3 * S * S * 4 * 4 + tokens * c->enc_dim * 4 * 4;
+  int64_t neck = g * g * c->out_chans * 4 * 8;
+  return (size_t)(batch * (4 * per_block + image + neck) + (64 << 20));
+}
+
+// Dataset image i as RGB uint8 (grey replicated to 3 channels, as SamPredictor is given).
+static int read_rgb(SamxDataset *ds, int64_t i, uint8_t *raw, uint8_t *rgb) {
+  if (samx_dataset_read_image_u8(ds, i, raw) != 0) return -1;
+  int64_t hw = samx_dataset_h(ds) * samx_dataset_w(ds);
+  if (samx_dataset_channels(ds) == 3)
+    memcpy(rgb, raw, (size_t)hw * 3);
+  else
+    for (int64_t p = 0; p < hw; p++) rgb[3 * p] = rgb[3 * p + 1] = rgb[3 * p + 2] = raw[p];
+  return 0;
+}
+
+typedef struct {
+  int tty;
+  double start, last;
+} Progress;
+
+static void progress(Progress *p, int64_t done, int64_t total) {
+  double t = now_s();
+  if (p->tty) {
+    fprintf(stderr, "\rsamx embed: %lld/%lld (%.1f images/s)", (long long)done, (long long)total,
+            done / (t - p->start + 1e-9));
+    if (done == total) fputc('\n', stderr);
+  } else if (t - p->last >= 30 || done == total) {
+    fprintf(stderr, "samx embed: %lld/%lld images, %.1f images/s\n", (long long)done, (long long)total,
+            done / (t - p->start + 1e-9));
+    p->last = t;
+  }
+}
+
+// Encodes rows[0..n) in batches and appends them to w.
+static int embed_rows(SamModel *m, SamxDataset *ds, const int64_t *rows, int64_t n, int batch, SamxEmbedWriter *w) {
+  const SamConfig *c = &m->cfg;
+  int h = (int)samx_dataset_h(ds), wd = (int)samx_dataset_w(ds);
+  size_t hw = (size_t)h * (size_t)wd;
+  uint8_t *raw = (uint8_t *)malloc(hw * 3), *rgb = (uint8_t *)malloc(hw * 3);
+  SamxCtx ctx;
+  samx_ctx_init(&ctx, m->device, arena_bytes(c, batch), 4096 + 512 * c->enc_depth);
+  samx_ctx_set_recording(&ctx, 0);
+  int64_t g = sam_embed_grid(c), per = (int64_t)c->out_chans * g * g;
+  float *host = (float *)malloc((size_t)(batch * per) * sizeof *host);
+  SamxTensor **inputs = (SamxTensor **)malloc((size_t)batch * sizeof *inputs);
+  SamImageInfo *infos = (SamImageInfo *)malloc((size_t)batch * sizeof *infos);
+  Progress pr = {isatty(2), now_s(), now_s()};
+  int rc = 0;
+  for (int64_t at = 0; at < n && rc == 0; at += batch) {
+    int b = (int)(n - at < batch ? n - at : batch);
+    samx_ctx_reset(&ctx);
+    for (int j = 0; j < b && rc == 0; j++) {
+      rc = read_rgb(ds, rows[at + j], raw, rgb);
+      if (rc == 0) inputs[j] = sam_preprocess(&ctx, m, rgb, h, wd, &infos[j]);
+    }
+    if (rc != 0) break;
+    SamxTensor *x = b == 1 ? inputs[0] : samx_concat(&ctx, inputs, b, 0);
+    SamxTensor *emb = sam_encode(&ctx, m, x);
+    samx_tensor_read_f32(emb, host);
+    for (int j = 0; j < b && rc == 0; j++) {
+      int64_t info[4] = {infos[j].orig_h, infos[j].orig_w, infos[j].input_h, infos[j].input_w};
+      rc = samx_embed_append(w, rows[at + j], host + (size_t)j * (size_t)per, info);
+    }
+    progress(&pr, at + b, n);
+  }
+  samx_ctx_free(&ctx);
+  free(raw), free(rgb), free(host), free(inputs), free(infos);
+  return rc;
+}
+
+static int64_t *split_rows(SamxDataset *ds, const char *split, int64_t *n) {
+  int s = strcmp(split, "all") ? samx_split_parse(split) : -1;
+  *n = s < 0 ? samx_dataset_n(ds) : samx_dataset_split_rows(ds, s, NULL, 0);
+  int64_t *rows = (int64_t *)malloc((size_t)(*n + 1) * sizeof *rows);
+  if (s < 0)
+    for (int64_t i = 0; i < *n; i++) rows[i] = i;
+  else
+    samx_dataset_split_rows(ds, s, rows, *n);
+  return rows;
+}
+
+static int run(const EmbedArgs *a) {
+  SamxDevice device;
+  if (samx_device_parse(a->device, &device) != 0) return -1;
+  char ckpt_sha[65], data_sha[65];
+  if (samx_sha256_file(a->checkpoint, ckpt_sha) != 0 || samx_sha256_file(a->data, data_sha) != 0) return -1;
+  SamxDataset *ds = samx_dataset_open(a->data);
+  if (!ds) return -1;
+  int64_t n;
+  int64_t *rows = split_rows(ds, a->split, &n);
+  SamModel m;
+  if (n == 0) {
+    samx_fail("%s: split %s has no rows", a->data, a->split);
+  } else if (sam_load(&m, a->checkpoint, device, 0, NULL) == 0) {
+    const SamConfig *c = &m.cfg;
+    int64_t g = sam_embed_grid(c);
+    char *config = sam_config_json(c);
+    SamxEmbedSpec spec = {.c = c->out_chans,
+                          .h = g,
+                          .w = g,
+                          .dtype = a->dtype,
+                          .checkpoint_path = a->checkpoint,
+                          .checkpoint_sha256 = ckpt_sha,
+                          .dataset_path = a->data,
+                          .dataset_sha256 = data_sha,
+                          .model_config = config,
+                          .input_size = c->img_size,
+                          .split = a->split,
+                          .gzip_level = a->gzip};
+    SamxEmbedWriter *w = samx_embed_create(a->out, &spec);
+    int rc = w ? embed_rows(&m, ds, rows, n, a->batch, w) : -1;
+    if (w && rc != 0) samx_embed_abort(w);
+    if (w && rc == 0) rc = samx_embed_finish(w);
+    if (rc == 0)
+      fprintf(stderr, "samx embed: wrote %lld embeddings [%d, %lld, %lld] %s to %s\n", (long long)n, c->out_chans,
+              (long long)g, (long long)g, samx_embed_dtype_name(a->dtype), a->out);
+    free(config);
+    sam_free(&m);
+    free(rows);
+    samx_dataset_close(ds);
+    return rc;
+  }
+  free(rows);
+  samx_dataset_close(ds);
+  return -1;
+}
+
+int samx_cmd_embed(int argc, char **argv) {
+  EmbedArgs a;
+  int p = parse_args(argc, argv, &a);
+  if (p == 1) {
+    usage(stdout);
+    return 0;
+  }
+  if (p != 0 || run(&a) != 0) {
+    fprintf(stderr, "%s\n", samx_last_error());
+    return 1;
+  }
+  return 0;
+}
