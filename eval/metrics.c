@@ -27,15 +27,31 @@ int samx_empty_policy_parse(const char *name, SamxEmptyPolicy *out) {
   return -1;
 }
 
+// Pixel counts run in blocks with a 32-bit accumulator so that the loops vectorise (byte compares
+// summed in SIMD lanes); GED over 16 x 4 masks is dominated by these two functions.
+#define COUNT_BLOCK 65536
+
 int64_t samx_mask_count(const uint8_t *m, int64_t npix) {
   int64_t n = 0;
-  for (int64_t i = 0; i < npix; i++) n += m[i] != 0;
+  for (int64_t i0 = 0; i0 < npix; i0 += COUNT_BLOCK) {
+    int64_t end = i0 + COUNT_BLOCK < npix ? i0 + COUNT_BLOCK : npix;
+    uint32_t s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = i0; i < end; i++) s += (uint32_t)(m[i] != 0);
+    n += s;
+  }
   return n;
 }
 
 int64_t samx_mask_intersection(const uint8_t *a, const uint8_t *b, int64_t npix) {
   int64_t n = 0;
-  for (int64_t i = 0; i < npix; i++) n += (a[i] != 0) & (b[i] != 0);
+  for (int64_t i0 = 0; i0 < npix; i0 += COUNT_BLOCK) {
+    int64_t end = i0 + COUNT_BLOCK < npix ? i0 + COUNT_BLOCK : npix;
+    uint32_t s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = i0; i < end; i++) s += (uint32_t)((a[i] != 0) & (b[i] != 0));
+    n += s;
+  }
   return n;
 }
 
@@ -71,11 +87,20 @@ double samx_iou_sym(const uint8_t *a, const uint8_t *b, int64_t npix) {
   return uni == 0 ? 1.0 : (double)inter / (double)uni;
 }
 
-// Mean of 1 - IoU over all pairs of two sets (i = j included when they are the same set).
+// Mean of 1 - IoU over all pairs of two sets (i = j included when they are the same set); each
+// mask's pixel count is computed once, not once per pair.
 static double mean_distance(const uint8_t *const *a, int64_t na, const uint8_t *const *b, int64_t nb, int64_t npix) {
+  int64_t *cb = (int64_t *)malloc(sizeof(int64_t) * (size_t)(nb ? nb : 1));
+  for (int64_t j = 0; j < nb; j++) cb[j] = samx_mask_count(b[j], npix);
   double s = 0.0;
-  for (int64_t i = 0; i < na; i++)
-    for (int64_t j = 0; j < nb; j++) s += 1.0 - samx_iou_sym(a[i], b[j], npix);
+  for (int64_t i = 0; i < na; i++) {
+    int64_t ca = samx_mask_count(a[i], npix);
+    for (int64_t j = 0; j < nb; j++) {
+      int64_t inter = samx_mask_intersection(a[i], b[j], npix), uni = ca + cb[j] - inter;
+      s += 1.0 - (uni == 0 ? 1.0 : (double)inter / (double)uni);
+    }
+  }
+  free(cb);
   return s / ((double)na * (double)nb);
 }
 
