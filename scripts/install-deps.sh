@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config ninja-build
-  libopenblas-dev       # CPU GEMM (sgemm) for the CPU backend
+  libopenblas-dev libopenblas-openmp-dev   # CPU GEMM; the OpenMP build shares samx's thread pool
   libomp-dev            # OpenMP runtime for the CPU kernels
   libhdf5-dev           # dataset and prediction files (contracts §3/§4)
   libzip-dev            # torch.save zip archives (checkpoint loading)

@@ -1,7 +1,9 @@
 // samx: the command-line entry point. Each subcommand lives in its own file (tools/cmd_*.c,
 // bench/*.c); a subcommand whose file is not part of this build says so instead of failing to link.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/samx.h"
 
@@ -79,7 +81,18 @@ int samx_cmd_info(int argc, char **argv) {
   return 0;
 }
 
+// OpenMP threads that busy-wait between parallel regions starve everything else on a small or
+// shared machine (measured: small-op workloads 5-20x slower on 2 busy cores). libgomp reads its
+// settings when it loads, so the default is applied by re-executing once with it set; a user's
+// own OMP_WAIT_POLICY always wins.
+static void default_passive_openmp(char **argv) {
+  if (getenv("OMP_WAIT_POLICY")) return;
+  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  execv("/proc/self/exe", argv);  // returns only on failure: carry on with the active default
+}
+
 int main(int argc, char **argv) {
+  default_passive_openmp(argv);
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
     usage(stdout);
     return argc < 2 ? 2 : 0;
