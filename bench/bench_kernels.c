@@ -119,7 +119,7 @@ static void time_case(SamxCtx *ctx, const Case *c, int reps, BenchRow *row) {
   size_t mark = ctx->act.used;
   double *t = (double *)malloc(sizeof(double) * (size_t)reps);
   for (int r = -1; r < reps; r++) {  // r = -1 is the warm-up
-    ctx->act.used = mark;            // outputs of the previous repetition are dead
+    samx_ctx_release(ctx, mark);  // outputs of the previous repetition are dead
     samx_device_sync(ctx->device);
     double t0 = bench_now_ms();
     c->fn(ctx, in, c->p);

@@ -53,7 +53,7 @@ static void time_work(SamxCtx *ctx, SamModel *m, int n, int reps, Work work, voi
   size_t mark = samx_ctx_mark(ctx);
   double *t = (double *)malloc(sizeof(double) * (size_t)reps);
   for (int r = -1; r < reps; r++) {
-    ctx->act.used = mark;
+    samx_ctx_release(ctx, mark);
     samx_device_sync(ctx->device);
     double t0 = bench_now_ms();
     work(ctx, m, n, state);

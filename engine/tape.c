@@ -37,6 +37,12 @@ int samx_ctx_set_recording(SamxCtx *ctx, int on) {
 
 size_t samx_ctx_mark(const SamxCtx *ctx) { return ctx->act.used; }
 
+void samx_ctx_release(SamxCtx *ctx, size_t mark) {
+  SAMX_ASSERT(!ctx->recording, "samx_ctx_release while recording: the tape still needs those tensors");
+  SAMX_ASSERT(mark <= ctx->act.used, "samx_ctx_release: mark %zu is past the arena's use %zu", mark, ctx->act.used);
+  ctx->act.used = mark;
+}
+
 SamxTensor *samx_ctx_release_to(SamxCtx *ctx, size_t mark, SamxTensor *keep) {
   SAMX_ASSERT(!ctx->recording, "samx_ctx_release_to while recording: the tape still needs those tensors");
   size_t start = (mark + SAMX_ARENA_ALIGN - 1) & ~(size_t)(SAMX_ARENA_ALIGN - 1);

@@ -101,7 +101,7 @@ static void test_round_trip(void) {
     if (!c) continue;
     int64_t ch, h, w;
     samx_embed_shape(c, &ch, &h, &w);
-    CHECK(samx_embed_n(c) == 3 && ch == C && h == EH && w == EW && samx_embed_dtype(c) == d &&
+    CHECK(samx_embed_n(c) == 3 && ch == C && h == EH && w == EW && (int)samx_embed_dtype(c) == (int)d &&
               samx_embed_input_size(c) == 160,
           "%s: shape or attributes wrong", path);
     CHECK(!strcmp(samx_embed_checkpoint_path(c), "ckpt.pth") && !strcmp(samx_embed_dataset_sha256(c), SHA_B) &&
@@ -202,7 +202,7 @@ static int samx_run(const char *fmt, ...) {
   vsnprintf(args, sizeof args, fmt, ap);
   va_end(ap);
   const char *err = tmp("stderr.txt");
-  snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>%s", bin, args, err);
+  if (snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>%s", bin, args, err) >= (int)sizeof cmd) return -1;
   int st = system(cmd);
   FILE *f = fopen(err, "r");
   size_t n = f ? fread(err_text, 1, sizeof err_text - 1, f) : 0;

@@ -1,0 +1,338 @@
+// `samx train` through the command line on a tiny SAM and 32 px synthetic data (data/synthetic.h):
+//  - configuration errors (unknown key / section, bad value, bad choice, --set out of range, missing
+//    required key) exit 1 with one message naming the file, line and key;
+//  - a second run into a run directory is refused without --resume / --force;
+//  - the loss falls on a tiny problem (8 samples, one batch; sam-ft and seqsam);
+//  - a run killed with SIGKILL and continued with --resume auto logs exactly the losses and
+//    validation metrics of the uninterrupted run (bit-exact on CPU);
+//  - SIGTERM (exit 143) and SIGUSR1 (exit 138) leave a checkpoint that sam_method_load reads;
+//  - injected NaN losses are skipped, counted and logged; too many in a row exit 3.
+// The samx binary: $SAMX_BIN, else "samx" next to this test executable, else build/samx.
+#include <jansson.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../harness.h"
+#include "data/synthetic.h"
+#include "models/seqsam/seqsam.h"
+
+static char bin[4096], dir[256], data[512], tiny[512], err_text[8192];
+
+static void find_binary(const char *self) {
+  const char *env = getenv("SAMX_BIN");
+  if (env && *env) {
+    snprintf(bin, sizeof bin, "%s", env);
+    return;
+  }
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) snprintf(exe, sizeof exe, "%s", self); else exe[n] = 0;
+  snprintf(bin, sizeof bin, "%s/samx", dirname(exe));
+  if (access(bin, X_OK) != 0) snprintf(bin, sizeof bin, "build/samx");
+}
+
+// The base configuration: a tiny SAM (32 px input, 16 channels), batch 4, no progress output.
+static void write_config(const char *name, const char *run, const char *extra) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  fprintf(f,
+          "; test configuration\n[run]\ndir = %s/%s\ndevice = cpu\nact_mem_mb = 256\n"
+          "[model]\narch = tiny\nimg_size = 32\npatch = 8\nenc_dim = 16\nenc_depth = 1\nenc_heads = 2\n"
+          "enc_mlp = 32\nwindow = 2\nglobal_blocks = 0\nprompt_dim = 16\ndec_heads = 2\ndec_mlp = 32\niou_hidden = 16\n"
+          "[data]\npath = %s\n[optim]\nlr = 2e-3\nbatch_size = 4\nschedule = constant\n"
+          "[train]\nsteps = 12\nval_every = 4\nval_samples = 4\nsave_every = 3\n[log]\nprogress = none\n%s",
+          dir, run, data, extra);
+  fclose(f);
+}
+
+// Runs `samx ARGS`; returns the exit status (-1 when killed by a signal); stderr lands in err_text.
+static int samx_run(const char *fmt, ...) {
+  char args[4096], cmd[16384], err_path[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(args, sizeof args, fmt, ap);
+  va_end(ap);
+  snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
+  snprintf(cmd, sizeof cmd, "cd %s && '%s' %s > stdout.txt 2> %s", dir, bin, args, err_path);
+  int st = system(cmd);
+  err_text[0] = 0;
+  FILE *f = fopen(err_path, "rb");
+  if (f) {
+    size_t got = fread(err_text, 1, sizeof err_text - 1, f);
+    err_text[got] = 0;
+    fclose(f);
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// ---- log.jsonl ----
+typedef struct {
+  int n;
+  int64_t step[256];
+  char what[256][256];  // the record without its timing fields, for exact comparison
+  double loss[256];
+  int skipped[256];
+} Log;
+
+static void read_log(const char *run, Log *lg) {
+  memset(lg, 0, sizeof *lg);
+  char path[512], line[8192];
+  snprintf(path, sizeof path, "%s/%s/log.jsonl", dir, run);
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  while (lg->n < 256 && fgets(line, sizeof line, f)) {
+    json_t *o = json_loads(line, 0, NULL);
+    if (!o) continue;
+    lg->step[lg->n] = json_integer_value(json_object_get(o, "step"));
+    json_t *val = json_object_get(o, "val");
+    if (val) {
+      json_object_del(val, "seconds");
+      char *s = json_dumps(val, JSON_COMPACT | JSON_SORT_KEYS);
+      snprintf(lg->what[lg->n], sizeof lg->what[0], "val %s", s);
+      free(s);
+      lg->loss[lg->n] = NAN;
+    } else {
+      json_t *l = json_object_get(o, "loss"), *g = json_object_get(o, "grad_norm");
+      lg->loss[lg->n] = json_is_number(l) ? json_number_value(l) : NAN;
+      lg->skipped[lg->n] = (int)json_integer_value(json_object_get(o, "skipped"));
+      snprintf(lg->what[lg->n], sizeof lg->what[0], "loss %.9g grad %.9g skipped %d", lg->loss[lg->n],
+               json_is_number(g) ? json_number_value(g) : NAN, lg->skipped[lg->n]);
+    }
+    json_decref(o);
+    lg->n++;
+  }
+  fclose(f);
+}
+
+static int64_t last_step(const char *run) {
+  Log lg;
+  read_log(run, &lg);
+  return lg.n ? lg.step[lg.n - 1] : 0;
+}
+
+// Starts `samx train CONFIG ARGS` in the background; returns its pid.
+static pid_t spawn(const char *config, const char *extra_set) {
+  fflush(stdout);  // the child's freopen would write our buffer a second time
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (chdir(dir) != 0) _exit(126);
+    if (!freopen("/dev/null", "w", stdout) || !freopen("child_stderr.txt", "w", stderr)) _exit(126);
+    execl(bin, bin, "train", config, "--set", extra_set, (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits until the run has logged `step`, at most 60 s. Returns 1 when it did.
+static int wait_for_step(const char *run, int64_t step, pid_t pid) {
+  for (int i = 0; i < 6000; i++) {
+    if (last_step(run) >= step) return 1;
+    int st;
+    if (waitpid(pid, &st, WNOHANG) == pid) return 0;  // ended early
+    usleep(10000);
+  }
+  return 0;
+}
+
+static int child_status(pid_t pid, int *signaled) {
+  int st;
+  waitpid(pid, &st, 0);
+  *signaled = WIFSIGNALED(st);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+}
+
+// ---- the checks ----
+static void expect_config_error(const char *name, const char *body, const char *set, const char *want1,
+                                const char *want2) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  fprintf(f, "[run]\ndir = %s/cfgerr\n[data]\npath = %s\n%s", dir, data, body);
+  fclose(f);
+  int rc = set ? samx_run("train %s --set %s", name, set) : samx_run("train %s", name);
+  int lines = 0;
+  for (const char *p = err_text; *p; p++) lines += *p == '\n';
+  CHECK(rc == 1 && lines == 1 && strstr(err_text, want1) && strstr(err_text, want2),
+        "%s: exit %d, stderr '%s' (want exit 1, one line with '%s' and '%s')", name, rc, err_text, want1, want2);
+  printf("config error %-14s -> %s", name, err_text);
+}
+
+static void check_config_errors(void) {
+  expect_config_error("unknown_key.ini", "[optim]\nlr = 1e-4\nlrr = 1\n", NULL, "unknown_key.ini:7:", "unknown key 'lrr' in section [optim]");
+  expect_config_error("bad_value.ini", "[optim]\nlr = fast\n", NULL, "bad_value.ini:6:", "[optim] lr = 'fast': expected a number");
+  expect_config_error("bad_choice.ini", "[method]\nname = unet\n", NULL, "bad_choice.ini:6:", "expected one of sam-ft|mcl|seqsam");
+  expect_config_error("bad_section.ini", "[optimiser]\nlr = 1\n", NULL, "bad_section.ini:6:", "unknown section [optimiser]");
+  expect_config_error("bad_bool.ini", "[model]\ntrain_encoder = maybe\n", NULL, "bad_bool.ini:6:", "expected true or false");
+  expect_config_error("bad_set.ini", "", "optim.batch_size=0", "--set optim.batch_size=0", "out of range");
+  expect_config_error("bad_set_key.ini", "", "train.stepz=3", "--set train.stepz=3", "unknown key 'stepz'");
+  char path[512];
+  snprintf(path, sizeof path, "%s/no_data.ini", dir);
+  FILE *f = fopen(path, "w");
+  fprintf(f, "[run]\ndir = %s/nodata\n", dir);
+  fclose(f);
+  int rc = samx_run("train no_data.ini");
+  CHECK(rc == 1 && strstr(err_text, "[data] path is required"), "missing data path: exit %d, '%s'", rc, err_text);
+  rc = samx_run("train missing.ini");
+  CHECK(rc == 1 && strstr(err_text, "missing.ini: cannot open"), "missing file: exit %d, '%s'", rc, err_text);
+}
+
+static double mean_loss(const Log *lg, int from, int to) {  // over loss records [from, to) of the log
+  double s = 0;
+  int n = 0, k = 0;
+  for (int i = 0; i < lg->n; i++) {
+    if (isnan(lg->loss[i])) continue;
+    if (k >= from && k < to) s += lg->loss[i], n++;
+    k++;
+  }
+  return n ? s / n : NAN;
+}
+
+static void check_loss_falls(const char *method, const char *extra) {
+  char name[64], run[64], body[512];
+  snprintf(name, sizeof name, "falls_%s.ini", method);
+  snprintf(run, sizeof run, "falls_%s", method);
+  snprintf(body, sizeof body, "[method]\nname = %s\n%s", method, extra);
+  write_config(name, run, body);
+  // A tiny problem: the 8 training samples of tiny.h5 in one batch every step.
+  int rc = samx_run("train %s --set train.steps=40 --set train.val_every=0 --set data.val_split= --set data.path=%s "
+                    "--set optim.batch_size=8 --set optim.lr=5e-3 --set model.train_encoder=true", name, tiny);
+  CHECK(rc == 0, "%s: exit %d: %s", method, rc, err_text);
+  Log lg;
+  read_log(run, &lg);
+  double first = mean_loss(&lg, 0, 5), last = mean_loss(&lg, 35, 40);
+  CHECK(last < 0.9 * first, "%s: loss %.4f (first 5 steps) -> %.4f (last 5): did not fall by 10%%", method, first, last);
+  printf("%s: loss %.4f -> %.4f over 40 steps\n", method, first, last);
+}
+
+static void check_existing_dir(void) {
+  write_config("exist.ini", "exist", "[train]\nsteps = 2\n");
+  int rc = samx_run("train exist.ini");
+  CHECK(rc == 0, "first run: exit %d: %s", rc, err_text);
+  rc = samx_run("train exist.ini");
+  CHECK(rc == 1 && strstr(err_text, "already holds a run") && strstr(err_text, "--resume"),
+        "second run into the same directory: exit %d, '%s'", rc, err_text);
+  rc = samx_run("train exist.ini --force");
+  CHECK(rc == 0, "--force: exit %d: %s", rc, err_text);
+  rc = samx_run("train exist.ini --resume auto");
+  CHECK(rc == 0, "--resume auto of a finished run: exit %d: %s", rc, err_text);
+}
+
+static void check_resume_after_kill(void) {
+  const char *body = "[method]\nname = seqsam\nmasks = 3\n";
+  write_config("straight.ini", "straight", body);
+  int rc = samx_run("train straight.ini");
+  CHECK(rc == 0, "uninterrupted run: exit %d: %s", rc, err_text);
+  write_config("killed.ini", "killed", body);
+  pid_t pid = spawn("killed.ini", "debug.step_sleep_ms=150");
+  int reached = wait_for_step("killed", 7, pid);
+  kill(pid, SIGKILL);
+  int signaled, st = child_status(pid, &signaled);
+  CHECK(reached && signaled, "the child did not reach step 7 before being killed (status %d)", st);
+  int64_t at_kill = last_step("killed");
+  rc = samx_run("train killed.ini --resume auto");
+  CHECK(rc == 0, "resume: exit %d: %s", rc, err_text);
+  Log a, b;
+  read_log("straight", &a);
+  read_log("killed", &b);
+  int same = a.n == b.n && a.n > 12;
+  for (int i = 0; same && i < a.n; i++) same = a.step[i] == b.step[i] && !strcmp(a.what[i], b.what[i]);
+  CHECK(same, "resumed run's log (%d records) differs from the uninterrupted run's (%d records)", b.n, a.n);
+  for (int i = 0; !same && i < a.n && i < b.n; i++)
+    if (strcmp(a.what[i], b.what[i])) {
+      printf("  first difference at record %d: step %lld '%s' vs step %lld '%s'\n", i, (long long)a.step[i], a.what[i],
+             (long long)b.step[i], b.what[i]);
+      break;
+    }
+  printf("killed at step %lld, resumed: %d log records %s the uninterrupted run's\n", (long long)at_kill, b.n,
+         same ? "identical to" : "DIFFERENT from");
+}
+
+static void check_signal(int sig, int want_status, const char *run) {
+  char name[64];
+  snprintf(name, sizeof name, "%s.ini", run);
+  write_config(name, run, "[method]\nname = mcl\n[train]\nsteps = 200\nsave_every = 0\nval_every = 0\n");
+  pid_t pid = spawn(name, "debug.step_sleep_ms=100");
+  int reached = wait_for_step(run, 2, pid);
+  kill(pid, sig);
+  int signaled, st = child_status(pid, &signaled);
+  CHECK(reached && !signaled && st == want_status, "%s: exit status %d (want %d)", strsignal(sig), st, want_status);
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s/checkpoints/latest.safetensors", dir, run);
+  SamMethodModel mm;
+  int rc = sam_method_load(&mm, path, samx_cpu(), 0);
+  CHECK(rc == 0, "%s: checkpoint does not load: %s", strsignal(sig), samx_last_error());
+  if (rc == 0) {
+    CHECK(mm.method == SAM_METHOD_MCL && mm.n_masks == 3, "%s: checkpoint holds method %d", strsignal(sig), mm.method);
+    sam_method_free(&mm);
+  }
+  printf("%s: exit %d, loadable checkpoint after step %lld\n", strsignal(sig), st, (long long)last_step(run));
+}
+
+static void check_nan(void) {
+  write_config("nan.ini", "nan", "[method]\nname = sam-ft\n[debug]\ninject_nan_steps = 3, 5\n");
+  int rc = samx_run("train nan.ini");
+  CHECK(rc == 0, "NaN run: exit %d: %s", rc, err_text);
+  CHECK(strstr(err_text, "step 3 skipped") && strstr(err_text, "step 5 skipped"), "NaN steps not reported: '%s'", err_text);
+  Log lg;
+  read_log("nan", &lg);
+  int skipped = 0, skipped_at_3 = 0, skipped_at_5 = 0;
+  for (int i = 0; i < lg.n; i++) {
+    skipped += lg.skipped[i];
+    if (lg.skipped[i] && lg.step[i] == 3) skipped_at_3 = 1;
+    if (lg.skipped[i] && lg.step[i] == 5) skipped_at_5 = 1;
+  }
+  CHECK(skipped == 2 && skipped_at_3 && skipped_at_5, "log counts %d skipped steps (want steps 3 and 5)", skipped);
+  write_config("nan_abort.ini", "nan_abort", "[method]\nname = sam-ft\n[train]\nmax_bad_steps = 2\n[debug]\ninject_nan_steps = 2,3\n");
+  rc = samx_run("train nan_abort.ini");
+  CHECK(rc == 3 && strstr(err_text, "2 non-finite steps in a row"), "NaN abort: exit %d, '%s'", rc, err_text);
+  printf("NaN: steps 3 and 5 skipped and counted; 2 in a row abort with exit %d\n", rc);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "cuda")) {
+    printf("skipped: the command-line tests run on the CPU (bit-exact resume)\n");
+    return SAMX_TEST_SKIP;
+  }
+  find_binary(argv[0]);
+  snprintf(dir, sizeof dir, "/tmp/samx_train_cli_XXXXXX");
+  if (!mkdtemp(dir)) {
+    printf("FAIL mkdtemp\n");
+    return 1;
+  }
+  snprintf(data, sizeof data, "%s/syn.h5", dir);
+  SamxSyntheticParams sp = samx_synthetic_defaults();
+  sp.n = 32, sp.size = 32, sp.k = 4, sp.slices_per_case = 4, sp.seed = 3;
+  if (samx_pack_synthetic(data, &sp) != 0) {
+    printf("FAIL synthetic data: %s\n", samx_last_error());
+    return 1;
+  }
+  snprintf(tiny, sizeof tiny, "%s/tiny.h5", dir);
+  sp.n = 12, sp.slices_per_case = 1;  // 8 training samples
+  if (samx_pack_synthetic(tiny, &sp) != 0) {
+    printf("FAIL synthetic data: %s\n", samx_last_error());
+    return 1;
+  }
+  check_config_errors();
+  check_existing_dir();
+  check_loss_falls("sam-ft", "");
+  check_loss_falls("seqsam", "[method]\nmasks = 3\n");
+  check_resume_after_kill();
+  check_signal(SIGTERM, 143, "sigterm");
+  check_signal(SIGUSR1, 138, "sigusr1");
+  check_nan();
+  if (samx_test_failed == 0) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) printf("note: could not remove %s\n", dir);
+  } else {
+    printf("files kept in %s\n", dir);
+  }
+  return samx_test_summary();
+}

@@ -1,0 +1,516 @@
+// samx infer: batch inference over a dataset file with SAM (box prompt), SimSAM or SQA-SAM, writing a
+// prediction file (docs: contracts §4). The work itself is infer/infer.h; this file reads the data,
+// batches it, streams the results out and reports progress.
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "data/dataset.h"
+#include "data/predictions.h"
+#include "engine/samx.h"
+#include "infer/infer.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: samx infer --method sam|simsam|sqa|seqsam|mcl|sam-ft --checkpoint W --data D.h5 --out P.h5 [options]\n"
+          "\n"
+          "Zero-shot inference over a dataset file (contracts §3), one prediction file out (contracts §4).\n"
+          "\n"
+          "  --method sam        SAM with a box prompt, single mask (pred_scores: predicted IoU)\n"
+          "  --method simsam     SimSAM: K simulated clicks around SAM's uncertain pixels, K candidates,\n"
+          "                      the one most compatible (mean IoU) with all others\n"
+          "  --method sqa        SQA-SAM: scores the quality of --segmentation; pred_masks is that\n"
+          "                      segmentation, /quality the score (NaN for an empty segmentation)\n"
+          "  --checkpoint W      SAM weights (.pth, safetensors; see samx segment --help)\n"
+          "  --data D.h5         the dataset: images, and the ground truth the box prompts come from\n"
+          "  --out P.h5          the prediction file\n"
+          "  --split S           train, val, test (default) or all\n"
+          "  --annotator A       the ground-truth mask whose box is the prompt (default 0): [x_min, y_min,\n"
+          "                      x_max, y_max] of its pixel indices. Rows where it is empty (or not read)\n"
+          "                      have no prompt and are left out of the output (counted at the end)\n"
+          "  --prompts F         boxes from a CSV file instead: lines 'row,x0,y0,x1,y1' (dataset row,\n"
+          "                      original pixels; '#' starts a comment); only the rows listed are run\n"
+          "  --limit N           at most N rows\n"
+          "  --device D          auto (default), cpu, cuda or cuda:N\n"
+          "  --batch B           images per encoder call (default 4 on CUDA, 1 on CPU)\n"
+          "  --decode-batch P    prompts per decoder call (default: from a memory budget)\n"
+          "  -q, --quiet         no progress lines\n"
+          "\n"
+          "SimSAM (defaults are the authors' code):\n"
+          "  --k K               clicks and candidates (default 50; 1 is the K = 1 ablation)\n"
+          "  --clicks C          topk (default: the K highest-error pixels, ties to the lower row-major\n"
+          "                      index), sample (K pixels drawn from the error map), random (uniform)\n"
+          "  --seed S            for --clicks sample / random (default 0)\n"
+          "  --aggregate A       iou (default: highest mean IoU, diagonal included) or pixel (mean logits)\n"
+          "  --mask-prompt P     binary (default: initial low-res logits > 0 as 0/1) or logits\n"
+          "  --candidates F.h5   also write all K candidates and their union (M = K + 1) to F.h5\n"
+          "\n"
+          "SQA-SAM:\n"
+          "  --segmentation S.h5 the segmentation to score: a prediction file (hypothesis --hypothesis,\n"
+          "                      default 0) or a dataset file with the same rows (annotator\n"
+          "                      --seg-annotator, default 0)\n"
+          "  --point P           edt (default: the object pixel farthest from the background, ties to the\n"
+          "                      lower row-major index) or centroid\n"
+          "  --weighting W       mean (default) or area: how object scores make the image score\n"
+          "  --connectivity C    8 (default) or 4\n"
+          "\n"
+          "Trained models (samx train checkpoints; box prompts as for sam, pred_masks holds M hypotheses):\n"
+          "  --method seqsam|mcl|sam-ft   the checkpoint must hold that method\n"
+          "  --masks M           hypotheses per image (default: the checkpoint's; SeqSAM: rollout steps)\n"
+          "Exit status 0 on success; otherwise one line on stderr says what is wrong.\n");
+}
+
+typedef struct {
+  const char *method_name, *checkpoint, *data, *out, *split, *prompts, *device, *candidates, *segmentation;
+  int annotator, hypothesis, seg_annotator, batch, decode_batch, quiet, trained;
+  int64_t limit;
+  SamxInferOpts o;
+} InferArgs;
+
+static int parse_int(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *v) {
+  char *end;
+  errno = 0;
+  long long x = strtoll(s, &end, 10);
+  if (end == s || *end || errno || x < lo || x > hi) return samx_fail("%s '%s': expected an integer in [%lld, %lld]", opt, s, (long long)lo, (long long)hi);
+  *v = x;
+  return 0;
+}
+
+static int parse_args(int argc, char **argv, InferArgs *a) {
+  memset(a, 0, sizeof *a);
+  a->split = "test", a->device = "auto", a->limit = -1;
+  a->o = samx_infer_defaults(SAMX_INFER_SAM);
+  static const char *with_value[] = {"--method", "--checkpoint", "--data", "--out", "--split", "--annotator", "--prompts",
+                                     "--limit", "--device", "--batch", "--decode-batch", "--k", "--clicks", "--seed",
+                                     "--aggregate", "--mask-prompt", "--candidates", "--segmentation", "--hypothesis",
+                                     "--seg-annotator", "--point", "--weighting", "--connectivity", "--masks"};
+  for (int i = 1; i < argc; i++) {
+    const char *opt = argv[i];
+    if (!strcmp(opt, "-q") || !strcmp(opt, "--quiet")) {
+      a->quiet = 1;
+      continue;
+    }
+    int known = 0;
+    for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(opt, with_value[k]);
+    if (!known) return samx_fail("unknown option '%s' (see samx infer --help)", opt);
+    if (i + 1 >= argc) return samx_fail("%s needs a value (see samx infer --help)", opt);
+    const char *v = argv[++i];
+    int64_t x;
+    if (!strcmp(opt, "--method")) a->method_name = v;
+    else if (!strcmp(opt, "--checkpoint")) a->checkpoint = v;
+    else if (!strcmp(opt, "--data")) a->data = v;
+    else if (!strcmp(opt, "--out")) a->out = v;
+    else if (!strcmp(opt, "--split")) a->split = v;
+    else if (!strcmp(opt, "--prompts")) a->prompts = v;
+    else if (!strcmp(opt, "--device")) a->device = v;
+    else if (!strcmp(opt, "--candidates")) a->candidates = v;
+    else if (!strcmp(opt, "--segmentation")) a->segmentation = v;
+    else if (!strcmp(opt, "--annotator")) {
+      if (parse_int(opt, v, 0, 1 << 20, &x)) return -1;
+      a->annotator = (int)x;
+    } else if (!strcmp(opt, "--hypothesis")) {
+      if (parse_int(opt, v, 0, 1 << 20, &x)) return -1;
+      a->hypothesis = (int)x;
+    } else if (!strcmp(opt, "--seg-annotator")) {
+      if (parse_int(opt, v, 0, 1 << 20, &x)) return -1;
+      a->seg_annotator = (int)x;
+    } else if (!strcmp(opt, "--limit")) {
+      if (parse_int(opt, v, 0, INT64_MAX, &a->limit)) return -1;
+    } else if (!strcmp(opt, "--masks")) {
+      if (parse_int(opt, v, 1, 64, &x)) return -1;
+      a->o.n_masks = (int)x;
+    } else if (!strcmp(opt, "--batch")) {
+      if (parse_int(opt, v, 1, 1024, &x)) return -1;
+      a->batch = (int)x;
+    } else if (!strcmp(opt, "--decode-batch")) {
+      if (parse_int(opt, v, 1, 1 << 16, &x)) return -1;
+      a->o.decode_chunk = (int)x;
+    } else if (!strcmp(opt, "--k")) {
+      if (parse_int(opt, v, 1, 1 << 16, &x)) return -1;
+      a->o.simsam.k = (int)x;
+    } else if (!strcmp(opt, "--seed")) {
+      if (parse_int(opt, v, 0, INT64_MAX, &x)) return -1;
+      a->o.simsam.seed = (uint64_t)x;
+    } else if (!strcmp(opt, "--clicks")) {
+      if (samx_simsam_clicks_parse(v, &a->o.simsam.clicks)) return samx_fail("--clicks '%s': expected topk, sample or random", v);
+    } else if (!strcmp(opt, "--aggregate")) {
+      if (samx_simsam_aggregate_parse(v, &a->o.simsam.aggregate)) return samx_fail("--aggregate '%s': expected iou or pixel", v);
+    } else if (!strcmp(opt, "--mask-prompt")) {
+      if (strcmp(v, "binary") && strcmp(v, "logits")) return samx_fail("--mask-prompt '%s': expected binary or logits", v);
+      a->o.simsam.raw_mask_prompt = !strcmp(v, "logits");
+    } else if (!strcmp(opt, "--point")) {
+      if (strcmp(v, "edt") && strcmp(v, "centroid")) return samx_fail("--point '%s': expected edt or centroid", v);
+      a->o.sqa.centroid = !strcmp(v, "centroid");
+    } else if (!strcmp(opt, "--weighting")) {
+      if (strcmp(v, "mean") && strcmp(v, "area")) return samx_fail("--weighting '%s': expected mean or area", v);
+      a->o.sqa.area_weighted = !strcmp(v, "area");
+    } else {  // --connectivity
+      if (strcmp(v, "4") && strcmp(v, "8")) return samx_fail("--connectivity '%s': expected 4 or 8", v);
+      a->o.sqa.connectivity = atoi(v);
+    }
+  }
+  if (!a->method_name) return samx_fail("--method is required (sam, simsam or sqa; see samx infer --help)");
+  SamMethod trained;
+  if (sam_method_parse(a->method_name, &trained) == 0) a->o.method = SAMX_INFER_TRAINED, a->trained = 1;
+  else if (!strcmp(a->method_name, "sam")) a->o.method = SAMX_INFER_SAM;
+  else if (!strcmp(a->method_name, "simsam")) a->o.method = SAMX_INFER_SIMSAM;
+  else if (!strcmp(a->method_name, "sqa")) a->o.method = SAMX_INFER_SQA;
+  else return samx_fail("--method '%s': expected sam, simsam, sqa, seqsam, mcl or sam-ft", a->method_name);
+  if (!a->checkpoint) return samx_fail("--checkpoint is required (see samx infer --help)");
+  if (!a->data) return samx_fail("--data is required (see samx infer --help)");
+  if (!a->out) return samx_fail("--out is required (see samx infer --help)");
+  if (a->o.method == SAMX_INFER_SQA && !a->segmentation) return samx_fail("--method sqa needs --segmentation S.h5");
+  if (a->o.method != SAMX_INFER_SQA && a->segmentation) return samx_fail("--segmentation is for --method sqa");
+  if (a->o.method == SAMX_INFER_SQA && a->prompts) return samx_fail("--prompts is for --method sam and simsam");
+  if (a->candidates && a->o.method != SAMX_INFER_SIMSAM) return samx_fail("--candidates is for --method simsam");
+  if (a->o.n_masks && !a->trained) return samx_fail("--masks is for trained models (seqsam, mcl, sam-ft)");
+  if (strcmp(a->split, "all") && samx_split_parse(a->split) < 0)
+    return samx_fail("--split '%s': expected train, val, test or all", a->split);
+  return 0;
+}
+
+// ---- inputs: rows, prompts, segmentations ----
+
+typedef struct {
+  int64_t n;         // dataset rows
+  uint8_t *has;      // [n]
+  float (*box)[4];   // [n]
+} PromptFile;
+
+static int read_prompts(const char *path, int64_t n, int64_t h, int64_t w, PromptFile *pf) {
+  FILE *f = fopen(path, "r");
+  if (!f) return samx_fail("%s: cannot open: %s", path, strerror(errno));
+  pf->n = n;
+  pf->has = (uint8_t *)calloc((size_t)n, 1);
+  pf->box = (float(*)[4])calloc((size_t)n, sizeof *pf->box);
+  char line[512];
+  int rc = 0;
+  for (int ln = 1; fgets(line, sizeof line, f); ln++) {
+    char *hash = strchr(line, '#');
+    if (hash) *hash = 0;
+    char *s = line;
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') s++;
+    if (!*s) continue;
+    long long row;
+    double b[4];
+    char tail;
+    if (sscanf(s, "%lld , %lf , %lf , %lf , %lf %c", &row, &b[0], &b[1], &b[2], &b[3], &tail) != 5) {
+      rc = samx_fail("%s line %d: expected 'row,x0,y0,x1,y1'", path, ln);
+      break;
+    }
+    if (row < 0 || row >= n) {
+      rc = samx_fail("%s line %d: row %lld is outside the dataset (%lld rows)", path, ln, row, (long long)n);
+      break;
+    }
+    if (!(b[0] >= 0 && b[1] >= 0 && b[2] <= w && b[3] <= h && b[0] <= b[2] && b[1] <= b[3])) {
+      rc = samx_fail("%s line %d: box %g,%g,%g,%g is not a box inside the %lldx%lld image", path, ln, b[0], b[1], b[2], b[3],
+                     (long long)w, (long long)h);
+      break;
+    }
+    pf->has[row] = 1;
+    for (int k = 0; k < 4; k++) pf->box[row][k] = (float)b[k];
+  }
+  fclose(f);
+  return rc;
+}
+
+// The segmentation SQA-SAM scores: a prediction file or a dataset file.
+typedef struct {
+  SamxPredictions *pred;
+  SamxDataset *ds;
+  int64_t *row_of;  // dataset row -> prediction row (-1: none), prediction files only
+  uint8_t *buf;
+  int channel, channels;
+} Segmentation;
+
+static int open_segmentation(const InferArgs *a, SamxDataset *data, Segmentation *s) {
+  memset(s, 0, sizeof *s);
+  int64_t n = samx_dataset_n(data), h = samx_dataset_h(data), w = samx_dataset_w(data);
+  s->pred = samx_predictions_open(a->segmentation);
+  if (s->pred) {
+    if (samx_predictions_check_dataset(s->pred, data)) return -1;
+    int64_t m = samx_predictions_m(s->pred);
+    if (a->hypothesis >= m) return samx_fail("%s: --hypothesis %d, the file has %lld", a->segmentation, a->hypothesis, (long long)m);
+    s->row_of = (int64_t *)malloc(sizeof(int64_t) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) s->row_of[i] = -1;
+    const int64_t *idx = samx_predictions_index(s->pred);
+    for (int64_t j = 0; j < samx_predictions_n(s->pred); j++) s->row_of[idx[j]] = j;
+    s->channel = a->hypothesis, s->channels = (int)m;
+  } else {
+    char why[512];
+    snprintf(why, sizeof why, "%s", samx_last_error());
+    s->ds = samx_dataset_open(a->segmentation);
+    if (!s->ds) return samx_fail("%s is neither a prediction file (%s) nor a dataset file (%s)", a->segmentation, why, samx_last_error());
+    if (samx_dataset_n(s->ds) != n || samx_dataset_h(s->ds) != h || samx_dataset_w(s->ds) != w)
+      return samx_fail("%s: %lld rows of %lldx%lld, %s has %lld of %lldx%lld", a->segmentation, (long long)samx_dataset_n(s->ds),
+                       (long long)samx_dataset_h(s->ds), (long long)samx_dataset_w(s->ds), a->data, (long long)n, (long long)h,
+                       (long long)w);
+    if (a->seg_annotator >= samx_dataset_k(s->ds))
+      return samx_fail("%s: --seg-annotator %d, the file has %lld", a->segmentation, a->seg_annotator, (long long)samx_dataset_k(s->ds));
+    s->channel = a->seg_annotator, s->channels = (int)samx_dataset_k(s->ds);
+  }
+  s->buf = (uint8_t *)malloc((size_t)(s->channels * h * w));
+  return 0;
+}
+
+static int has_segmentation(const Segmentation *s, int64_t row) { return s->ds || s->row_of[row] >= 0; }
+
+// Row's segmentation (h*w) into out.
+static int read_segmentation(Segmentation *s, int64_t row, int64_t hw, uint8_t *out) {
+  int rc = s->pred ? samx_predictions_read_masks(s->pred, s->row_of[row], s->buf) : samx_dataset_read_masks(s->ds, row, s->buf);
+  if (rc == 0) memcpy(out, s->buf + s->channel * hw, (size_t)hw);
+  return rc;
+}
+
+static void close_segmentation(Segmentation *s) {
+  if (s->pred) samx_predictions_close(s->pred);
+  if (s->ds) samx_dataset_close(s->ds);
+  free(s->row_of), free(s->buf);
+}
+
+// ---- the run ----
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct {
+  SamxDataset *ds;
+  int64_t h, w, k;
+  int channels;
+  PromptFile prompts;
+  Segmentation seg;
+  uint8_t *masks;  // K*h*w scratch
+} Source;
+
+// Loads row into in (image, box or segmentation). Returns 1 when the row has a prompt, 0 when it has
+// none (empty ground truth / segmentation rows of SQA always run), -1 on a read error.
+static int load_row(const InferArgs *a, Source *src, int64_t row, SamxInferInput *in, uint8_t *rgb, uint8_t *seg) {
+  int64_t hw = src->h * src->w;
+  if (samx_dataset_read_image_u8(src->ds, row, src->channels == 3 ? rgb : seg ? seg : rgb + 2 * hw)) return -1;
+  if (src->channels == 1) {
+    const uint8_t *grey = seg ? seg : rgb + 2 * hw;  // expanded in place, front to back, from a copy
+    uint8_t *tmp = (uint8_t *)malloc((size_t)hw);
+    memcpy(tmp, grey, (size_t)hw);
+    for (int64_t q = 0; q < hw; q++) rgb[3 * q] = rgb[3 * q + 1] = rgb[3 * q + 2] = tmp[q];
+    free(tmp);
+  }
+  memset(in, 0, sizeof *in);
+  in->rgb = rgb, in->h = (int)src->h, in->w = (int)src->w, in->key = (uint64_t)row;
+  if (a->o.method == SAMX_INFER_SQA) {
+    if (read_segmentation(&src->seg, row, hw, seg)) return -1;
+    in->seg = seg, in->n_classes = 1;
+    return 1;
+  }
+  if (a->prompts) {
+    if (!src->prompts.has[row]) return 0;
+    memcpy(in->box, src->prompts.box[row], sizeof in->box);
+    return 1;
+  }
+  if (!samx_dataset_annotator_valid(src->ds)[row * src->k + a->annotator]) return 0;
+  if (samx_dataset_read_masks(src->ds, row, src->masks)) return -1;
+  return samx_mask_box(src->masks + a->annotator * hw, src->h, src->w, in->box) == 0;
+}
+
+static void progress(const InferArgs *a, int64_t done, int64_t total, double t0, double *last, int final) {
+  if (a->quiet) return;
+  double t = now_s();
+  int tty = isatty(2);
+  if (!final && t - *last < (tty ? 0.5 : 10.0)) return;
+  *last = t;
+  double rate = done / fmax(t - t0, 1e-9), eta = rate > 0 ? (total - done) / rate : 0;
+  if (tty) {
+    int bar = total ? (int)(30 * done / total) : 30;
+    fprintf(stderr, "\rsamx infer [%.*s%*s] %lld/%lld  %.2f img/s  eta %.0fs ", bar, "==============================", 30 - bar, "",
+            (long long)done, (long long)total, rate, eta);
+    if (final) fputc('\n', stderr);
+  } else {
+    fprintf(stderr, "samx infer: %lld/%lld images, %.2f img/s, eta %.0f s\n", (long long)done, (long long)total, rate, eta);
+  }
+}
+
+static SamxPredictionsWriter *create_writer(const InferArgs *a, const char *path, int64_t m, int64_t h, int64_t w,
+                                            const char *ck_sha, const char *data_sha) {
+  SamxPredictionsSpec spec = {.m = m, .h = h, .w = w, .method = a->method_name, .checkpoint_path = a->checkpoint,
+                              .checkpoint_sha256 = ck_sha, .dataset_path = a->data, .dataset_sha256 = data_sha,
+                              .split = a->split, .with_scores = a->o.method == SAMX_INFER_SAM || a->o.method == SAMX_INFER_SIMSAM,
+                              .with_quality = a->o.method == SAMX_INFER_SQA};
+  return samx_predictions_create(path, &spec);
+}
+
+// Candidates file: the K candidates then their union.
+static int append_candidates(SamxPredictionsWriter *w, int64_t row, const SamxInferOutput *o, int64_t hw) {
+  uint8_t *m = (uint8_t *)malloc((size_t)((o->k + 1) * hw));
+  float *s = (float *)malloc(sizeof(float) * (size_t)(o->k + 1));
+  memcpy(m, o->candidates, (size_t)(o->k * hw));
+  memset(m + o->k * hw, 0, (size_t)hw);
+  for (int k = 0; k < o->k; k++) {
+    s[k] = o->cand_iou[k];
+    for (int64_t q = 0; q < hw; q++) m[o->k * hw + q] |= o->candidates[k * hw + q];
+  }
+  s[o->k] = NAN;
+  int rc = samx_predictions_append(w, row, m, s, NAN);
+  free(m), free(s);
+  return rc;
+}
+
+static int run(InferArgs *a) {
+  Source src = {0};
+  src.ds = samx_dataset_open(a->data);
+  if (!src.ds) return -1;
+  src.h = samx_dataset_h(src.ds), src.w = samx_dataset_w(src.ds), src.k = samx_dataset_k(src.ds);
+  src.channels = samx_dataset_channels(src.ds);
+  int64_t n = samx_dataset_n(src.ds), hw = src.h * src.w;
+  int rc = 0;
+  SamMethodModel model;  // plain SAM methods use model.sam only
+  int model_loaded = 0;
+  SamxInferer *inf = NULL;
+  SamxPredictionsWriter *writer = NULL, *cand_writer = NULL;
+  int64_t *rows = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n + 1)), nrows;
+  if (a->annotator >= src.k) {
+    rc = samx_fail("--annotator %d: %s has %lld annotators", a->annotator, a->data, (long long)src.k);
+    goto done;
+  }
+  if (!strcmp(a->split, "all")) {
+    for (int64_t i = 0; i < n; i++) rows[i] = i;
+    nrows = n;
+  } else {
+    nrows = samx_dataset_split_rows(src.ds, samx_split_parse(a->split), rows, n);
+  }
+  if (a->prompts && (rc = read_prompts(a->prompts, n, src.h, src.w, &src.prompts))) goto done;
+  if (a->o.method == SAMX_INFER_SQA && (rc = open_segmentation(a, src.ds, &src.seg))) goto done;
+  // Rows that can run at all: listed in the prompt file / present in the segmentation file.
+  int64_t kept = 0;
+  for (int64_t i = 0; i < nrows; i++) {
+    int64_t r = rows[i];
+    if ((a->prompts && !src.prompts.has[r]) || (a->o.method == SAMX_INFER_SQA && !has_segmentation(&src.seg, r))) continue;
+    rows[kept++] = r;
+  }
+  nrows = a->limit >= 0 && a->limit < kept ? a->limit : kept;
+  SamxDevice device;
+  if ((rc = samx_device_parse(a->device, &device))) goto done;
+  if (a->trained) {
+    if ((rc = sam_method_load(&model, a->checkpoint, device, 0))) goto done;
+    model_loaded = 2;
+    if (strcmp(sam_method_name(model.method), a->method_name)) {
+      rc = samx_fail("%s holds a %s model, not %s", a->checkpoint, sam_method_name(model.method), a->method_name);
+      goto done;
+    }
+  } else {
+    if ((rc = sam_load(&model.sam, a->checkpoint, device, 0, NULL))) goto done;
+    model_loaded = 1;
+  }
+  if (a->o.method == SAMX_INFER_SIMSAM && a->o.simsam.k > hw) {
+    rc = samx_fail("--k %d: more clicks than the %lldx%lld images have pixels", a->o.simsam.k, (long long)src.h, (long long)src.w);
+    goto done;
+  }
+  char ck_sha[65], data_sha[65];
+  if ((rc = samx_sha256_file(a->checkpoint, ck_sha)) || (rc = samx_sha256_file(a->data, data_sha))) goto done;
+  int batch = a->batch ? a->batch : device.type == SAMX_CUDA ? 4 : 1;
+  a->o.max_batch = batch;
+  a->o.keep_candidates = a->candidates != NULL;
+  inf = a->trained ? samx_inferer_new_trained(&model, &a->o, (int)src.h, (int)src.w)
+                   : samx_inferer_new(&model.sam, &a->o, (int)src.h, (int)src.w);
+  if (!inf) {
+    rc = -1;
+    goto done;
+  }
+  int64_t n_masks = a->trained ? (a->o.n_masks ? a->o.n_masks : model.n_masks) : 1;
+  if (!(writer = create_writer(a, a->out, n_masks, src.h, src.w, ck_sha, data_sha))) {
+    rc = -1;
+    goto done;
+  }
+  if (a->candidates && !(cand_writer = create_writer(a, a->candidates, a->o.simsam.k + 1, src.h, src.w, ck_sha, data_sha))) {
+    rc = -1;
+    goto done;
+  }
+  uint8_t *rgb = (uint8_t *)malloc((size_t)(batch * 3 * hw)), *seg = (uint8_t *)malloc((size_t)(batch * hw));
+  src.masks = (uint8_t *)malloc((size_t)(src.k * hw));
+  SamxInferInput *in = (SamxInferInput *)calloc((size_t)batch, sizeof *in);
+  SamxInferOutput *out = (SamxInferOutput *)calloc((size_t)batch, sizeof *out);
+  int64_t *batch_rows = (int64_t *)malloc(sizeof(int64_t) * (size_t)batch);
+  int64_t done = 0, written = 0, no_prompt = 0, empty_seg = 0, next = 0;
+  double t0 = now_s(), last = t0, quality_sum = 0;
+  while (rc == 0 && next < nrows) {
+    int b = 0;
+    while (b < batch && next < nrows) {
+      int64_t r = rows[next++];
+      int got = load_row(a, &src, r, &in[b], rgb + b * 3 * hw, a->o.method == SAMX_INFER_SQA ? seg + b * hw : NULL);
+      if (got < 0) {
+        rc = -1;
+        break;
+      }
+      done += got == 0, no_prompt += got == 0;
+      if (got) batch_rows[b++] = r;
+    }
+    if (rc || b == 0) break;
+    samx_inferer_run(inf, in, b, out);
+    for (int i = 0; i < b && rc == 0; i++) {
+      SamxInferOutput *o = &out[i];
+      if (a->o.method == SAMX_INFER_SQA) {
+        rc = samx_predictions_append(writer, batch_rows[i], in[i].seg, NULL, o->quality);
+        if (isnan(o->quality)) empty_seg++;
+        else quality_sum += o->quality;
+      } else {
+        rc = samx_predictions_append(writer, batch_rows[i], o->mask, &o->score, NAN);
+        if (rc == 0 && cand_writer) rc = append_candidates(cand_writer, batch_rows[i], o, hw);
+      }
+      written++;
+    }
+    for (int i = 0; i < b; i++) samx_infer_output_free(&out[i]);
+    done += b;
+    progress(a, done, nrows, t0, &last, 0);
+  }
+  if (rc == 0) {
+    progress(a, done, nrows, t0, &last, 1);
+    rc = samx_predictions_finish(writer);
+    writer = NULL;
+    if (rc == 0 && cand_writer) rc = samx_predictions_finish(cand_writer), cand_writer = NULL;
+  }
+  if (rc == 0 && !a->quiet) {
+    double dt = now_s() - t0;
+    fprintf(stderr, "samx infer: %s, %lld predictions written to %s in %.1f s (%.2f img/s, %.1f ms/img)", a->method_name,
+            (long long)written, a->out, dt, written / fmax(dt, 1e-9), 1e3 * dt / fmax((double)written, 1));
+    if (no_prompt) fprintf(stderr, "; %lld rows without a prompt left out", (long long)no_prompt);
+    if (a->o.method == SAMX_INFER_SQA)
+      fprintf(stderr, "; mean quality %.4f over %lld, %lld empty segmentations (NaN)", quality_sum / fmax((double)(written - empty_seg), 1),
+              (long long)(written - empty_seg), (long long)empty_seg);
+    fputc('\n', stderr);
+  }
+  free(rgb), free(seg), free(src.masks), free(in), free(out), free(batch_rows);
+done:
+  if (writer) samx_predictions_abort(writer);
+  if (cand_writer) samx_predictions_abort(cand_writer);
+  samx_inferer_free(inf);
+  if (model_loaded == 1) sam_free(&model.sam);
+  if (model_loaded == 2) sam_method_free(&model);
+  if (a->o.method == SAMX_INFER_SQA) close_segmentation(&src.seg);
+  free(src.prompts.has), free(src.prompts.box);
+  free(rows);
+  samx_dataset_close(src.ds);
+  return rc;
+}
+
+int samx_cmd_infer(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      usage(stdout);
+      return 0;
+    }
+  InferArgs a;
+  if (parse_args(argc, argv, &a)) {
+    fprintf(stderr, "samx infer: %s\n", samx_last_error());
+    return 2;
+  }
+  if (run(&a)) {
+    fprintf(stderr, "samx infer: %s\n", samx_last_error());
+    return 1;
+  }
+  return 0;
+}

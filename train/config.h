@@ -1,0 +1,93 @@
+// `samx train` configuration: an INI file (libinih) plus --set section.key=value overrides, checked
+// against one table of keys (train/config.c) that also gives every key's default and meaning
+// (`samx train --help-config`). An unknown section or key, or a value of the wrong type or out of
+// range, is an error naming the file, line and key.
+#ifndef SAMX_TRAIN_CONFIG_H
+#define SAMX_TRAIN_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SAMX_CFG_STR 512
+
+// Enumerated values are stored as their index in the key's choice list (given here in that order).
+enum { SAMX_METHOD_SAMFT = 0, SAMX_METHOD_MCL = 1, SAMX_METHOD_SEQSAM = 2 };      // sam-ft|mcl|seqsam
+enum { SAMX_SELECT_STRIDED = 0, SAMX_SELECT_RANDOM = 1, SAMX_SELECT_FIRST = 2 };  // strided|random|first
+enum { SAMX_MATCH_HUNGARIAN = 0, SAMX_MATCH_IDENTITY = 1 };                       // hungarian|identity
+enum { SAMX_MCL_DICE_MASK = 0, SAMX_MCL_DICE_ROWS = 1 };                          // mask|rows
+enum { SAMX_BEST_GED = 0, SAMX_BEST_DAVG = 1, SAMX_BEST_DMAX = 2, SAMX_BEST_HMIOU = 3, SAMX_BEST_LOSS = 4 };
+enum { SAMX_PROGRESS_AUTO = 0, SAMX_PROGRESS_BAR = 1, SAMX_PROGRESS_LINES = 2, SAMX_PROGRESS_NONE = 3 };
+
+typedef struct {
+  // [run]
+  char dir[SAMX_CFG_STR];
+  int64_t seed;
+  char device[64];
+  int64_t act_mem_mb;
+  // [model]
+  char checkpoint[SAMX_CFG_STR];
+  char arch[32];
+  int64_t img_size, patch, enc_dim, enc_depth, enc_heads, enc_mlp, window, prompt_dim, dec_heads, dec_mlp,
+      iou_hidden;
+  char global_blocks[128];
+  int64_t init_seed;
+  int train_encoder, train_prompt_encoder, train_decoder;
+  // [method]
+  int method;
+  int64_t masks, eval_masks;
+  int select, matching, bptt_logits;
+  double cell_init_std;
+  // [loss]
+  double dice_eps, bce_weight;
+  int mcl_dice;
+  // [data]
+  char data[SAMX_CFG_STR];
+  char train_split[32], val_split[32];
+  char embeddings[SAMX_CFG_STR];
+  int64_t box_jitter;
+  int shuffle;
+  // [optim]
+  int optimizer;  // SamxOptimKind order: adamw|adam|sgd
+  double lr, weight_decay, beta1, beta2, eps, momentum, min_lr, clip_norm;
+  int schedule;   // SamxScheduleKind order: constant|linear|cosine
+  int64_t warmup_steps, batch_size, accum_steps;
+  int decay_1d;
+  // [train]
+  double epochs;
+  int64_t steps, val_every, val_samples, save_every, max_bad_steps;
+  int best_metric, save_frozen;
+  // [log]
+  int64_t log_every;
+  double print_seconds;
+  int progress;
+  // [debug]
+  char inject_nan_steps[256];
+  int64_t step_sleep_ms;
+} SamxTrainConfig;
+
+void samx_train_config_defaults(SamxTrainConfig *c);
+// Reads an INI file over c. Returns 0, or -1 with samx_last_error() naming path:line and the key.
+int samx_train_config_load(SamxTrainConfig *c, const char *path);
+// Applies one "section.key=value" override. Returns 0 or -1 (the message names the override).
+int samx_train_config_set(SamxTrainConfig *c, const char *assignment);
+// Cross-key checks after all sources (required keys, consistent sizes). Returns 0 or -1.
+int samx_train_config_validate(const SamxTrainConfig *c);
+// The resolved configuration as INI text (every key, defaults included) or as a JSON object
+// {"section": {"key": value}}; caller frees.
+char *samx_train_config_ini(const SamxTrainConfig *c);
+char *samx_train_config_json(const SamxTrainConfig *c);
+// Lists every key with its type, default and meaning.
+void samx_train_config_help(FILE *f);
+// The text of an enumerated key's value (e.g. the method's name).
+const char *samx_train_config_choice(const char *section, const char *key, int index);
+// 1 when `step` is listed in debug.inject_nan_steps.
+int samx_train_config_nan_step(const SamxTrainConfig *c, int64_t step);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

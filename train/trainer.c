@@ -1,0 +1,922 @@
+// The training loop. One step: for each of optim.accum_steps micro-batches, the batch is prepared
+// (embeddings from the cache or the encoder, a box from a random non-empty annotator, targets at
+// the low-res logits' resolution), the method's loss is computed and back-propagated with weight
+// 1 / accum_steps; then the gradient norm is measured (and clipped), a non-finite loss or norm skips
+// the update, and the optimizer steps at the schedule's learning rate for that step.
+//
+// Every random choice of a step is a hash of (run.seed, what, step, sample): the loader's
+// per-sample seed for the annotator and jitter, samx_hash4 for SeqSAM's pooling. A run resumed from
+// a checkpoint therefore repeats the uninterrupted run's choices, and its losses (bit-exact on CPU).
+#include "trainer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "data/loader.h"
+#include "data/predictions.h"
+#include "data/prompts.h"
+#include "data/rng.h"
+#include "engine/samx.h"
+#include "eval/metrics.h"
+#include "models/sam/sam_image.h"
+#include "models/seqsam/seqsam.h"
+#include "train/curves.h"
+#include "train/losses.h"
+
+#define MAX_NODES 65536
+#define MAX_MASKS 64
+
+// ---- signals: noted by the handler, acted upon at the next step boundary ----
+static volatile sig_atomic_t stop_signal = 0;
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+static void install_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+}
+
+static int exit_status_of(int sig) {
+  return sig == SIGTERM ? SAMX_TRAIN_EXIT_SIGTERM : sig == SIGUSR1 ? SAMX_TRAIN_EXIT_SIGUSR1 : SAMX_TRAIN_EXIT_SIGINT;
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// ---- the trainer's state ----
+typedef struct {
+  double ged, d_avg, d_max, hm_iou, loss;
+  int64_t n;
+} ValMetrics;
+
+typedef struct {
+  const SamxTrainConfig *cfg;
+  const SamxTrainOptions *opts;
+  SamxDevice dev;
+  SamMethodModel mm;
+  SamxOptim opt;
+  SamxSchedule sched;
+  SamxCtx ctx;
+  SamxLoader *train, *val;
+  SamxLoaderState val_start;
+  int64_t K, L;            // annotators; side of the low-res logits (4 x the embedding grid)
+  int64_t total_steps, step, epoch;
+  int64_t skipped, bad_in_row;
+  double best;
+  int64_t best_step;
+  char ckpt_dir[SAMX_CFG_STR + 32];
+  char ckpt_sha[65];       // sha256 of model.checkpoint, which an embedding cache must have been made by
+  FILE *log;
+  int bar, color;
+  double t_start, t_last_print;
+  int64_t samples, step_at_start;
+  // per-batch scratch, sized for optim.batch_size samples
+  uint8_t *rgb;
+  float *labels, *target;
+  uint8_t *valid;
+  SamPrompt *prompts;
+  SamImageInfo *info;
+  int64_t *use;
+} Trainer;
+
+// ---- small helpers ----
+static void path_join(char *out, size_t n, const char *dir, const char *name) { snprintf(out, n, "%s/%s", dir, name); }
+
+static int mkdir_p(const char *path) {
+  char buf[SAMX_CFG_STR + 64];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return samx_fail("%s: cannot create directory: %s", buf, strerror(errno));
+    *p = '/';
+  }
+  if (mkdir(buf, 0777) != 0 && errno != EEXIST) return samx_fail("%s: cannot create directory: %s", buf, strerror(errno));
+  return 0;
+}
+
+static int file_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+// A JSON number, or null for NaN / inf (JSON has neither).
+static void json_num(FILE *f, const char *key, double v) {
+  if (isfinite(v))
+    fprintf(f, ",\"%s\":%.9g", key, v);
+  else
+    fprintf(f, ",\"%s\":null", key);
+}
+
+static double rss_mb(void) {
+  long pages = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f) {
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    fclose(f);
+  }
+  return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1 << 20);
+}
+
+static void format_duration(double s, char *buf, size_t n) {
+  if (!isfinite(s) || s < 0) {
+    snprintf(buf, n, "?");
+  } else if (s < 60) {
+    snprintf(buf, n, "%.0fs", s);
+  } else if (s < 3600) {
+    snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)s % 60);
+  } else {
+    snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+  }
+}
+
+// ---- model ----
+static int build_sam_config(const SamxTrainConfig *c, SamConfig *sc) {
+  if (sam_config_preset(c->arch, sc) != 0) return samx_fail("config: [model] arch: %s", samx_last_error());
+#define OVERRIDE(field) \
+  if (c->field) sc->field = (int)c->field
+  OVERRIDE(img_size);
+  OVERRIDE(patch);
+  OVERRIDE(enc_dim);
+  OVERRIDE(enc_depth);
+  OVERRIDE(enc_heads);
+  OVERRIDE(enc_mlp);
+  OVERRIDE(window);
+  OVERRIDE(dec_heads);
+  OVERRIDE(dec_mlp);
+  OVERRIDE(iou_hidden);
+#undef OVERRIDE
+  if (c->prompt_dim) sc->prompt_dim = sc->out_chans = (int)c->prompt_dim;
+  if (c->global_blocks[0]) {
+    memset(sc->global_block, 0, sizeof sc->global_block);
+    for (const char *p = c->global_blocks; *p;) {
+      char *end;
+      long b = strtol(p, &end, 10);
+      if (b >= sc->enc_depth) return samx_fail("config: [model] global_blocks names block %ld of %d", b, sc->enc_depth);
+      sc->global_block[b] = 1;
+      for (p = end; *p == ',' || *p == ' ';) p++;
+    }
+  } else {
+    for (int i = sc->enc_depth; i < SAM_MAX_DEPTH; i++) sc->global_block[i] = 0;
+  }
+  if (sc->img_size % sc->patch) return samx_fail("config: [model] img_size %d is not a multiple of patch %d", sc->img_size, sc->patch);
+  if (sc->enc_dim % sc->enc_heads) return samx_fail("config: [model] enc_dim %d does not divide into %d heads", sc->enc_dim, sc->enc_heads);
+  if (sc->prompt_dim % (2 * sc->dec_heads) || sc->prompt_dim % 8)
+    return samx_fail("config: [model] prompt_dim %d must be a multiple of 8 and of 2 x dec_heads (%d)", sc->prompt_dim, sc->dec_heads);
+  return 0;
+}
+
+static int build_model(Trainer *t) {
+  const SamxTrainConfig *c = t->cfg;
+  int trainable = (c->train_encoder ? SAM_TRAIN_ENCODER : 0) | (c->train_prompt_encoder ? SAM_TRAIN_PROMPT : 0) |
+                  (c->train_decoder ? SAM_TRAIN_DECODER : 0);
+  SamModel sam;
+  if (c->checkpoint[0]) {
+    if (sam_method_load_base(&sam, c->checkpoint, t->dev, trainable) != 0) return -1;
+  } else {
+    SamConfig sc;
+    if (build_sam_config(c, &sc) != 0) return -1;
+    sam_init_random(&sam, &sc, t->dev, trainable, (uint64_t)c->init_seed);
+  }
+  sam_method_init(&t->mm, &sam, (SamMethod)c->method, (int)c->masks, c->train_decoder,
+                  samx_hash4((uint64_t)c->seed, 7, 0, 0), (float)c->cell_init_std);
+  t->L = 4 * sam_embed_grid(&t->mm.sam.cfg);
+  int64_t n_train = 0;
+  for (int i = 0; i < t->mm.sam.params.n; i++)
+    if (t->mm.sam.params.list[i]->requires_grad) n_train += t->mm.sam.params.list[i]->numel;
+  if (n_train == 0) return samx_fail("config: nothing to train ([model] train_* are all false)");
+  return 0;
+}
+
+// ---- data ----
+static int open_loader(Trainer *t, const char *split_name, int training, SamxLoader **out) {
+  const SamxTrainConfig *c = t->cfg;
+  int split = samx_split_parse(split_name);
+  if (split < 0) return samx_fail("config: [data] %s_split = '%s': expected train, val or test", training ? "train" : "val", split_name);
+  SamxLoaderOpts o = samx_loader_defaults();
+  o.split = split;
+  o.batch = c->batch_size;
+  o.seed = (uint64_t)c->seed + (training ? 0 : 1);
+  o.shuffle = training ? c->shuffle : 0;
+  o.prefetch = training ? 2 : 1;
+  if (c->embeddings[0]) {
+    if (!c->checkpoint[0]) return samx_fail("config: [data] embeddings needs [model] checkpoint (the encoder that made them)");
+    if (c->train_encoder) return samx_fail("config: [data] embeddings and [model] train_encoder = true exclude each other");
+    if (!t->ckpt_sha[0] && samx_sha256_file(c->checkpoint, t->ckpt_sha) != 0) return -1;
+    o.embed_path = c->embeddings;
+    o.checkpoint_sha256 = t->ckpt_sha;
+  }
+  *out = samx_loader_open(c->data, &o);
+  if (!*out && !training && c->embeddings[0]) {
+    // The cache may hold the training split only: validate with the encoder instead.
+    fprintf(stderr, "samx train: note: validation without the embedding cache (%s)\n", samx_last_error());
+    o.embed_path = NULL;
+    o.checkpoint_sha256 = NULL;
+    *out = samx_loader_open(c->data, &o);
+  }
+  return *out ? 0 : -1;
+}
+
+// Nearest-neighbour label at the low-res logits' pixels: pixel (y, x) of the L x L map covers the
+// encoder frame around ((y + 0.5) S / L, ...); outside the resized image (the padding) it is 0.
+static void lowres_label(const uint8_t *mask, const SamImageInfo *info, int S, int64_t L, float *out) {
+  double scale = (double)S / (double)L;
+  for (int64_t y = 0; y < L; y++) {
+    double fy = ((double)y + 0.5) * scale;
+    int64_t oy = (int64_t)(fy * info->orig_h / info->input_h);
+    for (int64_t x = 0; x < L; x++) {
+      double fx = ((double)x + 0.5) * scale;
+      int64_t ox = (int64_t)(fx * info->orig_w / info->input_w);
+      int inside = fy < info->input_h && fx < info->input_w && oy < info->orig_h && ox < info->orig_w;
+      out[y * L + x] = inside && mask[oy * info->orig_w + ox] ? 1.0f : 0.0f;
+    }
+  }
+}
+
+typedef struct {
+  int n;              // usable samples (with at least one non-empty annotator)
+  SamxTensor *emb;    // [n, C, g, g]
+  const SamxBatch *raw;
+} Prepared;
+
+// Image embeddings of the usable samples: from the cache, or the encoder (recorded only when it trains).
+static SamxTensor *embed_batch(Trainer *t, const SamxBatch *b, int n) {
+  SamModel *m = &t->mm.sam;
+  int g = sam_embed_grid(&m->cfg), C = m->cfg.out_chans;
+  if (b->embeddings) {
+    if (b->emb_c != C || b->emb_h != g || b->emb_w != g)
+      SAMX_DIE("embedding cache gives [%lld, %lld, %lld], the model expects [%d, %d, %d]", (long long)b->emb_c,
+               (long long)b->emb_h, (long long)b->emb_w, C, g, g);
+    int64_t per = b->emb_c * b->emb_h * b->emb_w;
+    SamxTensor *e = samx_new(&t->ctx, SAMX_F32, SHAPE(n, C, g, g));
+    for (int i = 0; i < n; i++)
+      samx_memcpy(e->device, (float *)e->data + i * per, samx_cpu(), b->embeddings + t->use[i] * per, sizeof(float) * (size_t)per);
+    return e;
+  }
+  SamxTensor **imgs = (SamxTensor **)malloc(sizeof(SamxTensor *) * (size_t)n);
+  int64_t hw = b->h * b->w;
+  for (int i = 0; i < n; i++) {
+    const uint8_t *src = b->image_u8 + t->use[i] * hw * b->channels;
+    for (int64_t p = 0; p < hw; p++)
+      for (int ch = 0; ch < 3; ch++) t->rgb[p * 3 + ch] = src[p * b->channels + (b->channels == 3 ? ch : 0)];
+    SamImageInfo info;
+    imgs[i] = sam_preprocess(&t->ctx, m, t->rgb, (int)b->h, (int)b->w, &info);
+  }
+  SamxTensor *x = n == 1 ? imgs[0] : samx_concat(&t->ctx, imgs, n, 0);
+  free(imgs);
+  int prev = t->ctx.recording;
+  samx_ctx_set_recording(&t->ctx, prev && t->cfg->train_encoder);
+  SamxTensor *emb = sam_encode(&t->ctx, m, x);
+  samx_ctx_set_recording(&t->ctx, prev);
+  return emb;
+}
+
+// Prompts and targets of the samples of b that have a non-empty annotator (t->use lists their
+// positions in b). Returns how many there are.
+static int prepare(Trainer *t, const SamxBatch *b) {
+  const SamxTrainConfig *c = t->cfg;
+  int S = t->mm.sam.cfg.img_size, n = 0;
+  int64_t K = b->k, H = b->h, W = b->w, LL = t->L * t->L;
+  for (int64_t i = 0; i < b->n; i++) {
+    const uint8_t *masks = b->masks + i * K * H * W, *valid = b->annotator_valid + i * K;
+    SamxMaskPrompts mp;
+    if (samx_prompts_derive(masks, valid, K, H, W, c->box_jitter, b->sample_seed[i], &mp) != 0) continue;
+    SamImageInfo *info = &t->info[n];
+    info->orig_h = (int)H, info->orig_w = (int)W;
+    if (b->image_info) {
+      info->input_h = (int)b->image_info[i * 4 + 2], info->input_w = (int)b->image_info[i * 4 + 3];
+    } else {
+      sam_input_size((int)H, (int)W, S, &info->input_h, &info->input_w);
+    }
+    SamPrompt *p = &t->prompts[n];
+    memset(p, 0, sizeof *p);
+    p->has_box = 1;
+    for (int j = 0; j < 4; j++) p->box[j] = (float)mp.box_jittered[j];
+    sam_prompt_to_input(info, p);
+    for (int64_t k = 0; k < K; k++) {
+      lowres_label(masks + k * H * W, info, S, t->L, t->labels + (n * K + k) * LL);
+      t->valid[n * K + k] = valid[k];
+    }
+    memcpy(t->target + n * LL, t->labels + (n * K + mp.annotator) * LL, sizeof(float) * (size_t)LL);
+    t->use[n++] = i;
+  }
+  return n;
+}
+
+// The method's hypotheses for the n prepared samples: outs[j] [n, 1, L, L].
+static int hypotheses(Trainer *t, SamxTensor *emb, int n, int training, SamxTensor **outs) {
+  const SamxTrainConfig *c = t->cfg;
+  if (t->mm.method == SAM_METHOD_SEQSAM) {
+    int m = training ? (int)c->masks : (int)(c->eval_masks ? c->eval_masks : c->masks);
+    seqsam_rollout(&t->ctx, &t->mm, emb, NULL, t->prompts, n, m, training ? c->bptt_logits : 1, outs);
+    return m;
+  }
+  sam_method_predict(&t->ctx, &t->mm, emb, NULL, t->prompts, n, t->mm.n_masks, outs);
+  return t->mm.n_masks;
+}
+
+// The method's loss of n prepared samples. select_seed: SeqSAM's pooling draws (training only).
+static SamxTensor *method_loss(Trainer *t, SamxTensor **outs, int m, int n, int training, uint64_t select_seed) {
+  const SamxTrainConfig *c = t->cfg;
+  float eps = (float)c->dice_eps;
+  if (t->mm.method == SAM_METHOD_SEQSAM) {
+    int K = (int)t->K;
+    uint8_t *selected = NULL;
+    if (training) {
+      selected = (uint8_t *)malloc((size_t)n * m);
+      for (int i = 0; i < n; i++) samx_seqsam_select(m, K, c->select, samx_hash4(select_seed, (uint64_t)i, 0, 0), selected + i * m);
+    }
+    SamxTensor *loss = samx_set_dice_loss(&t->ctx, outs, m, t->labels, t->valid, n, K, selected,
+                                          c->matching == SAMX_MATCH_IDENTITY, eps, NULL);
+    free(selected);
+    return loss;
+  }
+  if (t->mm.method == SAM_METHOD_MCL) {
+    SamxTensor *all = samx_concat(&t->ctx, outs, m, 1);
+    return samx_wta_dice_loss(&t->ctx, all, t->target, c->mcl_dice == SAMX_MCL_DICE_ROWS, eps, NULL);
+  }
+  return samx_samft_loss(&t->ctx, outs[0], t->target, eps, (float)c->bce_weight);
+}
+
+static float read_scalar(const SamxTensor *x) {
+  float v;
+  samx_tensor_read_f32(x, &v);
+  return v;
+}
+
+// The next batch with at least one usable sample; NULL on a read error or when none has one.
+static const SamxBatch *next_usable(Trainer *t, SamxLoader *l, int *n) {
+  int64_t tries = samx_loader_batches_per_epoch(l) + 1;
+  for (int64_t i = 0; i < tries; i++) {
+    const SamxBatch *b = samx_loader_next(l);
+    if (!b) return NULL;
+    if ((*n = prepare(t, b)) > 0) return b;
+  }
+  samx_fail("%s: no sample of the split has a non-empty annotator mask", t->cfg->data);
+  return NULL;
+}
+
+typedef struct {
+  double loss, grad_norm, lr;
+  int64_t samples;
+  int skipped;
+} StepResult;
+
+static int train_step(Trainer *t, StepResult *r) {
+  const SamxTrainConfig *c = t->cfg;
+  SamxParams *params = &t->mm.sam.params;
+  samx_params_zero_grad(params);
+  memset(r, 0, sizeof *r);
+  r->lr = samx_lr_at(&t->sched, t->step);
+  for (int64_t micro = 0; micro < c->accum_steps; micro++) {
+    samx_ctx_reset(&t->ctx);
+    int n;
+    const SamxBatch *b = next_usable(t, t->train, &n);
+    if (!b) return -1;
+    t->epoch = b->epoch;
+    SamxTensor *outs[MAX_MASKS];
+    SamxTensor *emb = embed_batch(t, b, n);
+    int m = hypotheses(t, emb, n, 1, outs);
+    uint64_t select_seed = samx_hash4((uint64_t)c->seed, 11, (uint64_t)t->step, (uint64_t)micro);
+    SamxTensor *loss = method_loss(t, outs, m, n, 1, select_seed);
+    if (samx_train_config_nan_step(c, t->step + 1)) loss = samx_scale(&t->ctx, loss, NAN);
+    loss = samx_scale(&t->ctx, loss, 1.0f / (float)c->accum_steps);
+    r->loss += read_scalar(loss);
+    if (samx_backward(&t->ctx, loss, NULL) != 0) return -1;
+    r->samples += n;
+  }
+  r->grad_norm = samx_clip_grad_norm(params, (float)c->clip_norm);
+  r->skipped = !isfinite(r->loss) || !isfinite(r->grad_norm);
+  if (!r->skipped) samx_optim_step(&t->opt, (float)r->lr);
+  return 0;
+}
+
+// ---- validation ----
+static double nan_mean(double sum, int64_t n) { return n ? sum / (double)n : NAN; }
+
+typedef struct {
+  double sum[5];  // GED, D_avg, D_max, HM-IoU, loss
+  int64_t cnt[5];
+  uint8_t *hyp, *vote;
+  float *logits;
+} ValAccum;
+
+static void accumulate(ValAccum *a, int k, double v) {
+  if (isfinite(v)) a->sum[k] += v, a->cnt[k]++;
+}
+
+// Scores prepared sample i of batch b: its nh hypotheses (low-res logits outs[j][i]) upsampled to the
+// dataset's resolution and thresholded at 0, against the annotators that exist (empty ones included).
+static void score_sample(Trainer *t, const SamxBatch *b, int i, SamxTensor **outs, int nh, ValAccum *a) {
+  int64_t HW = b->h * b->w, K = b->k;
+  SamxTensor *rows[MAX_MASKS];
+  for (int j = 0; j < nh; j++) rows[j] = samx_slice(&t->ctx, outs[j], 0, i, i + 1);
+  SamxTensor *low = nh == 1 ? rows[0] : samx_concat(&t->ctx, rows, nh, 1);
+  samx_tensor_read_f32(sam_postprocess(&t->ctx, &t->mm.sam, low, &t->info[i]), a->logits);
+  const uint8_t *hp[MAX_MASKS], *ap[MAX_MASKS];
+  for (int j = 0; j < nh; j++) {
+    for (int64_t p = 0; p < HW; p++) a->hyp[j * HW + p] = a->logits[j * HW + p] > 0.0f;
+    hp[j] = a->hyp + j * HW;
+  }
+  int na = 0;
+  for (int64_t k = 0; k < K && na < MAX_MASKS; k++)
+    if (b->annotator_valid[t->use[i] * K + k]) ap[na++] = b->masks + (t->use[i] * K + k) * HW;
+  accumulate(a, 0, samx_ged(hp, nh, ap, na, HW));
+  accumulate(a, 1, samx_dice_avg(hp, nh, ap, na, HW, SAMX_EMPTY_SEQSAM, a->vote));
+  accumulate(a, 2, samx_dmax(hp, nh, ap, na, HW, SAMX_EMPTY_SEQSAM));
+  accumulate(a, 3, samx_hm_iou(hp, nh, ap, na, HW, 0));
+}
+
+// One pass over the validation split (or its first train.val_samples samples), in inference mode.
+// Samples whose annotators are all empty have no box and are not scored.
+static int validate(Trainer *t, ValMetrics *out) {
+  if (samx_loader_set_state(t->val, &t->val_start) != 0) return -1;
+  int64_t cap = samx_loader_split_rows(t->val), done = 0;
+  if (t->cfg->val_samples && t->cfg->val_samples < cap) cap = t->cfg->val_samples;
+  SamxDatasetInfo di = samx_loader_info(t->val);
+  ValAccum a = {{0}, {0}, (uint8_t *)malloc((size_t)(MAX_MASKS * di.h * di.w)), (uint8_t *)malloc((size_t)(di.h * di.w)),
+                (float *)malloc(sizeof(float) * (size_t)(MAX_MASKS * di.h * di.w))};
+  int prev = samx_ctx_set_recording(&t->ctx, 0), rc = 0;
+  while (done < cap) {
+    samx_ctx_reset(&t->ctx);
+    const SamxBatch *b = samx_loader_next(t->val);
+    if (!b) {
+      rc = -1;
+      break;
+    }
+    done += b->n;
+    int n = prepare(t, b);
+    if (n == 0) continue;
+    SamxTensor *outs[MAX_MASKS];
+    int nh = hypotheses(t, embed_batch(t, b, n), n, 0, outs);
+    accumulate(&a, 4, read_scalar(method_loss(t, outs, nh, n, 0, 0)));
+    for (int i = 0; i < n; i++) score_sample(t, b, i, outs, nh, &a);
+  }
+  samx_ctx_set_recording(&t->ctx, prev);
+  free(a.hyp);
+  free(a.vote);
+  free(a.logits);
+  double *v[5] = {&out->ged, &out->d_avg, &out->d_max, &out->hm_iou, &out->loss};
+  for (int k = 0; k < 5; k++) *v[k] = nan_mean(a.sum[k], a.cnt[k]);
+  out->n = a.cnt[0];
+  return rc;
+}
+
+static double metric_of(const ValMetrics *v, int which) {
+  switch (which) {
+    case SAMX_BEST_GED: return v->ged;
+    case SAMX_BEST_DAVG: return v->d_avg;
+    case SAMX_BEST_DMAX: return v->d_max;
+    case SAMX_BEST_HMIOU: return v->hm_iou;
+    default: return v->loss;
+  }
+}
+
+static int lower_is_better(int which) { return which == SAMX_BEST_GED || which == SAMX_BEST_LOSS; }
+
+// ---- checkpoints ----
+static void checkpoint_path(const Trainer *t, const char *name, char *out, size_t n) {
+  snprintf(out, n, "%s/%s.safetensors", t->ckpt_dir, name);
+}
+
+static json_t *json_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static int save_checkpoint(Trainer *t, const char *name, int finished) {
+  const SamxTrainConfig *c = t->cfg;
+  char path[SAMX_CFG_STR + 64], loader_json[1024];
+  checkpoint_path(t, name, path, sizeof path);
+  SamxLoaderState ls = samx_loader_get_state(t->train);
+  if (samx_loader_state_to_json(&ls, loader_json, sizeof loader_json) != 0) return -1;
+  char *base = sam_method_meta_json(&t->mm, c->checkpoint), *cfg = samx_train_config_json(c);
+  json_t *meta = json_loads(base, 0, NULL);
+  json_object_set_new(meta, "config", json_loads(cfg, 0, NULL));
+  json_t *train = json_pack("{s:I, s:I, s:I, s:o, s:I, s:I, s:o, s:I, s:b, s:s}", "step", (json_int_t)t->step,
+                            "total_steps", (json_int_t)t->total_steps, "epoch", (json_int_t)t->epoch, "loader",
+                            json_loads(loader_json, 0, NULL), "skipped", (json_int_t)t->skipped, "bad_in_row",
+                            (json_int_t)t->bad_in_row, "best", json_or_null(t->best), "best_step",
+                            (json_int_t)t->best_step, "finished", finished, "samx_version", SAMX_VERSION);
+  json_object_set_new(meta, "train", train);
+  char *meta_text = json_dumps(meta, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  SamxCheckpoint ck = {.params = &t->mm.sam.params, .optim = &t->opt, .ctx = &t->ctx, .global_step = t->step,
+                       .trainable_only = !c->save_frozen};
+  int rc = samx_checkpoint_save(path, &ck, meta_text);
+  free(meta_text);
+  json_decref(meta);
+  free(base);
+  free(cfg);
+  return rc;
+}
+
+static int64_t checkpoint_step(const char *path) {
+  SamxSafetensors st;
+  if (samx_st_open(&st, path) != 0) return -1;
+  const SamxSTEntry *e = samx_st_find(&st, "__train__/global_step");
+  int64_t step = -1;
+  if (e && e->dtype == SAMX_I64 && e->numel == 1) memcpy(&step, e->data, 8);
+  samx_st_close(&st);
+  return step;
+}
+
+static int resume_from(Trainer *t, const char *path) {
+  SamxCheckpoint ck = {.params = &t->mm.sam.params, .optim = &t->opt, .ctx = &t->ctx};
+  char *meta_text = NULL;
+  if (samx_checkpoint_load(path, &ck, &meta_text) != 0) return -1;
+  json_t *meta = meta_text ? json_loads(meta_text, 0, NULL) : NULL, *train = json_object_get(meta, "train");
+  free(meta_text);
+  if (!json_is_object(train)) {
+    json_decref(meta);
+    return samx_fail("%s: no training state in its metadata (not written by samx train?)", path);
+  }
+  const char *method = json_string_value(json_object_get(meta, "method"));
+  if (!method || strcmp(method, sam_method_name(t->mm.method))) {
+    json_decref(meta);
+    return samx_fail("%s: a %s checkpoint, this run trains %s", path, method ? method : "?", sam_method_name(t->mm.method));
+  }
+  char *loader_json = json_dumps(json_object_get(train, "loader"), JSON_COMPACT);
+  SamxLoaderState ls;
+  int rc = loader_json && samx_loader_state_from_json(loader_json, &ls) == 0 ? samx_loader_set_state(t->train, &ls) : -1;
+  free(loader_json);
+  if (rc == 0) {
+    t->step = ck.global_step;
+    t->epoch = json_integer_value(json_object_get(train, "epoch"));
+    t->skipped = json_integer_value(json_object_get(train, "skipped"));
+    t->bad_in_row = json_integer_value(json_object_get(train, "bad_in_row"));
+    json_t *best = json_object_get(train, "best");
+    t->best = json_is_number(best) ? json_number_value(best) : NAN;
+    t->best_step = json_integer_value(json_object_get(train, "best_step"));
+  } else {
+    samx_fail("%s: loader state: %s", path, samx_last_error());
+  }
+  json_decref(meta);
+  return rc;
+}
+
+// --resume auto: the complete checkpoint with the highest step (final, then latest, then best on a
+// tie); one that does not load is reported and the next one tried. Returns 1 when none exists.
+static int resume_auto(Trainer *t) {
+  static const char *names[3] = {"final", "latest", "best"};
+  char paths[3][SAMX_CFG_STR + 64];
+  int64_t steps[3];
+  for (int i = 0; i < 3; i++) {
+    checkpoint_path(t, names[i], paths[i], sizeof paths[i]);
+    steps[i] = file_exists(paths[i]) ? checkpoint_step(paths[i]) : -1;
+    if (steps[i] < 0 && file_exists(paths[i]))
+      fprintf(stderr, "samx train: warning: %s is not a complete checkpoint, skipped\n", paths[i]);
+  }
+  for (int round = 0; round < 3; round++) {
+    int pick = -1;
+    for (int i = 0; i < 3; i++)
+      if (steps[i] >= 0 && (pick < 0 || steps[i] > steps[pick])) pick = i;
+    if (pick < 0) return 1;
+    if (resume_from(t, paths[pick]) == 0) {
+      printf("resuming from %s (step %lld)\n", paths[pick], (long long)t->step);
+      return 0;
+    }
+    fprintf(stderr, "samx train: warning: cannot resume from %s: %s\n", paths[pick], samx_last_error());
+    steps[pick] = -1;
+  }
+  return 1;
+}
+
+// Keeps the log's records up to `step` (a killed run may have logged steps after its checkpoint,
+// and its last line may be cut).
+static int truncate_log(const char *path, int64_t step) {
+  if (!file_exists(path)) return 0;
+  size_t size;
+  char *text = samx_read_file(path, &size);
+  if (!text) return -1;
+  char *out = (char *)malloc(size + 1);
+  size_t len = 0;
+  for (char *line = text; *line;) {
+    char *nl = strchr(line, '\n');
+    if (!nl) break;  // no newline: a cut record
+    *nl = 0;
+    json_t *o = json_loads(line, 0, NULL);
+    if (o && json_integer_value(json_object_get(o, "step")) <= step) {
+      len += (size_t)sprintf(out + len, "%s\n", line);
+    }
+    json_decref(o);
+    line = nl + 1;
+  }
+  int rc = samx_write_file_atomic(path, out, len);
+  free(out);
+  free(text);
+  return rc;
+}
+
+// ---- output ----
+static void log_step(Trainer *t, const StepResult *r) {
+  if (!t->log || (!r->skipped && t->step % t->cfg->log_every != 0)) return;
+  double elapsed = now_seconds() - t->t_start;
+  fprintf(t->log, "{\"step\":%lld,\"epoch\":%lld", (long long)t->step, (long long)t->epoch);
+  json_num(t->log, "loss", r->loss);
+  json_num(t->log, "lr", r->lr);
+  json_num(t->log, "grad_norm", r->grad_norm);
+  fprintf(t->log, ",\"skipped\":%d,\"skipped_total\":%lld,\"samples\":%lld", r->skipped, (long long)t->skipped,
+          (long long)r->samples);
+  json_num(t->log, "samples_per_s", elapsed > 0 ? (double)t->samples / elapsed : NAN);
+  json_num(t->log, "act_peak_mb", (double)t->ctx.act.peak / (1 << 20));
+  json_num(t->log, "rss_mb", rss_mb());
+  json_num(t->log, "time_s", elapsed);
+  fprintf(t->log, "}\n");
+  fflush(t->log);
+}
+
+static void log_validation(Trainer *t, const ValMetrics *v, double seconds) {
+  if (t->log) {
+    fprintf(t->log, "{\"step\":%lld,\"val\":{\"n\":%lld", (long long)t->step, (long long)v->n);
+    json_num(t->log, "ged", v->ged);
+    json_num(t->log, "d_avg", v->d_avg);
+    json_num(t->log, "d_max", v->d_max);
+    json_num(t->log, "hm_iou", v->hm_iou);
+    json_num(t->log, "loss", v->loss);
+    json_num(t->log, "seconds", seconds);
+    fprintf(t->log, "}}\n");
+    fflush(t->log);
+  }
+  if (t->opts->quiet) return;
+  if (t->bar) fprintf(stderr, "\r\033[K");
+  printf("step %lld validation (%lld samples, %.1fs): GED %.4f  D_avg %.4f  D_max %.4f  HM-IoU %.4f  loss %.4f\n",
+         (long long)t->step, (long long)v->n, seconds, v->ged, v->d_avg, v->d_max, v->hm_iou, v->loss);
+  fflush(stdout);
+}
+
+static void show_progress(Trainer *t, const StepResult *r, int force) {
+  if (t->opts->quiet || t->cfg->progress == SAMX_PROGRESS_NONE) return;
+  double now = now_seconds(), elapsed = now - t->t_start;
+  int64_t done = t->step - t->step_at_start;
+  double rate = elapsed > 0 ? (double)t->samples / elapsed : 0;
+  double eta = done > 0 ? elapsed / (double)done * (double)(t->total_steps - t->step) : NAN;
+  char eta_s[32];
+  format_duration(eta, eta_s, sizeof eta_s);
+  double frac = (double)t->step / (double)t->total_steps;
+  if (t->bar) {
+    char bar[32];
+    int fill = (int)(frac * 24);
+    for (int i = 0; i < 24; i++) bar[i] = i < fill ? '#' : '.';
+    bar[24] = 0;
+    fprintf(stderr, "\r\033[K%s[%s]%s %lld/%lld loss %s%.4f%s lr %.2e %.1f samples/s ETA %s%s", t->color ? "\033[32m" : "",
+            bar, t->color ? "\033[0m" : "", (long long)t->step, (long long)t->total_steps,
+            r->skipped && t->color ? "\033[31m" : "", r->loss, r->skipped && t->color ? "\033[0m" : "", r->lr, rate,
+            eta_s, t->skipped ? " (skipped steps!)" : "");
+    fflush(stderr);
+    return;
+  }
+  if (!force && now - t->t_last_print < t->cfg->print_seconds) return;
+  t->t_last_print = now;
+  printf("step %lld/%lld (%.0f%%) epoch %lld loss %.4f lr %.2e grad %.3g %.1f samples/s ETA %s skipped %lld\n",
+         (long long)t->step, (long long)t->total_steps, 100 * frac, (long long)t->epoch, r->loss, r->lr,
+         r->grad_norm, rate, eta_s, (long long)t->skipped);
+  fflush(stdout);
+}
+
+// ---- set-up and the loop ----
+static int run_dir_holds_run(const SamxTrainConfig *c, const char *ckpt_dir) {
+  static const char *files[] = {"config.ini", "log.jsonl"};
+  char p[SAMX_CFG_STR + 64];
+  for (int i = 0; i < 2; i++) {
+    path_join(p, sizeof p, c->dir, files[i]);
+    if (file_exists(p)) return 1;
+  }
+  DIR *d = opendir(ckpt_dir);
+  if (!d) return 0;
+  int found = 0;
+  for (struct dirent *e; (e = readdir(d)) && !found;) found = strstr(e->d_name, ".safetensors") != NULL;
+  closedir(d);
+  return found;
+}
+
+// --force: removes what a run writes (and nothing else).
+static void clear_run(const SamxTrainConfig *c, const char *ckpt_dir) {
+  static const char *files[] = {"config.ini", "log.jsonl", "curves.svg", "sam.safetensors"};
+  static const char *ckpts[] = {"latest", "best", "final"};
+  char p[SAMX_CFG_STR + 64];
+  for (int i = 0; i < 4; i++) {
+    path_join(p, sizeof p, c->dir, files[i]);
+    unlink(p);
+  }
+  for (int i = 0; i < 3; i++) {
+    snprintf(p, sizeof p, "%s/%s.safetensors", ckpt_dir, ckpts[i]);
+    unlink(p);
+  }
+}
+
+static int setup(Trainer *t) {
+  const SamxTrainConfig *c = t->cfg;
+  const SamxTrainOptions *o = t->opts;
+  snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s/checkpoints", c->dir);
+  if (run_dir_holds_run(c, t->ckpt_dir)) {
+    if (!o->resume && !o->force)
+      return samx_fail("%s already holds a run: continue it with --resume auto, or start over with --force", c->dir);
+    if (!o->resume) clear_run(c, t->ckpt_dir);
+  }
+  if (mkdir_p(t->ckpt_dir) != 0) return -1;
+  if (samx_device_parse(o->device ? o->device : c->device, &t->dev) != 0) return -1;
+  samx_device_activate(t->dev);
+  if (build_model(t) != 0) return -1;
+  if (open_loader(t, c->train_split, 1, &t->train) != 0) return -1;
+  if (c->val_split[0]) {
+    if (open_loader(t, c->val_split, 0, &t->val) != 0) return -1;
+    t->val_start = samx_loader_get_state(t->val);
+  }
+  SamxDatasetInfo di = samx_loader_info(t->train);
+  t->K = di.k;
+  int64_t B = c->batch_size, LL = t->L * t->L;
+  t->rgb = (uint8_t *)malloc((size_t)(di.h * di.w * 3));
+  t->labels = (float *)malloc(sizeof(float) * (size_t)(B * t->K * LL));
+  t->target = (float *)malloc(sizeof(float) * (size_t)(B * LL));
+  t->valid = (uint8_t *)malloc((size_t)(B * t->K));
+  t->prompts = (SamPrompt *)calloc((size_t)B, sizeof(SamPrompt));
+  t->info = (SamImageInfo *)calloc((size_t)B, sizeof(SamImageInfo));
+  t->use = (int64_t *)calloc((size_t)B, sizeof(int64_t));
+  int64_t bpe = samx_loader_batches_per_epoch(t->train);
+  t->total_steps = c->steps ? c->steps : (int64_t)ceil(c->epochs * (double)bpe / (double)c->accum_steps);
+  if (t->total_steps < 1) t->total_steps = 1;
+  SamxOptimConfig oc = c->optimizer == SAMX_OPTIM_SGD ? samx_sgd_config(c->momentum, 0, c->weight_decay)
+                       : c->optimizer == SAMX_OPTIM_ADAM ? samx_adam_config(c->weight_decay)
+                                                         : samx_adamw_config(c->weight_decay);
+  oc.beta1 = c->beta1, oc.beta2 = c->beta2, oc.eps = c->eps;
+  samx_optim_init(&t->opt, &t->mm.sam.params, oc);
+  if (!c->decay_1d) samx_optim_add_group_if(&t->opt, samx_param_is_1d, NULL, 1.0, 0.0);
+  t->sched = (SamxSchedule){(SamxScheduleKind)c->schedule, (float)c->lr, (float)c->min_lr, c->warmup_steps, t->total_steps};
+  samx_ctx_init(&t->ctx, t->dev, (size_t)c->act_mem_mb << 20, MAX_NODES);
+  t->ctx.seed = (uint64_t)c->seed;
+  t->best = NAN;
+  t->best_step = -1;
+  if (o->resume) {
+    int rc = !strcmp(o->resume, "auto") ? resume_auto(t) : resume_from(t, o->resume);
+    if (rc < 0) return -1;
+    if (rc == 1) printf("no checkpoint in %s: starting a fresh run\n", t->ckpt_dir);
+  }
+  char p[SAMX_CFG_STR + 64];
+  path_join(p, sizeof p, c->dir, "log.jsonl");
+  if (truncate_log(p, t->step) != 0) return -1;
+  t->log = fopen(p, "a");
+  if (!t->log) return samx_fail("%s: cannot open for writing: %s", p, strerror(errno));
+  char *ini = samx_train_config_ini(c);
+  path_join(p, sizeof p, c->dir, "config.ini");
+  int rc = samx_write_file_atomic(p, ini, strlen(ini));
+  free(ini);
+  return rc;
+}
+
+static void print_summary(Trainer *t) {
+  if (t->opts->quiet) return;
+  const SamxTrainConfig *c = t->cfg;
+  const SamxParams *p = &t->mm.sam.params;
+  char dev[64];
+  samx_device_str(t->dev, dev, sizeof dev);
+  printf("samx train: %s on %s, %.2fM of %.2fM parameters trained, %lld training samples, batch %lld x %lld, %lld steps\n",
+         sam_method_name(t->mm.method), dev, (double)p->n_trainable / 1e6, (double)p->n_values / 1e6,
+         (long long)samx_loader_split_rows(t->train), (long long)c->batch_size, (long long)c->accum_steps,
+         (long long)t->total_steps);
+  printf("run directory %s; encoder %s\n", c->dir,
+         c->embeddings[0] ? "from the embedding cache" : c->train_encoder ? "trained" : "frozen (run on the fly)");
+  fflush(stdout);
+}
+
+static void teardown(Trainer *t) {
+  if (t->log) fclose(t->log);
+  if (t->train) samx_loader_close(t->train);
+  if (t->val) samx_loader_close(t->val);
+  if (t->opt.params) samx_optim_free(&t->opt);
+  if (t->ctx.tape.nodes) samx_ctx_free(&t->ctx);
+  if (t->mm.sam.params.list) sam_method_free(&t->mm);
+  free(t->rgb);
+  free(t->labels);
+  free(t->target);
+  free(t->valid);
+  free(t->prompts);
+  free(t->info);
+  free(t->use);
+}
+
+static int run_validation(Trainer *t) {
+  ValMetrics v;
+  double t0 = now_seconds();
+  if (validate(t, &v) != 0) return -1;
+  log_validation(t, &v, now_seconds() - t0);
+  int which = t->cfg->best_metric;
+  double x = metric_of(&v, which);
+  int better = isfinite(x) && (!isfinite(t->best) || (lower_is_better(which) ? x < t->best : x > t->best));
+  if (better) {
+    t->best = x;
+    t->best_step = t->step;
+    if (save_checkpoint(t, "best", 0) != 0) return -1;
+  }
+  return 0;
+}
+
+static void write_curves(Trainer *t) {
+  char log[SAMX_CFG_STR + 64], svg[SAMX_CFG_STR + 64];
+  path_join(log, sizeof log, t->cfg->dir, "log.jsonl");
+  path_join(svg, sizeof svg, t->cfg->dir, "curves.svg");
+  if (samx_train_curves_svg(log, svg) != 0)
+    fprintf(stderr, "samx train: warning: curves not drawn: %s\n", samx_last_error());
+}
+
+static int finish(Trainer *t) {
+  if (t->val && (t->cfg->val_every == 0 || t->step % t->cfg->val_every != 0))
+    if (run_validation(t) != 0) return -1;
+  if (save_checkpoint(t, "final", 1) != 0) return -1;
+  char p[SAMX_CFG_STR + 64];
+  path_join(p, sizeof p, t->cfg->dir, "sam.safetensors");
+  if (sam_method_save_sam(&t->mm, p) != 0) return -1;
+  write_curves(t);
+  if (!t->opts->quiet) {
+    if (t->bar) fprintf(stderr, "\n");
+    printf("done: %lld steps (%lld skipped), checkpoints in %s, SAM weights %s\n", (long long)t->step,
+           (long long)t->skipped, t->ckpt_dir, p);
+  }
+  return 0;
+}
+
+// Returns an exit status.
+static int loop(Trainer *t) {
+  const SamxTrainConfig *c = t->cfg;
+  t->t_start = t->t_last_print = now_seconds();
+  t->step_at_start = t->step;
+  StepResult r = {0};
+  while (t->step < t->total_steps) {
+    if (stop_signal) break;
+    if (train_step(t, &r) != 0) return SAMX_TRAIN_EXIT_ERROR;
+    t->step++;
+    t->samples += r.samples;
+    if (r.skipped) {
+      t->skipped++;
+      t->bad_in_row++;
+      if (t->bar) fprintf(stderr, "\r\033[K");
+      fprintf(stderr, "samx train: step %lld skipped: loss %g, gradient norm %g (%lld in a row, %lld in all)\n",
+              (long long)t->step, r.loss, r.grad_norm, (long long)t->bad_in_row, (long long)t->skipped);
+    } else {
+      t->bad_in_row = 0;
+    }
+    log_step(t, &r);
+    if (t->bad_in_row >= c->max_bad_steps) {
+      samx_fail("%lld non-finite steps in a row (train.max_bad_steps), the last at step %lld: stopping without a "
+                "checkpoint (HINT: lower optim.lr, raise optim.warmup_steps, or check the data)",
+                (long long)t->bad_in_row, (long long)t->step);
+      return SAMX_TRAIN_EXIT_NONFINITE;
+    }
+    show_progress(t, &r, t->step == t->total_steps);
+    if (t->val && c->val_every && t->step % c->val_every == 0 && run_validation(t) != 0) return SAMX_TRAIN_EXIT_ERROR;
+    if (c->save_every && t->step % c->save_every == 0 && t->step < t->total_steps) {
+      if (save_checkpoint(t, "latest", 0) != 0) return SAMX_TRAIN_EXIT_ERROR;
+      write_curves(t);
+    }
+    if (c->step_sleep_ms) usleep((useconds_t)(c->step_sleep_ms * 1000));
+  }
+  if (stop_signal) {
+    if (t->bar) fprintf(stderr, "\r\033[K");
+    if (save_checkpoint(t, "latest", 0) != 0) return SAMX_TRAIN_EXIT_ERROR;
+    write_curves(t);
+    fprintf(stderr, "samx train: %s at step %lld: checkpoint saved to %s/latest.safetensors; continue with --resume auto\n",
+            stop_signal == SIGTERM ? "SIGTERM" : stop_signal == SIGUSR1 ? "SIGUSR1" : "SIGINT", (long long)t->step,
+            t->ckpt_dir);
+    return exit_status_of(stop_signal);
+  }
+  return finish(t) == 0 ? SAMX_TRAIN_EXIT_OK : SAMX_TRAIN_EXIT_ERROR;
+}
+
+int samx_train_run(const SamxTrainConfig *cfg, const SamxTrainOptions *opts) {
+  Trainer t;
+  memset(&t, 0, sizeof t);
+  t.cfg = cfg;
+  t.opts = opts;
+  stop_signal = 0;
+  install_signals();
+  int status = SAMX_TRAIN_EXIT_ERROR;
+  if (setup(&t) == 0) {
+    int tty = isatty(2);
+    t.bar = cfg->progress == SAMX_PROGRESS_BAR || (cfg->progress == SAMX_PROGRESS_AUTO && tty);
+    const char *nc = getenv("NO_COLOR");
+    t.color = t.bar && tty && !(nc && nc[0]);
+    if (t.step >= t.total_steps) {
+      printf("the run already finished (step %lld of %lld)\n", (long long)t.step, (long long)t.total_steps);
+      status = SAMX_TRAIN_EXIT_OK;
+    } else {
+      print_summary(&t);
+      status = loop(&t);
+    }
+  }
+  if (status == SAMX_TRAIN_EXIT_ERROR || status == SAMX_TRAIN_EXIT_NONFINITE)
+    fprintf(stderr, "samx train: %s\n", samx_last_error());
+  teardown(&t);
+  return status;
+}
