@@ -788,6 +788,9 @@ static void print_summary(Trainer *t) {
          (long long)t->total_steps);
   printf("run directory %s; encoder %s\n", c->dir,
          c->embeddings[0] ? "from the embedding cache" : c->train_encoder ? "trained" : "frozen (run on the fly)");
+  // Every byte the run will use is allocated here; nothing is allocated inside a step.
+  SamxArena *arenas[4] = {(SamxArena *)&p->values, (SamxArena *)&p->grads, &t->opt.state, &t->ctx.act};
+  samx_arena_table(arenas, 4, stdout);
   fflush(stdout);
 }
 
