@@ -136,8 +136,10 @@ typedef struct {
   size_t mask0, k;  // its masks: entries mask0 .. mask0+k-1
 } Group;
 
-// Reads a mask, checks its size against the image's, binarises (JPEG masks carry artefacts: > 127).
-static int load_mask(const char *path, int64_t w, int64_t h, int64_t size, uint8_t *out) {
+// Reads a mask and checks its size against the image's. Masks are two-valued, {0, 255} (PNG
+// convention) or {0, 1}; any other value (JPEG artefacts, label maps) is an error naming the pixel
+// unless `binarize`, which thresholds at half the 8-bit range.
+static int load_mask(const char *path, int64_t w, int64_t h, int64_t size, int binarize, uint8_t *out) {
   SamxImage m;
   if (samx_image_read(path, &m) != 0) return -1;
   if (m.w != w || m.h != h) {
@@ -146,8 +148,24 @@ static int load_mask(const char *path, int64_t w, int64_t h, int64_t size, uint8
                      (long long)w, (long long)h);
   }
   samx_image_to_channels(&m, 1);
+  int has_255 = 0, has_1 = 0;
+  for (int64_t j = 0; j < m.w * m.h; j++) {
+    uint8_t v = m.data[j];
+    has_255 |= v == 255, has_1 |= v == 1;
+    if (!binarize && v != 0 && v != 1 && v != 255) {
+      int64_t x = j % m.w, y = j / m.w;
+      samx_image_free(&m);
+      return samx_fail("%s: mask pixel (%lld, %lld) has value %u; masks hold 0/1 or 0/255 (HINT: --binarize "
+                       "thresholds at 128)", path, (long long)y, (long long)x, v);
+    }
+  }
+  if (!binarize && has_255 && has_1) {
+    samx_image_free(&m);
+    return samx_fail("%s: mask mixes the values 1 and 255 (HINT: --binarize thresholds at 128)", path);
+  }
+  uint8_t threshold = binarize || has_255 ? 128 : 1;
   if (size) samx_image_resize(&m, size, size, 1);
-  for (int64_t j = 0; j < m.w * m.h; j++) out[j] = m.data[j] > 127;
+  for (int64_t j = 0; j < m.w * m.h; j++) out[j] = m.data[j] >= threshold;
   samx_image_free(&m);
   return 0;
 }
@@ -176,7 +194,7 @@ static int pack_groups(const EntryList *list, const Group *g, size_t n_groups, i
     memset(masks, 0, hw * (size_t)k_max);
     for (int64_t k = 0; k < k_max && rc == 0; k++) {
       valid[k] = k < (int64_t)g[i].k;
-      if (valid[k]) rc = load_mask(list->e[g[i].mask0 + k].path, w0, h0, o->size, masks + k * hw);
+      if (valid[k]) rc = load_mask(list->e[g[i].mask0 + k].path, w0, h0, o->size, o->binarize, masks + k * hw);
     }
     SamxSample s = {.image = img.data, .masks = masks, .annotator_valid = valid, .case_id = list->e[g[i].image].key};
     if (rc == 0) rc = samx_dataset_append(wr, &s);

@@ -96,8 +96,17 @@ static int value_range(PhisegGroup *groups, int n_groups, const char *path, floa
         free(img);
         return -1;
       }
-      for (size_t j = 0; j < hw; j++)
-        if (isfinite(img[j])) lo = img[j] < lo ? img[j] : lo, hi = img[j] > hi ? img[j] : hi;
+      for (size_t j = 0; j < hw; j++) {
+        if (!isfinite(img[j])) {
+          static const char *group_names[3] = {"train", "val", "test"};
+          float v = img[j];
+          free(img);
+          return samx_fail("%s: /%s/images sample %lld pixel (%lld, %lld) is %s", path, s < 3 ? group_names[s] : "?",
+                           (long long)i, (long long)(j / (size_t)groups[s].w), (long long)(j % (size_t)groups[s].w),
+                           isnan(v) ? "NaN" : "infinite");
+        }
+        lo = img[j] < lo ? img[j] : lo, hi = img[j] > hi ? img[j] : hi;
+      }
     }
     free(img);
   }
@@ -149,7 +158,7 @@ int samx_pack_phiseg(const char *in, const char *out) {
                      (long long)g[s].h, (long long)g[s].w, (long long)g[s].k, (long long)g[0].h, (long long)g[0].w,
                      (long long)g[0].k);
   }
-  float range[2];
+  float range[2] = {0, 1};
   if (rc == 0) rc = value_range(g, n_groups, in, range);
   SamxDatasetWriter *w = NULL;
   if (rc == 0) {

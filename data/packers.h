@@ -15,6 +15,7 @@ typedef struct {
   const char *modality;  // NULL: "unknown"
   double ratios[3];      // train/val/test, split by case (one image = one case)
   uint64_t seed;
+  int binarize;          // masks with values other than 0/1 or 0/255: threshold at 128 instead of failing
 } SamxFolderOptions;
 
 // A folder of 2-D images with masks (see `samx pack --help`). Returns 0 or -1 (samx_last_error).

@@ -20,7 +20,8 @@ static void usage(FILE *f) {
           "              ISIC's name_segmentation.png); K = the largest number of masks of an image\n"
           "              (images with fewer get annotator_valid = 0)\n"
           "              --in DIR [--size S (resize to SxS; default: all images must share one size)]\n"
-          "              [--modality M] [--ratios TRAIN,VAL,TEST (0.7,0.15,0.15)] [--seed S (0)]\n"
+          "              [--modality M] [--ratios TRAIN,VAL,TEST (0.7,0.15,0.15)] [--seed S (0)] [--binarize]\n"
+          "              (masks hold 0/1 or 0/255; --binarize thresholds other values at 128)\n"
           "  phiseg-h5   PHiSeg's data_lidc.hdf5 (groups train/val/test, labels [N,128,128,4]); keeps its split\n"
           "              --in FILE\n"
           "  lidc-crops  LIDC crop folders {train,val,test}/images/<patient>/z-<pos>_c<k>.png and\n"
@@ -176,7 +177,8 @@ int samx_cmd_pack(int argc, char **argv) {
     sp.seed = (uint64_t)seed;
     rc = samx_pack_synthetic(out, &sp);
   } else if (!strcmp(source, "folder")) {
-    SamxFolderOptions o = {.size = size > 0 ? size : 0, .modality = modality, .seed = (uint64_t)seed};
+    SamxFolderOptions o = {.size = size > 0 ? size : 0, .modality = modality, .seed = (uint64_t)seed,
+                           .binarize = med.binarize};
     memcpy(o.ratios, ratios, sizeof ratios);
     rc = samx_pack_folder(in, out, &o);
   } else if (!strcmp(source, "phiseg-h5")) {
