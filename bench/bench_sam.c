@@ -100,7 +100,7 @@ static int run(int argc, char **argv, int decoder) {
   memset(rows, 0, sizeof rows);
   SamxCtx ctx;
   // Encoder: one block's activations per image in inference (see sam_encode), sized generously.
-  size_t act = decoder ? ((size_t)256 << 20) * 8 : (size_t)(sam_encoder_flops(c) / 972e9 * 1.5e9 + 64e6);
+  size_t act = decoder ? ((size_t)256 << 20) * 16 : (size_t)(sam_encoder_flops(c) / 972e9 * 1.5e9 + 64e6);
   int max_n = 1;
   for (int i = 0; i < n_sizes; i++) max_n = sizes[i] > max_n ? sizes[i] : max_n;
   samx_ctx_init(&ctx, o.device, decoder ? act : act * (size_t)max_n, 1 << 16);

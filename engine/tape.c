@@ -37,6 +37,25 @@ int samx_ctx_set_recording(SamxCtx *ctx, int on) {
 
 size_t samx_ctx_mark(const SamxCtx *ctx) { return ctx->act.used; }
 
+void samx_ctx_release_keep(SamxCtx *ctx, size_t mark, SamxTensor **keep, int n) {
+  SAMX_ASSERT(!ctx->recording, "samx_ctx_release_keep while recording: the tape still needs those tensors");
+  // Park the kept tensors above everything in use, then copy them down from the mark: sources and
+  // destinations never overlap that way.
+  void **parked = (void **)malloc(sizeof(void *) * (size_t)(n > 0 ? n : 1));
+  for (int i = 0; i < n; i++) {
+    parked[i] = samx_arena_alloc(&ctx->act, samx_nbytes(keep[i]));
+    samx_memcpy(ctx->device, parked[i], ctx->device, keep[i]->data, samx_nbytes(keep[i]));
+  }
+  ctx->act.used = mark;
+  for (int i = 0; i < n; i++) {
+    void *dst = samx_arena_alloc(&ctx->act, samx_nbytes(keep[i]));
+    samx_memcpy(ctx->device, dst, ctx->device, parked[i], samx_nbytes(keep[i]));
+    keep[i]->data = dst;
+    keep[i]->base = NULL;
+  }
+  free(parked);
+}
+
 void samx_ctx_release(SamxCtx *ctx, size_t mark) {
   SAMX_ASSERT(!ctx->recording, "samx_ctx_release while recording: the tape still needs those tensors");
   SAMX_ASSERT(mark <= ctx->act.used, "samx_ctx_release: mark %zu is past the arena's use %zu", mark, ctx->act.used);
