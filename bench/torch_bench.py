@@ -95,6 +95,9 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--specs", required=True)
     a = ap.parse_args()
+    if a.mode == "train":  # training steps need autograd: bench/torch_train.py times them
+        import torch_train
+        return torch_train.run(a)
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     dev = torch.device(a.device)

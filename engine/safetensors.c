@@ -287,9 +287,15 @@ void samx_st_writer_meta(SamxSTWriter *w, const char *key, const char *value) {
 int samx_st_writer_save(SamxSTWriter *w, const char *path) {
   json_t *root = json_object();
   if (json_object_size(w->meta)) json_object_set(root, "__metadata__", w->meta);
+  // Widest elements first, as the reference writer does: with the 8-byte-padded header every tensor
+  // then starts at a multiple of its element size, so readers may use the mapped bytes in place.
+  int *order = (int *)malloc(sizeof(int) * (size_t)(w->n + 1)), n_order = 0;
+  for (size_t es = 8; es >= 1; es /= 2)
+    for (int i = 0; i < w->n; i++)
+      if (samx_dtype_size(w->e[i].dtype) == es) order[n_order++] = i;
   size_t off = 0;
-  for (int i = 0; i < w->n; i++) {
-    WEntry *e = &w->e[i];
+  for (int oi = 0; oi < n_order; oi++) {
+    WEntry *e = &w->e[order[oi]];
     json_t *shape = json_array();
     for (int k = 0; k < e->ndim; k++) json_array_append_new(shape, json_integer(e->shape[k]));
     json_t *o = json_pack("{s:s, s:o, s:[I, I]}", "dtype", samx_dtype_name(e->dtype), "shape", shape,
@@ -305,13 +311,15 @@ int samx_st_writer_save(SamxSTWriter *w, const char *path) {
   FILE *f = fopen(tmp, "wb");
   if (!f) {
     free(hdr);
+    free(order);
     return samx_fail("%s: cannot create: %s", tmp, strerror(errno));
   }
   unsigned char len8[8];
   for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(padded >> (8 * i));
   int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(hdr, 1, hlen, f) == hlen;
   for (size_t i = hlen; i < padded && ok; i++) ok = fputc(' ', f) != EOF;
-  for (int i = 0; i < w->n && ok; i++) ok = fwrite(w->e[i].data, 1, w->e[i].nbytes, f) == w->e[i].nbytes;
+  for (int oi = 0; oi < n_order && ok; oi++) ok = fwrite(w->e[order[oi]].data, 1, w->e[order[oi]].nbytes, f) == w->e[order[oi]].nbytes;
+  free(order);
   free(hdr);
   if (fclose(f) != 0) ok = 0;
   if (!ok) {

@@ -15,7 +15,9 @@ def save_safetensors(path, tensors, metadata=None):
     header, blobs, off = {}, [], 0
     if metadata:
         header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
-    for name, t in tensors.items():
+    # Widest elements first (as the reference writer does): with the 8-byte-padded header every
+    # tensor then starts at a multiple of its element size, so readers may cast the mapped bytes.
+    for name, t in sorted(tensors.items(), key=lambda kv: -kv[1].element_size()):
         t = t.detach().contiguous().cpu()
         if t.dtype == torch.bfloat16:
             raw = t.view(torch.int16).numpy().tobytes()

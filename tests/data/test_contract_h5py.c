@@ -5,7 +5,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "data/dataset.h"
@@ -14,16 +13,11 @@
 #include "data/rng.h"
 #include "data/synthetic.h"
 #include "tests/harness.h"
+#include "tests/test_util.h"
 
 static char dir[256];
 
-static const char *tmp(const char *name) {
-  static char buf[8][512];
-  static int slot;
-  slot = (slot + 1) % 8;
-  snprintf(buf[slot], sizeof buf[slot], "%s/%s", dir, name);
-  return buf[slot];
-}
+static const char *tmp(const char *name) { return samx_test_path(dir, name); }
 
 static json_t *synthetic_file(void) {
   SamxSyntheticParams p = samx_synthetic_defaults();
@@ -164,8 +158,7 @@ static json_t *embeddings_file(SamxEmbedDtype dtype) {
 }
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/samx_contract_XXXXXX");
-  if (!mkdtemp(dir)) return 1;
+  if (samx_test_mkdtemp(dir, sizeof dir, "samx_contract") != 0) return 1;
   json_t *d1 = synthetic_file(), *d2 = float_rgb_file(), *p = predictions_file();
   json_t *e[3] = {embeddings_file(SAMX_EMBED_F32), embeddings_file(SAMX_EMBED_F16), embeddings_file(SAMX_EMBED_BF16)};
   if (!d1 || !d2 || !p || !e[0] || !e[1] || !e[2]) {
@@ -186,9 +179,8 @@ int main(void) {
   }
   snprintf(cmd, sizeof cmd, "%s tests/data/test_contract_h5py.py %s", py, expect_path);
   int st = system(cmd);
-  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the h5py contract check failed (exit %d; see the lines above)",
-        WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd) != 0) printf("note: could not remove %s\n", dir);
+  CHECK(samx_test_exit_status(st) == 0, "the h5py contract check failed (exit %d; see the lines above)",
+        samx_test_exit_status(st));
+  samx_test_remove_dir(dir);
   return samx_test_summary();
 }

@@ -10,16 +10,11 @@
 #include "data/rng.h"
 #include "data/synthetic.h"
 #include "tests/harness.h"
+#include "tests/test_util.h"
 
 static char dir[256];
 
-static const char *tmpfile_path(const char *name) {
-  static char buf[4][512];
-  static int slot;
-  slot = (slot + 1) % 4;
-  snprintf(buf[slot], sizeof buf[slot], "%s/%s", dir, name);
-  return buf[slot];
-}
+static const char *tmpfile_path(const char *name) { return samx_test_path(dir, name); }
 
 // ---- a small dataset with every field filled ----
 enum { N = 5, H = 6, W = 5, K = 3 };
@@ -463,8 +458,7 @@ static void test_sha256(void) {
 }
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/samx_test_dataset_XXXXXX");
-  if (!mkdtemp(dir)) return 1;
+  if (samx_test_mkdtemp(dir, sizeof dir, "samx_test_dataset") != 0) return 1;
   fill_fixture();
   test_round_trip_u8();
   test_round_trip_f32_rgb();
@@ -474,8 +468,6 @@ int main(void) {
   test_synthetic();
   test_predictions();
   test_sha256();
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (samx_test_failed == 0 && system(cmd) != 0) printf("could not remove %s\n", dir);
+  if (samx_test_failed == 0) samx_test_remove_dir(dir);
   return samx_test_summary();
 }

@@ -3,12 +3,9 @@
 // `samx embed` on a tiny dataset with the tiny SAM checkpoint against sam_encode run directly.
 // Mode "cuda": `samx embed --device cuda:0` against the CPU encoder (skipped without a GPU).
 // The samx binary: $SAMX_BIN, else "samx" next to this test executable, else build/samx.
-#include <libgen.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "data/dataset.h"
@@ -19,19 +16,15 @@
 #include "models/sam/sam.h"
 #include "models/sam/sam_image.h"
 #include "tests/harness.h"
+#include "tests/test_util.h"
 
 #define CKPT "tests/data/sam_tiny/sam_tiny.pth"
 
-static char dir[256], bin[4096], err_text[8192];
+static char dir[256], err_text[8192];
+static const char *bin;
 static const char *device = "cpu";
 
-static const char *tmp(const char *name) {
-  static char buf[4][512];
-  static int slot;
-  slot = (slot + 1) % 4;
-  snprintf(buf[slot], sizeof buf[slot], "%s/%s", dir, name);
-  return buf[slot];
-}
+static const char *tmp(const char *name) { return samx_test_path(dir, name); }
 
 // ---- a small dataset: N samples of H x W grey images ----
 enum { N = 5, H = 40, W = 56, K = 2 };
@@ -178,38 +171,8 @@ static void test_loader_with_cache(void) {
 }
 
 // ---- samx embed ----
-static void find_binary(const char *self) {
-  const char *env = getenv("SAMX_BIN");
-  if (env && *env) {
-    snprintf(bin, sizeof bin, "%s", env);
-    return;
-  }
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0)
-    snprintf(exe, sizeof exe, "%s", self);
-  else
-    exe[n] = 0;
-  snprintf(bin, sizeof bin, "%s/samx", dirname(exe));
-  if (access(bin, X_OK) != 0) snprintf(bin, sizeof bin, "build/samx");
-}
-
 // Runs `samx ARGS`; returns the exit status; stderr lands in err_text.
-static int samx_run(const char *fmt, ...) {
-  char args[4096], cmd[8192];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(args, sizeof args, fmt, ap);
-  va_end(ap);
-  const char *err = tmp("stderr.txt");
-  if (snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>%s", bin, args, err) >= (int)sizeof cmd) return -1;
-  int st = system(cmd);
-  FILE *f = fopen(err, "r");
-  size_t n = f ? fread(err_text, 1, sizeof err_text - 1, f) : 0;
-  err_text[n] = 0;
-  if (f) fclose(f);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#define samx_run(...) samx_test_run_samx(dir, 0, err_text, sizeof err_text, __VA_ARGS__)
 
 // Embeddings of the dataset rows by sam_encode on the CPU, one image at a time, as the reference.
 static float *reference_embeddings(SamModel *m, SamxDataset *ds, SamImageInfo *infos, int64_t *per) {
@@ -312,17 +275,12 @@ static void test_cli(void) {
 }
 
 int main(int argc, char **argv) {
-  int cuda = argc > 1 && !strcmp(argv[1], "cuda");
-  if (cuda) {
-    if (samx_cuda_device_count() == 0) {
-      printf("skipped: no CUDA device\n");
-      return SAMX_TEST_SKIP;
-    }
-    device = "cuda:0";
-  }
-  find_binary(argv[0]);
-  snprintf(dir, sizeof dir, "/tmp/samx_embed_XXXXXX");
-  if (!mkdtemp(dir) || write_dataset(tmp("data.h5")) != 0) {
+  SamxDevice dev;
+  if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
+  int cuda = dev.type == SAMX_CUDA;
+  if (cuda) device = "cuda:0";
+  bin = samx_test_samx_bin(argv[0]);
+  if (samx_test_mkdtemp(dir, sizeof dir, "samx_embed") != 0 || write_dataset(tmp("data.h5")) != 0) {
     printf("FAIL: fixture: %s\n", samx_last_error());
     return 1;
   }
@@ -331,8 +289,6 @@ int main(int argc, char **argv) {
     test_loader_with_cache();
   }
   test_cli();
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd) != 0) printf("note: could not remove %s\n", dir);
+  samx_test_remove_dir(dir);
   return samx_test_summary();
 }

@@ -11,6 +11,7 @@
 #include "data/loader.h"
 #include "data/prompts.h"
 #include "tests/harness.h"
+#include "tests/test_util.h"
 
 // ---- fixture: every pixel value of an image is distinct, so any geometric transform can be
 // recognised, and every mask is a function of the pixel value, so a consistent transform of image
@@ -455,8 +456,7 @@ static void test_prompts(void) {
 }
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/samx_loader_XXXXXX");
-  if (!mkdtemp(dir)) return 1;
+  if (samx_test_mkdtemp(dir, sizeof dir, "samx_loader") != 0) return 1;
   snprintf(square_path, sizeof square_path, "%s/square.h5", dir);
   snprintf(wide_path, sizeof wide_path, "%s/wide.h5", dir);
   if (write_fixture(square_path, S, S) != 0 || write_fixture(wide_path, S, 2 * S) != 0) {

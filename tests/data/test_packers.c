@@ -1,7 +1,6 @@
 // Packers on small fixtures written here (PNG/JPEG/TIFF/HDF5), image IO, and the samx pack / data
 // command lines.
 #include <hdf5.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,28 +12,11 @@
 #include "data/predictions.h"
 #include "data/rng.h"
 #include "tests/harness.h"
+#include "tests/test_util.h"
 
 static char dir[256];
 
-static const char *at(const char *rel) {
-  static char buf[8][1024];
-  static int slot;
-  slot = (slot + 1) % 8;
-  snprintf(buf[slot], sizeof buf[slot], "%s/%s", dir, rel);
-  return buf[slot];
-}
-
-// mkdir -p of path's parent.
-static void make_parent(const char *path) {
-  char tmp[1024];
-  snprintf(tmp, sizeof tmp, "%s", path);
-  for (char *p = tmp + 1; *p; p++)
-    if (*p == '/') {
-      *p = 0;
-      mkdir(tmp, 0755);
-      *p = '/';
-    }
-}
+static const char *at(const char *rel) { return samx_test_path(dir, rel); }
 
 static uint64_t rng_state = 42;
 
@@ -51,7 +33,7 @@ static void random_mask(uint8_t *m, int64_t w, int64_t h) {
 
 static void write_png(const char *rel, const uint8_t *d, int64_t w, int64_t h, int c) {
   const char *p = at(rel);
-  make_parent(p);
+  samx_test_make_parent(p);
   CHECK(samx_png_write(p, d, w, h, c) == 0, "write %s: %s", p, samx_last_error());
 }
 
@@ -74,7 +56,7 @@ static void test_image_io(void) {
   random_image(rgb, sizeof rgb);
   random_image(grey, sizeof grey);
   const char *png = at("io/x.png"), *tif = at("io/x.tif"), *jpg = at("io/x.jpg");
-  make_parent(png);
+  samx_test_make_parent(png);
   SamxImage img;
   CHECK(samx_png_write(png, rgb, W, H, 3) == 0 && samx_image_read(png, &img) == 0 && img.channels == 3 &&
             img.w == W && img.h == H && !memcmp(img.data, rgb, sizeof rgb),
@@ -169,7 +151,7 @@ static void test_folder_cvc(void) {
   random_image(img, sizeof img);
   random_mask(m, W, H);
   const char *pi = at("cvc/Original/1.tif"), *pm = at("cvc/Ground Truth/1.tif");
-  make_parent(pi), make_parent(pm);
+  samx_test_make_parent(pi), samx_test_make_parent(pm);
   samx_tiff_write(pi, img, W, H, 3);
   samx_tiff_write(pm, m, W, H, 1);
   samx_tiff_write(at("cvc/Original/2.tif"), img, W, H, 3);
@@ -196,7 +178,7 @@ static void test_folder_isic(void) {
   memset(img, 120, sizeof img);
   random_mask(m, W, H);
   const char *pi = at("isic/ISIC2018_Task1-2_Training_Input/ISIC_0000001.jpg");
-  make_parent(pi);
+  samx_test_make_parent(pi);
   samx_jpeg_write(pi, img, W, H, 3, 95);
   write_png("isic/ISIC2018_Task1_Training_GroundTruth/ISIC_0000001_segmentation.png", m, W, H, 1);
   SamxFolderOptions o = {.modality = "dermoscopy", .ratios = {1, 0, 0}};
@@ -315,9 +297,8 @@ static void test_lidc_crops(void) {
 
 // The command lines, through the samx binary next to this test.
 static void test_cli(void) {
-  char exe[1024] = {0}, samx[1100], cmd[4096];
-  if (readlink("/proc/self/exe", exe, sizeof exe - 1) <= 0) return;
-  snprintf(samx, sizeof samx, "%s/samx", dirname(exe));
+  char cmd[4096];
+  const char *samx = samx_test_samx_bin("");
   if (access(samx, X_OK) != 0) {
     printf("note: %s not built, command-line checks skipped\n", samx);
     return;
@@ -355,8 +336,7 @@ static void test_cli(void) {
 }
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/samx_test_packers_XXXXXX");
-  if (!mkdtemp(dir)) return 1;
+  if (samx_test_mkdtemp(dir, sizeof dir, "samx_test_packers") != 0) return 1;
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   test_image_io();
   test_folder_busi();
@@ -365,8 +345,6 @@ int main(void) {
   test_phiseg();
   test_lidc_crops();
   test_cli();
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (samx_test_failed == 0 && system(cmd) != 0) printf("could not remove %s\n", dir);
+  if (samx_test_failed == 0) samx_test_remove_dir(dir);
   return samx_test_summary();
 }

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <hdf5.h>
-#include <libgen.h>
 #include <math.h>
 #include <png.h>
 #include <stdlib.h>
@@ -19,27 +18,11 @@
 #include "data/packers.h"
 #include "engine/pickle.h"
 #include "tests/harness.h"
+#include "tests/test_util.h"
 
 static char dir[256];
 
-static const char *at(const char *rel) {
-  static char buf[8][1024];
-  static int slot;
-  slot = (slot + 1) % 8;
-  snprintf(buf[slot], sizeof buf[slot], "%s/%s", dir, rel);
-  return buf[slot];
-}
-
-static void make_parent(const char *path) {
-  char tmp[1024];
-  snprintf(tmp, sizeof tmp, "%s", path);
-  for (char *p = tmp + 1; *p; p++)
-    if (*p == '/') {
-      *p = 0;
-      mkdir(tmp, 0755);
-      *p = '/';
-    }
-}
+static const char *at(const char *rel) { return samx_test_path(dir, rel); }
 
 // 1 when neither path nor any temporary "path.tmp.*" exists (no half-written output).
 static int no_output(const char *path) {
@@ -166,7 +149,7 @@ static void test_pickle_hostile(void) {
 static void write_nifti(const char *rel, const float *data, int64_t nx, int64_t ny, int64_t nz, int as_u8) {
   SamxVolume v = {.dim = {nx, ny, nz, 1}, .spacing = {0.5, 0.75, 2.0}, .data = (float *)data};
   const char *p = at(rel);
-  make_parent(p);
+  samx_test_make_parent(p);
   CHECK(samx_nifti_write(p, &v, as_u8) == 0, "write %s: %s", p, samx_last_error());
 }
 
@@ -412,7 +395,7 @@ static void test_image_files(void) {
   uint16_t v[W * H];
   for (int i = 0; i < W * H; i++) v[i] = (uint16_t)(i * 1811 + 3);
   const char *p16 = at("io/x16.png"), *pw16 = at("io/w16.png");
-  make_parent(p16);
+  samx_test_make_parent(p16);
   CHECK(write_png16_linear(p16, v, W, H) == 0 && samx_png_write16(pw16, v, W, H, 1) == 0, "write 16-bit PNGs");
   const char *files[] = {p16, pw16};
   for (int f = 0; f < 2; f++) {
@@ -468,9 +451,8 @@ static void test_hdf5_truncated(void) {
 
 // The command line: one line on stderr, non-zero exit, no output.
 static void test_cli(void) {
-  char exe[1024] = {0}, samx[1100], cmd[4096];
-  if (readlink("/proc/self/exe", exe, sizeof exe - 1) <= 0) return;
-  snprintf(samx, sizeof samx, "%s/samx", dirname(exe));
+  char cmd[4096];
+  const char *samx = samx_test_samx_bin("");
   if (access(samx, X_OK) != 0) {
     printf("note: %s not built, command-line checks skipped\n", samx);
     return;
@@ -500,8 +482,7 @@ static void test_cli(void) {
 }
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/samx_test_medical_XXXXXX");
-  if (!mkdtemp(dir)) return 1;
+  if (samx_test_mkdtemp(dir, sizeof dir, "samx_test_medical") != 0) return 1;
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   test_lidc_pickle();
   test_pickle_hostile();
@@ -511,8 +492,6 @@ int main(void) {
   test_image_files();
   test_hdf5_truncated();
   test_cli();
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (samx_test_failed == 0 && system(cmd) != 0) printf("could not remove %s\n", dir);
+  if (samx_test_failed == 0) samx_test_remove_dir(dir);
   return samx_test_summary();
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../harness.h"
+#include "../test_util.h"
 
 // A shape as a brace initializer (SHAPE is a compound literal, not a constant inside another one).
 #define DIMS(...) {SAMX_NARGS(__VA_ARGS__), {__VA_ARGS__}}
@@ -367,12 +368,8 @@ static void test_add_inplace(SamxDevice dev) {
 }
 
 int main(int argc, char **argv) {
-  int cuda = argc > 1 && strcmp(argv[1], "cuda") == 0;
-  if (cuda && samx_cuda_device_count() == 0) {
-    printf("skipped: no CUDA device\n");
-    return SAMX_TEST_SKIP;
-  }
-  SamxDevice dev = {cuda ? SAMX_CUDA : SAMX_CPU, 0};
+  SamxDevice dev;
+  if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
   test_cast_bit_patterns(dev);
   if (argc > 2) test_cast_vs_torch(dev, argv[2]);
   test_cast_gradient(dev);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../harness.h"
+#include "../test_util.h"
 
 // A shape as a brace initializer (SHAPE is a compound literal, not a constant inside another one).
 #define DIMS(...) {SAMX_NARGS(__VA_ARGS__), {__VA_ARGS__}}
@@ -264,12 +265,8 @@ static void test_round_trips(SamxDevice dev) {
 }
 
 int main(int argc, char **argv) {
-  int cuda = argc > 1 && strcmp(argv[1], "cuda") == 0;
-  if (cuda && samx_cuda_device_count() == 0) {
-    printf("skipped: no CUDA device\n");
-    return SAMX_TEST_SKIP;
-  }
-  SamxDevice dev = {cuda ? SAMX_CUDA : SAMX_CPU, 0};
+  SamxDevice dev;
+  if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
   test_reshape_view(dev);
   test_round_trips(dev);
   int plain = samx_test_summary();

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "../harness.h"
+#include "../test_util.h"
 
 static char dir[256];
 
@@ -67,7 +68,6 @@ int main(void) {
   check_rejected("not_a_dict.pth", "not a state dict");
   check_rejected("non_tensor.pth", "'step' is a int, not a tensor");
   check_rejected("does_not_exist.pth", "does_not_exist");
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd) != 0) printf("warning: could not remove %s\n", dir);
+  samx_test_remove_dir(dir);
   return samx_test_summary();
 }

@@ -74,6 +74,14 @@ static void conv_data(float *x, float *y) {
       }
 }
 
+// The inputs and targets of the conv or the MLP task.
+static void task_data(int conv, float *x, float *y) {
+  if (conv)
+    conv_data(x, y);
+  else
+    mlp_data(x, y);
+}
+
 // Loss of samples [first, first + count) of the net's task.
 static SamxTensor *net_loss(Net *n, SamxCtx *ctx, const float *x, const float *y, int first, int count,
                             SamxReduction red) {
@@ -100,10 +108,7 @@ static float read_scalar(const SamxTensor *t) {
 static void train(int conv, SamxDevice dev, float *first, float *last) {
   static float x[CONV_N * IMG * IMG], y[CONV_N * IMG * IMG];
   int count = conv ? CONV_N : MLP_N;
-  if (conv)
-    conv_data(x, y);
-  else
-    mlp_data(x, y);
+  task_data(conv, x, y);
   Net n;
   net_init(&n, conv, dev);
   SamxOptim opt;
@@ -163,10 +168,7 @@ static float *grads_of(Net *n, SamxCtx *ctx, const float *x, const float *y, con
 
 static void check_accumulation(int conv, SamxDevice dev) {
   static float x[CONV_N * IMG * IMG], y[CONV_N * IMG * IMG];
-  if (conv)
-    conv_data(x, y);
-  else
-    mlp_data(x, y);
+  task_data(conv, x, y);
   Net n;
   net_init(&n, conv, dev);
   SamxCtx ctx;

@@ -14,7 +14,6 @@
 //    ged: 2(1/2) - 1/2 - 0 = 1/2; hm_iou replicated (a1, a1): 1/2, rectangular (p2sam): 1;
 //    nsd at 2 px (pixel grid): 1; assd = hd95 = one column apart = 3 mm.
 #include <jansson.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +23,10 @@
 #include "data/predictions.h"
 #include "eval_test_util.h"
 #include "tests/harness.h"
+#include "tests/test_util.h"
 
-static char samx_bin[PATH_MAX], dir[64];
+static char dir[64];
+static const char *samx_bin;
 
 static void set_px(uint8_t *m, int r, int c) { m[r * 4 + c] = 1; }
 
@@ -63,8 +64,7 @@ static int write_files(const char *data, const char *pred) {
 static int run_samx(const char *args, const char *stdout_path) {
   char cmd[3 * PATH_MAX];
   snprintf(cmd, sizeof cmd, "%s %s > %s 2>&1", samx_bin, args, stdout_path ? stdout_path : "/dev/null");
-  int rc = system(cmd);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return samx_test_exit_status(system(cmd));
 }
 
 static json_t *metric(json_t *root, const char *name) { return json_object_get(json_object_get(root, "metrics"), name); }
@@ -99,17 +99,12 @@ static json_t *eval_json(const char *extra, const char *json_path) {
 }
 
 int main(int argc, char **argv) {
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  SAMX_ASSERT(n > 0, "readlink /proc/self/exe failed");
-  self[n] = 0;
-  snprintf(samx_bin, sizeof samx_bin, "%s/samx", dirname(self));
+  samx_bin = samx_test_samx_bin(argv[0]);
   if (access(samx_bin, X_OK)) {
     printf("FAIL: %s not built\n", samx_bin);
     return 1;
   }
-  snprintf(dir, sizeof dir, "/tmp/samx_eval_cli_XXXXXX");
-  SAMX_ASSERT(mkdtemp(dir), "mkdtemp failed");
+  SAMX_ASSERT(samx_test_mkdtemp(dir, sizeof dir, "samx_eval_cli") == 0, "mkdtemp failed");
   char data[128], pred[128], json[128], csv[128], out[128], args[1024];
   snprintf(data, sizeof data, "%s/d.h5", dir), snprintf(pred, sizeof pred, "%s/p.h5", dir);
   snprintf(json, sizeof json, "%s/all.json", dir), snprintf(csv, sizeof csv, "%s/per.csv", dir);
@@ -214,8 +209,7 @@ int main(int argc, char **argv) {
         rows_with_p, labels);
 
   if (!samx_test_failed) {
-    snprintf(args, sizeof args, "rm -rf %s", dir);
-    if (system(args)) printf("could not remove %s\n", dir);
+    samx_test_remove_dir(dir);
   } else {
     printf("files kept in %s\n", dir);
   }

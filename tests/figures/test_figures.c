@@ -11,12 +11,10 @@
 //   Sample 2 (only annotator 0 valid): annotator variance 0 everywhere.
 #include <cairo.h>
 #include <dirent.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "data/dataset.h"
@@ -24,9 +22,11 @@
 #include "engine/error.h"
 #include "figures/figures.h"
 #include "tests/harness.h"
+#include "tests/test_util.h"
 
 enum { S = 16, K = 2, M = 3 };
-static char dir[64], data_path[128], pred_path[128], samx_bin[PATH_MAX];
+static char dir[64], data_path[128], pred_path[128];
+static const char *samx_bin;
 
 static void block(uint8_t *m, int lo, int hi) {
   for (int r = lo; r <= hi; r++)
@@ -265,8 +265,7 @@ static void test_curves(void) {
 static int run_samx(const char *args, const char *out_path) {
   char cmd[4 * PATH_MAX];
   snprintf(cmd, sizeof cmd, "%s %s > %s 2>&1", samx_bin, args, out_path);
-  int rc = system(cmd);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return samx_test_exit_status(system(cmd));
 }
 
 static void test_cli(void) {
@@ -299,12 +298,8 @@ static void test_cli(void) {
 }
 
 int main(int argc, char **argv) {
-  char self[PATH_MAX] = {0};
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  SAMX_ASSERT(n > 0, "readlink /proc/self/exe failed");
-  snprintf(samx_bin, sizeof samx_bin, "%s/samx", dirname(self));
-  snprintf(dir, sizeof dir, "/tmp/samx_figures_XXXXXX");
-  SAMX_ASSERT(mkdtemp(dir), "mkdtemp failed");
+  samx_bin = samx_test_samx_bin(argv[0]);
+  SAMX_ASSERT(samx_test_mkdtemp(dir, sizeof dir, "samx_figures") == 0, "mkdtemp failed");
   snprintf(data_path, sizeof data_path, "%s/d.h5", dir), snprintf(pred_path, sizeof pred_path, "%s/p.h5", dir);
   SAMX_ASSERT(write_files() == 0, "writing the test files: %s", samx_last_error());
   test_colours();
@@ -317,10 +312,6 @@ int main(int argc, char **argv) {
   else
     CHECK(0, "%s not built", samx_bin);
   int rc = samx_test_summary();
-  if (rc == 0) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) printf("could not remove %s\n", dir);
-  }
+  if (rc == 0) samx_test_remove_dir(dir);
   return rc;
 }

@@ -2,7 +2,6 @@
 // files' layout (contracts §4), that each written mask is what the library computes for that row,
 // the prompt file, SimSAM's candidate file, SQA-SAM on a prediction file and on a dataset file, and
 // the errors a user can provoke.
-#include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +12,17 @@
 #include "data/synthetic.h"
 #include "infer/infer.h"
 #include "tests/harness.h"
+#include "tests/test_util.h"
 
 #define CKPT "tests/data/sam_tiny/sam_tiny.pth"
 
-static char samx_bin[PATH_MAX], dir[64];
+static char dir[64];
+static const char *samx_bin;
 
 static int samx_run(const char *args) {
   char cmd[PATH_MAX + 2048];
   snprintf(cmd, sizeof cmd, "%s %s > %s/log.txt 2>&1", samx_bin, args, dir);
-  int rc = system(cmd);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return samx_test_exit_status(system(cmd));
 }
 
 static int log_contains(const char *what) {
@@ -222,17 +222,12 @@ static void test_errors(const char *data) {
 }
 
 int main(int argc, char **argv) {
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  SAMX_ASSERT(n > 0, "readlink /proc/self/exe failed");
-  self[n] = 0;
-  snprintf(samx_bin, sizeof samx_bin, "%s/samx", dirname(self));
+  samx_bin = samx_test_samx_bin(argv[0]);
   if (access(samx_bin, X_OK)) {
     printf("FAIL: %s not built\n", samx_bin);
     return 1;
   }
-  snprintf(dir, sizeof dir, "/tmp/samx_infer_cli_XXXXXX");
-  SAMX_ASSERT(mkdtemp(dir), "mkdtemp failed");
+  SAMX_ASSERT(samx_test_mkdtemp(dir, sizeof dir, "samx_infer_cli") == 0, "mkdtemp failed");
   char data[128];
   snprintf(data, sizeof data, "%s/d.h5", dir);
   SamxSyntheticParams sp = {.n = 6, .size = 40, .k = 2, .slices_per_case = 2, .seed = 3};
@@ -248,9 +243,7 @@ int main(int argc, char **argv) {
   test_errors(data);
   sam_free(&fx.m);
   samx_dataset_close(fx.ds);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   int failed = samx_test_summary();
-  if (!failed && system(cmd)) printf("could not remove %s\n", dir);
+  if (!failed) samx_test_remove_dir(dir);
   return failed;
 }

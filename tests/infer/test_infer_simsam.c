@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../harness.h"
+#include "../test_util.h"
 #include "infer/infer.h"
 #include "models/sam/sam_image.h"
 
@@ -290,15 +291,7 @@ static void test_click_draws(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc > 1 && !strcmp(argv[1], "cuda")) {
-    if (samx_cuda_device_count() == 0) {
-      printf("skipped: no CUDA device\n");
-      return SAMX_TEST_SKIP;
-    }
-    device = (SamxDevice){SAMX_CUDA, 0};
-  } else {
-    device = samx_cpu();
-  }
+  if (samx_test_device_arg(argc, argv, &device) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
   test_mask_box();
   test_click_draws();
   if (samx_st_open(&golden, CASES) || sam_load(&model, CKPT, device, 0, NULL)) {

@@ -13,6 +13,7 @@
 
 #include "../eval/eval_test_util.h"
 #include "../harness.h"
+#include "../test_util.h"
 #include "eval/components.h"
 #include "eval/stats.h"
 #include "infer/infer.h"
@@ -284,14 +285,8 @@ static void test_driver(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc > 1 && !strcmp(argv[1], "cuda")) {
-    if (samx_cuda_device_count() == 0) {
-      printf("skipped: no CUDA device\n");
-      return SAMX_TEST_SKIP;
-    }
-    device = (SamxDevice){SAMX_CUDA, 0};
-  } else {
-    device = samx_cpu();
+  if (samx_test_device_arg(argc, argv, &device) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
+  if (device.type == SAMX_CPU) {
     test_objects();
     test_ranking();
   }

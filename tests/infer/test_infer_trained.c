@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../harness.h"
+#include "../test_util.h"
 #include "infer/infer.h"
 #include "models/sam/sam_image.h"
 
@@ -70,15 +71,7 @@ static void check_method(SamMethod method, int n_masks) {
 }
 
 int main(int argc, char **argv) {
-  if (argc > 1 && !strcmp(argv[1], "cuda")) {
-    if (samx_cuda_device_count() == 0) {
-      printf("skipped: no CUDA device\n");
-      return SAMX_TEST_SKIP;
-    }
-    device = (SamxDevice){SAMX_CUDA, 0};
-  } else {
-    device = samx_cpu();
-  }
+  if (samx_test_device_arg(argc, argv, &device) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
   if (samx_st_open(&golden, "tests/data/sam_tiny/sam_tiny_cases.safetensors")) {
     printf("FAIL %s\n", samx_last_error());
     return 1;

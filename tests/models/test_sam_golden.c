@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../harness.h"
+#include "../test_util.h"
 #include "models/sam/sam.h"
 #include "models/sam/sam_image.h"
 
@@ -14,25 +15,7 @@
 static SamxSafetensors golden;
 static SamxDevice device;
 
-static const SamxSTEntry *get(const char *fmt, const char *a, const char *b) {
-  char key[256];
-  snprintf(key, sizeof key, fmt, a, b);
-  return samx_st_find(&golden, key);
-}
-
-static double max_abs_diff(SamxTensor *t, const SamxSTEntry *want) {
-  if (!want || want->numel != t->numel) return INFINITY;
-  float *got = (float *)malloc(samx_nbytes(t)), *ref = samx_st_to_f32(want);
-  samx_tensor_read_f32(t, got);
-  double m = 0;
-  for (int64_t i = 0; i < t->numel; i++) {
-    double d = fabs((double)got[i] - ref[i]);
-    if (d > m || d != d) m = d != d ? INFINITY : d;
-  }
-  free(got);
-  free(ref);
-  return m;
-}
+static const SamxSTEntry *get(const char *fmt, const char *a, const char *b) { return samx_test_st_get(&golden, fmt, a, b); }
 
 // Pixels where the mask differs although the reference logit is not within 1e-2 of 0.
 static int64_t mask_mismatches(SamxTensor *logits, const SamxSTEntry *masks, const SamxSTEntry *ref_logits) {
@@ -74,7 +57,7 @@ static void run_image(SamModel *m, const char *img) {
   CHECK(info.input_h == isz[0] && info.input_w == isz[1], "%s: input size %dx%d, SamPredictor %dx%d", img,
         info.input_h, info.input_w, isz[0], isz[1]);
   SamxTensor *emb = sam_encode(&ctx, m, x);
-  double e = max_abs_diff(emb, get("%s.image_embeddings%s", img, ""));
+  double e = samx_test_max_abs_diff(emb, get("%s.image_embeddings%s", img, ""));
   CHECK(e <= 1e-3, "%s: image embeddings differ by %.3g", img, e);
   printf("%s image_embeddings: max abs err %.3g\n", img, e);
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
@@ -97,14 +80,14 @@ static void run_image(SamModel *m, const char *img) {
     SamxTensor *golden_emb = samx_from_host(&ctx, samx_shape_of(emb), ref_emb);
     free(ref_emb);
     sam_decode(&ctx, m, golden_emb, NULL, sparse, dense, multimask, &low, &iou);
-    double dl = max_abs_diff(low, get("%s.%s.low_res_logits", img, cs));
-    double di = max_abs_diff(iou, get("%s.%s.iou_predictions", img, cs));
+    double dl = samx_test_max_abs_diff(low, get("%s.%s.low_res_logits", img, cs));
+    double di = samx_test_max_abs_diff(iou, get("%s.%s.iou_predictions", img, cs));
     CHECK(dl <= 1e-3 && di <= 1e-3, "%s.%s: decoder alone: low-res %.3g, iou %.3g", img, cs, dl, di);
     sam_decode(&ctx, m, emb, NULL, sparse, dense, multimask, &low, &iou);
     SamxTensor *logits = sam_postprocess(&ctx, m, low, &info);
-    double el = max_abs_diff(low, get("%s.%s.low_res_logits", img, cs));
-    double ei = max_abs_diff(iou, get("%s.%s.iou_predictions", img, cs));
-    double eu = max_abs_diff(logits, get("%s.%s.logits", img, cs));
+    double el = samx_test_max_abs_diff(low, get("%s.%s.low_res_logits", img, cs));
+    double ei = samx_test_max_abs_diff(iou, get("%s.%s.iou_predictions", img, cs));
+    double eu = samx_test_max_abs_diff(logits, get("%s.%s.logits", img, cs));
     int64_t bad = mask_mismatches(logits, get("%s.%s.masks", img, cs), get("%s.%s.logits", img, cs));
     CHECK(el <= 1e-3 && ei <= 1e-3 && eu <= 1e-3 && bad == 0,
           "%s.%s: low-res %.3g, iou %.3g, logits %.3g, %lld mask pixels off", img, cs, el, ei, eu, (long long)bad);
@@ -138,7 +121,7 @@ static void run_gradient(void) {
   SamxTensor *loss = samx_add(&ctx, samx_soft_dice_loss(&ctx, low, tgt, &dice),
                               samx_bce_with_logits(&ctx, low, tgt, SAMX_REDUCE_MEAN));
   loss = samx_add(&ctx, loss, samx_scale(&ctx, samx_sum(&ctx, samx_mul(&ctx, iou, iou)), 0.1f));
-  double el = max_abs_diff(loss, samx_st_find(&golden, "grad.loss"));
+  double el = samx_test_max_abs_diff(loss, samx_st_find(&golden, "grad.loss"));
   CHECK(el <= 1e-4, "loss differs by %.3g", el);
   rc = samx_backward(&ctx, loss, NULL);
   CHECK(rc == 0, "backward: %s", samx_last_error());
@@ -182,15 +165,7 @@ static void run_gradient(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc > 1 && !strcmp(argv[1], "cuda")) {
-    if (samx_cuda_device_count() == 0) {
-      printf("skipped: no CUDA device\n");
-      return SAMX_TEST_SKIP;
-    }
-    device = (SamxDevice){SAMX_CUDA, 0};
-  } else {
-    device = samx_cpu();
-  }
+  if (samx_test_device_arg(argc, argv, &device) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
   if (samx_st_open(&golden, CASES)) {
     printf("FAIL %s\n", samx_last_error());
     return 1;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../harness.h"
+#include "../test_util.h"
 #include "models/sam/sam.h"
 
 #define SCRIPT "tests/models/hf_sam_reference.py"
@@ -22,26 +23,7 @@
 static SamxSafetensors ref;
 static SamxDevice device;
 
-static const SamxSTEntry *ref_get(const char *fmt, const char *a, const char *b) {
-  char key[256];
-  snprintf(key, sizeof key, fmt, a, b);
-  return samx_st_find(&ref, key);
-}
-
-// Max |got - want|; infinite on a missing reference, a size mismatch or a NaN.
-static double max_abs_diff(SamxTensor *t, const SamxSTEntry *want) {
-  if (!want || want->numel != t->numel) return INFINITY;
-  float *got = (float *)malloc(samx_nbytes(t)), *w = samx_st_to_f32(want);
-  samx_tensor_read_f32(t, got);
-  double m = 0;
-  for (int64_t i = 0; i < t->numel; i++) {
-    double d = fabs((double)got[i] - w[i]);
-    if (!(d <= m)) m = d == d ? d : INFINITY;
-  }
-  free(got);
-  free(w);
-  return m;
-}
+static const SamxSTEntry *ref_get(const char *fmt, const char *a, const char *b) { return samx_test_st_get(&ref, fmt, a, b); }
 
 static SamxTensor *ref_tensor(SamxCtx *ctx, const SamxSTEntry *e) {
   SamxShape s = {.ndim = e->ndim};
@@ -86,16 +68,16 @@ static void run_case(SamxCtx *ctx, SamModel *m, SamxTensor *emb, const char *cs,
   const SamxSTEntry *mi = ref_get("%s.mask_input%s", cs, "");
   SamxTensor *mask_in = mi ? ref_tensor(ctx, mi) : NULL, *sparse, *dense;
   sam_prompt_encode(ctx, m, prompts, P, mask_in, &sparse, &dense);
-  double es = max_abs_diff(sparse, ref_get("%s.sparse%s", cs, "")),
-         ed = max_abs_diff(dense, ref_get("%s.dense%s", cs, ""));
+  double es = samx_test_max_abs_diff(sparse, ref_get("%s.sparse%s", cs, "")),
+         ed = samx_test_max_abs_diff(dense, ref_get("%s.dense%s", cs, ""));
   CHECK(es <= TOL_PROMPT && ed <= TOL_PROMPT, "%s: sparse embeddings differ by %.3g, dense by %.3g", cs, es, ed);
   static const char *modes[] = {"multi", "single"};
   for (int multi = 1; multi >= 0; multi--) {
     const char *mode = modes[1 - multi];
     SamxTensor *low, *iou;
     sam_decode(ctx, m, emb, NULL, sparse, dense, multi, &low, &iou);
-    double el = max_abs_diff(low, ref_get("%s.%s.low_res", cs, mode)),
-           ei = max_abs_diff(iou, ref_get("%s.%s.iou", cs, mode));
+    double el = samx_test_max_abs_diff(low, ref_get("%s.%s.low_res", cs, mode)),
+           ei = samx_test_max_abs_diff(iou, ref_get("%s.%s.iou", cs, mode));
     CHECK(el <= TOL_DEC && ei <= TOL_DEC, "%s.%s (%s embeddings): low-res logits differ by %.3g, IoU by %.3g", cs,
           mode, tag, el, ei);
     printf("%-10s %-6s %s embeddings: sparse %.3g dense %.3g low_res %.3g iou %.3g\n", cs, mode, tag, es, ed, el, ei);
@@ -118,10 +100,10 @@ static void compare(SamModel *m) {
   samx_ctx_set_recording(&ctx, 0);
   SamxTensor *img = ref_tensor(&ctx, samx_st_find(&ref, "image"));
   SamxTensor *emb = sam_encode(&ctx, m, img);
-  double e = max_abs_diff(emb, samx_st_find(&ref, "image_embeddings"));
+  double e = samx_test_max_abs_diff(emb, samx_st_find(&ref, "image_embeddings"));
   CHECK(e <= TOL_EMB, "image embeddings differ by %.3g", e);
   printf("image_embeddings: max abs err %.3g\n", e);
-  double ep = max_abs_diff(sam_dense_pe(&ctx, m), samx_st_find(&ref, "dense_pe"));
+  double ep = samx_test_max_abs_diff(sam_dense_pe(&ctx, m), samx_st_find(&ref, "dense_pe"));
   CHECK(ep <= TOL_PROMPT, "dense positional encoding differs by %.3g", ep);
   printf("dense_pe: max abs err %.3g\n", ep);
   SamxTensor *hf_emb = ref_tensor(&ctx, samx_st_find(&ref, "image_embeddings"));
@@ -174,15 +156,7 @@ static void remove_outputs(const char *dir) {
 }
 
 int main(int argc, char **argv) {
-  if (argc > 1 && !strcmp(argv[1], "cuda")) {
-    if (samx_cuda_device_count() == 0) {
-      printf("skipped: no CUDA device\n");
-      return SAMX_TEST_SKIP;
-    }
-    device = (SamxDevice){SAMX_CUDA, 0};
-  } else {
-    device = samx_cpu();
-  }
+  if (samx_test_device_arg(argc, argv, &device) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
   const char *python = getenv("SAMX_VENV_PYTHON");
   if (!python || !*python) python = ".venv/bin/python";  // the tests run in the repository root
   if (access(python, X_OK) != 0) {

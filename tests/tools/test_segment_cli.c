@@ -6,62 +6,31 @@
 //
 // The samx binary: $SAMX_BIN, else "samx" next to this test executable, else build/samx (relative to
 // the repository root, the tests' working directory). argv[1] "cuda" runs the model on cuda:0.
-#include <libgen.h>
 #include <png.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <tiffio.h>
 #include <unistd.h>
 
 #include "../harness.h"
+#include "../test_util.h"
 #include "data/image_io.h"
 
 #define CASES "tests/data/sam_tiny/sam_tiny_cases.safetensors"
 #define CKPT "tests/data/sam_tiny/sam_tiny.pth"
 
 static SamxSafetensors golden;
-static char bin[4096], dir[256];
+static const char *bin;
+static char dir[256];
 static const char *device = "cpu";
 static char err_text[8192];  // stderr of the last command
 
 static const char *IMAGES[] = {"same", "up", "down"};
 static const char *PROMPT_CASES[] = {"box", "box_multi", "points", "point1", "box_points", "box_maskin"};
 
-static void find_binary(const char *self) {
-  const char *env = getenv("SAMX_BIN");
-  if (env && *env) {
-    snprintf(bin, sizeof bin, "%s", env);
-    return;
-  }
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) snprintf(exe, sizeof exe, "%s", self); else exe[n] = 0;
-  snprintf(bin, sizeof bin, "%s/samx", dirname(exe));
-  if (access(bin, X_OK) != 0) snprintf(bin, sizeof bin, "build/samx");
-}
-
 // Runs `samx ARGS`; returns the exit status (-1 when killed by a signal); stderr lands in err_text.
-static int samx_run(const char *fmt, ...) {
-  char args[8192], cmd[16384], err_path[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(args, sizeof args, fmt, ap);
-  va_end(ap);
-  snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
-  snprintf(cmd, sizeof cmd, "'%s' %s > %s/stdout.txt 2> %s", bin, args, dir, err_path);
-  int st = system(cmd);
-  err_text[0] = 0;
-  FILE *f = fopen(err_path, "rb");
-  if (f) {
-    size_t got = fread(err_text, 1, sizeof err_text - 1, f);
-    err_text[got] = 0;
-    fclose(f);
-  }
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#define samx_run(...) samx_test_run_samx(dir, 0, err_text, sizeof err_text, __VA_ARGS__)
 
 static int count_lines(const char *s) {
   int n = 0;
@@ -490,20 +459,15 @@ static void convert_round_trip(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc > 1 && !strcmp(argv[1], "cuda")) {
-    if (samx_cuda_device_count() == 0) {
-      printf("skipped: no CUDA device\n");
-      return SAMX_TEST_SKIP;
-    }
-    device = "cuda:0";
-  }
-  find_binary(argv[0]);
+  SamxDevice dev;
+  if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
+  if (dev.type == SAMX_CUDA) device = "cuda:0";
+  bin = samx_test_samx_bin(argv[0]);
   if (access(bin, X_OK) != 0) {
     printf("FAIL: no samx binary at %s (set SAMX_BIN)\n", bin);
     return 1;
   }
-  snprintf(dir, sizeof dir, "/tmp/samx_segment_XXXXXX");
-  if (!mkdtemp(dir) || samx_st_open(&golden, CASES)) {
+  if (samx_test_mkdtemp(dir, sizeof dir, "samx_segment") != 0 || samx_st_open(&golden, CASES)) {
     printf("FAIL: %s\n", samx_last_error());
     return 1;
   }
@@ -515,10 +479,6 @@ int main(int argc, char **argv) {
   convert_round_trip();
   samx_st_close(&golden);
   int rc = samx_test_summary();
-  if (rc == 0) {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) printf("could not remove %s\n", dir);
-  }
+  if (rc == 0) samx_test_remove_dir(dir);
   return rc;
 }

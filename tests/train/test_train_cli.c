@@ -9,9 +9,7 @@
 //  - injected NaN losses are skipped, counted and logged; too many in a row exit 3.
 // The samx binary: $SAMX_BIN, else "samx" next to this test executable, else build/samx.
 #include <jansson.h>
-#include <libgen.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -19,23 +17,12 @@
 #include <unistd.h>
 
 #include "../harness.h"
+#include "../test_util.h"
 #include "data/synthetic.h"
 #include "models/seqsam/seqsam.h"
 
-static char bin[4096], dir[256], data[512], tiny[512], err_text[8192];
-
-static void find_binary(const char *self) {
-  const char *env = getenv("SAMX_BIN");
-  if (env && *env) {
-    snprintf(bin, sizeof bin, "%s", env);
-    return;
-  }
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) snprintf(exe, sizeof exe, "%s", self); else exe[n] = 0;
-  snprintf(bin, sizeof bin, "%s/samx", dirname(exe));
-  if (access(bin, X_OK) != 0) snprintf(bin, sizeof bin, "build/samx");
-}
+static const char *bin;
+static char dir[256], data[512], tiny[512], err_text[8192];
 
 // The base configuration: a tiny SAM (32 px input, 16 channels), batch 4, no progress output.
 static void write_config(const char *name, const char *run, const char *extra) {
@@ -52,25 +39,9 @@ static void write_config(const char *name, const char *run, const char *extra) {
   fclose(f);
 }
 
-// Runs `samx ARGS`; returns the exit status (-1 when killed by a signal); stderr lands in err_text.
-static int samx_run(const char *fmt, ...) {
-  char args[4096], cmd[16384], err_path[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(args, sizeof args, fmt, ap);
-  va_end(ap);
-  snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
-  snprintf(cmd, sizeof cmd, "cd %s && '%s' %s > stdout.txt 2> %s", dir, bin, args, err_path);
-  int st = system(cmd);
-  err_text[0] = 0;
-  FILE *f = fopen(err_path, "rb");
-  if (f) {
-    size_t got = fread(err_text, 1, sizeof err_text - 1, f);
-    err_text[got] = 0;
-    fclose(f);
-  }
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+// Runs `samx ARGS` in the run directory; returns the exit status (-1 when killed by a signal); stderr
+// lands in err_text.
+#define samx_run(...) samx_test_run_samx(dir, 1, err_text, sizeof err_text, __VA_ARGS__)
 
 // ---- log.jsonl ----
 typedef struct {
@@ -300,9 +271,8 @@ int main(int argc, char **argv) {
     printf("skipped: the command-line tests run on the CPU (bit-exact resume)\n");
     return SAMX_TEST_SKIP;
   }
-  find_binary(argv[0]);
-  snprintf(dir, sizeof dir, "/tmp/samx_train_cli_XXXXXX");
-  if (!mkdtemp(dir)) {
+  bin = samx_test_samx_bin(argv[0]);
+  if (samx_test_mkdtemp(dir, sizeof dir, "samx_train_cli") != 0) {
     printf("FAIL mkdtemp\n");
     return 1;
   }
@@ -328,9 +298,7 @@ int main(int argc, char **argv) {
   check_signal(SIGUSR1, 138, "sigusr1");
   check_nan();
   if (samx_test_failed == 0) {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) printf("note: could not remove %s\n", dir);
+    samx_test_remove_dir(dir);
   } else {
     printf("files kept in %s\n", dir);
   }

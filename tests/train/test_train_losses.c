@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../harness.h"
+#include "../test_util.h"
 #include "data/rng.h"
 #include "train/config.h"
 #include "train/losses.h"
@@ -326,11 +327,9 @@ static void check_selection(void) {
 int main(int argc, char **argv) {
   static Inputs ins[N_CASES];
   for (int ci = 0; ci < N_CASES; ci++) make_inputs(&CASES[ci], ci, &ins[ci]);
-  if (argc > 1 && !strcmp(argv[1], "cuda")) {
-    if (samx_cuda_device_count() == 0) {
-      printf("skipped: no CUDA device\n");
-      return SAMX_TEST_SKIP;
-    }
+  SamxDevice dev;
+  if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
+  if (dev.type == SAMX_CUDA) {
     for (int ci = 0; ci < N_CASES; ci++) check_cuda(ci, &ins[ci]);
     return samx_test_summary();
   }
@@ -341,8 +340,6 @@ int main(int argc, char **argv) {
   CHECK(have_torch, "PyTorch reference failed to run (tests/train/ref_train_losses.py)");
   for (int ci = 0; ci < N_CASES; ci++) check_case(ci, &ins[ci], have_torch ? &torch : NULL);
   if (have_torch) samx_st_close(&torch);
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd) != 0) printf("note: could not remove %s\n", dir);
+  samx_test_remove_dir(dir);
   return samx_test_summary();
 }

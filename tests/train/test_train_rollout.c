@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../harness.h"
+#include "../test_util.h"
 #include "models/seqsam/seqsam.h"
 
 #define B 2
@@ -230,11 +231,9 @@ int main(int argc, char **argv) {
   uint64_t st = 42;
   samx_test_fill_uniform(in.emb, (int64_t)(sizeof in.emb / sizeof *in.emb), -1, 1, &st);
   samx_test_fill_uniform(in.w, (int64_t)(sizeof in.w / sizeof *in.w), -1, 1, &st);
-  if (argc > 1 && !strcmp(argv[1], "cuda")) {
-    if (samx_cuda_device_count() == 0) {
-      printf("skipped: no CUDA device\n");
-      return SAMX_TEST_SKIP;
-    }
+  SamxDevice dev;
+  if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
+  if (dev.type == SAMX_CUDA) {
     check_cuda(&in);
     return samx_test_summary();
   }

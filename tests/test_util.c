@@ -1,0 +1,113 @@
+#include "test_util.h"
+
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int samx_test_device_arg(int argc, char **argv, SamxDevice *dev) {
+  *dev = samx_cpu();
+  if (argc < 2 || strcmp(argv[1], "cuda") != 0) return 0;
+  if (samx_cuda_device_count() == 0) {
+    printf("skipped: no CUDA device\n");
+    return SAMX_TEST_SKIP;
+  }
+  *dev = (SamxDevice){SAMX_CUDA, 0};
+  return 0;
+}
+
+const SamxSTEntry *samx_test_st_get(const SamxSafetensors *st, const char *fmt, const char *a, const char *b) {
+  char key[256];
+  snprintf(key, sizeof key, fmt, a, b);
+  return samx_st_find(st, key);
+}
+
+double samx_test_max_abs_diff(SamxTensor *t, const SamxSTEntry *want) {
+  if (!want || want->numel != t->numel) return INFINITY;
+  float *got = (float *)malloc(samx_nbytes(t)), *w = samx_st_to_f32(want);
+  samx_tensor_read_f32(t, got);
+  double m = 0;
+  for (int64_t i = 0; i < t->numel; i++) {
+    double d = fabs((double)got[i] - w[i]);
+    if (!(d <= m)) m = d == d ? d : INFINITY;
+  }
+  free(got);
+  free(w);
+  return m;
+}
+
+const char *samx_test_path(const char *dir, const char *rel) {
+  static char buf[8][1024];
+  static int slot;
+  slot = (slot + 1) % 8;
+  snprintf(buf[slot], sizeof buf[slot], "%s/%s", dir, rel);
+  return buf[slot];
+}
+
+void samx_test_make_parent(const char *path) {
+  char tmp[1024];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *p = tmp + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      mkdir(tmp, 0755);
+      *p = '/';
+    }
+}
+
+int samx_test_mkdtemp(char *dir, size_t n, const char *name) {
+  if (snprintf(dir, n, "/tmp/%s_XXXXXX", name) >= (int)n) return -1;
+  return mkdtemp(dir) ? 0 : -1;
+}
+
+void samx_test_remove_dir(const char *dir) {
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0) printf("note: could not remove %s\n", dir);
+}
+
+int samx_test_exit_status(int system_rc) { return WIFEXITED(system_rc) ? WEXITSTATUS(system_rc) : -1; }
+
+const char *samx_test_samx_bin(const char *argv0) {
+  static char bin[4096];
+  const char *env = getenv("SAMX_BIN");
+  if (env && *env) {
+    snprintf(bin, sizeof bin, "%s", env);
+    return bin;
+  }
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0)
+    snprintf(exe, sizeof exe, "%s", argv0);
+  else
+    exe[n] = 0;
+  snprintf(bin, sizeof bin, "%s/samx", dirname(exe));
+  if (access(bin, X_OK) != 0) snprintf(bin, sizeof bin, "build/samx");
+  return bin;
+}
+
+int samx_test_run_samx(const char *dir, int in_dir, char *err, size_t err_size, const char *fmt, ...) {
+  char args[8192], cmd[16384], err_path[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int len = vsnprintf(args, sizeof args, fmt, ap);
+  va_end(ap);
+  err[0] = 0;
+  if (len < 0 || len >= (int)sizeof args) return -1;
+  snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
+  const char *bin = samx_test_samx_bin("");
+  len = in_dir ? snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s > stdout.txt 2> '%s'", dir, bin, args, err_path)
+               : snprintf(cmd, sizeof cmd, "'%s' %s > '%s/stdout.txt' 2> '%s'", bin, args, dir, err_path);
+  if (len >= (int)sizeof cmd) return -1;
+  int st = system(cmd);
+  FILE *f = fopen(err_path, "rb");
+  if (f) {
+    size_t got = fread(err, 1, err_size - 1, f);
+    err[got] = 0;
+    fclose(f);
+  }
+  return samx_test_exit_status(st);
+}
