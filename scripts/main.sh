@@ -1,14 +1,171 @@
 #!/usr/bin/env bash
-# The main job on the built-in default: synthetic multi-annotator data, end to end.
-# Installs dependencies, builds, then runs the pipeline into runs/main/ (override with SAMX_RUN_DIR).
+# The main job on the built-in synthetic data, end to end (README "Main job"):
+#   install dependencies and build (timed apart), generate the dataset, pretrain a small SAM with box
+#   prompts (it stands in for the official weights), cache its embeddings, train MCL and SeqSAM
+#   (M = 3 and M = 10) on the cache, infer on the test split, evaluate, print a table in the form of
+#   SeqSAM's Table 1 with Wilcoxon p-values, draw a hypothesis grid, and print the time of each stage.
+# Every output goes to the run directory: runs/main, or SAMX_RUN_DIR. A run directory that already
+# holds a main job is refused unless --force (which replaces the stages' outputs, nothing else).
+#
+#   scripts/main.sh [--force] [--no-build]
+#
+# Environment (for controlled variations; the defaults are the README's run):
+#   SAMX_RUN_DIR          run directory (runs/main)
+#   SAMX_BIN              the samx binary (build/samx, what the build stage makes)
+#   SAMX_DEVICE           auto (default: a GPU when there is one), cpu, cuda, cuda:N
+#   SAMX_MAIN_N           synthetic samples (1024)
+#   SAMX_MAIN_SIZE        synthetic image side (64)
+#   SAMX_MAIN_PRETRAIN    extra --set overrides for configs/synthetic_pretrain.ini, space-separated
+#   SAMX_MAIN_MCL         extra --set overrides for configs/synthetic_mcl.ini
+#   SAMX_MAIN_SEQSAM      extra --set overrides for configs/synthetic_seqsam.ini (both M)
+#   SAMX_MAIN_BOX         annotator whose tight box prompts the test split (2: the middle style)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh > /tmp/samx-build.log 2>&1 || { tail -40 /tmp/samx-build.log; exit 1; }
-SAMX=build/samx
+
+force=0
+build=1
+for arg in "$@"; do
+  case "$arg" in
+    --force) force=1 ;;
+    --no-build) build=0 ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    *) echo "main.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
 RUN="${SAMX_RUN_DIR:-runs/main}"
+DEVICE="${SAMX_DEVICE:-auto}"
+N="${SAMX_MAIN_N:-1024}"
+SIZE="${SAMX_MAIN_SIZE:-64}"
+BOX="${SAMX_MAIN_BOX:-2}"
+SAMX="$(realpath "${SAMX_BIN:-build/samx}")"
+PY=/usr/bin/python3  # Debian's, installed by scripts/install-deps.sh (table formatting only)
+
+if [ -e "$RUN/timings.tsv" ] && [ "$force" = 0 ]; then
+  echo "main.sh: $RUN already holds a main job; --force replaces it (or set SAMX_RUN_DIR)" >&2
+  exit 1
+fi
 mkdir -p "$RUN"
-echo "== synthetic dataset"
-$SAMX pack synthetic --out "$RUN/synthetic.h5" --seed 0
-$SAMX data info "$RUN/synthetic.h5"
-echo "== kernels on this machine"
-$SAMX bench kernels --quick -r 3
+RUN="$(cd "$RUN" && pwd)"
+# Only what this script writes is removed, so a mistyped SAMX_RUN_DIR cannot cost other files.
+rm -rf "$RUN/data" "$RUN/pretrain" "$RUN/mcl" "$RUN/seqsam_m3" "$RUN/seqsam_m10" "$RUN/pred" "$RUN/eval" \
+  "$RUN/grid.png" "$RUN/table.md" "$RUN/compare.md" "$RUN/timings.tsv" "$RUN/main.log"
+mkdir -p "$RUN/data" "$RUN/pred" "$RUN/eval"
+exec > >(tee "$RUN/main.log") 2>&1
+
+printf 'stage\tseconds\n' > "$RUN/timings.tsv.part"
+stage_start=0
+pipeline_start=$(date +%s.%N)
+begin() {
+  echo
+  echo "== $1"
+  stage_name="$1"
+  stage_start=$(date +%s.%N)
+}
+end() {
+  local s
+  s=$(awk -v a="$stage_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  printf '%s\t%s\n' "$stage_name" "$s" >> "$RUN/timings.tsv.part"
+  echo "-- $stage_name: ${s} s"
+}
+
+if [ "$build" = 1 ]; then
+  begin "build (install-deps + cmake + ninja; not part of the pipeline time)"
+  bash scripts/build.sh > "$RUN/build.log" 2>&1 || { tail -40 "$RUN/build.log"; exit 1; }
+  end
+  pipeline_start=$(date +%s.%N)
+fi
+$SAMX info > "$RUN/info.txt"
+cat "$RUN/info.txt"
+
+D="$RUN/data/synthetic.h5"
+E="$RUN/data/synthetic_emb.h5"
+COMMON=(--device "$DEVICE" --set data.path="$D" --set log.print_seconds=15)
+
+begin "data: samx pack synthetic (N $N, ${SIZE}x${SIZE}, K 4)"
+$SAMX pack synthetic --out "$D" --n "$N" --size "$SIZE" --seed 0
+$SAMX data info "$D" > "$RUN/data/info.txt"
+sed -n '1,10p' "$RUN/data/info.txt"
+end
+
+# shellcheck disable=SC2086  # the override lists are meant to split on spaces
+set_args() { for kv in $1; do printf -- '--set\n%s\n' "$kv"; done; }
+
+begin "pretrain: small SAM, sam-ft with box prompts, encoder trained"
+mapfile -t extra < <(set_args "${SAMX_MAIN_PRETRAIN:-}")
+$SAMX train configs/synthetic_pretrain.ini "${COMMON[@]}" --set run.dir="$RUN/pretrain" \
+  --set model.img_size="$SIZE" "${extra[@]}"
+end
+
+begin "embed: cache the pretrained encoder's embeddings"
+$SAMX embed --checkpoint "$RUN/pretrain/sam.safetensors" --data "$D" --out "$E" --device "$DEVICE"
+end
+
+FROM=(--set model.checkpoint="$RUN/pretrain/sam.safetensors" --set data.embeddings="$E")
+begin "train: MCL (3 multimask outputs)"
+mapfile -t extra < <(set_args "${SAMX_MAIN_MCL:-}")
+$SAMX train configs/synthetic_mcl.ini "${COMMON[@]}" "${FROM[@]}" --set run.dir="$RUN/mcl" "${extra[@]}"
+end
+
+for m in 3 10; do
+  begin "train: SeqSAM M = $m"
+  mapfile -t extra < <(set_args "${SAMX_MAIN_SEQSAM:-}")
+  $SAMX train configs/synthetic_seqsam.ini "${COMMON[@]}" "${FROM[@]}" --set run.dir="$RUN/seqsam_m$m" \
+    --set method.masks="$m" "${extra[@]}"
+  end
+done
+
+# name:method:run directory (hypotheses per image: the checkpoint's, 1, 3, M)
+RUNS=("sam-ft:sam-ft:pretrain" "mcl:mcl:mcl" "seqsam-M3:seqsam:seqsam_m3" "seqsam-M10:seqsam:seqsam_m10")
+begin "infer: test split, box of annotator $BOX"
+for r in "${RUNS[@]}"; do
+  IFS=: read -r name method dir <<< "$r"
+  $SAMX infer --method "$method" --checkpoint "$RUN/$dir/checkpoints/best.safetensors" --data "$D" \
+    --split test --annotator "$BOX" --device "$DEVICE" --out "$RUN/pred/$name.h5" -q
+done
+end
+
+begin "eval: samx eval --json"
+for r in "${RUNS[@]}"; do
+  IFS=: read -r name _ _ <<< "$r"
+  $SAMX eval --data "$D" --pred "$RUN/pred/$name.h5" --split test --json "$RUN/eval/$name.json" --quiet
+done
+end
+
+begin "table and samx compare"
+$PY - "$RUN" > "$RUN/table.md" <<'EOF'
+import json, sys
+run = sys.argv[1]
+rows = [("SAM-FT (the pretrained model, 1 mask)", "sam-ft"), ("MCL", "mcl"),
+        ("SeqSAM, M = 3", "seqsam-M3"), ("SeqSAM, M = 10", "seqsam-M10")]
+cols = [("D_avg ↑", "dice_avg"), ("GED ↓", "ged"), ("D_max ↑", "dmax"), ("HM-IoU ↑", "hm_iou")]
+print("| method | " + " | ".join(c for c, _ in cols) + " |")
+print("|---|" + "---:|" * len(cols))
+for label, name in rows:
+    m = json.load(open(f"{run}/eval/{name}.json"))
+    cells = [f"{m['metrics'][k]['mean']:.4f} ± {m['metrics'][k]['std']:.4f}" for _, k in cols]
+    print(f"| {label} | " + " | ".join(cells) + " |")
+print(f"\n(test split, {m['n']} samples; mean ± std over samples; policy {m.get('empty_policy', '?')})")
+EOF
+cat "$RUN/table.md"
+echo
+# Paired Wilcoxon tests against MCL, the baseline SeqSAM's Table 1 compares with.
+(cd "$RUN/eval" && $SAMX compare mcl.json seqsam-M3.json seqsam-M10.json --metrics dice_avg,ged,dmax,hm_iou) \
+  | tee "$RUN/compare.md"
+end
+
+begin "figure: hypothesis grid of test samples"
+# Rows: the first 4 test samples (the first prediction file's first rows).
+$SAMX figure grid --data "$D" --pred "$RUN/pred/mcl.h5" --pred "$RUN/pred/seqsam-M3.h5" \
+  --pred "$RUN/pred/seqsam-M10.h5" --max-hyp 10 --cell 96 --out "$RUN/grid.png"
+for d in pretrain mcl seqsam_m3 seqsam_m10; do $SAMX figure curves "$RUN/$d" > /dev/null; done
+end
+
+total=$(awk -v a="$pipeline_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+printf 'pipeline total\t%s\n' "$total" >> "$RUN/timings.tsv.part"
+mv "$RUN/timings.tsv.part" "$RUN/timings.tsv"
+echo
+echo "== time per stage (s; the pipeline total excludes the build)"
+column -t -s $'\t' "$RUN/timings.tsv"
+echo
+echo "outputs in $RUN: table.md, compare.md, grid.png, eval/*.json, pred/*.h5, */curves.png, timings.tsv, main.log"
