@@ -2,11 +2,19 @@
 
 #define PARALLEL_MIN 32768
 
+// Row by row over the innermost (merged) dim: the index arithmetic runs once per row, and the inner
+// loop reads each operand with its stride there (1, or 0 when broadcast), which vectorises.
 void samx_cpu_elementwise_binary_fwd(int op, const SamxBroadcast *g, const float *a, const float *b, float *y,
                                      int64_t n) {
+  const int64_t inner = g->out[SAMX_BCAST_DIMS - 1];
+  if (n == 0 || inner == 0) return;
+  const int64_t sa = g->stride[0][SAMX_BCAST_DIMS - 1], sb = g->stride[1][SAMX_BCAST_DIMS - 1], rows = n / inner;
 #pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-  for (int64_t i = 0; i < n; i++)
-    y[i] = samx_binary_fwd(op, a[samx_bcast_offset(g, 0, i)], b[samx_bcast_offset(g, 1, i)]);
+  for (int64_t r = 0; r < rows; r++) {
+    const float *pa = a + samx_bcast_offset(g, 0, r * inner), *pb = b + samx_bcast_offset(g, 1, r * inner);
+    float *py = y + r * inner;
+    for (int64_t k = 0; k < inner; k++) py[k] = samx_binary_fwd(op, pa[k * sa], pb[k * sb]);
+  }
 }
 
 void samx_cpu_elementwise_binary_bwd(int op, int which, const SamxBroadcast *g, const float *other, const float *gy,
