@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../common.h"
 
@@ -28,8 +29,23 @@
     }                                                                                             \
   } while (0)
 
+// Whether SAMX_CUDA_SYNC_CHECK is set (to anything but "0"): then every launch is waited for, so a
+// fault inside a kernel is reported at its own launch instead of at some later copy.
+static inline int samx_cuda_sync_check(void) {
+  static int on = -1;
+  if (on < 0) {
+    const char *e = getenv("SAMX_CUDA_SYNC_CHECK");
+    on = e && *e && strcmp(e, "0") != 0;
+  }
+  return on;
+}
+
 // Checks the launch of the last kernel (and, with SAMX_CUDA_SYNC_CHECK set, its completion).
-#define CUDA_LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
+#define CUDA_LAUNCH_CHECK()                                           \
+  do {                                                                \
+    CUDA_CHECK(cudaGetLastError());                                   \
+    if (samx_cuda_sync_check()) CUDA_CHECK(cudaDeviceSynchronize()); \
+  } while (0)
 
 // The cuBLAS handle of the current device, created on first use.
 SAMX_EXTERN_C cublasHandle_t samx_cublas_handle(void);

@@ -96,7 +96,9 @@ extern "C" void samx_cuda_loss_reduce(SamxLossSpec s, const float *x, const floa
                                       int64_t rows, int64_t cols, int keep_rows, int weight_mean, double scale,
                                       double *partials, double *sums, double *rowscale, float *out) {
   int64_t chunks = samx_loss_chunks(cols);
-  dim3 grid((unsigned)chunks, (unsigned)(rows < 65535 ? rows : 65535));
+  // At least one block row: a grid of 0 blocks is a launch error, and the finish kernel must still
+  // write the (zero) total when there are no rows.
+  dim3 grid((unsigned)chunks, (unsigned)(rows < 1 ? 1 : (rows < 65535 ? rows : 65535)));
   loss_partials_kernel<<<grid, LOSS_THREADS>>>(s, x, t, rows, cols, chunks, partials);
   CUDA_LAUNCH_CHECK();
   loss_finish_kernel<<<1, LOSS_THREADS>>>(s, weight, rows, chunks, keep_rows, weight_mean, scale, partials, sums,

@@ -93,7 +93,7 @@ extern "C" void samx_cuda_norm_bwd_dx(const float *x, const float *w, const floa
 
 extern "C" void samx_cuda_norm_bwd_dwdb(const float *x, const float *gy, const float *mean, const float *rstd,
                                         float *gw, float *gb, float *part, int64_t R, int64_t C, int64_t inner) {
-  if (R == 0) return;
+  if (R == 0 || C == 0) return;  // nothing to add, and a grid of 0 blocks is a launch error
   int64_t rows = samx_norm_chunk_rows(R), n_chunks = samx_norm_n_chunks(R);
   float *part_w = part, *part_b = part + n_chunks * C;
   int64_t n = n_chunks * C;
