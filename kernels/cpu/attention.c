@@ -40,9 +40,11 @@ static void block_logits(SamxAttnDims d, const float *q, const float *k, const f
   for (int64_t r = 0; r < n; r++) {
     const float *rh = rel_h + (i0 + r) * d.KH, *rw = rel_w + (i0 + r) * d.KW;
     for (int64_t kh = 0; kh < d.KH; kh++) {
+      // samx_attn_bias(rh, rw, KW, kh * KW + kw) = rh[kh] + rw[kw], with the division hoisted.
       float *row = s + r * Tk + kh * d.KW;
+      const float h = rh[kh];
 #pragma omp simd
-      for (int64_t kw = 0; kw < d.KW; kw++) row[kw] += samx_attn_bias(rh, rw, (int)d.KW, (int)(kh * d.KW + kw));
+      for (int64_t kw = 0; kw < d.KW; kw++) row[kw] += h + rw[kw];
     }
   }
 }
@@ -68,16 +70,32 @@ static inline float exp_nonpos(float x) {
   return p * scale;
 }
 
-// Turns the logits of row block s [n, Tk] into unnormalised probabilities exp(s - max); stores
+// Adds the bias rows (rel_h, rel_w at the block's first row; NULL: none) to the scaled q k^T block
+// s [n, Tk] and turns it into unnormalised probabilities exp(s - max); stores
 // each row's log-sum-exp and 1 / sum (the normalisation is applied to the [n, D] output instead
 // of the [n, Tk] block: one pass over the block fewer).
-static void block_softmax(SamxAttnDims d, int64_t n, float *s, float *lse_rows, float *inv_sum) {
+static void block_softmax(SamxAttnDims d, const float *rel_h, const float *rel_w, int64_t n, float *s,
+                          float *lse_rows, float *inv_sum) {
   const int64_t Tk = d.Tk;
   for (int64_t r = 0; r < n; r++) {
     float *row = s + r * Tk;
     float m = -INFINITY, l = 0.0f;
+    if (rel_h) {  // the decomposed bias is added in the same pass that finds the row maximum
+      const float *rh = rel_h + r * d.KH, *rw = rel_w + r * d.KW;
+      for (int64_t kh = 0; kh < d.KH; kh++) {
+        float *seg = row + kh * d.KW;
+        const float h = rh[kh];
 #pragma omp simd reduction(max : m)
-    for (int64_t j = 0; j < Tk; j++) m = row[j] > m ? row[j] : m;  // not fmaxf: a libm call per element
+        for (int64_t kw = 0; kw < d.KW; kw++) {
+          float v = seg[kw] + (h + rw[kw]);
+          seg[kw] = v;
+          m = v > m ? v : m;
+        }
+      }
+    } else {
+#pragma omp simd reduction(max : m)
+      for (int64_t j = 0; j < Tk; j++) m = row[j] > m ? row[j] : m;  // not fmaxf: a libm call per element
+    }
 #pragma omp simd reduction(+ : l)
     for (int64_t j = 0; j < Tk; j++) l += row[j] = exp_nonpos(row[j] - m);
     if (lse_rows) lse_rows[r] = samx_attn_lse(m, l);
@@ -96,9 +114,10 @@ void samx_cpu_attention_fwd(SamxAttnDims d, const float *q, const float *k, cons
   for (int64_t t = 0; t < n_tasks; t++) {
     const int64_t bh = t / n_blocks, i0 = (t % n_blocks) * rows, n = min64(rows, Tq - i0);
     float *p = scratch + (size_t)omp_get_thread_num() * per_thread;
-    block_logits(d, q + bh * Tq * D, k + bh * Tk * D, at(rel_h, bh * Tq * d.KH), at(rel_w, bh * Tq * d.KW), i0, n, p);
+    gemm(0, 1, n, Tk, D, d.scale, q + (bh * Tq + i0) * D, D, k + bh * Tk * D, D, 0.0f, p, Tk);
     float inv_sum[FWD_ROWS];
-    block_softmax(d, n, p, at_mut(lse, bh * Tq + i0), inv_sum);
+    block_softmax(d, at(rel_h, (bh * Tq + i0) * d.KH), at(rel_w, (bh * Tq + i0) * d.KW), n, p,
+                  at_mut(lse, bh * Tq + i0), inv_sum);
     float *o = out + (bh * Tq + i0) * D;
     gemm(0, 0, n, D, Tk, 1.0f, p, Tk, v + bh * Tk * D, D, 0.0f, o, D);
     for (int64_t r = 0; r < n; r++)
