@@ -60,6 +60,9 @@ static const AttnCase relpos_5x8_d16 = {1, 3, 40, 40, 16, 5, 8, 0.25f}; // parti
 static const AttnCase relpos_1x40_d48 = {1, 1, 40, 40, 48, 1, 40, 0.144f}; // KW > 32, D not a multiple of 32
 static const AttnCase cross_d128 = {1, 2, 5, 12, 128, 0, 0, 0.0884f};
 static const AttnCase fwd_16x16_d64 = {1, 2, 256, 256, 64, 16, 16, 0.125f}; // many tiles, forward only
+// >= 1024 keys take the CPU's long-sequence path (row blocks of threads x 256, multi-threaded GEMMs).
+static const AttnCase fwd_long_32x32 = {1, 2, 1024, 1024, 16, 32, 32, 0.25f};
+static const AttnCase fwd_long_cross = {2, 1, 600, 1100, 16, 0, 0, 0.25f};  // partial row blocks, no bias
 
 int main(int argc, char **argv) {
   // Built here: input shapes come from the AttnCase sizes, which are not constant expressions in C.
@@ -83,6 +86,10 @@ int main(int argc, char **argv) {
      .ref = ref_attention, .args = &cross_d128, .torch = 1},
     {.name = "attn_fwd_16x16_d64", .n_in = 5, .in = {QKV(fwd_16x16_d64, 0, 0, 0), REL(fwd_16x16_d64, 0)},
      .run = run_attention, .ref = ref_attention, .args = &fwd_16x16_d64},
+    {.name = "attn_fwd_long_32x32", .n_in = 5, .in = {QKV(fwd_long_32x32, 0, 0, 0), REL(fwd_long_32x32, 0)},
+     .run = run_attention, .ref = ref_attention, .args = &fwd_long_32x32},
+    {.name = "attn_fwd_long_cross", .n_in = 3, .in = {QKV(fwd_long_cross, 0, 0, 0)}, .run = run_attention,
+     .ref = ref_attention, .args = &fwd_long_cross},
   };
   return samx_test_ops_main(argc, argv, cases, sizeof cases / sizeof *cases);
 }
