@@ -94,6 +94,17 @@ SAMX_HD int64_t samx_loss_chunks(int64_t cols) {
 }
 
 // out[i] = pointwise loss of element i (no reduction).
+// Row r's two sums from its chunk partials, added in chunk order (the same on CPU and CUDA).
+SAMX_HD void samx_loss_row_total(const double *partials, int64_t r, int64_t chunks, double *sums) {
+  double a = 0, b = 0;
+  for (int64_t c = 0; c < chunks; c++) {
+    a += partials[2 * (r * chunks + c)];
+    b += partials[2 * (r * chunks + c) + 1];
+  }
+  sums[2 * r] = a;
+  sums[2 * r + 1] = b;
+}
+
 SAMX_EXTERN_C void samx_cpu_loss_elementwise(SamxLossSpec s, const float *x, const float *t, float *out, int64_t n);
 // Reduced loss over `rows` rows of `cols` elements.
 //   partials: scratch of rows * samx_loss_chunks(cols) * 2 doubles.

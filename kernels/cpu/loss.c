@@ -29,13 +29,7 @@ void samx_cpu_loss_reduce(SamxLossSpec s, const float *x, const float *t, const 
   for (int64_t k = 0; k < rows * chunks; k++) chunk_sums(&s, x, t, cols, chunks, k / chunks, k % chunks, &partials[2 * k]);
   double wsum = 0;
   for (int64_t r = 0; r < rows; r++) {
-    double a = 0, b = 0;
-    for (int64_t c = 0; c < chunks; c++) {
-      a += partials[2 * (r * chunks + c)];
-      b += partials[2 * (r * chunks + c) + 1];
-    }
-    sums[2 * r] = a;
-    sums[2 * r + 1] = b;
+    samx_loss_row_total(partials, r, chunks, sums);
     wsum += weight ? weight[r] : 1.0;
   }
   double norm = !weight_mean ? 1.0 : (wsum > 0 ? 1.0 / wsum : 0.0);

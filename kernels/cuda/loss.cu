@@ -52,13 +52,7 @@ __global__ static void loss_finish_kernel(SamxLossSpec s, const float *weight, i
   __shared__ double sh[LOSS_THREADS];
   double wpart = 0;
   for (int64_t r = threadIdx.x; r < rows; r += LOSS_THREADS) {
-    double a = 0, b = 0;
-    for (int64_t c = 0; c < chunks; c++) {
-      a += partials[2 * (r * chunks + c)];
-      b += partials[2 * (r * chunks + c) + 1];
-    }
-    sums[2 * r] = a;
-    sums[2 * r + 1] = b;
+    samx_loss_row_total(partials, r, chunks, sums);
     wpart += weight ? weight[r] : 1.0;
   }
   double wsum = block_sum(wpart, sh);
