@@ -170,10 +170,10 @@ static SamxTensor *linear_op(SamxCtx *ctx, const char *op, SamxTensor *x, SamxTe
   }
   SamxTensor *y = samx_new(ctx, SAMX_F32, with_last_dim(x, out));
   Gemm g = linear_plan(x, w);
-  gemm(x, g, 1.0f, samx_f32(x), samx_f32(w), 0.0f, samx_f32(y));
   if (b)
-    SAMX_ON_DEVICE(x, samx_cpu_linalg_bias_add(samx_f32(y), samx_f32(b), g.m, g.n),
-                   samx_cuda_linalg_bias_add(samx_f32(y), samx_f32(b), g.m, g.n));
+    SAMX_ON_DEVICE(x, samx_cpu_linalg_bias_fill(samx_f32(y), samx_f32(b), g.m, g.n),
+                   samx_cuda_linalg_bias_fill(samx_f32(y), samx_f32(b), g.m, g.n));
+  gemm(x, g, 1.0f, samx_f32(x), samx_f32(w), b ? 1.0f : 0.0f, samx_f32(y));
   SamxTensor *h = NULL;
   if (lora_a) {
     int64_t rank = lora_a->ndim == 2 ? lora_a->shape[0] : -1;

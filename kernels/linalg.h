@@ -31,8 +31,10 @@ SAMX_EXTERN_C void samx_cuda_linalg_gemm(int64_t batch, int64_t m, int64_t n, in
                                          int64_t stride_b, float beta, float *c, int64_t stride_c);
 
 // y [rows, cols] += bias [cols] broadcast over rows.
-SAMX_EXTERN_C void samx_cpu_linalg_bias_add(float *y, const float *bias, int64_t rows, int64_t cols);
-SAMX_EXTERN_C void samx_cuda_linalg_bias_add(float *y, const float *bias, int64_t rows, int64_t cols);
+// y [rows, cols] = bias in every row (a linear layer's GEMM then accumulates into it with beta = 1:
+// one pass over y instead of BLAS's zeroing pass plus a bias pass).
+SAMX_EXTERN_C void samx_cpu_linalg_bias_fill(float *y, const float *bias, int64_t rows, int64_t cols);
+SAMX_EXTERN_C void samx_cuda_linalg_bias_fill(float *y, const float *bias, int64_t rows, int64_t cols);
 // gbias [cols] += column sums of gy [rows, cols] (deterministic on both backends).
 SAMX_EXTERN_C void samx_cpu_linalg_bias_grad(const float *gy, float *gbias, int64_t rows, int64_t cols);
 SAMX_EXTERN_C void samx_cuda_linalg_bias_grad(const float *gy, float *gbias, int64_t rows, int64_t cols);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../attention.h"
+#include "simd.h"
 
 // Query rows handled together: their logits ([QB, Tk]) live in the thread's scratch. The products
 // q k^T and p v run as single-threaded OpenBLAS GEMMs inside OpenMP tasks over (head, row block):
@@ -19,8 +20,9 @@ static const float *at(const float *p, int64_t off) { return p ? p + off : NULL;
 static float *at_mut(float *p, int64_t off) { return p ? p + off : NULL; }
 
 size_t samx_cpu_attention_scratch_floats(SamxAttnDims d) {
-  // Backward needs two [QB, Tk] blocks per thread (probabilities and dlogits); forward one [FWD_ROWS, Tk].
-  return (size_t)omp_get_max_threads() * (FWD_ROWS > 2 * QB ? FWD_ROWS : 2 * QB) * (size_t)d.Tk;
+  // Backward needs two [QB, Tk] blocks per thread (probabilities and dlogits); forward one
+  // [FWD_ROWS, Tk] and the rows' 1 / sum.
+  return (size_t)omp_get_max_threads() * ((FWD_ROWS > 2 * QB ? FWD_ROWS : 2 * QB) * (size_t)d.Tk + FWD_ROWS);
 }
 
 // Row-major C[m, n] = alpha * op(A) op(B) + beta * C.
@@ -49,58 +51,70 @@ static void block_logits(SamxAttnDims d, const float *q, const float *k, const f
   }
 }
 
-// exp(x) for x <= 0 (softmax arguments after subtracting the row max), written so that the loop
-// vectorises: x = n ln2 + r with |r| <= ln2/2, exp(r) by a degree-6 polynomial (Cephes' expf
-// coefficients, ~1 ulp), 2^n by building the exponent bits. Below -87 the result flushes to 0.
-static inline float exp_nonpos(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  // Round to nearest by the 1.5 * 2^23 trick: vectorises everywhere, exact for |x| < 2^22.
-  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  int32_t bits = ((int32_t)n + 127) << 23;
-  float scale;
-  memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+// One row of logits s [Tk] (bias rows rh [KH], rw [KW], or NULL) becomes unnormalised
+// probabilities exp(s + bias - max); returns the row's maximum, its sum in *sum.
+static float softmax_row(float *s, int64_t Tk, const float *rh, const float *rw, int64_t KW, float *sum) {
+  v8f vm = v8_set1(-INFINITY);
+  float m = -INFINITY;
+  if (rh) {  // the decomposed bias is added in the same pass that finds the row maximum
+    for (int64_t kh = 0; kh < Tk / KW; kh++) {
+      float *seg = s + kh * KW;
+      const v8f h = v8_set1(rh[kh]);
+      int64_t kw = 0;
+      for (; kw + 8 <= KW; kw += 8) {
+        v8f v = v8_load(seg + kw) + (h + v8_load(rw + kw));
+        v8_store(seg + kw, v);
+        vm = v8_max(vm, v);
+      }
+      for (; kw < KW; kw++) {
+        seg[kw] += rh[kh] + rw[kw];
+        m = seg[kw] > m ? seg[kw] : m;
+      }
+    }
+  } else {
+    int64_t j = 0;
+    for (; j + 8 <= Tk; j += 8) vm = v8_max(vm, v8_load(s + j));
+    for (; j < Tk; j++) m = s[j] > m ? s[j] : m;
+  }
+  const float hm = v8_hmax(vm);
+  m = hm > m ? hm : m;
+  const v8f mv = v8_set1(m);
+  v8f vl = v8_set1(0.0f);
+  int64_t j = 0;
+  for (; j + 8 <= Tk; j += 8) {
+    v8f e = v8_exp_nonpos(v8_load(s + j) - mv);
+    v8_store(s + j, e);
+    vl += e;
+  }
+  float l = v8_hsum(vl);
+  if (j < Tk) {  // the tail through one padded vector, so that every element sees the same exp
+    float tail[8] = {0};
+    memcpy(tail, s + j, (size_t)(Tk - j) * sizeof *s);
+    v8f e = v8_exp_nonpos(v8_load(tail) - mv);
+    for (int64_t t = 0; t < Tk - j; t++) l += s[j + t] = e[t];
+  }
+  *sum = l;
+  return m;
 }
 
-// Adds the bias rows (rel_h, rel_w at the block's first row; NULL: none) to the scaled q k^T block
-// s [n, Tk] and turns it into unnormalised probabilities exp(s - max); stores
-// each row's log-sum-exp and 1 / sum (the normalisation is applied to the [n, D] output instead
-// of the [n, Tk] block: one pass over the block fewer).
+// Rows of the scaled q k^T block s [n, Tk] (bias rows rel_h, rel_w at the block's first row; NULL:
+// none) become unnormalised probabilities exp(s - max); stores each row's log-sum-exp and 1 / sum
+// (the normalisation is applied to the [n, D] output instead of the [n, Tk] block: one pass over
+// the block fewer).
 static void block_softmax(SamxAttnDims d, const float *rel_h, const float *rel_w, int64_t n, float *s,
                           float *lse_rows, float *inv_sum) {
-  const int64_t Tk = d.Tk;
   for (int64_t r = 0; r < n; r++) {
-    float *row = s + r * Tk;
-    float m = -INFINITY, l = 0.0f;
-    if (rel_h) {  // the decomposed bias is added in the same pass that finds the row maximum
-      const float *rh = rel_h + r * d.KH, *rw = rel_w + r * d.KW;
-      for (int64_t kh = 0; kh < d.KH; kh++) {
-        float *seg = row + kh * d.KW;
-        const float h = rh[kh];
-#pragma omp simd reduction(max : m)
-        for (int64_t kw = 0; kw < d.KW; kw++) {
-          float v = seg[kw] + (h + rw[kw]);
-          seg[kw] = v;
-          m = v > m ? v : m;
-        }
-      }
-    } else {
-#pragma omp simd reduction(max : m)
-      for (int64_t j = 0; j < Tk; j++) m = row[j] > m ? row[j] : m;  // not fmaxf: a libm call per element
-    }
-#pragma omp simd reduction(+ : l)
-    for (int64_t j = 0; j < Tk; j++) l += row[j] = exp_nonpos(row[j] - m);
+    float l, m = softmax_row(s + r * d.Tk, d.Tk, at(rel_h, r * d.KH), at(rel_w, r * d.KW), d.KW, &l);
     if (lse_rows) lse_rows[r] = samx_attn_lse(m, l);
     inv_sum[r] = 1.0f / l;
   }
+}
+
+// out [n, D] *= inv_sum per row.
+static void scale_rows(float *out, int64_t n, int64_t D, const float *inv_sum) {
+  for (int64_t r = 0; r < n; r++)
+#pragma omp simd
+    for (int64_t c = 0; c < D; c++) out[r * D + c] *= inv_sum[r];
 }
 
 // Long key sequences (SAM's global blocks: 4096 keys): one block of threads x FWD_ROWS query rows at a
@@ -112,19 +126,17 @@ static void block_softmax(SamxAttnDims d, const float *rel_h, const float *rel_w
 static void long_fwd(SamxAttnDims d, const float *q, const float *k, const float *v, const float *rel_h,
                      const float *rel_w, float *out, float *lse, float *scratch) {
   const int64_t D = d.D, Tq = d.Tq, Tk = d.Tk, rows = (int64_t)omp_get_max_threads() * FWD_ROWS;
+  float *inv_sum = scratch + rows * Tk;
   for (int64_t bh = 0; bh < d.B * d.H; bh++)
     for (int64_t i0 = 0; i0 < Tq; i0 += rows) {
       const int64_t n = min64(rows, Tq - i0), first = bh * Tq + i0;
       gemm(0, 1, n, Tk, D, d.scale, q + first * D, D, k + bh * Tk * D, D, 0.0f, scratch, Tk);
 #pragma omp parallel for schedule(static)
-      for (int64_t r = 0; r < n; r++) {
-        float *row = scratch + r * Tk, inv;
-        block_softmax(d, at(rel_h, (first + r) * d.KH), at(rel_w, (first + r) * d.KW), 1, row,
-                      at_mut(lse, first + r), &inv);
-#pragma omp simd
-        for (int64_t j = 0; j < Tk; j++) row[j] *= inv;  // while the row is still in cache
-      }
+      for (int64_t r = 0; r < n; r++)
+        block_softmax(d, at(rel_h, (first + r) * d.KH), at(rel_w, (first + r) * d.KW), 1, scratch + r * Tk,
+                      at_mut(lse, first + r), inv_sum + r);
       gemm(0, 0, n, D, Tk, 1.0f, scratch, Tk, v + bh * Tk * D, D, 0.0f, out + first * D, D);
+      scale_rows(out + first * D, n, D, inv_sum);
     }
 }
 
@@ -149,9 +161,7 @@ void samx_cpu_attention_fwd(SamxAttnDims d, const float *q, const float *k, cons
                   at_mut(lse, bh * Tq + i0), inv_sum);
     float *o = out + (bh * Tq + i0) * D;
     gemm(0, 0, n, D, Tk, 1.0f, p, Tk, v + bh * Tk * D, D, 0.0f, o, D);
-    for (int64_t r = 0; r < n; r++)
-#pragma omp simd
-      for (int64_t c = 0; c < D; c++) o[r * D + c] *= inv_sum[r];
+    scale_rows(o, n, D, inv_sum);
   }
   openblas_set_num_threads(blas_threads);
 }

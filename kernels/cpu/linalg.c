@@ -38,10 +38,9 @@ void samx_cpu_linalg_gemm(int64_t batch, int64_t m, int64_t n, int64_t k, int tr
     gemm_one(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, b + i * stride_b, beta, c + i * stride_c);
 }
 
-void samx_cpu_linalg_bias_add(float *y, const float *bias, int64_t rows, int64_t cols) {
+void samx_cpu_linalg_bias_fill(float *y, const float *bias, int64_t rows, int64_t cols) {
 #pragma omp parallel for schedule(static) if (rows * cols > 32768)
-  for (int64_t r = 0; r < rows; r++)
-    for (int64_t j = 0; j < cols; j++) y[r * cols + j] += bias[j];
+  for (int64_t r = 0; r < rows; r++) memcpy(y + r * cols, bias, (size_t)cols * sizeof *y);
 }
 
 // Threads split the columns into tiles and each walks its tile row by row (cache order); every output

@@ -38,15 +38,15 @@ extern "C" void samx_cuda_linalg_gemm(int64_t batch, int64_t m, int64_t n, int64
   gemm_strided(batch, m, n, k, trans_a, trans_b, alpha, a, stride_a, b, stride_b, beta, c, stride_c);
 }
 
-__global__ static void bias_add_kernel(float *y, const float *bias, int64_t rows, int64_t cols) {
+__global__ static void bias_fill_kernel(float *y, const float *bias, int64_t rows, int64_t cols) {
   int64_t n = rows * cols;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-    y[i] += bias[i % cols];
+    y[i] = bias[i % cols];
 }
 
-extern "C" void samx_cuda_linalg_bias_add(float *y, const float *bias, int64_t rows, int64_t cols) {
+extern "C" void samx_cuda_linalg_bias_fill(float *y, const float *bias, int64_t rows, int64_t cols) {
   if (rows * cols == 0) return;
-  bias_add_kernel<<<samx_grid_1d((size_t)(rows * cols), 256), 256>>>(y, bias, rows, cols);
+  bias_fill_kernel<<<samx_grid_1d((size_t)(rows * cols), 256), 256>>>(y, bias, rows, cols);
   CUDA_LAUNCH_CHECK();
 }
 
