@@ -5,13 +5,17 @@
 
 #include "../attention.h"
 #include "simd.h"
+#include "small_gemm.h"
 
-// Query rows handled together: their logits ([QB, Tk]) live in the thread's scratch. The products
-// q k^T and p v run as single-threaded OpenBLAS GEMMs inside OpenMP tasks over (head, row block):
+// Query rows handled together: their logits ([QB, Tk]) live in the thread's scratch. In the
+// backward, q k^T and p v run as single-threaded OpenBLAS GEMMs inside OpenMP tasks over heads:
 // OpenBLAS is told to use one thread for the duration, so the two levels never oversubscribe.
 #define QB 16
-// Forward rows per task: large enough that OpenBLAS's packing of K and V is amortised.
+// Forward rows per task (short key sequences) or per thread (long ones).
 #define FWD_ROWS 256
+// Key sequences at least this long (SAM's global blocks: 4096 keys) take the multi-threaded GEMM
+// path; shorter ones (windows: 196 keys) the cache-resident small-GEMM path.
+#define LONG_KEYS 1024
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -19,10 +23,21 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static const float *at(const float *p, int64_t off) { return p ? p + off : NULL; }
 static float *at_mut(float *p, int64_t off) { return p ? p + off : NULL; }
 
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+// Per thread, the short-sequence forward keeps logits [FWD_ROWS, Np], K^T [D, Np], V [Tk, Dp] and
+// the output rows [FWD_ROWS, Dp], with Np and Dp rounded up to the small GEMM's 16 columns.
+static size_t short_fwd_floats(SamxAttnDims d) {
+  const size_t np = (size_t)sg_round_up(d.Tk), dp = (size_t)sg_round_up(d.D);
+  return FWD_ROWS * (np + dp) + (size_t)d.D * np + (size_t)d.Tk * dp;
+}
+
 size_t samx_cpu_attention_scratch_floats(SamxAttnDims d) {
-  // Backward needs two [QB, Tk] blocks per thread (probabilities and dlogits); forward one
-  // [FWD_ROWS, Tk] and the rows' 1 / sum.
-  return (size_t)omp_get_max_threads() * ((FWD_ROWS > 2 * QB ? FWD_ROWS : 2 * QB) * (size_t)d.Tk + FWD_ROWS);
+  // Backward needs two [QB, Tk] blocks per thread (probabilities and dlogits); the long forward one
+  // [FWD_ROWS, Tk] block and the rows' 1 / sum.
+  size_t per_thread = max_size(2 * QB * (size_t)d.Tk, FWD_ROWS * ((size_t)d.Tk + 1));
+  if (d.Tk < LONG_KEYS) per_thread = max_size(per_thread, short_fwd_floats(d));
+  return (size_t)omp_get_max_threads() * per_thread;
 }
 
 // Row-major C[m, n] = alpha * op(A) op(B) + beta * C.
@@ -97,14 +112,14 @@ static float softmax_row(float *s, int64_t Tk, const float *rh, const float *rw,
   return m;
 }
 
-// Rows of the scaled q k^T block s [n, Tk] (bias rows rel_h, rel_w at the block's first row; NULL:
+// Rows of the scaled q k^T block s [n, Tk] (row stride ld) (bias rows rel_h, rel_w at the block's first row; NULL:
 // none) become unnormalised probabilities exp(s - max); stores each row's log-sum-exp and 1 / sum
 // (the normalisation is applied to the [n, D] output instead of the [n, Tk] block: one pass over
 // the block fewer).
-static void block_softmax(SamxAttnDims d, const float *rel_h, const float *rel_w, int64_t n, float *s,
+static void block_softmax(SamxAttnDims d, const float *rel_h, const float *rel_w, int64_t n, float *s, int64_t ld,
                           float *lse_rows, float *inv_sum) {
   for (int64_t r = 0; r < n; r++) {
-    float l, m = softmax_row(s + r * d.Tk, d.Tk, at(rel_h, r * d.KH), at(rel_w, r * d.KW), d.KW, &l);
+    float l, m = softmax_row(s + r * ld, d.Tk, at(rel_h, r * d.KH), at(rel_w, r * d.KW), d.KW, &l);
     if (lse_rows) lse_rows[r] = samx_attn_lse(m, l);
     inv_sum[r] = 1.0f / l;
   }
@@ -117,12 +132,10 @@ static void scale_rows(float *out, int64_t n, int64_t D, const float *inv_sum) {
     for (int64_t c = 0; c < D; c++) out[r * D + c] *= inv_sum[r];
 }
 
-// Long key sequences (SAM's global blocks: 4096 keys): one block of threads x FWD_ROWS query rows at a
+// Long key sequences: one block of threads x FWD_ROWS query rows at a
 // time, with the two GEMMs multi-threaded by OpenBLAS and the softmax rows spread over OpenMP. A
 // single-threaded GEMM per task (below) spends too long re-packing K and V when Tk is large:
 // measured 1.44 s -> 0.78 s for 12 heads x 4096 tokens on 2 cores.
-#define LONG_KEYS 1024
-
 static void long_fwd(SamxAttnDims d, const float *q, const float *k, const float *v, const float *rel_h,
                      const float *rel_w, float *out, float *lse, float *scratch) {
   const int64_t D = d.D, Tq = d.Tq, Tk = d.Tk, rows = (int64_t)omp_get_max_threads() * FWD_ROWS;
@@ -133,7 +146,7 @@ static void long_fwd(SamxAttnDims d, const float *q, const float *k, const float
       gemm(0, 1, n, Tk, D, d.scale, q + first * D, D, k + bh * Tk * D, D, 0.0f, scratch, Tk);
 #pragma omp parallel for schedule(static)
       for (int64_t r = 0; r < n; r++)
-        block_softmax(d, at(rel_h, (first + r) * d.KH), at(rel_w, (first + r) * d.KW), 1, scratch + r * Tk,
+        block_softmax(d, at(rel_h, (first + r) * d.KH), at(rel_w, (first + r) * d.KW), 1, scratch + r * Tk, Tk,
                       at_mut(lse, first + r), inv_sum + r);
       gemm(0, 0, n, D, Tk, 1.0f, scratch, Tk, v + bh * Tk * D, D, 0.0f, out + first * D, D);
       scale_rows(out + first * D, n, D, inv_sum);
@@ -149,21 +162,21 @@ void samx_cpu_attention_fwd(SamxAttnDims d, const float *q, const float *k, cons
     return;
   }
   const int64_t n_blocks = (Tq + rows - 1) / rows, n_tasks = d.B * d.H * n_blocks;
-  int blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
+  const int64_t np = sg_round_up(Tk), dp = sg_round_up(D);
 #pragma omp parallel for schedule(dynamic)
   for (int64_t t = 0; t < n_tasks; t++) {
-    const int64_t bh = t / n_blocks, i0 = (t % n_blocks) * rows, n = min64(rows, Tq - i0);
-    float *p = scratch + (size_t)omp_get_thread_num() * per_thread;
-    gemm(0, 1, n, Tk, D, d.scale, q + (bh * Tq + i0) * D, D, k + bh * Tk * D, D, 0.0f, p, Tk);
-    float inv_sum[FWD_ROWS];
-    block_softmax(d, at(rel_h, (bh * Tq + i0) * d.KH), at(rel_w, (bh * Tq + i0) * d.KW), n, p,
-                  at_mut(lse, bh * Tq + i0), inv_sum);
-    float *o = out + (bh * Tq + i0) * D;
-    gemm(0, 0, n, D, Tk, 1.0f, p, Tk, v + bh * Tk * D, D, 0.0f, o, D);
-    scale_rows(o, n, D, inv_sum);
+    const int64_t bh = t / n_blocks, i0 = (t % n_blocks) * rows, n = min64(rows, Tq - i0), first = bh * Tq + i0;
+    float *s = scratch + (size_t)omp_get_thread_num() * per_thread, *kt = s + rows * np, *vp = kt + D * np,
+          *o = vp + Tk * dp, inv_sum[FWD_ROWS];
+    sg_pack_transposed(kt, np, k + bh * Tk * D, Tk, D);
+    sg_pack_rows(vp, dp, v + bh * Tk * D, Tk, D);
+    small_gemm_nn(n, np, D, d.scale, q + first * D, D, kt, np, s, np);
+    block_softmax(d, at(rel_h, first * d.KH), at(rel_w, first * d.KW), n, s, np, at_mut(lse, first), inv_sum);
+    small_gemm_nn(n, dp, Tk, 1.0f, s, np, vp, dp, o, dp);
+    for (int64_t r = 0; r < n; r++)
+#pragma omp simd
+      for (int64_t c = 0; c < D; c++) out[(first + r) * D + c] = o[r * dp + c] * inv_sum[r];
   }
-  openblas_set_num_threads(blas_threads);
 }
 
 static float dot(const float *a, const float *b, int64_t n) {

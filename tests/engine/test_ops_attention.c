@@ -63,6 +63,10 @@ static const AttnCase fwd_16x16_d64 = {1, 2, 256, 256, 64, 16, 16, 0.125f}; // m
 // >= 1024 keys take the CPU's long-sequence path (row blocks of threads x 256, multi-threaded GEMMs).
 static const AttnCase fwd_long_32x32 = {1, 2, 1024, 1024, 16, 32, 32, 0.25f};
 static const AttnCase fwd_long_cross = {2, 1, 600, 1100, 16, 0, 0, 0.25f};  // partial row blocks, no bias
+// The short-key path's small GEMM: a SAM window (14 x 14, D = 64), and several row blocks with a
+// partial last one, key count and D not multiples of its 16 columns, rows not multiples of its 6.
+static const AttnCase fwd_window_14x14 = {2, 2, 196, 196, 64, 14, 14, 0.125f};
+static const AttnCase fwd_short_cross = {1, 2, 600, 200, 20, 0, 0, 0.2236f};
 
 int main(int argc, char **argv) {
   // Built here: input shapes come from the AttnCase sizes, which are not constant expressions in C.
@@ -90,6 +94,10 @@ int main(int argc, char **argv) {
      .run = run_attention, .ref = ref_attention, .args = &fwd_long_32x32},
     {.name = "attn_fwd_long_cross", .n_in = 3, .in = {QKV(fwd_long_cross, 0, 0, 0)}, .run = run_attention,
      .ref = ref_attention, .args = &fwd_long_cross},
+    {.name = "attn_fwd_window_14x14", .n_in = 5, .in = {QKV(fwd_window_14x14, 0, 0, 0), REL(fwd_window_14x14, 0)},
+     .run = run_attention, .ref = ref_attention, .args = &fwd_window_14x14},
+    {.name = "attn_fwd_short_cross", .n_in = 3, .in = {QKV(fwd_short_cross, 0, 0, 0)}, .run = run_attention,
+     .ref = ref_attention, .args = &fwd_short_cross},
   };
   return samx_test_ops_main(argc, argv, cases, sizeof cases / sizeof *cases);
 }
