@@ -55,6 +55,9 @@ static const OpCase cases[] = {
      .run = run_layernorm2d, .ref = ref_norm, .args = &(NormCase){1, 16, 12, 1e-5f}, .torch = 1},
     {.name = "layernorm2d_only_w", .n_in = 3, .in = NORM_IN(SHAPE(3, 5, 4, 2), 5, 0, 1, 0), .run = run_layernorm2d,
      .ref = ref_norm, .args = &(NormCase){3, 5, 8, 1e-6f}},
+    // 323 pixels: a full 256-pixel tile of the CPU kernel and a partial one, in each of two images.
+    {.name = "layernorm2d_pixel_tiles", .n_in = 3, .in = NORM_IN(SHAPE(2, 5, 17, 19), 5, 1, 1, 1),
+     .run = run_layernorm2d, .ref = ref_norm, .args = &(NormCase){2, 5, 323, 1e-6f}},
     {.name = "layernorm2d_only_b", .n_in = 3, .in = NORM_IN(SHAPE(3, 5, 4, 2), 5, 0, 0, 1), .run = run_layernorm2d,
      .ref = ref_norm, .args = &(NormCase){3, 5, 8, 1e-6f}},
 };

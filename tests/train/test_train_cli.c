@@ -165,21 +165,21 @@ static double mean_loss(const Log *lg, int from, int to) {  // over loss records
   return n ? s / n : NAN;
 }
 
-static void check_loss_falls(const char *method, const char *extra) {
+static void check_loss_falls(const char *method, const char *extra, int steps) {
   char name[64], run[64], body[512];
   snprintf(name, sizeof name, "falls_%s.ini", method);
   snprintf(run, sizeof run, "falls_%s", method);
   snprintf(body, sizeof body, "[method]\nname = %s\n%s", method, extra);
   write_config(name, run, body);
   // A tiny problem: the 8 training samples of tiny.h5 in one batch every step.
-  int rc = samx_run("train %s --set train.steps=40 --set train.val_every=0 --set data.val_split= --set data.path=%s "
-                    "--set optim.batch_size=8 --set optim.lr=5e-3 --set model.train_encoder=true", name, tiny);
+  int rc = samx_run("train %s --set train.steps=%d --set train.val_every=0 --set data.val_split= --set data.path=%s "
+                    "--set optim.batch_size=8 --set optim.lr=5e-3 --set model.train_encoder=true", name, steps, tiny);
   CHECK(rc == 0, "%s: exit %d: %s", method, rc, err_text);
   Log lg;
   read_log(run, &lg);
-  double first = mean_loss(&lg, 0, 5), last = mean_loss(&lg, 35, 40);
+  double first = mean_loss(&lg, 0, 5), last = mean_loss(&lg, steps - 5, steps);
   CHECK(last < 0.9 * first, "%s: loss %.4f (first 5 steps) -> %.4f (last 5): did not fall by 10%%", method, first, last);
-  printf("%s: loss %.4f -> %.4f over 40 steps\n", method, first, last);
+  printf("%s: loss %.4f -> %.4f over %d steps\n", method, first, last, steps);
 }
 
 static void check_existing_dir(void) {
@@ -291,8 +291,9 @@ int main(int argc, char **argv) {
   }
   check_config_errors();
   check_existing_dir();
-  check_loss_falls("sam-ft", "");
-  check_loss_falls("seqsam", "[method]\nmasks = 3\n");
+  check_loss_falls("sam-ft", "", 40);
+  // SeqSAM's set loss falls more slowly (40 steps: by 10-11%, at the threshold): twice the steps.
+  check_loss_falls("seqsam", "[method]\nmasks = 3\n", 80);
   check_resume_after_kill();
   check_signal(SIGTERM, 143, "sigterm");
   check_signal(SIGUSR1, 138, "sigusr1");
