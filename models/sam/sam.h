@@ -26,6 +26,9 @@ typedef struct {
   SamConfig cfg;
   SamxParams params;
   SamxDevice device;
+  // Host cache of the dense positional encoding [C, g, g] (a function of the Gaussian matrix alone,
+  // but 4096 x 128 sin/cos per decode call) and a copy of the matrix it was computed from.
+  float *dense_pe, *dense_pe_gauss;
 } SamModel;
 
 // Which parts get gradients (SeqSAM/MCL: decoder and prompt encoder; full fine-tuning: all).

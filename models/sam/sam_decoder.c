@@ -28,18 +28,24 @@ static float *gaussian_matrix(const SamModel *m) {
 
 SamxTensor *sam_dense_pe(SamxCtx *ctx, SamModel *m) {
   int C = m->cfg.prompt_dim, g = sam_embed_grid(&m->cfg);
-  float *gauss = gaussian_matrix(m), *pe = (float *)malloc(sizeof(float) * (size_t)C * g * g), tok[4096];
-  SAMX_ASSERT(C <= 4096, "prompt width %d", C);
-  // ref: PositionEmbeddingRandom.forward: pixel centres (i + 0.5) / g, x first
-  for (int i = 0; i < g; i++)
-    for (int j = 0; j < g; j++) {
-      pe_encode(gauss, C / 2, (j + 0.5) / g, (i + 0.5) / g, tok);
-      for (int c = 0; c < C; c++) pe[((size_t)c * g + i) * g + j] = tok[c];
-    }
-  SamxTensor *t = samx_from_host(ctx, SHAPE(1, C, g, g), pe);
-  free(pe);
-  free(gauss);
-  return t;
+  float *gauss = gaussian_matrix(m);
+  size_t gauss_bytes = samx_nbytes(sam_param(m, "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix"));
+  if (!m->dense_pe || memcmp(gauss, m->dense_pe_gauss, gauss_bytes) != 0) {
+    float *pe = (float *)realloc(m->dense_pe, sizeof(float) * (size_t)C * g * g), tok[4096];
+    SAMX_ASSERT(pe && C <= 4096, "prompt width %d", C);
+    // ref: PositionEmbeddingRandom.forward: pixel centres (i + 0.5) / g, x first
+    for (int i = 0; i < g; i++)
+      for (int j = 0; j < g; j++) {
+        pe_encode(gauss, C / 2, (j + 0.5) / g, (i + 0.5) / g, tok);
+        for (int c = 0; c < C; c++) pe[((size_t)c * g + i) * g + j] = tok[c];
+      }
+    m->dense_pe = pe;
+    free(m->dense_pe_gauss);
+    m->dense_pe_gauss = gauss;
+  } else {
+    free(gauss);
+  }
+  return samx_from_host(ctx, SHAPE(1, C, g, g), m->dense_pe);
 }
 
 static int sparse_count(const SamPrompt *p) { return p->n_points + (p->has_box ? 2 : (p->n_points ? 1 : 0)); }

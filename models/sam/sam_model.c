@@ -482,6 +482,8 @@ void sam_init_random(SamModel *m, const SamConfig *c, SamxDevice device, int tra
 
 void sam_free(SamModel *m) {
   samx_params_free(&m->params);
+  free(m->dense_pe);
+  free(m->dense_pe_gauss);
   memset(m, 0, sizeof *m);
 }
 

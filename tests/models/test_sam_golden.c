@@ -164,6 +164,38 @@ static void run_gradient(void) {
   sam_free(&m);
 }
 
+// The dense positional encoding is cached per model: after the Gaussian matrix changes (here to zeros,
+// where sin(0) = 0 and cos(0) = 1 give a hand-known answer) the next call must not return the old one,
+// and restoring the matrix must give the golden decodes' encoding back.
+static void check_dense_pe_cache(SamModel *m) {
+  SamxCtx ctx;
+  samx_ctx_init(&ctx, device, (size_t)16 << 20, 256);
+  samx_ctx_set_recording(&ctx, 0);
+  SamxTensor *gauss = samx_params_find(&m->params, "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix");
+  float *saved = (float *)malloc(samx_nbytes(gauss)), *zeros = (float *)calloc(gauss->numel, sizeof(float));
+  samx_tensor_read(gauss, saved);
+  SamxTensor *pe = sam_dense_pe(&ctx, m);
+  int64_t C = pe->shape[1], hw = pe->shape[2] * pe->shape[3];
+  float *before = (float *)malloc(samx_nbytes(pe)), *h = (float *)malloc(samx_nbytes(pe));
+  samx_tensor_read(pe, before);
+  samx_tensor_write(gauss, zeros);
+  samx_tensor_read(sam_dense_pe(&ctx, m), h);
+  int64_t wrong = 0;
+  for (int64_t c = 0; c < C; c++)
+    for (int64_t i = 0; i < hw; i++) wrong += h[c * hw + i] != (c < C / 2 ? 0.0f : 1.0f);
+  CHECK(wrong == 0, "dense PE after zeroing the Gaussian matrix: %lld of %lld values are not sin 0 / cos 0",
+        (long long)wrong, (long long)(C * hw));
+  samx_tensor_write(gauss, saved);
+  samx_tensor_read(sam_dense_pe(&ctx, m), h);
+  CHECK(memcmp(h, before, samx_nbytes(pe)) == 0, "dense PE after restoring the Gaussian matrix differs");
+  printf("dense PE cache: recomputed after the Gaussian matrix changed\n");
+  free(h);
+  free(before);
+  free(zeros);
+  free(saved);
+  samx_ctx_free(&ctx);
+}
+
 int main(int argc, char **argv) {
   if (samx_test_device_arg(argc, argv, &device) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
   if (samx_st_open(&golden, CASES)) {
@@ -183,6 +215,7 @@ int main(int argc, char **argv) {
     run_image(&m, "same");
     run_image(&m, "up");
     run_image(&m, "down");
+    check_dense_pe_cache(&m);
     sam_free(&m);
   }
   run_gradient();
