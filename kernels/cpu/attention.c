@@ -7,15 +7,14 @@
 #include "simd.h"
 #include "small_gemm.h"
 
-// Query rows handled together: their logits ([QB, Tk]) live in the thread's scratch. In the
-// backward, q k^T and p v run as single-threaded OpenBLAS GEMMs inside OpenMP tasks over heads:
-// OpenBLAS is told to use one thread for the duration, so the two levels never oversubscribe.
+// Backward: query rows handled together; their logits ([QB, Tk]) live in the thread's scratch.
+// q k^T and p v run as single-threaded OpenBLAS GEMMs inside OpenMP tasks over heads: OpenBLAS is
+// told to use one thread for the duration, so the two levels never oversubscribe.
 #define QB 16
-// Forward rows per task (short key sequences) or per thread (long ones).
-#define FWD_ROWS 256
-// Key sequences at least this long (SAM's global blocks: 4096 keys) take the multi-threaded GEMM
-// path; shorter ones (windows: 196 keys) the cache-resident small-GEMM path.
-#define LONG_KEYS 1024
+// Forward: query rows per block and keys per block. A block's logits [96, 256], its K^T and V
+// blocks and the output accumulators (~250 KB) stay in a core's L2 while the small GEMM runs.
+#define Q_BLOCK 96
+#define KEY_BLOCK 256
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -25,19 +24,11 @@ static float *at_mut(float *p, int64_t off) { return p ? p + off : NULL; }
 
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
-// Per thread, the short-sequence forward keeps logits [FWD_ROWS, Np], K^T [D, Np], V [Tk, Dp] and
-// the output rows [FWD_ROWS, Dp], with Np and Dp rounded up to the small GEMM's 16 columns.
-static size_t short_fwd_floats(SamxAttnDims d) {
-  const size_t np = (size_t)sg_round_up(d.Tk), dp = (size_t)sg_round_up(d.D);
-  return FWD_ROWS * (np + dp) + (size_t)d.D * np + (size_t)d.Tk * dp;
-}
+static size_t fwd_floats(SamxAttnDims d);
 
 size_t samx_cpu_attention_scratch_floats(SamxAttnDims d) {
-  // Backward needs two [QB, Tk] blocks per thread (probabilities and dlogits); the long forward one
-  // [FWD_ROWS, Tk] block and the rows' 1 / sum.
-  size_t per_thread = max_size(2 * QB * (size_t)d.Tk, FWD_ROWS * ((size_t)d.Tk + 1));
-  if (d.Tk < LONG_KEYS) per_thread = max_size(per_thread, short_fwd_floats(d));
-  return (size_t)omp_get_max_threads() * per_thread;
+  // Backward needs two [QB, Tk] blocks per thread (probabilities and dlogits).
+  return (size_t)omp_get_max_threads() * max_size(2 * QB * (size_t)d.Tk, fwd_floats(d));
 }
 
 // Row-major C[m, n] = alpha * op(A) op(B) + beta * C.
@@ -66,116 +57,129 @@ static void block_logits(SamxAttnDims d, const float *q, const float *k, const f
   }
 }
 
-// One row of logits s [Tk] (bias rows rh [KH], rw [KW], or NULL) becomes unnormalised
-// probabilities exp(s + bias - max); returns the row's maximum, its sum in *sum.
-static float softmax_row(float *s, int64_t Tk, const float *rh, const float *rw, int64_t KW, float *sum) {
+// Adds the decomposed bias of keys j0 .. j0+n-1 (the query row's rh [KH] and rw [KW]; NULL: none) to
+// their logits s [n] and returns the maximum; bias terms go segment by segment of KW keys, so the
+// key index is split into (kh, kw) once per segment.
+static float bias_max(float *s, int64_t n, int64_t j0, const float *rh, const float *rw, int64_t KW) {
   v8f vm = v8_set1(-INFINITY);
   float m = -INFINITY;
-  if (rh) {  // the decomposed bias is added in the same pass that finds the row maximum
-    for (int64_t kh = 0; kh < Tk / KW; kh++) {
-      float *seg = s + kh * KW;
+  if (!rh) {
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) vm = v8_max(vm, v8_load(s + j));
+    for (; j < n; j++) m = s[j] > m ? s[j] : m;
+  } else {
+    for (int64_t j = 0; j < n;) {
+      const int64_t key = j0 + j, kh = key / KW, kw0 = key % KW, len = min64(n - j, KW - kw0);
+      float *seg = s + j;
+      const float *rwk = rw + kw0;
       const v8f h = v8_set1(rh[kh]);
-      int64_t kw = 0;
-      for (; kw + 8 <= KW; kw += 8) {
-        v8f v = v8_load(seg + kw) + (h + v8_load(rw + kw));
-        v8_store(seg + kw, v);
+      int64_t t = 0;
+      for (; t + 8 <= len; t += 8) {
+        v8f v = v8_load(seg + t) + (h + v8_load(rwk + t));
+        v8_store(seg + t, v);
         vm = v8_max(vm, v);
       }
-      for (; kw < KW; kw++) {
-        seg[kw] += rh[kh] + rw[kw];
-        m = seg[kw] > m ? seg[kw] : m;
+      for (; t < len; t++) {
+        seg[t] += rh[kh] + rwk[t];
+        m = seg[t] > m ? seg[t] : m;
       }
+      j += len;
     }
-  } else {
-    int64_t j = 0;
-    for (; j + 8 <= Tk; j += 8) vm = v8_max(vm, v8_load(s + j));
-    for (; j < Tk; j++) m = s[j] > m ? s[j] : m;
   }
   const float hm = v8_hmax(vm);
-  m = hm > m ? hm : m;
+  return hm > m ? hm : m;
+}
+
+// s [n] = exp(s - m) (m >= every s); returns their sum.
+static float exp_sum(float *s, int64_t n, float m) {
   const v8f mv = v8_set1(m);
   v8f vl = v8_set1(0.0f);
   int64_t j = 0;
-  for (; j + 8 <= Tk; j += 8) {
+  for (; j + 8 <= n; j += 8) {
     v8f e = v8_exp_nonpos(v8_load(s + j) - mv);
     v8_store(s + j, e);
     vl += e;
   }
   float l = v8_hsum(vl);
-  if (j < Tk) {  // the tail through one padded vector, so that every element sees the same exp
+  if (j < n) {  // the tail through one padded vector, so that every element sees the same exp
     float tail[8] = {0};
-    memcpy(tail, s + j, (size_t)(Tk - j) * sizeof *s);
+    memcpy(tail, s + j, (size_t)(n - j) * sizeof *s);
     v8f e = v8_exp_nonpos(v8_load(tail) - mv);
-    for (int64_t t = 0; t < Tk - j; t++) l += s[j + t] = e[t];
+    for (int64_t t = 0; t < n - j; t++) l += s[j + t] = e[t];
   }
-  *sum = l;
-  return m;
+  return l;
 }
 
-// Rows of the scaled q k^T block s [n, Tk] (row stride ld) (bias rows rel_h, rel_w at the block's first row; NULL:
-// none) become unnormalised probabilities exp(s - max); stores each row's log-sum-exp and 1 / sum
-// (the normalisation is applied to the [n, D] output instead of the [n, Tk] block: one pass over
-// the block fewer).
-static void block_softmax(SamxAttnDims d, const float *rel_h, const float *rel_w, int64_t n, float *s, int64_t ld,
-                          float *lse_rows, float *inv_sum) {
-  for (int64_t r = 0; r < n; r++) {
-    float l, m = softmax_row(s + r * ld, d.Tk, at(rel_h, r * d.KH), at(rel_w, r * d.KW), d.KW, &l);
-    if (lse_rows) lse_rows[r] = samx_attn_lse(m, l);
-    inv_sum[r] = 1.0f / l;
-  }
+static float exp1(float x) { return v8_exp_nonpos(v8_set1(x))[0]; }
+
+// Per-thread forward scratch: the head's K^T [D, Np] and V [Tk, Dp] (columns padded with zeros to the
+// small GEMM's 16), one logit block [Q_BLOCK, KEY_BLOCK] and the output accumulators [Q_BLOCK, Dp].
+static size_t fwd_floats(SamxAttnDims d) {
+  const size_t np = (size_t)sg_round_up(d.Tk), dp = (size_t)sg_round_up(d.D);
+  return (size_t)d.D * np + (size_t)d.Tk * dp + Q_BLOCK * (KEY_BLOCK + dp);
 }
 
-// out [n, D] *= inv_sum per row.
-static void scale_rows(float *out, int64_t n, int64_t D, const float *inv_sum) {
-  for (int64_t r = 0; r < n; r++)
+// Query rows i0 .. i0+n-1 of head bh, flash-style: key blocks of KEY_BLOCK, each one's logits by
+// the small GEMM (cache-resident with the K^T and V blocks), the running row maximum m and sum l
+// rescaling the output accumulators when the maximum grows, then o += p v by the small GEMM.
+static void fwd_rows(SamxAttnDims d, const float *q, const float *rel_h, const float *rel_w, int64_t bh, int64_t i0,
+                     int64_t n, const float *kt, const float *vp, float *s, float *o, float *out, float *lse) {
+  const int64_t D = d.D, Tq = d.Tq, Tk = d.Tk, np = sg_round_up(Tk), dp = sg_round_up(D), first = bh * Tq + i0;
+  float m[Q_BLOCK], l[Q_BLOCK];
+  for (int64_t r = 0; r < n; r++) m[r] = -INFINITY, l[r] = 0.0f;
+  memset(o, 0, (size_t)(n * dp) * sizeof *o);
+  for (int64_t j0 = 0; j0 < Tk; j0 += KEY_BLOCK) {
+    const int64_t w = min64(KEY_BLOCK, Tk - j0);
+    small_gemm_nn(n, sg_round_up(w), D, d.scale, q + first * D, D, kt + j0, np, s, KEY_BLOCK, 0);
+    for (int64_t r = 0; r < n; r++) {
+      float *row = s + r * KEY_BLOCK;
+      const float bm = bias_max(row, w, j0, at(rel_h, (first + r) * d.KH), at(rel_w, (first + r) * d.KW), d.KW);
+      const float mn = bm > m[r] ? bm : m[r];
+      if (j0 > 0 && mn > m[r]) {  // the row's earlier terms were scaled by exp(-m[r]): rescale to exp(-mn)
+        const float f = exp1(m[r] - mn);
+        l[r] *= f;
 #pragma omp simd
-    for (int64_t c = 0; c < D; c++) out[r * D + c] *= inv_sum[r];
-}
-
-// Long key sequences: one block of threads x FWD_ROWS query rows at a
-// time, with the two GEMMs multi-threaded by OpenBLAS and the softmax rows spread over OpenMP. A
-// single-threaded GEMM per task (below) spends too long re-packing K and V when Tk is large:
-// measured 1.44 s -> 0.78 s for 12 heads x 4096 tokens on 2 cores.
-static void long_fwd(SamxAttnDims d, const float *q, const float *k, const float *v, const float *rel_h,
-                     const float *rel_w, float *out, float *lse, float *scratch) {
-  const int64_t D = d.D, Tq = d.Tq, Tk = d.Tk, rows = (int64_t)omp_get_max_threads() * FWD_ROWS;
-  float *inv_sum = scratch + rows * Tk;
-  for (int64_t bh = 0; bh < d.B * d.H; bh++)
-    for (int64_t i0 = 0; i0 < Tq; i0 += rows) {
-      const int64_t n = min64(rows, Tq - i0), first = bh * Tq + i0;
-      gemm(0, 1, n, Tk, D, d.scale, q + first * D, D, k + bh * Tk * D, D, 0.0f, scratch, Tk);
-#pragma omp parallel for schedule(static)
-      for (int64_t r = 0; r < n; r++)
-        block_softmax(d, at(rel_h, (first + r) * d.KH), at(rel_w, (first + r) * d.KW), 1, scratch + r * Tk, Tk,
-                      at_mut(lse, first + r), inv_sum + r);
-      gemm(0, 0, n, D, Tk, 1.0f, scratch, Tk, v + bh * Tk * D, D, 0.0f, out + first * D, D);
-      scale_rows(out + first * D, n, D, inv_sum);
+        for (int64_t c = 0; c < dp; c++) o[r * dp + c] *= f;
+      }
+      m[r] = mn;
+      l[r] += exp_sum(row, w, mn);
     }
+    small_gemm_nn(n, dp, w, 1.0f, s, KEY_BLOCK, vp + j0 * dp, dp, o, dp, 1);
+  }
+  for (int64_t r = 0; r < n; r++) {
+    const float inv = 1.0f / l[r];
+#pragma omp simd
+    for (int64_t c = 0; c < D; c++) out[(first + r) * D + c] = o[r * dp + c] * inv;
+    if (lse) lse[first + r] = samx_attn_lse(m[r], l[r]);
+  }
 }
 
 void samx_cpu_attention_fwd(SamxAttnDims d, const float *q, const float *k, const float *v, const float *rel_h,
                             const float *rel_w, float *out, float *lse, float *scratch) {
-  const int64_t D = d.D, Tq = d.Tq, Tk = d.Tk, rows = FWD_ROWS;
+  const int64_t D = d.D, Tq = d.Tq, Tk = d.Tk, BH = d.B * d.H, np = sg_round_up(Tk), dp = sg_round_up(D);
+  if (BH == 0 || Tq == 0) return;
   const size_t per_thread = samx_cpu_attention_scratch_floats(d) / (size_t)omp_get_max_threads();
-  if (Tk >= LONG_KEYS) {
-    long_fwd(d, q, k, v, rel_h, rel_w, out, lse, scratch);
-    return;
-  }
-  const int64_t n_blocks = (Tq + rows - 1) / rows, n_tasks = d.B * d.H * n_blocks;
-  const int64_t np = sg_round_up(Tk), dp = sg_round_up(D);
-#pragma omp parallel for schedule(dynamic)
-  for (int64_t t = 0; t < n_tasks; t++) {
-    const int64_t bh = t / n_blocks, i0 = (t % n_blocks) * rows, n = min64(rows, Tq - i0), first = bh * Tq + i0;
-    float *s = scratch + (size_t)omp_get_thread_num() * per_thread, *kt = s + rows * np, *vp = kt + D * np,
-          *o = vp + Tk * dp, inv_sum[FWD_ROWS];
-    sg_pack_transposed(kt, np, k + bh * Tk * D, Tk, D);
-    sg_pack_rows(vp, dp, v + bh * Tk * D, Tk, D);
-    small_gemm_nn(n, np, D, d.scale, q + first * D, D, kt, np, s, np);
-    block_softmax(d, at(rel_h, first * d.KH), at(rel_w, first * d.KW), n, s, np, at_mut(lse, first), inv_sum);
-    small_gemm_nn(n, dp, Tk, 1.0f, s, np, vp, dp, o, dp);
-    for (int64_t r = 0; r < n; r++)
-#pragma omp simd
-      for (int64_t c = 0; c < D; c++) out[(first + r) * D + c] = o[r * dp + c] * inv_sum[r];
+  // Query rows of a head are cut into chunks only when there are too few heads for the threads: each
+  // chunk re-packs its head's K and V (a thread's consecutive chunks of one head pack once).
+  const int64_t max_chunks = (Tq + Q_BLOCK - 1) / Q_BLOCK, want = (4 * omp_get_max_threads() + BH - 1) / BH;
+  const int64_t n_chunks = want < 1 ? 1 : (want > max_chunks ? max_chunks : want);
+  const int64_t chunk = (Tq + n_chunks - 1) / n_chunks;
+#pragma omp parallel
+  {
+    float *kt = scratch + (size_t)omp_get_thread_num() * per_thread, *vp = kt + D * np, *s = vp + Tk * dp,
+          *o = s + Q_BLOCK * KEY_BLOCK;
+    int64_t packed = -1;
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < BH * n_chunks; t++) {
+      const int64_t bh = t / n_chunks, c0 = (t % n_chunks) * chunk, c1 = min64(Tq, c0 + chunk);
+      if (bh != packed) {
+        sg_pack_transposed(kt, np, k + bh * Tk * D, Tk, D);
+        sg_pack_rows(vp, dp, v + bh * Tk * D, Tk, D);
+        packed = bh;
+      }
+      for (int64_t i0 = c0; i0 < c1; i0 += Q_BLOCK)
+        fwd_rows(d, q, rel_h, rel_w, bh, i0, min64(Q_BLOCK, c1 - i0), kt, vp, s, o, out, lse);
+    }
   }
 }
 

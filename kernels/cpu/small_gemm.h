@@ -12,9 +12,10 @@
 
 static inline int64_t sg_round_up(int64_t n) { return (n + SG_NR - 1) / SG_NR * SG_NR; }
 
-// m <= SG_MR rows of C [m, 16] = alpha * A [m, k] B [k, 16].
+// m <= SG_MR rows of C [m, 16] = alpha * A [m, k] B [k, 16] (+ C when accumulate).
 static inline __attribute__((always_inline)) void sg_tile(int m, int64_t k, float alpha, const float *a, int64_t lda,
-                                                          const float *b, int64_t ldb, float *c, int64_t ldc) {
+                                                          const float *b, int64_t ldb, float *c, int64_t ldc,
+                                                          int accumulate) {
   v8f acc0[SG_MR], acc1[SG_MR];
   for (int i = 0; i < SG_MR; i++) acc0[i] = acc1[i] = v8_set1(0.0f);
   for (int64_t p = 0; p < k; p++) {
@@ -27,20 +28,22 @@ static inline __attribute__((always_inline)) void sg_tile(int m, int64_t k, floa
       }
   }
   for (int i = 0; i < m; i++) {
-    v8_store(c + i * ldc, acc0[i] * alpha);
-    v8_store(c + i * ldc + 8, acc1[i] * alpha);
+    float *ci = c + i * ldc;
+    v8_store(ci, accumulate ? v8_load(ci) + acc0[i] * alpha : acc0[i] * alpha);
+    v8_store(ci + 8, accumulate ? v8_load(ci + 8) + acc1[i] * alpha : acc1[i] * alpha);
   }
 }
 
-// C [m, n] = alpha * A [m, k] (lda) B [k, n] (ldb), n a multiple of 16 (pad B's columns with zeros).
+// C [m, n] = alpha * A [m, k] (lda) B [k, n] (ldb) (+ C when accumulate), n a multiple of 16 (pad
+// B's columns with zeros).
 static inline void small_gemm_nn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                                 const float *b, int64_t ldb, float *c, int64_t ldc) {
+                                 const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
   for (int64_t j = 0; j < n; j += SG_NR)
     for (int64_t i = 0; i < m; i += SG_MR) {
       if (m - i >= SG_MR)
-        sg_tile(SG_MR, k, alpha, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc);
+        sg_tile(SG_MR, k, alpha, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, accumulate);
       else
-        sg_tile((int)(m - i), k, alpha, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc);
+        sg_tile((int)(m - i), k, alpha, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, accumulate);
     }
 }
 

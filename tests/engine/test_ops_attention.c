@@ -67,6 +67,10 @@ static const AttnCase fwd_long_cross = {2, 1, 600, 1100, 16, 0, 0, 0.25f};  // p
 // partial last one, key count and D not multiples of its 16 columns, rows not multiples of its 6.
 static const AttnCase fwd_window_14x14 = {2, 2, 196, 196, 64, 14, 14, 0.125f};
 static const AttnCase fwd_short_cross = {1, 2, 600, 200, 20, 0, 0, 0.2236f};
+// Several 256-key blocks of the CPU forward, with bias segments (KW = 30 and 20) straddling block
+// edges: forward only at 600 keys, and with gradients (they read the forward's log-sum-exp) at 260.
+static const AttnCase fwd_blocks_20x30 = {1, 2, 600, 600, 16, 20, 30, 0.25f};
+static const AttnCase relpos_blocks_13x20 = {1, 1, 6, 260, 4, 13, 20, 0.5f};
 
 int main(int argc, char **argv) {
   // Built here: input shapes come from the AttnCase sizes, which are not constant expressions in C.
@@ -96,6 +100,11 @@ int main(int argc, char **argv) {
      .ref = ref_attention, .args = &fwd_long_cross},
     {.name = "attn_fwd_window_14x14", .n_in = 5, .in = {QKV(fwd_window_14x14, 0, 0, 0), REL(fwd_window_14x14, 0)},
      .run = run_attention, .ref = ref_attention, .args = &fwd_window_14x14},
+    {.name = "attn_fwd_blocks_20x30", .n_in = 5, .in = {QKV(fwd_blocks_20x30, 0, 0, 0), REL(fwd_blocks_20x30, 0)},
+     .run = run_attention, .ref = ref_attention, .args = &fwd_blocks_20x30},
+    {.name = "attn_relpos_blocks_13x20", .n_in = 5,
+     .in = {QKV(relpos_blocks_13x20, 1, 1, 1), REL(relpos_blocks_13x20, 1)}, .run = run_attention,
+     .ref = ref_attention, .args = &relpos_blocks_13x20},
     {.name = "attn_fwd_short_cross", .n_in = 3, .in = {QKV(fwd_short_cross, 0, 0, 0)}, .run = run_attention,
      .ref = ref_attention, .args = &fwd_short_cross},
   };
