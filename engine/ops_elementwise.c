@@ -73,7 +73,11 @@ static void binary_backward(SamxCtx *ctx, SamxNode *node) {
     SamxTensor *gx = samx_grad_of(ctx, node->in[w]);
     if (!gx) continue;
     const float *other = samx_f32(node->in[1 - w]);
-    SAMX_ON_DEVICE(y, samx_cpu_elementwise_binary_bwd(op, w, &g, other, samx_f32(y->grad), samx_f32(gx), gx->numel),
+    // The CPU kernel sums a broadcast operand's terms in double accumulators (8-byte I64 elements).
+    double *acc = y->device.type == SAMX_CPU && samx_bcast_reduces(&g, w)
+                      ? (double *)samx_new(ctx, SAMX_I64, SHAPE(gx->numel))->data
+                      : NULL;
+    SAMX_ON_DEVICE(y, samx_cpu_elementwise_binary_bwd(op, w, &g, other, samx_f32(y->grad), samx_f32(gx), gx->numel, acc),
                    samx_cuda_elementwise_binary_bwd(op, w, &g, other, samx_f32(y->grad), samx_f32(gx), gx->numel));
   }
 }

@@ -38,6 +38,13 @@ SAMX_HD float samx_binary_grad(int op, int which, float other, float gy) {
   }
 }
 
+// Whether operand `which` is broadcast along some dim (its gradient elements are then sums).
+SAMX_HD int samx_bcast_reduces(const SamxBroadcast *g, int which) {
+  for (int k = 0; k < SAMX_BCAST_DIMS; k++)
+    if (g->dim[which][k] != g->out[k]) return 1;
+  return 0;
+}
+
 // Offset into operand `which` of output element i.
 SAMX_HD int64_t samx_bcast_offset(const SamxBroadcast *g, int which, int64_t i) {
   int64_t off = 0;
@@ -115,8 +122,9 @@ SAMX_HD void samx_store_from_f32(void *p, int dt, int64_t i, float v) {
 SAMX_EXTERN_C void samx_cpu_elementwise_binary_fwd(int op, const SamxBroadcast *g, const float *a, const float *b,
                                                    float *y, int64_t n);
 // gx += dL/d(operand `which`), nx = that operand's numel; other = the other operand (mul only).
+// acc: nx doubles of scratch, needed when the operand is broadcast (samx_bcast_reduces).
 SAMX_EXTERN_C void samx_cpu_elementwise_binary_bwd(int op, int which, const SamxBroadcast *g, const float *other,
-                                                   const float *gy, float *gx, int64_t nx);
+                                                   const float *gy, float *gx, int64_t nx, double *acc);
 // y = x * mul + add
 SAMX_EXTERN_C void samx_cpu_elementwise_affine(const float *x, float *y, int64_t n, float mul, float add);
 // y += s * x

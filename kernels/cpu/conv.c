@@ -1,13 +1,12 @@
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "../../engine/error.h"
 #include "../conv.h"
 
-// The x range [ox0, ox1) of output columns whose input column ox * stride - pad + k lies in [0, W).
-static void valid_cols(SamxConvGeom g, int64_t k, int64_t *ox0, int64_t *ox1) {
-  const int64_t lo = g.pad - k, hi = g.W - 1 + g.pad - k;
+// The range [ox0, ox1) of output columns whose input column ox * stride - pad + k lies in [x0, x1).
+static void valid_cols(SamxConvGeom g, int64_t k, int64_t x0, int64_t x1, int64_t *ox0, int64_t *ox1) {
+  const int64_t lo = x0 + g.pad - k, hi = x1 - 1 + g.pad - k;
   *ox0 = lo <= 0 ? 0 : (lo + g.stride - 1) / g.stride;
   *ox1 = hi < 0 ? 0 : (hi / g.stride + 1 < g.Wo ? hi / g.stride + 1 : g.Wo);
   if (*ox0 > *ox1) *ox0 = *ox1;
@@ -21,7 +20,7 @@ void samx_cpu_conv_im2col(const float *x, float *cols, SamxConvGeom g) {
   for (int64_t row = 0; row < rows; row++) {
     const int64_t kx = row % g.kw, ky = (row / g.kw) % g.kh, c = row / (g.kw * g.kh);
     int64_t ox0, ox1;
-    valid_cols(g, kx, &ox0, &ox1);
+    valid_cols(g, kx, 0, g.W, &ox0, &ox1);
     for (int64_t oy = 0; oy < g.Ho; oy++) {
       float *dst = cols + row * n_cols + oy * g.Wo;
       const int64_t iy = oy * g.stride - g.pad + ky;
@@ -40,44 +39,45 @@ void samx_cpu_conv_im2col(const float *x, float *cols, SamxConvGeom g) {
   }
 }
 
-// The scatter form of samx_col2im_at, one input row at a time: each (ky, kx) adds a strided run of
-// cols into the row, with the division-free bounds computed once per run instead of per element
-// (the per-element gather spent its time in 64-bit divisions: 12% of a ViT-B decode). Every element
-// still receives its terms in samx_col2im_at's order (ky, then kx, ascending) from 0, so the sums are
-// the same as the gather's and the CUDA kernel's.
-static void col2im_row(const float *cols, SamxConvGeom g, int64_t c, int64_t iy, float *row) {
+// The scatter form of samx_col2im_at for input columns [x0, x0 + n) of row (c, iy): each (ky, kx)
+// adds a strided run of cols, with the division-free bounds computed once per run instead of per
+// element (the per-element gather spent its time in 64-bit divisions: 12% of a ViT-B decode). Every
+// element still receives its terms in samx_col2im_at's order (ky, then kx, ascending) from 0, so
+// the sums are the gather's and the CUDA kernel's.
+#define COL2IM_SPAN 512
+
+static void col2im_span(const float *cols, SamxConvGeom g, int64_t c, int64_t iy, int64_t x0, int64_t n, float *acc) {
   const int64_t n_cols = g.Ho * g.Wo;
-  memset(row, 0, (size_t)g.W * sizeof *row);
+  memset(acc, 0, (size_t)n * sizeof *acc);
   for (int64_t ky = (iy + g.pad) % g.stride; ky < g.kh; ky += g.stride) {
     const int64_t oy = (iy + g.pad - ky) / g.stride;
     if (oy < 0) break;
     if (oy >= g.Ho) continue;
     for (int64_t kx = 0; kx < g.kw; kx++) {
       int64_t ox0, ox1;
-      valid_cols(g, kx, &ox0, &ox1);
+      valid_cols(g, kx, x0, x0 + n, &ox0, &ox1);
       const float *src = cols + ((c * g.kh + ky) * g.kw + kx) * n_cols + oy * g.Wo;
-      for (int64_t ox = ox0; ox < ox1; ox++) row[ox * g.stride - g.pad + kx] += src[ox];
+      for (int64_t ox = ox0; ox < ox1; ox++) acc[ox * g.stride - g.pad + kx - x0] += src[ox];
     }
   }
 }
 
 void samx_cpu_conv_col2im(const float *cols, float *x, int accumulate, SamxConvGeom g) {
-#pragma omp parallel if (g.C * g.H * g.W > 32768)
-  {
-    float *row = (float *)malloc((size_t)g.W * sizeof *row);
-    SAMX_ASSERT(row, "col2im: out of memory for a row of %lld", (long long)g.W);
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t c = 0; c < g.C; c++)
-      for (int64_t iy = 0; iy < g.H; iy++) {
-        col2im_row(cols, g, c, iy, row);
-        float *dst = x + (c * g.H + iy) * g.W;
+  const int64_t spans = (g.W + COL2IM_SPAN - 1) / COL2IM_SPAN;
+#pragma omp parallel for collapse(2) schedule(static) if (g.C * g.H * g.W > 32768)
+  for (int64_t c = 0; c < g.C; c++)
+    for (int64_t iy = 0; iy < g.H; iy++) {
+      float *dst = x + (c * g.H + iy) * g.W;
+      for (int64_t sp = 0; sp < spans; sp++) {
+        const int64_t x0 = sp * COL2IM_SPAN, n = g.W - x0 < COL2IM_SPAN ? g.W - x0 : COL2IM_SPAN;
+        float acc[COL2IM_SPAN];
+        col2im_span(cols, g, c, iy, x0, n, acc);
         if (accumulate)
-          for (int64_t ix = 0; ix < g.W; ix++) dst[ix] += row[ix];
+          for (int64_t i = 0; i < n; i++) dst[x0 + i] += acc[i];
         else
-          memcpy(dst, row, (size_t)g.W * sizeof *row);
+          memcpy(dst + x0, acc, (size_t)n * sizeof *acc);
       }
-    free(row);
-  }
+    }
 }
 
 void samx_cpu_conv_bias_add(float *y, const float *bias, int64_t B, int64_t C, int64_t HW) {

@@ -1,4 +1,4 @@
-#include <stdlib.h>
+#include <string.h>
 
 #include "../../engine/error.h"
 #include "../elementwise.h"
@@ -20,19 +20,13 @@ void samx_cpu_elementwise_binary_fwd(int op, const SamxBroadcast *g, const float
   }
 }
 
-static int is_broadcast(const SamxBroadcast *g, int which) {
-  for (int k = 0; k < SAMX_BCAST_DIMS; k++)
-    if (g->dim[which][k] != g->out[k]) return 1;
-  return 0;
-}
-
 // Row by row like the forward. An operand of the output's shape takes one term per element (rows in
 // parallel). A broadcast operand's elements are sums: the output is scanned once in row-major order
 // into double accumulators, so each element receives its terms in exactly samx_bcast_grad_at's order
 // (the CUDA kernel's) without that function's per-term index decoding, which made these reductions
 // 14% of a SeqSAM training step.
 void samx_cpu_elementwise_binary_bwd(int op, int which, const SamxBroadcast *g, const float *other, const float *gy,
-                                     float *gx, int64_t nx) {
+                                     float *gx, int64_t nx, double *acc) {
   const int64_t inner = g->out[SAMX_BCAST_DIMS - 1];
   int64_t n = 1;
   for (int k = 0; k < SAMX_BCAST_DIMS; k++) n *= g->out[k];
@@ -40,7 +34,7 @@ void samx_cpu_elementwise_binary_bwd(int op, int which, const SamxBroadcast *g, 
   const int64_t sw = g->stride[which][SAMX_BCAST_DIMS - 1], so = g->stride[1 - which][SAMX_BCAST_DIMS - 1];
   const int64_t rows = n / inner;
   const int mul = op == SAMX_BIN_MUL;
-  if (!is_broadcast(g, which)) {
+  if (!samx_bcast_reduces(g, which)) {
 #pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
     for (int64_t r = 0; r < rows; r++) {
       float *pw = gx + samx_bcast_offset(g, which, r * inner);
@@ -49,8 +43,8 @@ void samx_cpu_elementwise_binary_bwd(int op, int which, const SamxBroadcast *g, 
     }
     return;
   }
-  double *acc = (double *)calloc((size_t)nx, sizeof *acc);
-  SAMX_ASSERT(acc, "binary backward: out of memory for %lld sums", (long long)nx);
+  SAMX_ASSERT(acc, "binary backward: a broadcast operand needs %lld doubles of scratch", (long long)nx);
+  memset(acc, 0, (size_t)nx * sizeof *acc);
   for (int64_t r = 0; r < rows; r++) {
     double *pw = acc + samx_bcast_offset(g, which, r * inner);
     const float *po = mul ? other + samx_bcast_offset(g, 1 - which, r * inner) : NULL, *pg = gy + r * inner;
@@ -58,7 +52,6 @@ void samx_cpu_elementwise_binary_bwd(int op, int which, const SamxBroadcast *g, 
   }
 #pragma omp parallel for schedule(static) if (nx > PARALLEL_MIN)
   for (int64_t j = 0; j < nx; j++) gx[j] += (float)acc[j];
-  free(acc);
 }
 
 void samx_cpu_elementwise_affine(const float *x, float *y, int64_t n, float mul, float add) {

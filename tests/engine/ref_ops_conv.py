@@ -18,6 +18,7 @@ def cases():
         ("conv2d_k3s2_odd", 2, 3, 7, 6, 2, 3, 3, 2, 0, False),
         ("conv2d_k3s2p1_odd", 1, 2, 5, 7, 3, 3, 3, 2, 1, True),
         ("conv2d_k1x3p1", 1, 3, 4, 5, 2, 1, 3, 1, 1, True),
+        ("conv2d_k3p1_wide", 1, 1, 2, 520, 2, 3, 3, 1, 1, True),
     ]
     for name, B, ci, H, W, co, kh, kw, s, p, bias in conv2d:
         ins = [rand(B, ci, H, W), rand(co, ci, kh, kw)] + ([rand(co)] if bias else [])
@@ -29,6 +30,7 @@ def cases():
         ("conv_transpose2d_k3s1p1_nobias", 1, 2, 4, 4, 3, 3, 3, 1, 1, False),
         ("conv_transpose2d_k1", 2, 3, 3, 4, 2, 1, 1, 1, 0, True),
         ("conv_transpose2d_k3x2s2", 1, 2, 3, 4, 3, 3, 2, 2, 0, True),
+        ("conv_transpose2d_k2s2_wide", 1, 1, 2, 300, 1, 2, 2, 2, 0, True),
     ]
     for name, B, ci, H, W, co, kh, kw, s, p, bias in conv_t:
         ins = [rand(B, ci, H, W), rand(ci, co, kh, kw)] + ([rand(co)] if bias else [])

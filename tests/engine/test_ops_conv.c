@@ -125,6 +125,9 @@ static const OpCase cases[] = {
     CONVT("conv_transpose2d_k1", 2, 3, 3, 4, 2, 1, 1, 1, 0, 1, 1, 1, 1),
     CONVT("conv_transpose2d_k3x2s2", 1, 2, 3, 4, 3, 3, 2, 2, 0, 1, 1, 1, 1),
     CONVT("conv_transpose2d_k2s2_frozen_x", 2, 2, 2, 3, 3, 2, 2, 2, 0, 0, 0, 1, 0),
+    // Rows wider than the CPU col2im's 512-column span (backward of a conv, forward of a conv-transpose).
+    CONV2D("conv2d_k3p1_wide", 1, 1, 2, 520, 2, 3, 3, 1, 1, 1, 1, 1, 1),
+    CONVT("conv_transpose2d_k2s2_wide", 1, 1, 2, 300, 1, 2, 2, 2, 0, 1, 1, 1, 1),
     RESIZE("resize_up", 2, 3, 5, 7, 12, 16),
     RESIZE("resize_down", 1, 2, 12, 16, 5, 7),
     RESIZE("resize_same", 1, 2, 4, 5, 4, 5),
