@@ -7,6 +7,18 @@
 // 10% of a ViT-B decode).
 #define PIX_TILE 256
 
+// Tile t of the (image, pixel tile) pairs: its first element, its first row (pixel) and its pixels.
+typedef struct {
+  int64_t at, row, n;
+} PixTile;
+
+static int64_t n_tiles(int64_t R, int64_t inner) { return R / inner * ((inner + PIX_TILE - 1) / PIX_TILE); }
+
+static PixTile pix_tile(int64_t t, int64_t C, int64_t inner) {
+  const int64_t tiles = (inner + PIX_TILE - 1) / PIX_TILE, o = t / tiles, p0 = (t % tiles) * PIX_TILE;
+  return (PixTile){o * C * inner + p0, o * inner + p0, inner - p0 < PIX_TILE ? inner - p0 : PIX_TILE};
+}
+
 static void row_fwd(const float *x, const float *w, const float *b, float *y, float *mean, float *rstd, int64_t C,
                     float eps) {
   float s = 0.0f, v = 0.0f;
@@ -49,12 +61,10 @@ void samx_cpu_norm_fwd(const float *x, const float *w, const float *b, float *y,
     for (int64_t r = 0; r < R; r++) row_fwd(x + r * C, w, b, y + r * C, mean + r, rstd + r, C, eps);
     return;
   }
-  const int64_t tiles = (inner + PIX_TILE - 1) / PIX_TILE, outer = R / inner;
 #pragma omp parallel for schedule(static) if (R * C > 32768)
-  for (int64_t t = 0; t < outer * tiles; t++) {
-    const int64_t o = t / tiles, p0 = (t % tiles) * PIX_TILE, n = inner - p0 < PIX_TILE ? inner - p0 : PIX_TILE;
-    const int64_t at = o * C * inner + p0;
-    tile_fwd(x + at, w, b, y + at, mean + o * inner + p0, rstd + o * inner + p0, C, inner, n, eps);
+  for (int64_t t = 0; t < n_tiles(R, inner); t++) {
+    const PixTile p = pix_tile(t, C, inner);
+    tile_fwd(x + p.at, w, b, y + p.at, mean + p.row, rstd + p.row, C, inner, p.n, eps);
   }
 }
 
@@ -97,12 +107,10 @@ void samx_cpu_norm_bwd_dx(const float *x, const float *w, const float *gy, const
     for (int64_t r = 0; r < R; r++) row_bwd_dx(x + r * C, w, gy + r * C, mean[r], rstd[r], gx + r * C, C);
     return;
   }
-  const int64_t tiles = (inner + PIX_TILE - 1) / PIX_TILE, outer = R / inner;
 #pragma omp parallel for schedule(static) if (R * C > 32768)
-  for (int64_t t = 0; t < outer * tiles; t++) {
-    const int64_t o = t / tiles, p0 = (t % tiles) * PIX_TILE, n = inner - p0 < PIX_TILE ? inner - p0 : PIX_TILE;
-    const int64_t at = o * C * inner + p0;
-    tile_bwd_dx(x + at, w, gy + at, mean + o * inner + p0, rstd + o * inner + p0, gx + at, C, inner, n);
+  for (int64_t t = 0; t < n_tiles(R, inner); t++) {
+    const PixTile p = pix_tile(t, C, inner);
+    tile_bwd_dx(x + p.at, w, gy + p.at, mean + p.row, rstd + p.row, gx + p.at, C, inner, p.n);
   }
 }
 
