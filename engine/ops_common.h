@@ -3,25 +3,37 @@
 #define SAMX_OPS_COMMON_H
 
 #include "error.h"
+#include "profile.h"
 #include "tape.h"
 #include "tensor.h"
 
-// Runs cpu_call or cuda_call depending on where tensor t lives.
+// Runs cpu_call or cuda_call depending on where tensor t lives; with the kernel profile on
+// (profile.h), the launch is timed under the calling function's name.
 #ifdef SAMX_WITH_CUDA
-#define SAMX_ON_DEVICE(t, cpu_call, cuda_call) \
-  do {                                         \
-    if ((t)->device.type == SAMX_CUDA) {       \
-      cuda_call;                               \
-    } else {                                   \
-      cpu_call;                                \
-    }                                          \
+#define SAMX_DISPATCH(t, cpu_call, cuda_call) \
+  do {                                        \
+    if ((t)->device.type == SAMX_CUDA) {      \
+      cuda_call;                              \
+    } else {                                  \
+      cpu_call;                               \
+    }                                         \
   } while (0)
 #else
-#define SAMX_ON_DEVICE(t, cpu_call, cuda_call) \
-  do {                                         \
-    cpu_call;                                  \
+#define SAMX_DISPATCH(t, cpu_call, cuda_call) \
+  do {                                        \
+    cpu_call;                                 \
   } while (0)
 #endif
+#define SAMX_ON_DEVICE(t, cpu_call, cuda_call)                       \
+  do {                                                               \
+    if (samx_profile_on) {                                           \
+      const double samx_t0_ = samx_profile_begin((t)->device);       \
+      SAMX_DISPATCH(t, cpu_call, cuda_call);                         \
+      samx_profile_end(__func__, (t)->device, samx_t0_);             \
+    } else {                                                         \
+      SAMX_DISPATCH(t, cpu_call, cuda_call);                         \
+    }                                                                \
+  } while (0)
 
 // Precondition checks: a violated one is a bug in the calling model code, reported with shapes.
 void samx_check_f32(const char *op, const SamxTensor *t);
