@@ -45,7 +45,8 @@ int samx_cmd_bench(int argc, char **argv) {
       printf("  %-8s %s%s\n", modes[i].name, modes[i].help, lookup(modes[i].name) ? "" : " (not in this build yet)");
     printf("\nCommon options: --device auto|cpu|cuda[:N]  -r REPS  -o md|json  --quick  --compare-torch\n"
            "Every mode prints a markdown table (or JSON with -o json): time, throughput, the fraction of the\n"
-           "device's peak, and with --compare-torch the same work in PyTorch on the same device.\n");
+           "device's peak, and with --compare-torch the same work in PyTorch on the same device.\n"
+           "SAMX_PROFILE=1 samx bench ... adds where the kernel time went (per engine launch site) on stderr.\n");
     return argc < 2 ? 2 : 0;
   }
   BenchMode fn = lookup(argv[1]);

@@ -65,6 +65,8 @@ static void usage(FILE *f) {
     fprintf(f, "  %-9s %s%s\n", commands[i].name, commands[i].help, built ? "" : " (not in this build yet)");
   }
   fprintf(f, "\nevery command takes --device auto|cpu|cuda[:N] where it computes (auto: a GPU when present)\n");
+  fprintf(f, "environment: SAMX_PROFILE=1 prints a kernel-time profile to stderr at exit; OMP_NUM_THREADS sets\n"
+             "the CPU threads (OMP_WAIT_POLICY defaults to PASSIVE)\n");
 }
 
 int samx_cmd_info(int argc, char **argv) {
