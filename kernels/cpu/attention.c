@@ -38,25 +38,6 @@ static void gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, c
               alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
-// Logits of query rows i0..i0+n-1 of one head (pointers already at the head) into s [n, Tk]:
-// scale * q k^T by GEMM, then the decomposed bias row by row.
-static void block_logits(SamxAttnDims d, const float *q, const float *k, const float *rel_h,
-                         const float *rel_w, int64_t i0, int64_t n, float *s) {
-  const int64_t D = d.D, Tk = d.Tk;
-  gemm(0, 1, n, Tk, D, d.scale, q + i0 * D, D, k, D, 0.0f, s, Tk);
-  if (!rel_h) return;
-  for (int64_t r = 0; r < n; r++) {
-    const float *rh = rel_h + (i0 + r) * d.KH, *rw = rel_w + (i0 + r) * d.KW;
-    for (int64_t kh = 0; kh < d.KH; kh++) {
-      // samx_attn_bias(rh, rw, KW, kh * KW + kw) = rh[kh] + rw[kw], with the division hoisted.
-      float *row = s + r * Tk + kh * d.KW;
-      const float h = rh[kh];
-#pragma omp simd
-      for (int64_t kw = 0; kw < d.KW; kw++) row[kw] += h + rw[kw];
-    }
-  }
-}
-
 // Adds the decomposed bias of keys j0 .. j0+n-1 (the query row's rh [KH] and rw [KW]; NULL: none) to
 // their logits s [n] and returns the maximum; bias terms go segment by segment of KW keys, so the
 // key index is split into (kh, kw) once per segment.
@@ -88,6 +69,17 @@ static float bias_max(float *s, int64_t n, int64_t j0, const float *rh, const fl
   }
   const float hm = v8_hmax(vm);
   return hm > m ? hm : m;
+}
+
+// Logits of query rows i0..i0+n-1 of one head (pointers already at the head) into s [n, Tk]:
+// scale * q k^T by GEMM, then the decomposed bias row by row (the forward's bias_max).
+static void block_logits(SamxAttnDims d, const float *q, const float *k, const float *rel_h,
+                         const float *rel_w, int64_t i0, int64_t n, float *s) {
+  const int64_t D = d.D, Tk = d.Tk;
+  gemm(0, 1, n, Tk, D, d.scale, q + i0 * D, D, k, D, 0.0f, s, Tk);
+  if (!rel_h) return;
+  for (int64_t r = 0; r < n; r++)
+    bias_max(s + r * Tk, Tk, 0, rel_h + (i0 + r) * d.KH, rel_w + (i0 + r) * d.KW, d.KW);
 }
 
 // s [n] = exp(s - m) (m >= every s); returns their sum.
@@ -231,7 +223,8 @@ void samx_cpu_attention_bwd(SamxAttnDims d, const float *q, const float *k, cons
   openblas_set_num_threads(1);
 #pragma omp parallel for schedule(dynamic)
   for (int64_t bh = 0; bh < d.B * d.H; bh++) {
-    float *p = scratch + (size_t)omp_get_thread_num() * (samx_cpu_attention_scratch_floats(d) / (size_t)omp_get_max_threads());
+    const size_t per_thread = samx_cpu_attention_scratch_floats(d) / (size_t)omp_get_max_threads();
+    float *p = scratch + (size_t)omp_get_thread_num() * per_thread;
     const int64_t qo = bh * Tq * D, ko = bh * Tk * D;
     backward_head(d, q + qo, k + ko, v + ko, at(rel_h, bh * Tq * KH), at(rel_w, bh * Tq * KW), out + qo,
                   lse + bh * Tq, dout + qo, at_mut(dq, qo), at_mut(dk, ko), at_mut(dv, ko),
