@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <tiffio.h>
 #include <unistd.h>
 // jpeglib.h needs size_t and FILE declared first.
@@ -64,6 +65,29 @@ static void png_read_cleanup(PngRead *r, png_structp *png, png_infop *info) {
   if (r->f) fclose(r->f);
 }
 
+// Decompression-bomb guard, as PIL's Image.MAX_IMAGE_PIXELS (which errors at twice its 89,478,485):
+// a header may declare any size, the pixels must then fit in memory (float samples).
+#define SAMX_DEFAULT_MAX_IMAGE_PIXELS 178956970LL
+
+int64_t samx_image_max_pixels(void) {
+  const char *e = getenv("SAMX_MAX_IMAGE_PIXELS");
+  if (!e || !*e) return SAMX_DEFAULT_MAX_IMAGE_PIXELS;
+  char *end;
+  long long v = strtoll(e, &end, 10);
+  if (*end || v < 0) return SAMX_DEFAULT_MAX_IMAGE_PIXELS;
+  return v == 0 ? INT64_MAX : v;
+}
+
+int samx_image_check_size(const char *path, int64_t w, int64_t h) {
+  if (w <= 0 || h <= 0) return samx_fail("%s: the image declares %lld x %lld pixels", path, (long long)w, (long long)h);
+  int64_t limit = samx_image_max_pixels();
+  if (w > limit / h)
+    return samx_fail("%s: the image declares %lld x %lld pixels, more than the limit of %lld; set "
+                     "SAMX_MAX_IMAGE_PIXELS to a larger number (0: no limit) if the file is genuine",
+                     path, (long long)w, (long long)h, (long long)limit);
+  return 0;
+}
+
 static int read_png(const char *path, SamxSamples *img) {
   PngRead r = {.f = fopen(path, "rb")};
   if (!r.f) return samx_fail("%s: cannot open: %s", path, strerror(errno));
@@ -88,6 +112,13 @@ static int read_png(const char *path, SamxSamples *img) {
   size_t rowbytes = png_get_rowbytes(png, info);
   img->w = png_get_image_width(png, info), img->h = png_get_image_height(png, info);
   img->channels = c, img->bits = bits, img->format = SAMX_SAMPLE_UINT;
+  if (samx_image_check_size(path, img->w, img->h) != 0) {
+    char why[1024];
+    snprintf(why, sizeof why, "%s", samx_last_error());
+    png_read_cleanup(&r, &png, &info);
+    img->data = NULL;
+    return samx_fail("%s", why);
+  }
   r.pix = (png_bytep)malloc(rowbytes * (size_t)img->h + 1);
   r.rows = (png_bytepp)malloc(sizeof(png_bytep) * (size_t)img->h + 1);
   for (int64_t y = 0; y < img->h; y++) r.rows[y] = r.pix + (size_t)y * rowbytes;
@@ -153,6 +184,11 @@ static int read_jpeg(const char *path, SamxSamples *img) {
   jpeg_create_decompress(&cinfo);
   jpeg_stdio_src(&cinfo, f);
   jpeg_read_header(&cinfo, TRUE);
+  if (samx_image_check_size(path, cinfo.image_width, cinfo.image_height) != 0) {
+    jpeg_destroy_decompress(&cinfo);
+    fclose(f);
+    return -1;
+  }
   cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&cinfo);
   img->w = cinfo.output_width, img->h = cinfo.output_height, img->channels = cinfo.output_components;
@@ -183,6 +219,7 @@ static int read_tiff_rgba(TIFF *t, const char *path, SamxSamples *img) {
   TIFFGetField(t, TIFFTAG_IMAGELENGTH, &h);
   TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLESPERPIXEL, &spp);
   TIFFGetFieldDefaulted(t, TIFFTAG_PHOTOMETRIC, &photometric);
+  if (samx_image_check_size(path, w, h) != 0) return -1;
   uint32_t *rgba = (uint32_t *)_TIFFmalloc((tmsize_t)w * h * sizeof(uint32_t) + 1);
   int ok = rgba && TIFFReadRGBAImageOriented(t, w, h, rgba, ORIENTATION_TOPLEFT, 1);
   if (!ok) {
@@ -220,6 +257,7 @@ static int read_tiff_wide(TIFF *t, const char *path, SamxSamples *img) {
   TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLEFORMAT, &format);
   TIFFGetFieldDefaulted(t, TIFFTAG_PLANARCONFIG, &planar);
   TIFFGetFieldDefaulted(t, TIFFTAG_PHOTOMETRIC, &photometric);
+  if (samx_image_check_size(path, w, h) != 0) return -1;
   int ok_type = (format == SAMPLEFORMAT_IEEEFP && (bits == 32 || bits == 64)) ||
                 ((format == SAMPLEFORMAT_UINT || format == SAMPLEFORMAT_INT) && (bits == 16 || bits == 32));
   if (!ok_type || TIFFIsTiled(t) || planar != PLANARCONFIG_CONTIG || spp < 1 || spp > 4)
@@ -393,6 +431,29 @@ int samx_png_write(const char *path, const uint8_t *data, int64_t w, int64_t h, 
     return samx_fail("%s: cannot write PNG: %s", path, pi.message);
   }
   return samx_commit_tmp(tmp, path);
+}
+
+static int has_ext(const char *path, const char *ext) {
+  const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+  return dot && (!slash || dot > slash) && !strcasecmp(dot + 1, ext);
+}
+
+int samx_image_write_format(const char *path) {
+  const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+  if (!dot || (slash && dot < slash)) return SAMX_IMAGE_FMT_PNG;  // no extension (/dev/stdout ...): PNG
+  if (has_ext(path, "png")) return SAMX_IMAGE_FMT_PNG;
+  if (has_ext(path, "jpg") || has_ext(path, "jpeg")) return SAMX_IMAGE_FMT_JPEG;
+  if (has_ext(path, "tif") || has_ext(path, "tiff")) return SAMX_IMAGE_FMT_TIFF;
+  return samx_fail("%s: unknown image extension '%s' (samx writes .png, .jpg/.jpeg, .tif/.tiff)", path, dot);
+}
+
+int samx_image_write(const char *path, const uint8_t *data, int64_t w, int64_t h, int channels) {
+  switch (samx_image_write_format(path)) {
+    case SAMX_IMAGE_FMT_PNG: return samx_png_write(path, data, w, h, channels);
+    case SAMX_IMAGE_FMT_JPEG: return samx_jpeg_write(path, data, w, h, channels, 95);
+    case SAMX_IMAGE_FMT_TIFF: return samx_tiff_write(path, data, w, h, channels);
+    default: return -1;
+  }
 }
 
 int samx_jpeg_write(const char *path, const uint8_t *data, int64_t w, int64_t h, int channels, int quality) {

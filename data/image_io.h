@@ -55,6 +55,16 @@ void samx_resize_f32(const float *in, int64_t w, int64_t h, int channels, float 
                      int nearest);
 
 // Writers (for tests, fixtures and figures). Return 0 or -1.
+// Pixel limit of every image reader: SAMX_MAX_IMAGE_PIXELS (0: none), default 178,956,970 as PIL.
+int64_t samx_image_max_pixels(void);
+// Fails (naming path, the size and the variable) when w x h is empty or above the limit.
+int samx_image_check_size(const char *path, int64_t w, int64_t h);
+// The format an image output is written in, from its extension: .png (or none), .jpg/.jpeg, .tif/.tiff;
+// any other extension fails (-1, samx_last_error).
+enum { SAMX_IMAGE_FMT_PNG = 1, SAMX_IMAGE_FMT_JPEG, SAMX_IMAGE_FMT_TIFF };
+int samx_image_write_format(const char *path);
+// 8-bit grey (channels 1) or RGB (3) in the format of samx_image_write_format (JPEG at quality 95).
+int samx_image_write(const char *path, const uint8_t *data, int64_t w, int64_t h, int channels);
 int samx_png_write(const char *path, const uint8_t *data, int64_t w, int64_t h, int channels);
 // 16-bit grey or RGB PNG with the samples as given (no gamma chunk).
 int samx_png_write16(const char *path, const uint16_t *data, int64_t w, int64_t h, int channels);

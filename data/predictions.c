@@ -1,6 +1,7 @@
 // Prediction files (schema samx-predictions v1): validating reader and crash-safe writer.
 #include "data/predictions.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 
 struct SamxPredictions {
   char *path;
-  hid_t file, masks;
+  hid_t file, masks, mask_type;
   int64_t n, m, h, w;
   int64_t *index;
   float *scores, *quality;
@@ -23,6 +24,7 @@ struct SamxPredictions {
 void samx_predictions_close(SamxPredictions *p) {
   if (!p) return;
   if (p->masks > 0) H5Dclose(p->masks);
+  if (p->mask_type > 0) H5Tclose(p->mask_type);
   if (p->file > 0) H5Fclose(p->file);
   free(p->index);
   free(p->scores);
@@ -34,13 +36,47 @@ void samx_predictions_close(SamxPredictions *p) {
   free(p);
 }
 
+// Provenance attribute `name` as [path, sha256]: a [path, sha256] pair (samx's own files), a single
+// string (a path, as other tools write it) or missing (both ""). Any other shape or type is an error.
+static int read_provenance(SamxPredictions *p, const char *name, char **out) {
+  if (H5Aexists(p->file, name) <= 0) {
+    out[0] = strdup(""), out[1] = strdup("");
+    return 0;
+  }
+  hid_t a = H5Aopen(p->file, name, H5P_DEFAULT);
+  hid_t space = a < 0 ? H5I_INVALID_HID : H5Aget_space(a);
+  hssize_t count = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
+  if (space >= 0) H5Sclose(space);
+  if (a >= 0) H5Aclose(a);
+  if (count != 1 && count != 2)
+    return samx_fail("%s: attribute %s holds %lld values; expected a path or a [path, sha256] pair", p->path, name,
+                     (long long)count);
+  if (samx_h5_read_attr_strings(p->file, p->path, name, (int)count, out) != 0) return -1;
+  if (count == 1) out[1] = strdup("");
+  size_t n = strlen(out[1]);
+  int hex = n == 64;
+  for (size_t i = 0; i < n && hex; i++) hex = strchr("0123456789abcdefABCDEF", out[1][i]) != NULL;
+  if (n && !hex) return samx_fail("%s: attribute %s: \"%s\" is not a sha256 (64 hex digits)", p->path, name, out[1]);
+  for (size_t i = 0; i < n; i++) out[1][i] = (char)tolower((unsigned char)out[1][i]);
+  return 0;
+}
+
+// An optional single-string attribute; `fallback` when missing.
+static int read_optional_string(SamxPredictions *p, const char *name, const char *fallback, char **out) {
+  if (H5Aexists(p->file, name) <= 0) {
+    *out = strdup(fallback);
+    return 0;
+  }
+  return samx_h5_read_attr_strings(p->file, p->path, name, 1, out);
+}
+
+// schema and version are required; the rest is provenance, read when present (contracts §4).
 static int read_root_attrs(SamxPredictions *p) {
   if (samx_h5_check_schema(p->file, p->path, SAMX_PREDICTIONS_SCHEMA, SAMX_PREDICTIONS_VERSION) != 0) return -1;
-  if (samx_h5_read_attr_strings(p->file, p->path, "method", 1, &p->method) != 0) return -1;
-  if (samx_h5_read_attr_strings(p->file, p->path, "split", 1, &p->split) != 0) return -1;
-  if (samx_h5_read_attr_strings(p->file, p->path, "checkpoint", 2, p->checkpoint) != 0) return -1;
-  if (samx_h5_read_attr_strings(p->file, p->path, "dataset", 2, p->dataset) != 0) return -1;
-  return 0;
+  if (read_optional_string(p, "method", "", &p->method) != 0) return -1;
+  if (read_optional_string(p, "split", "all", &p->split) != 0) return -1;
+  if (read_provenance(p, "checkpoint", p->checkpoint) != 0) return -1;
+  return read_provenance(p, "dataset", p->dataset);
 }
 
 // Reads an optional per-sample float dataset of shape [N'] (rank 1) or [N', M] (rank 2).
@@ -65,18 +101,42 @@ static int read_optional(SamxPredictions *p, const char *name, int rank, float *
   return rc;
 }
 
+// /pred_masks as uint8 (samx's own), int8, or h5py's bool (an enum of FALSE = 0, TRUE = 1 over int8):
+// all are read byte for byte, and read_masks checks every value is 0 or 1.
+static int mask_memtype(SamxPredictions *p) {
+  hid_t t = H5Dget_type(p->masks);
+  H5T_class_t c = H5Tget_class(t);
+  size_t size = H5Tget_size(t);
+  char tn[64];
+  samx_h5_type_name(t, tn, sizeof tn);
+  int rc = 0;
+  if (size == 1 && c == H5T_INTEGER)
+    p->mask_type = H5Tcopy(H5Tget_sign(t) == H5T_SGN_NONE ? H5T_NATIVE_UINT8 : H5T_NATIVE_INT8);
+  else if (size == 1 && c == H5T_ENUM) p->mask_type = H5Tget_native_type(t, H5T_DIR_ASCEND);
+  else rc = samx_fail("%s: dataset /pred_masks has dtype %s, expected uint8 or bool (0/1)", p->path, tn);
+  H5Tclose(t);
+  return rc;
+}
+
 static int read_datasets(SamxPredictions *p) {
   int64_t d[4];
   int r;
   SamxH5Kind k;
   p->masks = samx_h5_open_dataset(p->file, p->path, "/pred_masks", 4, 4, d, &r, &k);
   if (p->masks < 0) return -1;
-  if (samx_h5_expect_kind(p->masks, p->path, "/pred_masks", SAMX_H5_U8, SAMX_H5_OTHER) != 0) return -1;
+  if (mask_memtype(p) != 0) return -1;
   p->n = d[0], p->m = d[1], p->h = d[2], p->w = d[3];
   if (p->m <= 0) return samx_fail("%s: dataset /pred_masks has M = 0 hypotheses", p->path);
   hid_t idx = samx_h5_open_dataset(p->file, p->path, "/index", 1, 1, d, &r, &k);
   if (idx < 0) return -1;
-  int rc = samx_h5_expect_kind(idx, p->path, "/index", SAMX_H5_I64, SAMX_H5_OTHER);
+  // Any integer type (h5py writes int32 or uint32 as readily as int64); HDF5 converts exactly or fails.
+  hid_t itype = H5Dget_type(idx);
+  char tn[64];
+  int rc = H5Tget_class(itype) == H5T_INTEGER
+               ? 0
+               : samx_fail("%s: dataset /index has dtype %s, expected integers", p->path,
+                           samx_h5_type_name(itype, tn, sizeof tn));
+  H5Tclose(itype);
   if (rc == 0 && d[0] != p->n)
     rc = samx_fail("%s: dataset /index has %lld rows, but /pred_masks has N' = %lld", p->path, (long long)d[0],
                    (long long)p->n);
@@ -93,7 +153,7 @@ static int read_datasets(SamxPredictions *p) {
 SamxPredictions *samx_predictions_open(const char *path) {
   SamxPredictions *p = (SamxPredictions *)calloc(1, sizeof *p);
   p->path = strdup(path);
-  p->masks = H5I_INVALID_HID;
+  p->masks = p->mask_type = H5I_INVALID_HID;
   p->file = samx_h5_open_read(path);
   if (p->file < 0 || read_root_attrs(p) != 0 || read_datasets(p) != 0) {
     samx_predictions_close(p);
@@ -119,7 +179,13 @@ const char *samx_predictions_dataset_sha256(const SamxPredictions *p) { return p
 
 int samx_predictions_read_masks(SamxPredictions *p, int64_t i, uint8_t *out) {
   SAMX_ASSERT(i >= 0 && i < p->n, "%s: prediction %lld outside [0, %lld)", p->path, (long long)i, (long long)p->n);
-  return samx_h5_read_rows(p->masks, p->path, "/pred_masks", H5T_NATIVE_UINT8, i, 1, out);
+  if (samx_h5_read_rows(p->masks, p->path, "/pred_masks", p->mask_type, i, 1, out) != 0) return -1;
+  int64_t size = p->m * p->h * p->w;
+  for (int64_t j = 0; j < size; j++)
+    if (out[j] > 1)
+      return samx_fail("%s: /pred_masks[%lld] holds the value %d; masks must be 0 or 1", p->path, (long long)i,
+                       (int)(int8_t)out[j]);
+  return 0;
 }
 
 int samx_predictions_check_dataset(const SamxPredictions *p, const SamxDataset *ds) {
@@ -139,6 +205,27 @@ int samx_predictions_check_dataset(const SamxPredictions *p, const SamxDataset *
   }
   free(seen);
   return rc;
+}
+
+int samx_predictions_check_dataset_sha256(const SamxPredictions *p, const char *data_path, int allow_mismatch,
+                                          const char *who) {
+  const char *want = p->dataset[1];
+  if (!want[0]) {
+    fprintf(stderr, "%s: warning: %s records no dataset sha256, so it cannot be checked that it was made from %s\n",
+            who, p->path, data_path);
+    return 0;
+  }
+  char have[65];
+  if (samx_sha256_file(data_path, have) != 0) return -1;
+  if (!strcmp(have, want)) return 0;
+  if (allow_mismatch) {
+    fprintf(stderr, "%s: warning: %s was made from a dataset with sha256 %s, not %s (sha256 %s); going on as asked\n",
+            who, p->path, want, data_path, have);
+    return 0;
+  }
+  return samx_fail("%s was made from dataset %s (sha256 %s), not from %s (sha256 %s); pass "
+                   "--allow-dataset-mismatch to use it anyway",
+                   p->path, p->dataset[0][0] ? p->dataset[0] : "?", want, data_path, have);
 }
 
 // ---- writer ----

@@ -1,9 +1,12 @@
 // Prediction files: HDF5, schema "samx-predictions" version 1 (docs/contracts.md §4). Written by
 // `samx infer`, read by `samx eval`.
 //
-// Root attributes: schema, version, method, checkpoint, dataset, split. `checkpoint` and `dataset`
-// are each a 1-D array of two variable-length UTF-8 strings: [path, sha256 hex] (the sha256 may be
-// "" when unknown). `split` is a split name ("train", "val", "test") or "all".
+// Root attributes: schema, version, method, checkpoint, dataset, split. samx writes `checkpoint` and
+// `dataset` each as a 1-D array of two variable-length UTF-8 strings: [path, sha256 hex] (the sha256
+// may be "" when unknown). `split` is a split name ("train", "val", "test") or "all". The reader is
+// strict about the data and lenient about provenance (files from h5py and other tools): only schema,
+// version, /index (any integer type) and /pred_masks (uint8, int8 or bool; values 0/1) are required;
+// checkpoint/dataset may be a single string, a pair or missing ("" then), method and split missing.
 //
 // Same conventions as dataset.h: open validates everything up front and loads /index, /pred_scores
 // and /quality into memory; masks are read one sample at a time; the writer goes through a temporary
@@ -48,6 +51,12 @@ const char *samx_predictions_dataset_sha256(const SamxPredictions *p);
 // Checks that p fits ds: same H and W, every index within [0, N), no index twice. Returns 0 or -1
 // (the message names both files).
 int samx_predictions_check_dataset(const SamxPredictions *p, const SamxDataset *ds);
+
+// Checks the dataset sha256 p records against the file data_path (which the caller is about to use
+// with p): a mismatch is an error unless allow_mismatch (then a warning on stderr); a file that
+// records none gets a warning that it cannot be checked. `who` prefixes the messages. Returns 0 or -1.
+int samx_predictions_check_dataset_sha256(const SamxPredictions *p, const char *data_path, int allow_mismatch,
+                                          const char *who);
 
 // ---- writing ----
 typedef struct {

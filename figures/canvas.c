@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "engine/error.h"
+#include "engine/fileio.h"
 
 // ---- colours ----
 
@@ -52,7 +53,7 @@ int samx_fig_canvas_open(SamxFigCanvas *c, const char *path, int width, int heig
     return samx_fail("%s: a figure of %d x %d pixels cannot be drawn (at most 32767 per side)", path, width, height);
   if (strlen(path) >= sizeof c->path) return samx_fail("%s: path too long", path);
   snprintf(c->path, sizeof c->path, "%s", path);
-  snprintf(c->tmp, sizeof c->tmp, "%s.tmp.%d", path, (int)getpid());
+  samx_tmp_path(path, c->tmp, sizeof c->tmp);
   c->svg = ends_with(path, ".svg");
   c->width = width, c->height = height;
   c->surface = c->svg ? cairo_svg_surface_create(c->tmp, width, height)
@@ -83,11 +84,7 @@ int samx_fig_canvas_close(SamxFigCanvas *c) {
     unlink(c->tmp);
     return samx_fail("%s: cannot write the figure (%s)", c->path, cairo_status_to_string(st));
   }
-  if (rename(c->tmp, c->path) != 0) {
-    unlink(c->tmp);
-    return samx_fail("%s: cannot write the figure (rename failed)", c->path);
-  }
-  return 0;
+  return samx_commit_tmp(c->tmp, c->path);
 }
 
 void samx_fig_canvas_abort(SamxFigCanvas *c) {

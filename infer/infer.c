@@ -16,6 +16,7 @@ struct SamxInferer {
   SamxCtx enc, dec;
   // host staging for one chunk
   float *iou, *low, *logits, *mask_in;
+  int64_t nonfinite;  // NaN/inf mask logits seen so far (NaN weights or inputs): the caller reports them
 };
 
 const char *samx_infer_method_name(SamxInferMethod m) {
@@ -121,6 +122,7 @@ void samx_inferer_free(SamxInferer *r) {
 }
 
 int samx_inferer_chunk(const SamxInferer *r) { return r->chunk; }
+int64_t samx_inferer_nonfinite(const SamxInferer *r) { return r->nonfinite; }
 
 void samx_inferer_peaks(const SamxInferer *r, size_t *enc, size_t *dec) {
   *enc = r->enc.act.peak;
@@ -211,6 +213,7 @@ static void decode_prompts(SamxInferer *r, SamxTensor *emb, const SamImageInfo *
       SamxTensor *part = s == 0 && e == c ? low : samx_slice(ctx, low, 0, s, e);
       samx_tensor_read_f32(sam_postprocess(ctx, r->m, part, is), r->logits);
       size_t px = (size_t)M * is->orig_h * is->orig_w;
+      for (size_t v = 0; v < px * (size_t)(e - s); v++) r->nonfinite += !isfinite(r->logits[v]);
       for (int q = s; q < e; q++)
         sink(user, start + q, r->logits + (q - s) * px, r->low + (size_t)q * M * side2, r->iou + q * M, M);
       samx_ctx_release(ctx, mark2);

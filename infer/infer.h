@@ -80,6 +80,8 @@ SamxInferer *samx_inferer_new(SamModel *m, const SamxInferOpts *o, int max_h, in
 SamxInferer *samx_inferer_new_trained(SamMethodModel *mm, const SamxInferOpts *o, int max_h, int max_w);
 void samx_inferer_free(SamxInferer *r);
 int samx_inferer_chunk(const SamxInferer *r);  // prompts per decoder call in use
+// Non-finite (NaN/inf) mask logits produced so far: nonzero means the masks are not to be trusted.
+int64_t samx_inferer_nonfinite(const SamxInferer *r);
 // Runs n (<= max_batch) images; out[i] is filled (free with samx_infer_output_free).
 void samx_inferer_run(SamxInferer *r, const SamxInferInput *in, int n, SamxInferOutput *out);
 void samx_infer_output_free(SamxInferOutput *o);

@@ -16,7 +16,8 @@ SAMX_HD float samx_sigmoidf(float x) {
 
 SAMX_HD float samx_act_fwd(int kind, float x) {
   switch (kind) {
-    case SAMX_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    // PyTorch's relu is clamp_min(x, 0): NaN stays NaN (a broken input must not look like a plausible 0).
+    case SAMX_ACT_RELU: return x <= 0.0f ? 0.0f : x;
     case SAMX_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
     default: return samx_sigmoidf(x);
   }
@@ -25,7 +26,8 @@ SAMX_HD float samx_act_fwd(int kind, float x) {
 // dL/dx given the input x, the output y and dL/dy.
 SAMX_HD float samx_act_bwd(int kind, float x, float y, float gy) {
   switch (kind) {
-    case SAMX_ACT_RELU: return x > 0.0f ? gy : 0.0f;
+    // ref: threshold_backward(grad, result, 0): zero where the output is <= 0, so NaN passes grad on.
+    case SAMX_ACT_RELU: return x <= 0.0f ? 0.0f : gy;
     case SAMX_ACT_GELU: {
       float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
       float pdf = 0.39894228040143268f * expf(-0.5f * x * x);

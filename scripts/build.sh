@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "$@"
-ninja -C build
+# SAMX_BUILD_TARGETS: only these targets (e.g. "samx"), default everything.
+# shellcheck disable=SC2086
+ninja -C build ${SAMX_BUILD_TARGETS:-}

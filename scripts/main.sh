@@ -19,6 +19,10 @@
 #   SAMX_MAIN_MCL         extra --set overrides for configs/synthetic_mcl.ini
 #   SAMX_MAIN_SEQSAM      extra --set overrides for configs/synthetic_seqsam.ini (both M)
 #   SAMX_MAIN_BOX         annotator whose tight box prompts the test split (2: the middle style)
+#   SAMX_BUILD_ARGS       extra cmake arguments for the build stage (e.g. -DSAMX_CUDA=OFF)
+#   SAMX_BUILD_TARGETS    build only these ninja targets (e.g. samx; default: everything)
+#   SAMX_MAIN_VENV        1 (default): the build stage also runs scripts/setup-venv.sh, the Python
+#                         venv `samx bench --compare-torch` uses; 0 leaves it out
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +32,7 @@ for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
     --no-build) build=0 ;;
-    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "main.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -38,7 +42,8 @@ DEVICE="${SAMX_DEVICE:-auto}"
 N="${SAMX_MAIN_N:-1024}"
 SIZE="${SAMX_MAIN_SIZE:-64}"
 BOX="${SAMX_MAIN_BOX:-2}"
-SAMX="$(realpath "${SAMX_BIN:-build/samx}")"
+# Resolved after the build stage: on a fresh clone build/samx does not exist yet.
+SAMX_REL="${SAMX_BIN:-build/samx}"
 PY=/usr/bin/python3  # Debian's, installed by scripts/install-deps.sh (table formatting only)
 
 if [ -e "$RUN/timings.tsv" ] && [ "$force" = 0 ]; then
@@ -71,10 +76,25 @@ end() {
 
 if [ "$build" = 1 ]; then
   begin "build (install-deps + cmake + ninja; not part of the pipeline time)"
-  bash scripts/build.sh > "$RUN/build.log" 2>&1 || { tail -40 "$RUN/build.log"; exit 1; }
+  # shellcheck disable=SC2086  # SAMX_BUILD_ARGS: extra cmake arguments, space-separated
+  bash scripts/build.sh ${SAMX_BUILD_ARGS:-} > "$RUN/build.log" 2>&1 || { tail -40 "$RUN/build.log"; exit 1; }
   end
+  if [ "${SAMX_MAIN_VENV:-1}" = 1 ]; then
+    begin "venv for samx bench --compare-torch (scripts/setup-venv.sh; not part of the pipeline time)"
+    bash scripts/setup-venv.sh > "$RUN/venv.log" 2>&1 || {
+      tail -20 "$RUN/venv.log"
+      echo "main.sh: scripts/setup-venv.sh failed (see $RUN/venv.log); the pipeline runs without it," \
+        "only samx bench --compare-torch needs it"
+    }
+    end
+  fi
   pipeline_start=$(date +%s.%N)
 fi
+if [ ! -x "$SAMX_REL" ]; then
+  echo "main.sh: $SAMX_REL does not exist; run without --no-build (or scripts/build.sh) first" >&2
+  exit 1
+fi
+SAMX="$(realpath "$SAMX_REL")"
 $SAMX info > "$RUN/info.txt"
 cat "$RUN/info.txt"
 

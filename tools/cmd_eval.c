@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "data/dataset.h"
 #include "data/predictions.h"
@@ -20,7 +21,8 @@ static void eval_usage(FILE *f) {
   fprintf(f,
           "usage: samx eval --data D.h5 --pred P.h5 [--metrics LIST] [--empty-policy P] [--nsd-tolerance T]\n"
           "                 [--nsd-units px|mm] [--hm-replicate yes|no] [--split train|val|test]\n"
-          "                 [--subset N | A:B] [--json out.json] [--csv per_sample.csv] [--quiet]\n\n"
+          "                 [--subset N | A:B] [--json out.json] [--csv per_sample.csv] [-q|--quiet]\n"
+          "                 [--allow-dataset-mismatch]\n\n"
           "Scores every prediction of P.h5 (M hypotheses per sample) against the valid annotators of its\n"
           "dataset row in D.h5, prints a table and optionally writes JSON / per-sample CSV.\n\n"
           "metrics (--metrics all, or a comma-separated list):\n");
@@ -43,13 +45,17 @@ static void eval_usage(FILE *f) {
           "--subset N | A:B       only the first N predictions (after --split), or those at positions [A, B).\n"
           "dice and iou pair the first hypothesis with the first valid annotator. When P.h5 has /quality,\n"
           "its Pearson / Spearman correlation with dice (SQA) and the bottom 25%% / 50%% detection accuracy\n"
-          "are reported too.\n");
+          "are reported too.\n"
+          "P.h5 needs schema, version, /index (any integer type) and /pred_masks (uint8 or bool, 0/1);\n"
+          "its method, split, checkpoint and dataset attributes are read when present (contracts §4). When\n"
+          "P.h5 records the sha256 of its dataset, D.h5 must have it (--allow-dataset-mismatch: warn only);\n"
+          "when it records none, a warning says that this cannot be checked.\n");
 }
 
 typedef struct {
   const char *data, *pred, *metrics, *policy, *json, *csv, *split, *subset, *nsd_units, *hm_replicate;
   double nsd_tolerance;
-  int quiet;
+  int quiet, allow_dataset_mismatch;
 } EvalArgs;
 
 static int parse_eval_args(int argc, char **argv, EvalArgs *a) {
@@ -58,8 +64,12 @@ static int parse_eval_args(int argc, char **argv, EvalArgs *a) {
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i];
     if (!strcmp(k, "--help") || !strcmp(k, "-h")) return 1;
-    if (!strcmp(k, "--quiet")) {
+    if (!strcmp(k, "--quiet") || !strcmp(k, "-q")) {
       a->quiet = 1;
+      continue;
+    }
+    if (!strcmp(k, "--allow-dataset-mismatch")) {
+      a->allow_dataset_mismatch = 1;
       continue;
     }
     if (i + 1 >= argc) return samx_fail("samx eval: %s needs a value", k);
@@ -84,6 +94,11 @@ static int parse_eval_args(int argc, char **argv, EvalArgs *a) {
     }
   }
   if (!a->data || !a->pred) return samx_fail("samx eval: --data and --pred are required (see samx eval --help)");
+  const char *inputs[] = {a->data, a->pred};
+  if (samx_check_output_not_input("samx eval: --json", a->json, inputs, 2) ||
+      samx_check_output_not_input("samx eval: --csv", a->csv, inputs, 2))
+    return -1;
+  if (a->json && a->csv && !strcmp(a->json, a->csv)) return samx_fail("samx eval: --json and --csv name the same file");
   return 0;
 }
 
@@ -115,7 +130,7 @@ static int write_csv(const char *path, const EvalResult *r, const SamxDataset *d
   char tmp[4096];
   samx_tmp_path(path, tmp, sizeof tmp);
   FILE *f = fopen(tmp, "w");
-  if (!f) return samx_fail("%s: cannot write: %s", path, strerror(errno));
+  if (!f) return samx_fail("%s: cannot write: %s", tmp, strerror(errno));
   fprintf(f, "index,case_id");
   for (int m = 0; m < SAMX_METRIC_COUNT; m++)
     if (r->enabled[m]) fprintf(f, ",%s", samx_metric_name(m));
@@ -134,7 +149,12 @@ static int write_csv(const char *path, const EvalResult *r, const SamxDataset *d
     if (r->quality) fprintf(f, ",%.9g", r->quality[i]);
     fprintf(f, "\n");
   }
-  if (fclose(f) != 0) return samx_fail("%s: write failed: %s", path, strerror(errno));
+  int failed = ferror(f);
+  if (fclose(f) != 0 || failed) {
+    int e = errno;
+    unlink(tmp);  // a failed write leaves nothing behind
+    return samx_fail("%s: write failed: %s", path, strerror(e));
+  }
   return samx_commit_tmp(tmp, path);
 }
 
@@ -278,7 +298,9 @@ int samx_cmd_eval(int argc, char **argv) {
   }
   SamxDataset *ds = samx_dataset_open(a.data);
   SamxPredictions *p = ds ? samx_predictions_open(a.pred) : NULL;
-  int rc = !ds || !p || samx_predictions_check_dataset(p, ds) || run_eval(&a, &o, ds, p, &r);
+  int rc = !ds || !p || samx_predictions_check_dataset(p, ds) ||
+           samx_predictions_check_dataset_sha256(p, a.data, a.allow_dataset_mismatch, "samx eval") ||
+           run_eval(&a, &o, ds, p, &r);
   if (!rc) {
     if (!a.quiet) {
       printf("%s: %lld predictions of %s (%lld hypotheses), policy %s\n", a.pred, (long long)r.n, a.data,
@@ -314,9 +336,16 @@ static int load_eval_json(const char *path, EvalFile *f) {
   json_error_t err;
   f->path = path;
   f->root = json_load_file(path, 0, &err);
+  f->label = path;
   if (!f->root) return samx_fail("%s: not a samx eval JSON file: %s (line %d)", path, err.text, err.line);
   if (!json_is_object(json_object_get(f->root, "metrics")) || !json_is_array(json_object_get(f->root, "per_sample")))
     return samx_fail("%s: field 'metrics' or 'per_sample' missing (not written by samx eval --json?)", path);
+  json_t *e;
+  size_t i;
+  json_array_foreach(json_object_get(f->root, "per_sample"), i, e) {
+    if (!json_is_integer(json_object_get(e, "index")))
+      return samx_fail("%s: per_sample[%zu] has no integer 'index' (not written by samx eval --json?)", path, i);
+  }
   const char *method = json_string_value(json_object_get(f->root, "method"));
   f->label = method && *method ? method : path;
   return 0;
@@ -369,9 +398,15 @@ int samx_cmd_compare(int argc, char **argv) {
   for (int i = 1; i < argc && !rc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return compare_usage(stdout), free(files), 0;
     if (!strcmp(argv[i], "--metrics") && i + 1 < argc) metrics = argv[++i];
-    else if (!strcmp(argv[i], "--alpha") && i + 1 < argc) alpha = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--alpha") && i + 1 < argc) {
+      char *end;
+      alpha = strtod(argv[++i], &end);
+      if (*end || !(alpha > 0 && alpha < 1)) rc = samx_fail("samx compare: --alpha '%s' is not a number in (0, 1)", argv[i]);
+    } else if (!strcmp(argv[i], "--metrics") || !strcmp(argv[i], "--alpha"))
+      rc = samx_fail("samx compare: %s needs a value", argv[i]);
     else if (argv[i][0] == '-' && argv[i][1] == '-') rc = samx_fail("samx compare: unknown option '%s'", argv[i]);
-    else rc = load_eval_json(argv[i], &files[nf++]);
+    else if ((rc = load_eval_json(argv[i], &files[nf])) != 0) json_decref(files[nf].root);
+    else nf++;
   }
   // Methods are named by their JSON's "method"; files of the same method are named by path.
   uint8_t *shared = (uint8_t *)calloc((size_t)nf + 1, 1);

@@ -57,6 +57,8 @@ static void usage(FILE *f) {
           "                      lower row-major index) or centroid\n"
           "  --weighting W       mean (default) or area: how object scores make the image score\n"
           "  --connectivity C    8 (default) or 4\n"
+          "  --allow-dataset-mismatch  score a prediction file that records another dataset's sha256 (a\n"
+          "                      warning instead of the error)\n"
           "\n"
           "Trained models (samx train checkpoints; box prompts as for sam, pred_masks holds M hypotheses):\n"
           "  --method seqsam|mcl|sam-ft   the checkpoint must hold that method\n"
@@ -66,7 +68,7 @@ static void usage(FILE *f) {
 
 typedef struct {
   const char *method_name, *checkpoint, *data, *out, *split, *prompts, *device, *candidates, *segmentation;
-  int annotator, hypothesis, seg_annotator, batch, decode_batch, quiet, trained;
+  int annotator, hypothesis, seg_annotator, batch, decode_batch, quiet, trained, allow_dataset_mismatch;
   int64_t limit;
   SamxInferOpts o;
 } InferArgs;
@@ -92,6 +94,10 @@ static int parse_args(int argc, char **argv, InferArgs *a) {
     const char *opt = argv[i];
     if (!strcmp(opt, "-q") || !strcmp(opt, "--quiet")) {
       a->quiet = 1;
+      continue;
+    }
+    if (!strcmp(opt, "--allow-dataset-mismatch")) {
+      a->allow_dataset_mismatch = 1;
       continue;
     }
     int known = 0;
@@ -170,6 +176,11 @@ static int parse_args(int argc, char **argv, InferArgs *a) {
   if (a->o.n_masks && !a->trained) return samx_fail("--masks is for trained models (seqsam, mcl, sam-ft)");
   if (strcmp(a->split, "all") && samx_split_parse(a->split) < 0)
     return samx_fail("--split '%s': expected train, val, test or all", a->split);
+  const char *inputs[] = {a->data, a->checkpoint, a->segmentation, a->prompts};
+  if (samx_check_output_not_input("--out", a->out, inputs, 4) ||
+      samx_check_output_not_input("--candidates", a->candidates, inputs, 4))
+    return -1;
+  if (a->candidates && !strcmp(a->candidates, a->out)) return samx_fail("--candidates and --out name the same file");
   return 0;
 }
 
@@ -232,7 +243,9 @@ static int open_segmentation(const InferArgs *a, SamxDataset *data, Segmentation
   int64_t n = samx_dataset_n(data), h = samx_dataset_h(data), w = samx_dataset_w(data);
   s->pred = samx_predictions_open(a->segmentation);
   if (s->pred) {
-    if (samx_predictions_check_dataset(s->pred, data)) return -1;
+    if (samx_predictions_check_dataset(s->pred, data) ||
+        samx_predictions_check_dataset_sha256(s->pred, a->data, a->allow_dataset_mismatch, "samx infer"))
+      return -1;
     int64_t m = samx_predictions_m(s->pred);
     if (a->hypothesis >= m) return samx_fail("%s: --hypothesis %d, the file has %lld", a->segmentation, a->hypothesis, (long long)m);
     s->row_of = (int64_t *)malloc(sizeof(int64_t) * (size_t)n);
@@ -451,6 +464,10 @@ static int run(InferArgs *a) {
     }
     if (rc || b == 0) break;
     samx_inferer_run(inf, in, b, out);
+    if (samx_inferer_nonfinite(inf))
+      rc = samx_fail("the model produced %lld non-finite (NaN/inf) mask logits by dataset row %lld: the checkpoint's "
+                     "weights or the inputs hold NaN/inf; no prediction file written",
+                     (long long)samx_inferer_nonfinite(inf), (long long)batch_rows[b - 1]);
     for (int i = 0; i < b && rc == 0; i++) {
       SamxInferOutput *o = &out[i];
       if (a->o.method == SAMX_INFER_SQA) {

@@ -128,6 +128,12 @@ static int parse_args(int argc, char **argv, SegmentArgs *a) {
   if (!a->out) return samx_fail("--out is required (see samx segment --help)");
   if (!a->prompt.has_box && !a->prompt.n_points && !a->mask_input)
     return samx_fail("no prompt: give at least one of --box, --point, --mask-input");
+  if (samx_image_write_format(a->out) < 0 || (a->overlay && samx_image_write_format(a->overlay) < 0)) return -1;
+  const char *inputs[] = {a->image, a->checkpoint, a->mask_input};
+  if (samx_check_output_not_input("--out", a->out, inputs, 3) ||
+      samx_check_output_not_input("--overlay", a->overlay, inputs, 3) ||
+      samx_check_output_not_input("--tensors", a->tensors, inputs, 3))
+    return -1;
   return 0;
 }
 
@@ -322,17 +328,30 @@ static int write_outputs(const SegmentArgs *a, const SegmentResult *r, const uin
   uint8_t *png = (uint8_t *)malloc(hw);
   for (size_t i = 0; i < hw; i++) png[i] = chosen[i] ? 255 : 0;
   int rc = a->tensors ? write_tensors(a->tensors, r, masks, h, w) : 0;
-  if (rc == 0) rc = samx_png_write(a->out, png, w, h, 1);
+  if (rc == 0) rc = samx_image_write(a->out, png, w, h, 1);
   if (rc == 0 && a->overlay) {
     uint8_t *canvas = (uint8_t *)malloc(3 * hw);
     memcpy(canvas, rgb, 3 * hw);
     sam_overlay_draw(canvas, h, w, chosen, &a->prompt);
-    rc = samx_png_write(a->overlay, canvas, w, h, 3);
+    rc = samx_image_write(a->overlay, canvas, w, h, 3);
     free(canvas);
   }
   free(png);
   free(masks);
   return rc;
+}
+
+// NaN or infinite logits (NaN weights, a NaN --mask-input) would threshold to a plausible-looking
+// mask: they are an error, never an output.
+static int check_finite(const SegmentResult *r, int h, int w) {
+  size_t n_logits = (size_t)h * w * r->M, bad = 0;
+  for (size_t i = 0; i < n_logits; i++) bad += !isfinite(r->logits[i]);
+  for (int i = 0; i < r->M; i++) bad += !isfinite(r->iou[i]);
+  if (bad)
+    return samx_fail("the model's outputs hold %zu non-finite values (NaN or inf) of %zu: the checkpoint's weights or "
+                     "the --mask-input hold NaN/inf; no output written",
+                     bad, n_logits + (size_t)r->M);
+  return 0;
 }
 
 static int argmax(const float *v, int n) {
@@ -364,7 +383,8 @@ static int segment(const SegmentArgs *a) {
     SegmentResult r;
     run_sam(&m, a, rgb, h, w, mask_in, &r);
     int best = argmax(r.iou, r.M);
-    rc = write_outputs(a, &r, rgb, h, w, best);
+    rc = check_finite(&r, h, w);
+    if (rc == 0) rc = write_outputs(a, &r, rgb, h, w, best);
     if (a->verbose) {
       char dev[64];
       fprintf(stderr, "samx segment: %s, %dx%d image, mask %d of %d (predicted IoU %.4f)\n",

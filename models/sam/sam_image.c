@@ -112,6 +112,10 @@ void sam_input_size(int h, int w, int target, int *oh, int *ow) {
   double scale = (double)target / (h > w ? h : w);
   *oh = (int)(h * scale + 0.5);
   *ow = (int)(w * scale + 0.5);
+  // A very thin image (2000 x 1 at 1024) rounds its short side to 0, where SamPredictor fails inside
+  // PIL; one pixel keeps the image usable and changes nothing for any image SamPredictor accepts.
+  if (*oh < 1) *oh = 1;
+  if (*ow < 1) *ow = 1;
 }
 
 // ref: SamPredictor.set_image + Sam.preprocess: resize, (x - mean) / std in float32, zero padding.
