@@ -120,7 +120,15 @@ int bench_parse_opts_ex(int argc, char **argv, BenchOpts *o, const char *usage, 
   int i = 1;
   for (; i < argc; i++) {
     if (!strcmp(argv[i], "--device") && i + 1 < argc) dev = argv[++i];
-    else if (!strcmp(argv[i], "-r") && i + 1 < argc) o->reps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "-r") && i + 1 < argc) {
+      char *end;
+      long r = strtol(argv[++i], &end, 10);
+      if (end == argv[i] || *end || r < 1 || r > 100000) {
+        fprintf(stderr, "samx bench: -r takes a number of repetitions >= 1, not '%s'\n", argv[i]);
+        return -1;
+      }
+      o->reps = (int)r;
+    }
     else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
       const char *fmt = argv[++i];
       if (strcmp(fmt, "md") && strcmp(fmt, "json")) {
@@ -142,7 +150,6 @@ int bench_parse_opts_ex(int argc, char **argv, BenchOpts *o, const char *usage, 
       i += used - 1;
     }
   }
-  if (o->reps < 1) o->reps = 1;
   if (samx_device_parse(dev, &o->device) != 0) {
     fprintf(stderr, "samx bench: %s\n", samx_last_error());
     return -1;
@@ -160,7 +167,13 @@ void bench_torch(const char *mode, const BenchOpts *o, BenchRow *rows, int n) {
   if (!o->compare_torch) return;
   // The project's venv (scripts/setup-venv.sh: Debian's torch + segment_anything) when it exists.
   const char *venv = SAMX_SOURCE_DIR "/.venv/bin/python";
-  const char *py = getenv("SAMX_PYTHON") ? getenv("SAMX_PYTHON") : access(venv, X_OK) == 0 ? venv : "/usr/bin/python3";
+  const char *py = getenv("SAMX_PYTHON") ? getenv("SAMX_PYTHON") : access(venv, X_OK) == 0 ? venv : NULL;
+  if (!py) {
+    fprintf(stderr, "samx bench: --compare-torch needs the Python venv with segment_anything: run "
+                    "%s/scripts/setup-venv.sh (or set SAMX_PYTHON); the PyTorch column is left empty\n",
+            SAMX_SOURCE_DIR);
+    return;
+  }
   char specs[] = "/tmp/samx_bench_specs.XXXXXX";
   int fd = mkstemp(specs);
   if (fd < 0) return;

@@ -53,6 +53,10 @@ int samx_cmd_convert(int argc, char **argv) {
     fprintf(stderr, "samx convert: needs IN and OUT.safetensors (see samx convert --help)\n");
     return 2;
   }
+  if (samx_check_output_not_input("samx convert: OUT", out, (const char *const[]){in}, 1)) {
+    fprintf(stderr, "%s\n", samx_last_error());
+    return 2;
+  }
   SamModel m;
   if (sam_load(&m, in, samx_cpu(), 0, &override)) {
     fprintf(stderr, "samx convert: %s\n", samx_last_error());

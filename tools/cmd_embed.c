@@ -79,6 +79,8 @@ static int parse_args(int argc, char **argv, EmbedArgs *a) {
     return samx_fail("samx embed: --checkpoint, --data and --out are required");
   if (strcmp(a->split, "all") && samx_split_parse(a->split) < 0)
     return samx_fail("samx embed: --split '%s' is not train, val, test or all", a->split);
+  const char *inputs[] = {a->data, a->checkpoint};
+  if (samx_check_output_not_input("samx embed: --out", a->out, inputs, 2)) return -1;
   return 0;
 }
 
@@ -230,7 +232,11 @@ int samx_cmd_embed(int argc, char **argv) {
     usage(stdout);
     return 0;
   }
-  if (p != 0 || run(&a) != 0) {
+  if (p != 0) {  // a usage error
+    fprintf(stderr, "%s\n", samx_last_error());
+    return 2;
+  }
+  if (run(&a) != 0) {
     fprintf(stderr, "%s\n", samx_last_error());
     return 1;
   }

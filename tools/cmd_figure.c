@@ -10,6 +10,7 @@
 #include "data/dataset.h"
 #include "data/predictions.h"
 #include "engine/error.h"
+#include "engine/fileio.h"
 #include "eval/evaluate.h"
 #include "figures/figures.h"
 
@@ -241,6 +242,13 @@ int samx_cmd_figure(int argc, char **argv) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage(stdout), 0;
   FigArgs a;
   int rc = parse_args(argc, argv, &a);
+  const char *inputs[MAX_PRED + 1] = {a.data};
+  for (int i = 0; rc == 0 && i < a.n_pred; i++) inputs[i + 1] = a.pred[i];
+  if (rc == 0) rc = samx_check_output_not_input("--out", a.out, inputs, a.n_pred + 1);
+  if (rc) {  // a usage error
+    fprintf(stderr, "samx figure: %s\n", samx_last_error());
+    return 2;
+  }
   if (rc == 0) {
     const char *what = argv[1];
     if (!strcmp(what, "grid")) rc = cmd_grid(&a);

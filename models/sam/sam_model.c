@@ -396,12 +396,46 @@ static int load_values(SamModel *m, Sources *s) {
 
 static void declare_all(SamModel *m, int trainable);
 
+// SAM's Attention asserts internal_dim % num_heads == 0, for the self-attention (width C) and the
+// cross-attentions (C / attn_downsample).
+static int check_dec_heads(const SamConfig *c, const char *what) {
+  int inner = c->prompt_dim / (c->attn_downsample ? c->attn_downsample : 1);
+  if (c->dec_heads < 1 || c->prompt_dim % c->dec_heads || inner % c->dec_heads)
+    return samx_fail("%s: %d decoder heads do not divide the decoder's widths %d and %d", what, c->dec_heads,
+                     c->prompt_dim, inner);
+  return 0;
+}
+
+// The head counts cannot be read off tensor shapes: samx's own safetensors (sam_save) record them in
+// their samx_config metadata; other formats keep SAM's (8 decoder heads).
+static int read_samx_config(Sources *s, SamConfig *c) {
+  const char *meta = s->is_torch ? NULL : samx_st_meta(&s->st, "samx_config");
+  if (!meta) return 0;
+  json_t *o = json_loads(meta, 0, NULL);
+  json_t *v = json_object_get(o, "dec_heads");
+  int rc = 0;
+  if (!json_is_integer(v)) {
+    rc = samx_fail("%s: metadata samx_config has no integer dec_heads", s->path);
+  } else {
+    c->dec_heads = (int)json_integer_value(v);
+    char what[600];
+    snprintf(what, sizeof what, "%s: metadata samx_config.dec_heads", s->path);
+    rc = check_dec_heads(c, what);
+  }
+  json_decref(o);
+  return rc;
+}
+
 int sam_load(SamModel *m, const char *path, SamxDevice device, int trainable, const SamConfig *cfg_override) {
   memset(m, 0, sizeof *m);
   Sources s;
   if (open_sources(&s, path)) return -1;
   int rc = infer_config(&s, &m->cfg);
-  if (rc == 0 && cfg_override && cfg_override->dec_heads) m->cfg.dec_heads = cfg_override->dec_heads;
+  if (rc == 0) rc = read_samx_config(&s, &m->cfg);
+  if (rc == 0 && cfg_override && cfg_override->dec_heads) {
+    m->cfg.dec_heads = cfg_override->dec_heads;
+    rc = check_dec_heads(&m->cfg, "the requested decoder head count");
+  }
   if (rc == 0) {
     m->device = device;
     declare_all(m, trainable);

@@ -149,8 +149,11 @@ static int config_from_json(json_t *o, SamConfig *c, const char *path) {
     c->global_block[b] = 1;
   }
   c->ln_eps = (float)json_number_value(eps);
-  if (c->enc_depth < 1 || c->enc_depth > SAM_MAX_DEPTH || c->patch < 1 || c->img_size < c->patch || c->prompt_dim < 1)
-    return samx_fail("%s: metadata sam_config has impossible sizes", path);
+  if (c->enc_depth < 1 || c->enc_depth > SAM_MAX_DEPTH || c->patch < 1 || c->img_size < c->patch || c->prompt_dim < 1 ||
+      c->attn_downsample < 1 || c->dec_heads < 1 || c->prompt_dim % c->dec_heads ||
+      (c->prompt_dim / c->attn_downsample) % c->dec_heads)
+    return samx_fail("%s: metadata sam_config has impossible sizes (or dec_heads %d does not divide the decoder width)",
+                     path, c->dec_heads);
   return 0;
 }
 
