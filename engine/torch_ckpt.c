@@ -37,10 +37,16 @@ static unsigned char *read_member(Reader *r, const char *name, size_t *size, zip
   zip_file_t *f = zip_fopen(r->zip, name, 0);
   unsigned char *buf = (unsigned char *)malloc(st.size + 1);
   zip_int64_t got = f ? zip_fread(f, buf, st.size) : -1;
+  // libzip compares the member's CRC-32 only when a read reaches its end: one more read does that, so
+  // a flipped byte in stored (uncompressed) tensor data fails here instead of loading silently.
+  unsigned char probe;
+  zip_int64_t end = got >= 0 && (zip_uint64_t)got == st.size ? zip_fread(f, &probe, 1) : 0;
+  int crc_bad = end < 0 && zip_error_code_zip(zip_file_get_error(f)) == ZIP_ER_CRC;
   if (f) zip_fclose(f);
-  if (got < 0 || (zip_uint64_t)got != st.size) {
+  if (got < 0 || (zip_uint64_t)got != st.size || end != 0) {
     free(buf);
-    samx_fail("%s: archive member '%s' is truncated or corrupt", r->path, name);
+    samx_fail("%s: archive member '%s' is %s", r->path, name,
+              crc_bad ? "corrupt (its CRC-32 does not match the archive's record)" : "truncated or corrupt");
     return NULL;
   }
   *size = (size_t)st.size;

@@ -10,6 +10,7 @@
 //    convert --dec-heads 4` is honoured and --dec-heads 3 (not a divisor of the width) refused;
 //  - NaN weights: ReLU keeps NaN as PyTorch's does, and `segment` and `infer` refuse non-finite
 //    outputs instead of writing a plausible mask;
+//  - a .pth whose stored tensor member has a flipped byte is refused (CRC-32), not loaded silently;
 //  - usage errors exit 2 (embed, figure), `bench -r 0` and `-r abc` are refused.
 #include <math.h>
 #include <stdlib.h>
@@ -174,6 +175,24 @@ static void nan_weights(void) {
   CHECK(tmp_files_in_dir() == 0, "infer with NaN weights left a temporary file");
 }
 
+// One byte of a stored tensor member flipped (the zip directory left as it is): the CRC-32 check of
+// the member read must refuse the file.
+static void corrupt_pth(void) {
+  const char *bad = samx_test_path(dir, "corrupt.pth");
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd,
+           "/usr/bin/python3 -c \"import zipfile,struct,sys,shutil\n"
+           "shutil.copy(sys.argv[1], sys.argv[2]); i = zipfile.ZipFile(sys.argv[2]).getinfo('sam_tiny/data/1')\n"
+           "f = open(sys.argv[2], 'r+b'); f.seek(i.header_offset); h = f.read(30)\n"
+           "n, e = struct.unpack('<HH', h[26:30]); at = i.header_offset + 30 + n + e + 1000\n"
+           "f.seek(at); b = f.read(1); f.seek(at); f.write(bytes([b[0] ^ 0x40]))\" %s %s",
+           CKPT, bad);
+  CHECK(system(cmd) == 0, "python could not corrupt a copy of %s", CKPT);
+  int rc = samx_run("convert %s %s", bad, samx_test_path(dir, "corrupt.safetensors"));
+  CHECK(rc == 1 && strstr(err_text, "CRC") && strstr(err_text, "corrupt.pth"), "a corrupted member: exit %d: %s", rc,
+        err_text);
+}
+
 static void usage_errors(void) {
   int rc = samx_run("embed --data");
   CHECK(rc == 2, "embed --data (no value): exit %d, want 2", rc);
@@ -201,6 +220,7 @@ int main(int argc, char **argv) {
   output_formats();
   dec_heads();
   nan_weights();
+  corrupt_pth();
   usage_errors();
   if (!samx_test_failed) samx_test_remove_dir(dir);
   else printf("files kept in %s\n", dir);
