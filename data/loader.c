@@ -23,7 +23,7 @@ typedef struct {
 
 struct SamxLoader {
   SamxLoaderOpts opts;
-  char *path, *embed_path, *checkpoint_sha256;  // owned copies of the option strings
+  char *path, *embed_path, *checkpoint_sha256, *dataset_sha256;  // owned copies of the option strings
   SamxDataset *ds;        // used by whoever fills batches: the reader thread, or the caller without one
   SamxEmbedCache *cache;  // same
   SamxDatasetInfo info;
@@ -304,6 +304,12 @@ static int check_opts(const char *path, const SamxLoaderOpts *o, const SamxDatas
 static int open_cache(SamxLoader *l) {
   l->cache = samx_embed_open(l->embed_path, l->checkpoint_sha256);
   if (!l->cache) return -1;
+  const char *have = samx_embed_dataset_sha256(l->cache);
+  if (l->dataset_sha256 && strcmp(have, l->dataset_sha256))
+    return samx_fail("%s: the embeddings were computed from dataset %s (sha256 %s), not from %s (sha256 %s); run "
+                     "`samx embed` on this dataset again (or set data.allow_dataset_mismatch = true to use them anyway)",
+                     l->embed_path, samx_embed_dataset_path(l->cache), have[0] ? have : "not recorded", l->path,
+                     l->dataset_sha256);
   samx_embed_shape(l->cache, &l->emb_c, &l->emb_h, &l->emb_w);
   for (int64_t i = 0; i < l->n_rows; i++)
     if (samx_embed_find(l->cache, l->split_rows[i]) < 0)
@@ -341,7 +347,9 @@ SamxLoader *samx_loader_open(const char *dataset_path, const SamxLoaderOpts *opt
   l->path = strdup(dataset_path);
   l->embed_path = dup_or_null(opts->embed_path);
   l->checkpoint_sha256 = dup_or_null(opts->checkpoint_sha256);
+  l->dataset_sha256 = dup_or_null(opts->dataset_sha256);
   l->opts.embed_path = l->embed_path, l->opts.checkpoint_sha256 = l->checkpoint_sha256;
+  l->opts.dataset_sha256 = l->dataset_sha256;
   l->share_epoch = -1;
   l->held = -1;
   pthread_mutex_init(&l->mu, NULL);
@@ -374,7 +382,7 @@ void samx_loader_close(SamxLoader *l) {
   pthread_mutex_destroy(&l->mu);
   pthread_cond_destroy(&l->cv);
   free(l->share), free(l->split_rows);
-  free(l->path), free(l->embed_path), free(l->checkpoint_sha256);
+  free(l->path), free(l->embed_path), free(l->checkpoint_sha256), free(l->dataset_sha256);
   free(l);
 }
 

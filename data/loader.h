@@ -59,6 +59,8 @@ typedef struct {
   // sha256 is given (NULL: not checked).
   const char *embed_path;
   const char *checkpoint_sha256;
+  // The sha256 of the dataset file (NULL: not checked): the cache must have been made from it.
+  const char *dataset_sha256;
 } SamxLoaderOpts;
 
 // Defaults: train split, batch 2, seed 0, rank 0 of 1, shuffle, no drop_last, prefetch 2, uint8

@@ -25,8 +25,9 @@ static void usage(FILE *f) {
           "Progress: a bar on a terminal, else one line every [log] print_seconds; NO_COLOR is honoured.\n\n"
           "exit status: 0 done; 1 error (configuration, data, checkpoint); 2 usage;\n"
           "  3 stopped after [train] max_bad_steps non-finite steps in a row (no checkpoint written);\n"
-          "  143 SIGTERM, 138 SIGUSR1, 130 SIGINT: a checkpoint was saved at the step boundary and\n"
-          "  `--resume auto` continues with the same losses (requeue on 143 / 138).\n");
+          "  143 SIGTERM, 138 SIGUSR1, 130 SIGINT, 129 SIGHUP: a checkpoint was saved at the step boundary\n"
+          "  and `--resume auto` continues with the same losses (requeue on 143 / 138). `--resume` also\n"
+          "  removes the temporary files of a checkpoint save that was killed (SIGKILL).\n");
 }
 
 int samx_cmd_train(int argc, char **argv) {

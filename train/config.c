@@ -82,6 +82,8 @@ static const CfgKey KEYS[] = {
     STR("data", "embeddings", embeddings, "", "embedding cache (`samx embed`) of model.checkpoint's frozen encoder (empty: run the encoder on the fly)"),
     INT("data", "box_jitter", box_jitter, "0", 0, 4096, "MedSAM box jitter: each side moved out by up to this many image pixels (0: tight box)"),
     BOOL("data", "shuffle", shuffle, "true", "reshuffle the training split every epoch"),
+    BOOL("data", "allow_dataset_mismatch", allow_dataset_mismatch, "false",
+         "use data.embeddings even when the cache records another dataset's sha256 (false: refuse)"),
 
     ENUM("optim", "name", optimizer, "adamw", "adamw|adam|sgd", "optimizer"),
     FLT("optim", "lr", lr, "1e-4", 0, 10, "base learning rate"),

@@ -50,6 +50,7 @@ typedef struct {
   char embeddings[SAMX_CFG_STR];
   int64_t box_jitter;
   int shuffle;
+  int allow_dataset_mismatch;  // use an embedding cache made from another dataset file
   // [optim]
   int optimizer;  // SamxOptimKind order: adamw|adam|sgd
   double lr, weight_decay, beta1, beta2, eps, momentum, min_lr, clip_norm;

@@ -47,10 +47,14 @@ static void install_signals(void) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGUSR1, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);  // a closed terminal or ssh session: save, as for SIGTERM
 }
 
 static int exit_status_of(int sig) {
-  return sig == SIGTERM ? SAMX_TRAIN_EXIT_SIGTERM : sig == SIGUSR1 ? SAMX_TRAIN_EXIT_SIGUSR1 : SAMX_TRAIN_EXIT_SIGINT;
+  return sig == SIGTERM   ? SAMX_TRAIN_EXIT_SIGTERM
+         : sig == SIGUSR1 ? SAMX_TRAIN_EXIT_SIGUSR1
+         : sig == SIGHUP  ? SAMX_TRAIN_EXIT_SIGHUP
+                          : SAMX_TRAIN_EXIT_SIGINT;
 }
 
 static double now_seconds(void) {
@@ -82,6 +86,7 @@ typedef struct {
   int64_t best_step;
   char ckpt_dir[SAMX_CFG_STR + 32];
   char ckpt_sha[65];       // sha256 of model.checkpoint, which an embedding cache must have been made by
+  char data_sha[65];       // sha256 of data.path, which an embedding cache must have been made from
   FILE *log;
   int bar, color;
   double t_start, t_last_print;
@@ -221,6 +226,8 @@ static int open_loader(Trainer *t, const char *split_name, int training, SamxLoa
     if (!t->ckpt_sha[0] && samx_sha256_file(c->checkpoint, t->ckpt_sha) != 0) return -1;
     o.embed_path = c->embeddings;
     o.checkpoint_sha256 = t->ckpt_sha;
+    if (!c->allow_dataset_mismatch && !t->data_sha[0] && samx_sha256_file(c->data, t->data_sha) != 0) return -1;
+    o.dataset_sha256 = c->allow_dataset_mismatch ? NULL : t->data_sha;
   }
   *out = samx_loader_open(c->data, &o);
   if (!*out && !training && c->embeddings[0]) {
@@ -228,6 +235,7 @@ static int open_loader(Trainer *t, const char *split_name, int training, SamxLoa
     fprintf(stderr, "samx train: note: validation without the embedding cache (%s)\n", samx_last_error());
     o.embed_path = NULL;
     o.checkpoint_sha256 = NULL;
+    o.dataset_sha256 = NULL;
     *out = samx_loader_open(c->data, &o);
   }
   return *out ? 0 : -1;
@@ -575,6 +583,9 @@ static int resume_auto(Trainer *t) {
   int64_t steps[3];
   for (int i = 0; i < 3; i++) {
     checkpoint_path(t, names[i], paths[i], sizeof paths[i]);
+    // A save killed by SIGKILL (or a power cut) leaves NAME.safetensors.tmp.PID behind.
+    int stale = samx_remove_stale_tmp(paths[i]);
+    if (stale) fprintf(stderr, "samx train: removed %d unfinished temporary file(s) of %s\n", stale, paths[i]);
     steps[i] = file_exists(paths[i]) ? checkpoint_step(paths[i]) : -1;
     if (steps[i] < 0 && file_exists(paths[i]))
       fprintf(stderr, "samx train: warning: %s is not a complete checkpoint, skipped\n", paths[i]);
@@ -890,7 +901,11 @@ static int loop(Trainer *t) {
     if (save_checkpoint(t, "latest", 0) != 0) return SAMX_TRAIN_EXIT_ERROR;
     write_curves(t);
     fprintf(stderr, "samx train: %s at step %lld: checkpoint saved to %s/latest.safetensors; continue with --resume auto\n",
-            stop_signal == SIGTERM ? "SIGTERM" : stop_signal == SIGUSR1 ? "SIGUSR1" : "SIGINT", (long long)t->step,
+            stop_signal == SIGTERM   ? "SIGTERM"
+            : stop_signal == SIGUSR1 ? "SIGUSR1"
+            : stop_signal == SIGHUP  ? "SIGHUP"
+                                     : "SIGINT",
+            (long long)t->step,
             t->ckpt_dir);
     return exit_status_of(stop_signal);
   }

@@ -4,7 +4,7 @@
 // Run directory (train.dir):
 //   config.ini                     the resolved configuration (every key)
 //   log.jsonl                      one JSON object per logged step, and one per validation
-//   checkpoints/latest.safetensors every train.save_every steps and on SIGTERM / SIGUSR1 / SIGINT
+//   checkpoints/latest.safetensors every train.save_every steps and on SIGTERM / SIGUSR1 / SIGINT / SIGHUP
 //   checkpoints/best.safetensors   at the best validation value of train.best_metric
 //   checkpoints/final.safetensors  at the end
 //   sam.safetensors                the SAM part of the final model (sam_load reads it: the base of
@@ -28,6 +28,7 @@ enum {
   SAMX_TRAIN_EXIT_ERROR = 1,      // bad configuration, data or checkpoint (one message on stderr)
   SAMX_TRAIN_EXIT_USAGE = 2,
   SAMX_TRAIN_EXIT_NONFINITE = 3,  // train.max_bad_steps non-finite steps in a row (no checkpoint written)
+  SAMX_TRAIN_EXIT_SIGHUP = 129,   // checkpoint saved after SIGHUP (terminal or ssh session closed)
   SAMX_TRAIN_EXIT_SIGINT = 130,   // checkpoint saved at the step boundary after SIGINT
   SAMX_TRAIN_EXIT_SIGUSR1 = 138,  // checkpoint saved after SIGUSR1 (Slurm's --signal warning): requeue
   SAMX_TRAIN_EXIT_SIGTERM = 143,  // checkpoint saved after SIGTERM (preemption): requeue

@@ -5,7 +5,9 @@
 //  - the loss falls on a tiny problem (8 samples, one batch; sam-ft and seqsam);
 //  - a run killed with SIGKILL and continued with --resume auto logs exactly the losses and
 //    validation metrics of the uninterrupted run (bit-exact on CPU);
-//  - SIGTERM (exit 143) and SIGUSR1 (exit 138) leave a checkpoint that sam_method_load reads;
+//  - SIGTERM (exit 143), SIGUSR1 (exit 138) and SIGHUP (exit 129) leave a checkpoint that
+//    sam_method_load reads; --resume removes the temporary file a SIGKILLed save left behind;
+//  - an embedding cache made from another dataset is refused (data.allow_dataset_mismatch overrides);
 //  - injected NaN losses are skipped, counted and logged; too many in a row exit 3.
 // The samx binary: $SAMX_BIN, else "samx" next to this test executable, else build/samx.
 #include <jansson.h>
@@ -246,6 +248,40 @@ static void check_signal(int sig, int want_status, const char *run) {
   printf("%s: exit %d, loadable checkpoint after step %lld\n", strsignal(sig), st, (long long)last_step(run));
 }
 
+// A checkpoint save killed by SIGKILL leaves latest.safetensors.tmp.PID: --resume removes it (only
+// when no process PID is running).
+static void check_stale_tmp(const char *run) {
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  int st;
+  waitpid(dead, &st, 0);
+  char tmp[600];
+  snprintf(tmp, sizeof tmp, "%s/%s/checkpoints/latest.safetensors.tmp.%d", dir, run, (int)dead);
+  samx_write_file_atomic(tmp, "half a checkpoint", 17);
+  char name[64];
+  snprintf(name, sizeof name, "%s.ini", run);
+  int rc = samx_run("train %s --resume auto --set train.steps=1", name);
+  CHECK(rc == 0 && access(tmp, F_OK) != 0, "--resume left %s (exit %d: %s)", tmp, rc, err_text);
+}
+
+// A cache of syn.h5's embeddings given with data.path = tiny.h5: refused, unless overridden.
+static void check_cache_of_other_dataset(void) {
+  char ckpt[600], emb[600];
+  snprintf(ckpt, sizeof ckpt, "%s/exist/sam.safetensors", dir);
+  snprintf(emb, sizeof emb, "%s/syn_emb.h5", dir);
+  int rc = samx_run("embed --checkpoint %s --data %s --out %s --device cpu", ckpt, data, emb);
+  CHECK(rc == 0, "embed: exit %d: %s", rc, err_text);
+  write_config("othercache.ini", "othercache", "[method]\nname = mcl\n[train]\nsteps = 2\nval_every = 0\n");
+  rc = samx_run("train othercache.ini --set data.path=%s --set model.checkpoint=%s --set data.embeddings=%s", tiny, ckpt,
+                emb);
+  CHECK(rc == 1 && strstr(err_text, "allow_dataset_mismatch") && strstr(err_text, "syn_emb.h5"),
+        "a cache of another dataset: exit %d: %s", rc, err_text);
+  rc = samx_run("train othercache.ini --force --set data.path=%s --set model.checkpoint=%s --set data.embeddings=%s "
+                "--set data.allow_dataset_mismatch=true",
+                tiny, ckpt, emb);
+  CHECK(rc == 0, "data.allow_dataset_mismatch = true: exit %d: %s", rc, err_text);
+}
+
 static void check_nan(void) {
   write_config("nan.ini", "nan", "[method]\nname = sam-ft\n[debug]\ninject_nan_steps = 3, 5\n");
   int rc = samx_run("train nan.ini");
@@ -297,6 +333,9 @@ int main(int argc, char **argv) {
   check_resume_after_kill();
   check_signal(SIGTERM, 143, "sigterm");
   check_signal(SIGUSR1, 138, "sigusr1");
+  check_signal(SIGHUP, 129, "sighup");
+  check_stale_tmp("sigterm");
+  check_cache_of_other_dataset();
   check_nan();
   if (samx_test_failed == 0) {
     samx_test_remove_dir(dir);
