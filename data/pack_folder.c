@@ -96,13 +96,47 @@ static void classify(const char *rel, Entry *e) {
   e->key = key;
 }
 
-static void list_files(const char *root, const char *rel, EntryList *out) {
+// Identity of a file or folder reached while walking (symlinks followed).
+typedef struct {
+  dev_t dev;
+  ino_t ino;
+  char *path;
+} Seen;
+
+typedef struct {
+  Seen *dirs;  // the folders from the root down to the current one: a loop leads back to one of them
+  int n_dirs;
+  Seen *files;  // every image file listed: the same file reached twice would be packed twice
+  size_t n_files, cap_files;
+} Walk;
+
+static int seen_file(Walk *w, const struct stat *st, const char *path) {
+  for (size_t i = 0; i < w->n_files; i++)
+    if (w->files[i].dev == st->st_dev && w->files[i].ino == st->st_ino)
+      return samx_fail("%s and %s are the same file (a symlink or hard link): it would be packed twice, as two "
+                       "cases that may land in different splits; remove one",
+                       w->files[i].path, path);
+  if (w->n_files == w->cap_files)
+    w->cap_files = w->cap_files ? 2 * w->cap_files : 256, w->files = realloc(w->files, w->cap_files * sizeof(Seen));
+  w->files[w->n_files++] = (Seen){st->st_dev, st->st_ino, strdup(path)};
+  return 0;
+}
+
+static int list_files(const char *root, const char *rel, EntryList *out, Walk *w) {
   char path[4096];
   snprintf(path, sizeof path, "%s%s%s", root, rel[0] ? "/" : "", rel);
+  struct stat self;
+  if (stat(path, &self) != 0) return 0;
+  for (int i = 0; i < w->n_dirs; i++)
+    if (w->dirs[i].dev == self.st_dev && w->dirs[i].ino == self.st_ino)
+      return samx_fail("%s: symlink loop (this folder is %s again); remove the link", path, w->dirs[i].path);
   DIR *d = opendir(path);
-  if (!d) return;
+  if (!d) return 0;
+  w->dirs = realloc(w->dirs, (size_t)(w->n_dirs + 1) * sizeof(Seen));
+  w->dirs[w->n_dirs++] = (Seen){self.st_dev, self.st_ino, strdup(path)};
+  int rc = 0;
   struct dirent *de;
-  while ((de = readdir(d))) {
+  while (rc == 0 && (de = readdir(d))) {
     if (de->d_name[0] == '.') continue;
     char sub[4096], full[8192];
     snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", de->d_name);
@@ -110,8 +144,9 @@ static void list_files(const char *root, const char *rel, EntryList *out) {
     struct stat st;
     if (stat(full, &st) != 0) continue;
     if (S_ISDIR(st.st_mode)) {
-      list_files(root, sub, out);
+      rc = list_files(root, sub, out, w);
     } else if (has_image_ext(de->d_name)) {
+      if ((rc = seen_file(w, &st, full)) != 0) break;
       if (out->n == out->cap) out->cap = out->cap ? 2 * out->cap : 256, out->e = realloc(out->e, out->cap * sizeof(Entry));
       Entry *e = &out->e[out->n++];
       e->path = strdup(full);
@@ -119,6 +154,8 @@ static void list_files(const char *root, const char *rel, EntryList *out) {
     }
   }
   closedir(d);
+  free(w->dirs[--w->n_dirs].path);
+  return rc;
 }
 
 // Images first by key, each followed by its masks in path order (x_mask before x_mask_1).
@@ -244,7 +281,16 @@ int samx_pack_folder(const char *dir, const char *out, const SamxFolderOptions *
   struct stat st;
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return samx_fail("%s: not a folder", dir);
   EntryList list = {0};
-  list_files(dir, "", &list);
+  Walk walk = {0};
+  int walked = list_files(dir, "", &list, &walk);
+  for (size_t i = 0; i < walk.n_files; i++) free(walk.files[i].path);
+  for (int i = 0; i < walk.n_dirs; i++) free(walk.dirs[i].path);
+  free(walk.files), free(walk.dirs);
+  if (walked != 0) {
+    for (size_t i = 0; i < list.n; i++) free(list.e[i].path), free(list.e[i].key);
+    free(list.e);
+    return -1;
+  }
   Group *g = (Group *)calloc(list.n + 1, sizeof *g);
   size_t orphans;
   int64_t k_max;

@@ -59,6 +59,49 @@ static void scan_cases(const SamxDataset *ds, SamxDatasetStats *st, Reporter *r)
   free(cs);
 }
 
+typedef struct {
+  uint64_t hash;
+  int64_t row;
+} ImageHash;
+
+// FNV-1a over the image's bytes: equal images hash equal, and 64 bits make a chance collision
+// among a dataset's images negligible.
+static uint64_t hash_bytes(const void *p, size_t n) {
+  const unsigned char *b = (const unsigned char *)p;
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
+  return h;
+}
+
+static int cmp_image_hash(const void *a, const void *b) {
+  const ImageHash *x = (const ImageHash *)a, *y = (const ImageHash *)b;
+  if (x->hash != y->hash) return x->hash < y->hash ? -1 : 1;
+  return (x->row > y->row) - (x->row < y->row);
+}
+
+// The same image under two case ids: a duplicated file (a symlink, a copy) that leaks between
+// splits or counts twice. Constant images (blank slices) are left out: those repeat legitimately.
+static void scan_duplicates(const SamxDataset *ds, ImageHash *h, int64_t n, Reporter *r) {
+  qsort(h, (size_t)n, sizeof *h, cmp_image_hash);
+  const uint8_t *split = samx_dataset_splits(ds);
+  int64_t reported = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (h[i].row < 0) continue;  // constant
+    for (int64_t j = i + 1; j < n && h[j].hash == h[i].hash; j++) {
+      const char *a = samx_dataset_case_id(ds, h[i].row), *b = samx_dataset_case_id(ds, h[j].row);
+      if (h[j].row < 0 || !strcmp(a, b)) continue;
+      if (reported++ < 10)
+        report(r, "%s: rows %lld and %lld hold identical images under cases '%s' (%s) and '%s' (%s)%s",
+               samx_dataset_path(ds), (long long)h[i].row, (long long)h[j].row, a, samx_split_name(split[h[i].row]), b,
+               samx_split_name(split[h[j].row]),
+               split[h[i].row] != split[h[j].row] ? ": the same image in two splits" : "");
+      else
+        (*r->count)++;
+      break;
+    }
+  }
+}
+
 static void scan_spacing(const SamxDataset *ds, Reporter *r) {
   const float *sp = samx_dataset_spacing(ds);
   for (int64_t i = 0; i < 2 * samx_dataset_n(ds); i++)
@@ -85,11 +128,15 @@ int samx_dataset_scan(SamxDataset *ds, SamxDatasetStats *st, void (*problem)(con
   float *image = (float *)malloc(n_img * sizeof(float));
   const uint8_t *valid = samx_dataset_annotator_valid(ds);
   int64_t bad_values = 0, bad_pixels = 0, marked_invalid = 0;
+  ImageHash *hashes = (ImageHash *)malloc((size_t)in.n * sizeof *hashes + 1);
   int rc = 0;
   for (int64_t i = 0; i < in.n && rc == 0; i++) {
     rc = samx_dataset_read_masks(ds, i, masks);
     if (rc == 0) rc = samx_dataset_read_image_f32(ds, i, image);
     if (rc != 0) break;
+    int constant = 1;
+    for (size_t j = 1; j < n_img && constant; j++) constant = image[j] == image[0];
+    hashes[i] = (ImageHash){hash_bytes(image, n_img * sizeof(float)), constant ? -1 : i};
     for (size_t j = 0; j < n_img && in.dtype == SAMX_IMAGE_F32; j++)
       if (!isfinite(image[j]) && bad_pixels++ == 0)
         report(&r, "%s: /images[%lld] holds NaN or Inf", path, (long long)i);
@@ -114,6 +161,8 @@ int samx_dataset_scan(SamxDataset *ds, SamxDatasetStats *st, void (*problem)(con
         st->fg_fraction[k] += (double)fg / (double)hw;
     }
   }
+  if (rc == 0) scan_duplicates(ds, hashes, in.n, &r);
+  free(hashes);
   for (int64_t k = 0; k < in.k; k++) {
     int64_t nonempty = st->valid_count[k] - st->empty_count[k];
     st->fg_fraction[k] = nonempty > 0 ? st->fg_fraction[k] / (double)nonempty : 0;

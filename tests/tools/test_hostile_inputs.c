@@ -11,6 +11,8 @@
 //  - NaN weights: ReLU keeps NaN as PyTorch's does, and `segment` and `infer` refuse non-finite
 //    outputs instead of writing a plausible mask;
 //  - a .pth whose stored tensor member has a flipped byte is refused (CRC-32), not loaded silently;
+//  - `samx pack folder` refuses a symlink loop and a file reached twice; `samx data check` reports the
+//    same image under two cases and one case in two splits;
 //  - usage errors exit 2 (embed, figure), `bench -r 0` and `-r abc` are refused.
 #include <math.h>
 #include <stdlib.h>
@@ -64,6 +66,7 @@ static void thin_images(void) {
   for (int i = 0; i < 1000; i++) mask[i] = 1;
   const char *ids[2] = {"a", "b"};
   for (int i = 0; i < 2 && dw; i++) {
+    pix[1999] = (uint8_t)i;  // two different images
     SamxSample s = {pix, mask, valid, SAMX_SPLIT_TEST, ids[i], {1, 1}};
     CHECK(samx_dataset_append(dw, &s) == 0, "append: %s", samx_last_error());
   }
@@ -193,6 +196,54 @@ static void corrupt_pth(void) {
         err_text);
 }
 
+// samx pack folder on a folder with a symlink loop, and with one image reached twice; samx data check
+// on a dataset holding the same image under two case ids, and one case in two splits.
+static void folder_loops_and_duplicates(void) {
+  char cmd[2048];
+  const char *root = samx_test_path(dir, "folder");
+  snprintf(cmd, sizeof cmd, "mkdir -p %s/images %s/masks", root, root);
+  CHECK(system(cmd) == 0, "mkdir failed");
+  uint8_t img[3][64], mask[64] = {0};
+  for (int i = 0; i < 64; i++) img[0][i] = (uint8_t)(i * 3), img[1][i] = (uint8_t)(255 - i), img[2][i] = (uint8_t)(i * 3);
+  for (int i = 0; i < 16; i++) mask[i] = 255;
+  const char *names[3] = {"a", "b", "c"};
+  char p[600];
+  for (int i = 0; i < 3; i++) {
+    snprintf(p, sizeof p, "%s/images/%s.png", root, names[i]);
+    samx_png_write(p, img[i], 8, 8, 1);
+    snprintf(p, sizeof p, "%s/masks/%s_mask.png", root, names[i]);
+    samx_png_write(p, mask, 8, 8, 1);
+  }
+  snprintf(p, sizeof p, "%s/images/loop", root);
+  CHECK(symlink("..", p) == 0, "symlink failed");
+  const char *out = samx_test_path(dir, "folder.h5");
+  int rc = samx_run("pack folder --in %s --out %s", root, out);
+  CHECK(rc == 1 && strstr(err_text, "symlink loop"), "pack folder with a symlink loop: exit %d: %s", rc, err_text);
+  unlink(p);
+  snprintf(p, sizeof p, "%s/images/d.png", root);
+  CHECK(symlink("a.png", p) == 0, "symlink failed");
+  rc = samx_run("pack folder --in %s --out %s", root, out);
+  CHECK(rc == 1 && strstr(err_text, "same file"), "pack folder with a file reached twice: exit %d: %s", rc, err_text);
+  unlink(p);
+  // c.png is a copy of a.png: packs (two files), and data check reports the identical images.
+  rc = samx_run("pack folder --in %s --out %s", root, out);
+  CHECK(rc == 0, "pack folder: exit %d: %s", rc, err_text);
+  rc = samx_run("data check %s", out);
+  CHECK(rc == 1 && strstr(err_text, "identical images"), "data check of a copied image: exit %d: %s", rc, err_text);
+
+  const char *two = samx_test_path(dir, "two_splits.h5");
+  SamxDatasetSpec spec = {.h = 8, .w = 8, .k = 1, .channels = 1, .dtype = SAMX_IMAGE_U8, .source = "test",
+                          .modality = "synthetic"};
+  SamxDatasetWriter *dw = samx_dataset_create(two, &spec);
+  uint8_t m01[64] = {0}, valid[1] = {1};
+  SamxSample s0 = {img[0], m01, valid, SAMX_SPLIT_TRAIN, "p1", {1, 1}};
+  SamxSample s1 = {img[1], m01, valid, SAMX_SPLIT_TEST, "p1", {1, 1}};
+  CHECK(dw && samx_dataset_append(dw, &s0) == 0 && samx_dataset_append(dw, &s1) == 0 && samx_dataset_finish(dw) == 0,
+        "writing two_splits.h5: %s", samx_last_error());
+  rc = samx_run("data check %s", two);
+  CHECK(rc == 1 && strstr(err_text, "in 2 splits"), "data check of a case in two splits: exit %d: %s", rc, err_text);
+}
+
 static void usage_errors(void) {
   int rc = samx_run("embed --data");
   CHECK(rc == 2, "embed --data (no value): exit %d, want 2", rc);
@@ -221,6 +272,7 @@ int main(int argc, char **argv) {
   dec_heads();
   nan_weights();
   corrupt_pth();
+  folder_loops_and_duplicates();
   usage_errors();
   if (!samx_test_failed) samx_test_remove_dir(dir);
   else printf("files kept in %s\n", dir);
