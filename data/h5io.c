@@ -16,7 +16,7 @@ void samx_h5_quiet(void) { pthread_once(&quiet_once, quiet_init); }
 typedef struct {
   char *buf;
   size_t n;
-  int has_lock;
+  int has_lock, truncated;
 } ErrWalk;
 
 // Walked from the API call down to the innermost failure: the last description seen is the most specific.
@@ -24,13 +24,16 @@ static herr_t err_walk(unsigned depth, const H5E_error2_t *e, void *user) {
   ErrWalk *w = (ErrWalk *)user;
   if (e->desc) {
     snprintf(w->buf, w->n, "%s", e->desc);
-    if (strstr(e->desc, "lock")) w->has_lock = 1;
+    // Only the flock failure itself: the stack of a truncated file also passes through functions that
+    // mention locks ("unable to lock the file" wrappers), which must not read as a locking problem.
+    if (strstr(e->desc, "unable to lock file") || strstr(e->desc, "file locking")) w->has_lock = 1;
+    if (strstr(e->desc, "truncated file")) w->truncated = 1;
   }
   return 0;
 }
 
 static ErrWalk walk_errors(char *buf, size_t n) {
-  ErrWalk w = {buf, n, 0};
+  ErrWalk w = {buf, n, 0, 0};
   buf[0] = 0;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, err_walk, &w);
   return w;
@@ -51,8 +54,12 @@ hid_t samx_h5_open_read(const char *path) {
   if (f < 0) {
     char msg[256];
     ErrWalk w = walk_errors(msg, sizeof msg);
+    if (w.truncated)
+      return samx_fail("%s: the HDF5 file is truncated (%lld bytes; HDF5 says: %s): an interrupted copy or "
+                       "download? copy it again",
+                       path, (long long)st.st_size, msg);
     // HDF5 says "unable to lock file, errno = 37/11/524 ..." when the filesystem refuses flock.
-    if (w.has_lock)
+    if (w.has_lock && !w.truncated)
       return samx_fail("%s: cannot open: file locking failed (%s); on NFS, Lustre or GPFS set "
                        "HDF5_USE_FILE_LOCKING=FALSE in the environment",
                        path, msg);

@@ -180,8 +180,9 @@ static int load_mask(const char *path, int64_t w, int64_t h, int64_t size, int b
   SamxImage m;
   if (samx_image_read(path, &m) != 0) return -1;
   if (m.w != w || m.h != h) {
+    int64_t mw = m.w, mh = m.h;  // samx_image_free zeroes them
     samx_image_free(&m);
-    return samx_fail("%s: mask is %lldx%lld but its image is %lldx%lld", path, (long long)m.w, (long long)m.h,
+    return samx_fail("%s: mask is %lldx%lld but its image is %lldx%lld", path, (long long)mw, (long long)mh,
                      (long long)w, (long long)h);
   }
   samx_image_to_channels(&m, 1);

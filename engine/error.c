@@ -6,10 +6,14 @@
 static _Thread_local char last_error[1024];
 
 int samx_fail(const char *fmt, ...) {
+  // Formatted apart first: callers wrap the previous error (samx_fail("%s: ...", samx_last_error())),
+  // and formatting a buffer into itself is undefined (glibc printed it as "").
+  char msg[sizeof last_error];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  memcpy(last_error, msg, sizeof last_error);
   return -1;
 }
 

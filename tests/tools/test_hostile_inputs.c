@@ -13,6 +13,8 @@
 //  - a .pth whose stored tensor member has a flipped byte is refused (CRC-32), not loaded silently;
 //  - `samx pack folder` refuses a symlink loop and a file reached twice; `samx data check` reports the
 //    same image under two cases and one case in two splits;
+//  - messages: a schema error names the file, a truncated HDF5 file is not called a locking problem,
+//    a mask of the wrong size is printed with its size (was 0x0);
 //  - usage errors exit 2 (embed, figure), `bench -r 0` and `-r abc` are refused.
 #include <math.h>
 #include <stdlib.h>
@@ -244,6 +246,34 @@ static void folder_loops_and_duplicates(void) {
   CHECK(rc == 1 && strstr(err_text, "in 2 splits"), "data check of a case in two splits: exit %d: %s", rc, err_text);
 }
 
+// Messages: a schema error names the file, a truncated HDF5 file is called truncated (not a locking
+// problem), a mask of the wrong size is reported with its real size.
+static void messages(void) {
+  const char *noschema = samx_test_path(dir, "noschema.h5"), *cut = samx_test_path(dir, "cut.h5");
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c \"import h5py\nh5py.File('%s', 'w')['x'] = [1]\"", noschema);
+  CHECK(system(cmd) == 0, "h5py could not write %s", noschema);
+  int rc = samx_run("data info %s", noschema);
+  CHECK(rc == 1 && strstr(err_text, "noschema.h5") && strstr(err_text, "schema"), "no schema: exit %d: %s", rc, err_text);
+  const char *full = samx_test_path(dir, "folder.h5");  // written by folder_loops_and_duplicates
+  snprintf(cmd, sizeof cmd, "head -c $(( $(stat -c %%s %s) / 2 )) %s > %s", full, full, cut);
+  CHECK(system(cmd) == 0, "truncating failed");
+  rc = samx_run("data info %s", cut);
+  CHECK(rc == 1 && strstr(err_text, "truncated") && !strstr(err_text, "locking"), "truncated file: exit %d: %s", rc,
+        err_text);
+  const char *root = samx_test_path(dir, "badmask");
+  snprintf(cmd, sizeof cmd, "mkdir -p %s/images %s/masks", root, root);
+  CHECK(system(cmd) == 0, "mkdir failed");
+  uint8_t img[64] = {1, 2, 3}, mask[24] = {0};
+  char p[600];
+  snprintf(p, sizeof p, "%s/images/a.png", root);
+  samx_png_write(p, img, 8, 8, 1);
+  snprintf(p, sizeof p, "%s/masks/a_mask.png", root);
+  samx_png_write(p, mask, 6, 4, 1);
+  rc = samx_run("pack folder --in %s --out %s", root, samx_test_path(dir, "badmask.h5"));
+  CHECK(rc == 1 && strstr(err_text, "mask is 6x4"), "a 6x4 mask of an 8x8 image: exit %d: %s", rc, err_text);
+}
+
 static void usage_errors(void) {
   int rc = samx_run("embed --data");
   CHECK(rc == 2, "embed --data (no value): exit %d, want 2", rc);
@@ -273,6 +303,7 @@ int main(int argc, char **argv) {
   nan_weights();
   corrupt_pth();
   folder_loops_and_duplicates();
+  messages();
   usage_errors();
   if (!samx_test_failed) samx_test_remove_dir(dir);
   else printf("files kept in %s\n", dir);
