@@ -8,6 +8,7 @@
 #include "data/packers.h"
 #include "data/synthetic.h"
 #include "engine/error.h"
+#include "engine/fileio.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -161,6 +162,10 @@ int samx_cmd_pack(int argc, char **argv) {
   int is_synthetic = !strcmp(source, "synthetic");
   if (!is_synthetic && !in) {
     fprintf(stderr, "samx pack %s: --in is required\n", source);
+    return 2;
+  }
+  if (samx_check_output_not_input("samx pack: --out", out, (const char *const[]){in}, 1)) {
+    fprintf(stderr, "%s\n", samx_last_error());
     return 2;
   }
   if (size > 0 && size < 8) {

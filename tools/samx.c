@@ -66,7 +66,10 @@ static void usage(FILE *f) {
   }
   fprintf(f, "\nevery command takes --device auto|cpu|cuda[:N] where it computes (auto: a GPU when present)\n");
   fprintf(f, "environment: SAMX_PROFILE=1 prints a kernel-time profile to stderr at exit; OMP_NUM_THREADS sets\n"
-             "the CPU threads (OMP_WAIT_POLICY defaults to PASSIVE)\n");
+             "the CPU threads (OMP_WAIT_POLICY defaults to PASSIVE); SAMX_MAX_IMAGE_PIXELS raises the image\n"
+             "size limit (default 178956970 pixels, 0: none)\n"
+             "outputs: written to a temporary file and renamed; a symlink keeps pointing at the new file, a\n"
+             "FIFO or device (/dev/stdout) is written into; an output that is one of the inputs is refused\n");
 }
 
 int samx_cmd_info(int argc, char **argv) {
