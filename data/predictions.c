@@ -53,11 +53,9 @@ static int read_provenance(SamxPredictions *p, const char *name, char **out) {
                      (long long)count);
   if (samx_h5_read_attr_strings(p->file, p->path, name, (int)count, out) != 0) return -1;
   if (count == 1) out[1] = strdup("");
-  size_t n = strlen(out[1]);
-  int hex = n == 64;
-  for (size_t i = 0; i < n && hex; i++) hex = strchr("0123456789abcdefABCDEF", out[1][i]) != NULL;
-  if (n && !hex) return samx_fail("%s: attribute %s: \"%s\" is not a sha256 (64 hex digits)", p->path, name, out[1]);
-  for (size_t i = 0; i < n; i++) out[1][i] = (char)tolower((unsigned char)out[1][i]);
+  // Hex digits compare in lower case (sha256sum's); anything else is kept as written and simply
+  // fails to match the file it is checked against.
+  for (size_t i = 0; out[1][i]; i++) out[1][i] = (char)tolower((unsigned char)out[1][i]);
   return 0;
 }
 

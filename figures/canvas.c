@@ -52,6 +52,10 @@ int samx_fig_canvas_open(SamxFigCanvas *c, const char *path, int width, int heig
   if (width <= 0 || height <= 0 || width > 32767 || height > 32767)
     return samx_fail("%s: a figure of %d x %d pixels cannot be drawn (at most 32767 per side)", path, width, height);
   if (strlen(path) >= sizeof c->path) return samx_fail("%s: path too long", path);
+  // The format follows the extension: .svg, else PNG; any other image extension would get PNG data.
+  const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+  if (dot && (!slash || dot > slash) && strcasecmp(dot, ".png") && strcasecmp(dot, ".svg"))
+    return samx_fail("%s: figures are written as .png or .svg, not '%s'", path, dot);
   snprintf(c->path, sizeof c->path, "%s", path);
   samx_tmp_path(path, c->tmp, sizeof c->tmp);
   c->svg = ends_with(path, ".svg");

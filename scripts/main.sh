@@ -32,7 +32,7 @@ for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
     --no-build) build=0 ;;
-    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "main.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done

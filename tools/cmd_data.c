@@ -8,6 +8,7 @@
 #include "data/h5io.h"
 #include "data/predictions.h"
 #include "engine/error.h"
+#include "engine/fileio.h"
 #include "figures/figures.h"
 
 static void usage(FILE *f) {
@@ -159,6 +160,10 @@ static int show_command(int argc, char **argv) {
   }
   if (!path || !out || index < 0) {
     fprintf(stderr, "usage: samx data show FILE.h5 --index I --out grid.png\n");
+    return 2;
+  }
+  if (samx_check_output_not_input("samx data show: --out", out, (const char *const[]){path}, 1)) {
+    fprintf(stderr, "%s\n", samx_last_error());
     return 2;
   }
   if (samx_figure_data_show(path, (int64_t)index, out) != 0) {

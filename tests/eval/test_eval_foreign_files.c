@@ -2,7 +2,7 @@
 // places. Each check reproduces a reported failure:
 //  - a prediction file written by a few lines of h5py (schema, version, int32 /index, bool
 //    /pred_masks, a string checkpoint, no dataset) evaluates, with a warning that its dataset cannot
-//    be checked; one recording another dataset's sha256 is refused unless --allow-dataset-mismatch;
+//    be checked, and `samx infer --method sqa` scores it; one recording another dataset's sha256 is refused unless --allow-dataset-mismatch;
 //    a mask value of 2 is refused, naming the file;
 //  - `samx compare` with a second file that is not an eval JSON fails with exit 2 (it crashed);
 //  - --json onto a FIFO streams into it (the FIFO survives), onto a symlink replaces the link's
@@ -107,6 +107,13 @@ static void h5py_predictions(const char *data) {
   CHECK(d == 1.0, "dice of the h5py predictions %g, want 1", d);
   json_decref(root);
 
+  // SQA-SAM scores the same h5py file as a segmentation.
+  rc = run("infer --method sqa --checkpoint tests/data/sam_tiny/sam_tiny.pth --data %s --segmentation %s --split all "
+           "--device cpu -q --out %s",
+           data, samx_test_path(dir, "h5py_pred.h5"), samx_test_path(dir, "sqa.h5"));
+  err = slurp(samx_test_path(dir, "err.txt"));
+  CHECK(rc == 0, "samx infer --method sqa on the h5py prediction file: exit %d: %s", rc, err);
+  free(err);
   rc = run("eval --data %s --pred %s %s", data, samx_test_path(dir, "h5py_other.h5"), "");
   err = slurp(samx_test_path(dir, "err.txt"));
   CHECK(rc == 1 && strstr(err, "--allow-dataset-mismatch") && strstr(err, "h5py_other.h5"),
