@@ -48,7 +48,9 @@ void samx_tmp_path(const char *path, char *buf, size_t n) {
     char base[PATH_MAX];
     snprintf(base, sizeof base, "%s", path);
     const char *dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(buf, n, "%s/samx-%d-%s.tmp", dir, (int)getpid(), basename(base));
+    // Numbered: two outputs of one process may both be /dev/null.
+    static _Atomic int serial = 0;
+    snprintf(buf, n, "%s/samx-%d-%d-%s.tmp", dir, (int)getpid(), serial++, basename(base));
     return;
   }
   char target[PATH_MAX];

@@ -6,7 +6,7 @@
 // - a symlink: the link is kept and its target (followed to the end, a dangling link's too) is
 //   replaced; the temporary file sits beside that target;
 // - anything else that exists (a FIFO, /dev/null, a terminal, /dev/stdout onto a pipe): it is never
-//   replaced; the temporary file is "$TMPDIR/samx-<pid>-<name>.tmp" and its bytes are streamed into
+//   replaced; the temporary file is "$TMPDIR/samx-<pid>-<n>-<name>.tmp" and its bytes are streamed into
 //   the target on commit.
 // All writers go through samx_tmp_path + samx_commit_tmp (or samx_write_file_atomic).
 #ifndef SAMX_FILEIO_H
