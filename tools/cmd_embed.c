@@ -52,6 +52,11 @@ static int parse_args(int argc, char **argv, EmbedArgs *a) {
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i];
     if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) return 1;
+    static const char *with_value[] = {"--checkpoint", "--data", "--out", "--split", "--device", "--dtype", "--batch",
+                                       "--gzip"};
+    int known = 0;
+    for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(opt, with_value[k]);
+    if (!known) return samx_fail("samx embed: unknown option %s (see samx embed --help)", opt);
     if (i + 1 >= argc) return samx_fail("samx embed: %s needs a value (see samx embed --help)", opt);
     const char *val = argv[++i];
     if (!strcmp(opt, "--checkpoint"))

@@ -58,6 +58,14 @@ static int parse_int(const char *opt, const char *v, int64_t lo, int64_t *out) {
   return 0;
 }
 
+static int is_value_option(const char *k) {
+  static const char *with_value[] = {"--data", "--out", "--indices", "--metric", "--empty-policy", "--title",
+                                     "--pred", "--index", "--cell", "--max-hyp", "--hyp"};
+  for (size_t i = 0; i < sizeof with_value / sizeof *with_value; i++)
+    if (!strcmp(k, with_value[i])) return 1;
+  return 0;
+}
+
 static int parse_args(int argc, char **argv, FigArgs *a) {
   memset(a, 0, sizeof *a);
   a->index = -1, a->hyp = -1, a->metric = "dice", a->policy = "monai";
@@ -69,7 +77,8 @@ static int parse_args(int argc, char **argv, FigArgs *a) {
     else if (k[0] != '-') {
       if (a->run) return samx_fail("unexpected argument '%s'", k);
       a->run = k;
-    } else if (i + 1 >= argc) return samx_fail("%s needs a value", k);
+    } else if (!is_value_option(k)) return samx_fail("unknown option %s (see samx figure --help)", k);
+    else if (i + 1 >= argc) return samx_fail("%s needs a value", k);
     else {
       const char *v = argv[++i];
       if (!strcmp(k, "--data")) a->data = v;

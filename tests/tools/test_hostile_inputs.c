@@ -283,6 +283,10 @@ static void usage_errors(void) {
   CHECK(rc == 2 && strstr(err_text, "-r"), "bench -r 0: exit %d: %s", rc, err_text);
   rc = samx_run("bench kernels -r abc");
   CHECK(rc == 2 && strstr(err_text, "-r"), "bench -r abc: exit %d: %s", rc, err_text);
+  rc = samx_run("embed --checkpoint c --data d --out o -q");
+  CHECK(rc == 2 && strstr(err_text, "unknown option -q"), "embed ... -q: exit %d: %s", rc, err_text);
+  rc = samx_run("figure grid --data d --out o.png -q");
+  CHECK(rc == 2 && strstr(err_text, "unknown option -q"), "figure ... -q: exit %d: %s", rc, err_text);
   rc = samx_run("eval --data x.h5 --pred y.h5 -q --bogus");
   CHECK(rc == 2 && !strstr(err_text, "-q needs a value"), "eval -q: %s", err_text);
 }
