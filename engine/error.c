@@ -1,5 +1,7 @@
 #include "error.h"
 
+#include "fileio.h"
+
 #include <stdarg.h>
 #include <string.h>
 
@@ -28,5 +30,6 @@ void samx_die_at(const char *file, int line, const char *fmt, ...) {
   vfprintf(stderr, fmt, ap);
   va_end(ap);
   fputc('\n', stderr);
+  samx_remove_live_tmp();  // a crashed writer leaves no .tmp behind
   abort();
 }

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 #include <unistd.h>
 
 #include "error.h"
+
+static void samx_tmp_name(const char *path, char *buf, size_t n);
 
 // Existing, and neither a regular file nor a directory (after following links): written in place.
 static int is_special(const char *path) {
@@ -43,7 +46,40 @@ static void final_target(const char *path, char *out, size_t n) {
   snprintf(out, n, "%s", cur);
 }
 
+// Temporary files handed out and not yet committed: a fatal error (SAMX_ASSERT's abort) removes them,
+// so that only SIGKILL or a power cut can leave one (and --resume or the next run cleans those).
+#define MAX_LIVE_TMP 32
+static char live_tmp[MAX_LIVE_TMP][PATH_MAX + 64];
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void live_add(const char *tmp) {
+  pthread_mutex_lock(&live_mu);
+  for (int i = 0; i < MAX_LIVE_TMP; i++)
+    if (!live_tmp[i][0]) {
+      snprintf(live_tmp[i], sizeof live_tmp[i], "%s", tmp);
+      break;
+    }
+  pthread_mutex_unlock(&live_mu);
+}
+
+static void live_remove(const char *tmp) {
+  pthread_mutex_lock(&live_mu);
+  for (int i = 0; i < MAX_LIVE_TMP; i++)
+    if (!strcmp(live_tmp[i], tmp)) live_tmp[i][0] = 0;
+  pthread_mutex_unlock(&live_mu);
+}
+
+void samx_remove_live_tmp(void) {
+  for (int i = 0; i < MAX_LIVE_TMP; i++)  // no lock: called on the way to abort()
+    if (live_tmp[i][0]) unlink(live_tmp[i]);
+}
+
 void samx_tmp_path(const char *path, char *buf, size_t n) {
+  samx_tmp_name(path, buf, n);
+  live_add(buf);
+}
+
+static void samx_tmp_name(const char *path, char *buf, size_t n) {
   if (is_special(path)) {
     char base[PATH_MAX];
     snprintf(base, sizeof base, "%s", path);
@@ -91,6 +127,7 @@ static int stream_into(const char *tmp, const char *path) {
 }
 
 int samx_commit_tmp(const char *tmp, const char *path) {
+  live_remove(tmp);
   if (is_special(path)) return stream_into(tmp, path);
   char target[PATH_MAX];
   final_target(path, target, sizeof target);

@@ -19,8 +19,11 @@
 extern "C" {
 #endif
 
-// Writes the temporary name for path into buf.
+// Writes the temporary name for path into buf, and remembers it until samx_commit_tmp: a fatal error
+// (SAMX_ASSERT) removes the temporary files still open.
 void samx_tmp_path(const char *path, char *buf, size_t n);
+// Unlinks every temporary file handed out and not committed (called by samx_die_at before abort).
+void samx_remove_live_tmp(void);
 // Makes tmp's bytes the content of path (see above) and removes tmp. Returns 0 or -1 (samx_last_error).
 int samx_commit_tmp(const char *tmp, const char *path);
 // Writes the whole buffer atomically (tmp + rename).

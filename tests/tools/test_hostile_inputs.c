@@ -15,11 +15,13 @@
 //    same image under two cases and one case in two splits;
 //  - messages: a schema error names the file, a truncated HDF5 file is not called a locking problem,
 //    a mask of the wrong size is printed with its size (was 0x0);
+//  - a fatal error (SAMX_ASSERT) removes the temporary files the process had not committed;
 //  - usage errors exit 2 (embed, figure), `bench -r 0` and `-r abc` are refused.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../harness.h"
@@ -274,6 +276,27 @@ static void messages(void) {
   CHECK(rc == 1 && strstr(err_text, "mask is 6x4"), "a 6x4 mask of an 8x8 image: exit %d: %s", rc, err_text);
 }
 
+// A fatal error (SAMX_ASSERT's abort) in a process that holds an uncommitted temporary file removes it.
+static void abort_removes_tmp(void) {
+  char tmp[4200];
+  const char *target = samx_test_path(dir, "aborted.h5");
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    samx_tmp_path(target, tmp, sizeof tmp);
+    samx_write_file_atomic(samx_test_path(dir, "unrelated.txt"), "x", 1);
+    FILE *f = fopen(tmp, "w");
+    if (f) fputs("half", f), fclose(f);
+    freopen("/dev/null", "w", stderr);
+    SAMX_ASSERT(0, "deliberate");
+    _exit(0);
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  snprintf(tmp, sizeof tmp, "%s.tmp.%d", target, (int)pid);
+  CHECK(WIFSIGNALED(st) && access(tmp, F_OK) != 0, "an aborted writer left %s", tmp);
+}
+
 static void usage_errors(void) {
   int rc = samx_run("embed --data");
   CHECK(rc == 2, "embed --data (no value): exit %d, want 2", rc);
@@ -308,6 +331,7 @@ int main(int argc, char **argv) {
   corrupt_pth();
   folder_loops_and_duplicates();
   messages();
+  abort_removes_tmp();
   usage_errors();
   if (!samx_test_failed) samx_test_remove_dir(dir);
   else printf("files kept in %s\n", dir);
