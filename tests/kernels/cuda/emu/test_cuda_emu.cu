@@ -245,7 +245,7 @@ __global__ void deadlock_kernel(float *y) {
 __global__ void noop_kernel(float *y) { y[threadIdx.x] = 0; }
 
 // Runs fn in a child process; returns whether it was caught: the child exits with 3 when its own
-// check finds the fault, or dies with an AddressSanitizer report naming this file.
+// check finds the fault, or dies with a sanitizer report naming this file.
 static bool caught_in_child(void (*fn)(void), const char *what) {
   char path[] = "/tmp/samx_emu_child_XXXXXX";
   int fd = mkstemp(path);
@@ -264,10 +264,12 @@ static bool caught_in_child(void (*fn)(void), const char *what) {
   (void)got;
   close(fd);
   unlink(path);
-  bool asan = strstr(buf, "AddressSanitizer") && strstr(buf, "test_cuda_emu.cu");
+  // A sanitizer report at the kernel's line: ASan's, or UBSan's bounds check on a static array.
+  bool asan = (strstr(buf, "AddressSanitizer") || strstr(buf, "runtime error: index")) && strstr(buf, "test_cuda_emu.cu:");
   bool own = WIFEXITED(status) && WEXITSTATUS(status) == 3;
   printf("%s %s: %s\n", asan || own ? "caught" : "MISSED", what,
-         asan ? "AddressSanitizer report at the kernel line" : (own ? "NaN read in the result" : "-"));
+         asan ? "sanitizer report at the kernel line" : (own ? "NaN read in the result" : "-"));
+  if (!asan && !own) printf("child exit status %d, stderr:\n%s\n", status, buf);
   return asan || own;
 }
 
