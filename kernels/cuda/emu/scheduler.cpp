@@ -530,6 +530,7 @@ void run_block() {
     Fiber *f;
     if (S.ready_head < S.ready.size()) {
       int t = S.ready[S.ready_head++];
+      if (S.ready_head == S.ready.size()) S.ready.clear(), S.ready_head = 0;  // no unbounded growth
       S.th[t].st = RUNNING;
       f = S.th[t].fiber;
       S.th[t].fiber = nullptr;
