@@ -13,6 +13,7 @@ PKGS=(
   libnifti2-dev         # NIfTI volumes (QUBIQ, BraTS)
   libcairo2-dev         # figures (overlays, grids, curves)
   libinih-dev           # INI config files for `samx train`
+  libboost-context-dev  # fibers of the CUDA host emulator (kernels/cuda/emu)
   libjansson-dev        # strict JSON (safetensors headers: duplicate keys rejected, 64-bit integers)
   python3 python3-numpy python3-torch python3-torchvision python3-scipy python3-h5py python3-venv   # references for tests and benchmarks
 )

@@ -13,11 +13,11 @@ __global__ static void act_bwd_kernel(int kind, const float *x, const float *y, 
 }
 
 extern "C" void samx_cuda_act_fwd(int kind, const float *x, float *y, int64_t n) {
-  act_fwd_kernel<<<samx_grid_1d(n, 256), 256>>>(kind, x, y, n);
+  SAMX_LAUNCH(act_fwd_kernel, samx_grid_1d(n, 256), 256, 0)(kind, x, y, n);
   CUDA_LAUNCH_CHECK();
 }
 
 extern "C" void samx_cuda_act_bwd(int kind, const float *x, const float *y, const float *gy, float *gx, int64_t n) {
-  act_bwd_kernel<<<samx_grid_1d(n, 256), 256>>>(kind, x, y, gy, gx, n);
+  SAMX_LAUNCH(act_bwd_kernel, samx_grid_1d(n, 256), 256, 0)(kind, x, y, gy, gx, n);
   CUDA_LAUNCH_CHECK();
 }

@@ -63,7 +63,7 @@ template <int NC>
 __global__ void __launch_bounds__(WARPS * 32)
     attn_fwd_kernel(SamxAttnDims d, const float *q, const float *k, const float *v, const float *rel_h,
                     const float *rel_w, float *out, float *lse) {
-  extern __shared__ float smem[];
+  SAMX_EXTERN_SHARED(float, smem);
   const int D = (int)d.D, Tq = (int)d.Tq, Tk = (int)d.Tk, ps = D + 1;
   float *qs = smem;                   // [BLOCK_ROWS][D] own query rows (read as broadcasts)
   float *kt = qs + BLOCK_ROWS * D;    // [TILE][D + 1] key tile, one key per lane
@@ -138,7 +138,7 @@ __global__ void __launch_bounds__(WARPS * 32)
     attn_dkdv_kernel(SamxAttnDims d, const float *q, const float *k, const float *v, const float *rel_h,
                      const float *rel_w, const float *lse, const float *delta, const float *dout, float *dk,
                      float *dv) {
-  extern __shared__ float smem[];
+  SAMX_EXTERN_SHARED(float, smem);
   const int D = (int)d.D, Tq = (int)d.Tq, Tk = (int)d.Tk, ps = D + 1;
   float *ks = smem;                 // [BLOCK_ROWS][D] own keys
   float *vs = ks + BLOCK_ROWS * D;  // [BLOCK_ROWS][D] own values
@@ -217,7 +217,7 @@ __global__ void __launch_bounds__(WARPS * 32)
     attn_dq_kernel(SamxAttnDims d, const float *q, const float *k, const float *v, const float *rel_h,
                    const float *rel_w, const float *lse, const float *delta, const float *dout, float *dq,
                    float *drel_h, float *drel_w) {
-  extern __shared__ float smem[];
+  SAMX_EXTERN_SHARED(float, smem);
   const int D = (int)d.D, Tq = (int)d.Tq, Tk = (int)d.Tk, KH = (int)d.KH, KW = (int)d.KW, ps = D + 1;
   float *qs = smem;                   // [BLOCK_ROWS][D] own query rows
   float *gs = qs + BLOCK_ROWS * D;    // [BLOCK_ROWS][D] their dout rows
@@ -326,7 +326,7 @@ static void launch_fwd(SamxAttnDims d, const float *q, const float *k, const flo
                        const float *rel_w, float *out, float *lse) {
   const size_t smem = (size_t)(BLOCK_ROWS * d.D + TILE * (d.D + 1) + TILE * d.D) * sizeof(float);
   set_smem(attn_fwd_kernel<NC>, smem, "forward");
-  attn_fwd_kernel<NC><<<grid_of(d, d.Tq), WARPS * 32, smem>>>(d, q, k, v, rel_h, rel_w, out, lse);
+  SAMX_LAUNCH(attn_fwd_kernel<NC>, grid_of(d, d.Tq), WARPS * 32, smem)(d, q, k, v, rel_h, rel_w, out, lse);
   CUDA_LAUNCH_CHECK();
 }
 
@@ -337,14 +337,14 @@ static void launch_bwd(SamxAttnDims d, const float *q, const float *k, const flo
   if (dk || dv) {
     const size_t smem = (size_t)(2 * BLOCK_ROWS * d.D + 2 * TILE * (d.D + 1) + 2 * TILE) * sizeof(float);
     set_smem(attn_dkdv_kernel<NC>, smem, "backward dk/dv");
-    attn_dkdv_kernel<NC><<<grid_of(d, d.Tk), WARPS * 32, smem>>>(d, q, k, v, rel_h, rel_w, lse, delta, dout, dk, dv);
+    SAMX_LAUNCH(attn_dkdv_kernel<NC>, grid_of(d, d.Tk), WARPS * 32, smem)(d, q, k, v, rel_h, rel_w, lse, delta, dout, dk, dv);
     CUDA_LAUNCH_CHECK();
   }
   if (dq || drel_h || drel_w) {
     const int64_t rel = drel_h || drel_w ? BLOCK_ROWS * (d.KH + d.KW) : 0;
     const size_t smem = (size_t)(2 * BLOCK_ROWS * d.D + 2 * TILE * (d.D + 1) + rel) * sizeof(float);
     set_smem(attn_dq_kernel<NC>, smem, "backward dq");
-    attn_dq_kernel<NC><<<grid_of(d, d.Tq), WARPS * 32, smem>>>(d, q, k, v, rel_h, rel_w, lse, delta, dout, dq,
+    SAMX_LAUNCH(attn_dq_kernel<NC>, grid_of(d, d.Tq), WARPS * 32, smem)(d, q, k, v, rel_h, rel_w, lse, delta, dout, dq,
                                                                 drel_h, drel_w);
     CUDA_LAUNCH_CHECK();
   }
@@ -374,7 +374,7 @@ extern "C" void samx_cuda_attention_bwd(SamxAttnDims d, const float *q, const fl
                                         float *drel_w, float *delta) {
   if (d.B * d.H * d.Tq == 0 || d.Tk == 0) return;
   const int64_t rows = d.B * d.H * d.Tq;
-  attn_delta_kernel<<<(unsigned)((rows * 32 + 255) / 256), 256>>>(out, dout, delta, rows, (int)d.D);
+  SAMX_LAUNCH(attn_delta_kernel, (unsigned)((rows * 32 + 255) / 256), 256, 0)(out, dout, delta, rows, (int)d.D);
   CUDA_LAUNCH_CHECK();
   switch (n_chunks(d)) {
     case 1: launch_bwd<1>(d, q, k, v, rel_h, rel_w, lse, delta, dout, dq, dk, dv, drel_h, drel_w); break;

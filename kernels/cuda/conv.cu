@@ -58,36 +58,36 @@ __global__ static void resize_bilinear_bwd_kernel(const float *gy, float *gx, in
 }
 
 extern "C" void samx_cuda_conv_im2col(const float *x, float *cols, SamxConvGeom g) {
-  im2col_kernel<<<samx_grid_1d(g.C * g.kh * g.kw * g.Ho * g.Wo, CONV_BLOCK), CONV_BLOCK>>>(x, cols, g);
+  SAMX_LAUNCH(im2col_kernel, samx_grid_1d(g.C * g.kh * g.kw * g.Ho * g.Wo, CONV_BLOCK), CONV_BLOCK, 0)(x, cols, g);
   CUDA_LAUNCH_CHECK();
 }
 
 extern "C" void samx_cuda_conv_col2im(const float *cols, float *x, int accumulate, SamxConvGeom g) {
-  col2im_kernel<<<samx_grid_1d(g.C * g.H * g.W, CONV_BLOCK), CONV_BLOCK>>>(cols, x, accumulate, g);
+  SAMX_LAUNCH(col2im_kernel, samx_grid_1d(g.C * g.H * g.W, CONV_BLOCK), CONV_BLOCK, 0)(cols, x, accumulate, g);
   CUDA_LAUNCH_CHECK();
 }
 
 extern "C" void samx_cuda_conv_bias_add(float *y, const float *bias, int64_t B, int64_t C, int64_t HW) {
   int64_t n = B * C * HW;
-  bias_add_kernel<<<samx_grid_1d(n, CONV_BLOCK), CONV_BLOCK>>>(y, bias, C, HW, n);
+  SAMX_LAUNCH(bias_add_kernel, samx_grid_1d(n, CONV_BLOCK), CONV_BLOCK, 0)(y, bias, C, HW, n);
   CUDA_LAUNCH_CHECK();
 }
 
 extern "C" void samx_cuda_conv_bias_grad(const float *gy, float *gbias, int64_t B, int64_t C, int64_t HW) {
   if (C == 0) return;
-  bias_grad_kernel<<<(unsigned)C, CONV_BLOCK>>>(gy, gbias, B, C, HW);
+  SAMX_LAUNCH(bias_grad_kernel, (unsigned)C, CONV_BLOCK, 0)(gy, gbias, B, C, HW);
   CUDA_LAUNCH_CHECK();
 }
 
 extern "C" void samx_cuda_resize_bilinear_fwd(const float *x, float *y, int64_t planes, int64_t H, int64_t W,
                                               int64_t Ho, int64_t Wo) {
-  resize_bilinear_fwd_kernel<<<samx_grid_1d(planes * Ho * Wo, CONV_BLOCK), CONV_BLOCK>>>(x, y, planes, H, W, Ho, Wo);
+  SAMX_LAUNCH(resize_bilinear_fwd_kernel, samx_grid_1d(planes * Ho * Wo, CONV_BLOCK), CONV_BLOCK, 0)(x, y, planes, H, W, Ho, Wo);
   CUDA_LAUNCH_CHECK();
 }
 
 extern "C" void samx_cuda_resize_bilinear_bwd(const float *gy, float *gx, int64_t planes, int64_t H, int64_t W,
                                               int64_t Ho, int64_t Wo) {
-  resize_bilinear_bwd_kernel<<<samx_grid_1d(planes * Ho * Wo, CONV_BLOCK), CONV_BLOCK>>>(gy, gx, planes, H, W, Ho,
+  SAMX_LAUNCH(resize_bilinear_bwd_kernel, samx_grid_1d(planes * Ho * Wo, CONV_BLOCK), CONV_BLOCK, 0)(gy, gx, planes, H, W, Ho,
                                                                                           Wo);
   CUDA_LAUNCH_CHECK();
 }

@@ -10,6 +10,14 @@
 
 #include "../common.h"
 
+// Kernels are launched as SAMX_LAUNCH(kernel, grid, block, smem_bytes)(args...) and declare dynamic
+// shared memory as SAMX_EXTERN_SHARED(type, name): plain CUDA syntax, unless the CUDA headers in use
+// defined them already.
+#ifndef SAMX_LAUNCH
+#define SAMX_LAUNCH(kernel, grid, block, smem) kernel<<<(grid), (block), (smem)>>>
+#define SAMX_EXTERN_SHARED(type, name) extern __shared__ type name[]
+#endif
+
 #define CUDA_CHECK(call)                                                                          \
   do {                                                                                            \
     cudaError_t err_ = (call);                                                                    \

@@ -112,34 +112,34 @@ __global__ static void cast_kernel(const void *x, int x_dt, void *y, int y_dt, i
 
 extern "C" void samx_cuda_elementwise_binary_fwd(int op, const SamxBroadcast *g, const float *a, const float *b,
                                                  float *y, int64_t n) {
-  binary_fwd_kernel<<<samx_grid_1d(n, BLOCK), BLOCK>>>(op, *g, a, b, y, n);
+  SAMX_LAUNCH(binary_fwd_kernel, samx_grid_1d(n, BLOCK), BLOCK, 0)(op, *g, a, b, y, n);
   CUDA_LAUNCH_CHECK();
 }
 
 extern "C" void samx_cuda_elementwise_binary_bwd(int op, int which, const SamxBroadcast *g, const float *other,
                                                  const float *gy, float *gx, int64_t nx) {
-  binary_bwd_kernel<<<samx_grid_1d(nx, BLOCK), BLOCK>>>(op, which, *g, other, gy, gx, nx);
+  SAMX_LAUNCH(binary_bwd_kernel, samx_grid_1d(nx, BLOCK), BLOCK, 0)(op, which, *g, other, gy, gx, nx);
   CUDA_LAUNCH_CHECK();
 }
 
 extern "C" void samx_cuda_elementwise_affine(const float *x, float *y, int64_t n, float mul, float add) {
-  affine_kernel<<<samx_grid_1d(n, BLOCK), BLOCK>>>(x, y, n, mul, add);
+  SAMX_LAUNCH(affine_kernel, samx_grid_1d(n, BLOCK), BLOCK, 0)(x, y, n, mul, add);
   CUDA_LAUNCH_CHECK();
 }
 
 extern "C" void samx_cuda_elementwise_axpy(float s, const float *x, float *y, int64_t n) {
-  axpy_kernel<<<samx_grid_1d(n, BLOCK), BLOCK>>>(s, x, y, n);
+  SAMX_LAUNCH(axpy_kernel, samx_grid_1d(n, BLOCK), BLOCK, 0)(s, x, y, n);
   CUDA_LAUNCH_CHECK();
 }
 
 extern "C" void samx_cuda_elementwise_softmax_fwd(const float *x, float *y, int64_t rows, int64_t d) {
-  softmax_fwd_kernel<<<grid_items(rows), BLOCK>>>(x, y, rows, d);
+  SAMX_LAUNCH(softmax_fwd_kernel, grid_items(rows), BLOCK, 0)(x, y, rows, d);
   CUDA_LAUNCH_CHECK();
 }
 
 extern "C" void samx_cuda_elementwise_softmax_bwd(const float *y, const float *gy, float *gx, int64_t rows,
                                                   int64_t d) {
-  softmax_bwd_kernel<<<grid_items(rows), BLOCK>>>(y, gy, gx, rows, d);
+  SAMX_LAUNCH(softmax_bwd_kernel, grid_items(rows), BLOCK, 0)(y, gy, gx, rows, d);
   CUDA_LAUNCH_CHECK();
 }
 
@@ -147,19 +147,19 @@ extern "C" void samx_cuda_elementwise_sum_fwd(const float *x, float *y, int64_t 
                                               float scale) {
   int64_t n_out = outer * inner;
   if (n_out < 16384 && d > 64)
-    sum_block_kernel<<<grid_items(n_out), BLOCK>>>(x, y, outer, d, inner, scale);
+    SAMX_LAUNCH(sum_block_kernel, grid_items(n_out), BLOCK, 0)(x, y, outer, d, inner, scale);
   else
-    sum_thread_kernel<<<samx_grid_1d(n_out, BLOCK), BLOCK>>>(x, y, outer, d, inner, scale);
+    SAMX_LAUNCH(sum_thread_kernel, samx_grid_1d(n_out, BLOCK), BLOCK, 0)(x, y, outer, d, inner, scale);
   CUDA_LAUNCH_CHECK();
 }
 
 extern "C" void samx_cuda_elementwise_sum_bwd(const float *gy, float *gx, int64_t outer, int64_t d, int64_t inner,
                                               float scale) {
-  sum_bwd_kernel<<<samx_grid_1d(outer * d * inner, BLOCK), BLOCK>>>(gy, gx, outer, d, inner, scale);
+  SAMX_LAUNCH(sum_bwd_kernel, samx_grid_1d(outer * d * inner, BLOCK), BLOCK, 0)(gy, gx, outer, d, inner, scale);
   CUDA_LAUNCH_CHECK();
 }
 
 extern "C" void samx_cuda_elementwise_cast(const void *x, int x_dt, void *y, int y_dt, int64_t n) {
-  cast_kernel<<<samx_grid_1d(n, BLOCK), BLOCK>>>(x, x_dt, y, y_dt, n);
+  SAMX_LAUNCH(cast_kernel, samx_grid_1d(n, BLOCK), BLOCK, 0)(x, x_dt, y, y_dt, n);
   CUDA_LAUNCH_CHECK();
 }

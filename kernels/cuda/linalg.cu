@@ -46,7 +46,7 @@ __global__ static void bias_fill_kernel(float *y, const float *bias, int64_t row
 
 extern "C" void samx_cuda_linalg_bias_fill(float *y, const float *bias, int64_t rows, int64_t cols) {
   if (rows * cols == 0) return;
-  bias_fill_kernel<<<samx_grid_1d((size_t)(rows * cols), 256), 256>>>(y, bias, rows, cols);
+  SAMX_LAUNCH(bias_fill_kernel, samx_grid_1d((size_t)(rows * cols), 256), 256, 0)(y, bias, rows, cols);
   CUDA_LAUNCH_CHECK();
 }
 
@@ -74,7 +74,7 @@ extern "C" void samx_cuda_linalg_bias_grad(const float *gy, float *gbias, int64_
   if (cols == 0) return;
   dim3 block(BIAS_GRAD_COLS, BIAS_GRAD_ROWS);
   unsigned grid = (unsigned)((cols + BIAS_GRAD_COLS - 1) / BIAS_GRAD_COLS);
-  bias_grad_kernel<<<grid, block>>>(gy, gbias, rows, cols);
+  SAMX_LAUNCH(bias_grad_kernel, grid, block, 0)(gy, gbias, rows, cols);
   CUDA_LAUNCH_CHECK();
 }
 
@@ -100,7 +100,7 @@ extern "C" int64_t samx_cuda_linalg_embedding_fwd(const float *table, int64_t n_
   if (n * dim == 0) return -1;
   unsigned long long none = ULLONG_MAX, pos = ULLONG_MAX;
   CUDA_CHECK(cudaMemcpyToSymbol(first_bad_pos, &none, sizeof none));
-  embedding_fwd_kernel<<<samx_grid_1d((size_t)(n * dim), 256), 256>>>(table, n_rows, dim, idx, n, out);
+  SAMX_LAUNCH(embedding_fwd_kernel, samx_grid_1d((size_t)(n * dim), 256), 256, 0)(table, n_rows, dim, idx, n, out);
   CUDA_LAUNCH_CHECK();
   // Reading the flag waits for the kernel: the price of naming a bad index instead of reading garbage
   // memory (embeddings are small ops: prompt labels, position tables).
@@ -125,6 +125,6 @@ __global__ static void embedding_bwd_kernel(const float *gout, const int32_t *id
 extern "C" void samx_cuda_linalg_embedding_bwd(const float *gout, const int32_t *idx, int64_t n, int64_t dim,
                                                float *gtable) {
   if (n * dim == 0) return;
-  embedding_bwd_kernel<<<samx_grid_1d((size_t)(n * dim), 256), 256>>>(gout, idx, n, dim, gtable);
+  SAMX_LAUNCH(embedding_bwd_kernel, samx_grid_1d((size_t)(n * dim), 256), 256, 0)(gout, idx, n, dim, gtable);
   CUDA_LAUNCH_CHECK();
 }

@@ -82,7 +82,7 @@ __global__ static void loss_bwd_kernel(SamxLossSpec s, const float *x, const flo
 }
 
 extern "C" void samx_cuda_loss_elementwise(SamxLossSpec s, const float *x, const float *t, float *out, int64_t n) {
-  loss_elementwise_kernel<<<samx_grid_1d(n, 256), 256>>>(s, x, t, out, n);
+  SAMX_LAUNCH(loss_elementwise_kernel, samx_grid_1d(n, 256), 256, 0)(s, x, t, out, n);
   CUDA_LAUNCH_CHECK();
 }
 
@@ -93,9 +93,9 @@ extern "C" void samx_cuda_loss_reduce(SamxLossSpec s, const float *x, const floa
   // At least one block row: a grid of 0 blocks is a launch error, and the finish kernel must still
   // write the (zero) total when there are no rows.
   dim3 grid((unsigned)chunks, (unsigned)(rows < 1 ? 1 : (rows < 65535 ? rows : 65535)));
-  loss_partials_kernel<<<grid, LOSS_THREADS>>>(s, x, t, rows, cols, chunks, partials);
+  SAMX_LAUNCH(loss_partials_kernel, grid, LOSS_THREADS, 0)(s, x, t, rows, cols, chunks, partials);
   CUDA_LAUNCH_CHECK();
-  loss_finish_kernel<<<1, LOSS_THREADS>>>(s, weight, rows, chunks, keep_rows, weight_mean, scale, partials, sums,
+  SAMX_LAUNCH(loss_finish_kernel, 1, LOSS_THREADS, 0)(s, weight, rows, chunks, keep_rows, weight_mean, scale, partials, sums,
                                           rowscale, out);
   CUDA_LAUNCH_CHECK();
 }
@@ -104,6 +104,6 @@ extern "C" void samx_cuda_loss_bwd(SamxLossSpec s, const float *x, const float *
                                    const double *rowscale, const float *gy, int gy_mode, float *gx, int64_t rows,
                                    int64_t cols) {
   int64_t n = rows * cols;
-  loss_bwd_kernel<<<samx_grid_1d(n, 256), 256>>>(s, x, t, sums, rowscale, gy, gy_mode, gx, rows, cols);
+  SAMX_LAUNCH(loss_bwd_kernel, samx_grid_1d(n, 256), 256, 0)(s, x, t, sums, rowscale, gy, gy_mode, gx, rows, cols);
   CUDA_LAUNCH_CHECK();
 }

@@ -79,7 +79,7 @@ extern "C" void samx_cuda_norm_fwd(const float *x, const float *w, const float *
                                    float *rstd, int64_t R, int64_t C, int64_t inner, float eps) {
   if (R == 0) return;
   int lanes = row_lanes(inner);
-  norm_fwd_kernel<<<row_grid(R, lanes), NORM_BLOCK>>>(x, w, b, y, mean, rstd, R, C, inner, eps, lanes);
+  SAMX_LAUNCH(norm_fwd_kernel, row_grid(R, lanes), NORM_BLOCK, 0)(x, w, b, y, mean, rstd, R, C, inner, eps, lanes);
   CUDA_LAUNCH_CHECK();
 }
 
@@ -87,7 +87,7 @@ extern "C" void samx_cuda_norm_bwd_dx(const float *x, const float *w, const floa
                                       const float *rstd, float *gx, int64_t R, int64_t C, int64_t inner) {
   if (R == 0) return;
   int lanes = row_lanes(inner);
-  norm_bwd_dx_kernel<<<row_grid(R, lanes), NORM_BLOCK>>>(x, w, gy, mean, rstd, gx, R, C, inner, lanes);
+  SAMX_LAUNCH(norm_bwd_dx_kernel, row_grid(R, lanes), NORM_BLOCK, 0)(x, w, gy, mean, rstd, gx, R, C, inner, lanes);
   CUDA_LAUNCH_CHECK();
 }
 
@@ -97,10 +97,10 @@ extern "C" void samx_cuda_norm_bwd_dwdb(const float *x, const float *gy, const f
   int64_t rows = samx_norm_chunk_rows(R), n_chunks = samx_norm_n_chunks(R);
   float *part_w = part, *part_b = part + n_chunks * C;
   int64_t n = n_chunks * C;
-  norm_chunk_colsum_kernel<<<(unsigned)((n + NORM_BLOCK - 1) / NORM_BLOCK), NORM_BLOCK>>>(
+  SAMX_LAUNCH(norm_chunk_colsum_kernel, (unsigned)((n + NORM_BLOCK - 1) / NORM_BLOCK), NORM_BLOCK, 0)(
       x, gy, mean, rstd, part_w, part_b, R, C, inner, rows, n_chunks);
   CUDA_LAUNCH_CHECK();
-  norm_chunk_reduce_kernel<<<(unsigned)((C + NORM_BLOCK - 1) / NORM_BLOCK), NORM_BLOCK>>>(part_w, part_b, gw, gb, C,
+  SAMX_LAUNCH(norm_chunk_reduce_kernel, (unsigned)((C + NORM_BLOCK - 1) / NORM_BLOCK), NORM_BLOCK, 0)(part_w, part_b, gw, gb, C,
                                                                                         n_chunks);
   CUDA_LAUNCH_CHECK();
 }

@@ -9,7 +9,7 @@ __global__ static void optim_update_kernel(SamxOptimCoef c, float *p, float *s1,
 
 extern "C" void samx_cuda_optim_update(SamxOptimCoef c, float *p, float *s1, float *s2, const float *g, int64_t n) {
   if (n == 0) return;
-  optim_update_kernel<<<samx_grid_1d(n, 256), 256>>>(c, p, s1, s2, g, n);
+  SAMX_LAUNCH(optim_update_kernel, samx_grid_1d(n, 256), 256, 0)(c, p, s1, s2, g, n);
   CUDA_LAUNCH_CHECK();
 }
 
@@ -20,7 +20,7 @@ __global__ static void optim_scale_kernel(float *x, float s, int64_t n) {
 
 extern "C" void samx_cuda_optim_scale(float *x, float s, int64_t n) {
   if (n == 0) return;
-  optim_scale_kernel<<<samx_grid_1d(n, 256), 256>>>(x, s, n);
+  SAMX_LAUNCH(optim_scale_kernel, samx_grid_1d(n, 256), 256, 0)(x, s, n);
   CUDA_LAUNCH_CHECK();
 }
 
@@ -74,9 +74,9 @@ extern "C" double samx_cuda_optim_sumsq(const float *x, int64_t n) {
   double *partial = sumsq_scratch(), *out = partial + SUMSQ_MAX_BLOCKS;
   int64_t want = (n + SUMSQ_BLOCK - 1) / SUMSQ_BLOCK;
   int blocks = (int)(want < SUMSQ_MAX_BLOCKS ? want : SUMSQ_MAX_BLOCKS);
-  sumsq_partial_kernel<<<blocks, SUMSQ_BLOCK>>>(x, n, partial);
+  SAMX_LAUNCH(sumsq_partial_kernel, blocks, SUMSQ_BLOCK, 0)(x, n, partial);
   CUDA_LAUNCH_CHECK();
-  sumsq_final_kernel<<<1, SUMSQ_BLOCK>>>(partial, blocks, out);
+  SAMX_LAUNCH(sumsq_final_kernel, 1, SUMSQ_BLOCK, 0)(partial, blocks, out);
   CUDA_LAUNCH_CHECK();
   double host = 0;
   CUDA_CHECK(cudaMemcpy(&host, out, sizeof host, cudaMemcpyDeviceToHost));

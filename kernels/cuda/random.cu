@@ -23,18 +23,18 @@ __global__ static void gaussian_sample_bwd_kernel(const float *log_sigma, const 
 
 extern "C" void samx_cuda_random_fill(int kind, float *x, int64_t n, uint64_t seed, uint64_t offset, float a,
                                       float b) {
-  random_fill_kernel<<<samx_grid_1d(n, 256), 256>>>(kind, x, n, seed, offset, a, b);
+  SAMX_LAUNCH(random_fill_kernel, samx_grid_1d(n, 256), 256, 0)(kind, x, n, seed, offset, a, b);
   CUDA_LAUNCH_CHECK();
 }
 
 extern "C" void samx_cuda_gaussian_sample_fwd(const float *mu, const float *log_sigma, float *z, int64_t n,
                                               uint64_t seed, uint64_t offset) {
-  gaussian_sample_fwd_kernel<<<samx_grid_1d(n, 256), 256>>>(mu, log_sigma, z, n, seed, offset);
+  SAMX_LAUNCH(gaussian_sample_fwd_kernel, samx_grid_1d(n, 256), 256, 0)(mu, log_sigma, z, n, seed, offset);
   CUDA_LAUNCH_CHECK();
 }
 
 extern "C" void samx_cuda_gaussian_sample_bwd(const float *log_sigma, const float *gz, float *gmu, float *glog_sigma,
                                               int64_t n, uint64_t seed, uint64_t offset) {
-  gaussian_sample_bwd_kernel<<<samx_grid_1d(n, 256), 256>>>(log_sigma, gz, gmu, glog_sigma, n, seed, offset);
+  SAMX_LAUNCH(gaussian_sample_bwd_kernel, samx_grid_1d(n, 256), 256, 0)(log_sigma, gz, gmu, glog_sigma, n, seed, offset);
   CUDA_LAUNCH_CHECK();
 }

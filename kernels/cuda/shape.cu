@@ -9,6 +9,6 @@ __global__ static void shape_copy_kernel(SamxIndexMap m, int64_t n, int dir, int
 
 extern "C" void samx_cuda_shape_copy(const SamxIndexMap *m, int64_t n, int dir, int accumulate, const float *src,
                                      float *dst) {
-  shape_copy_kernel<<<samx_grid_1d(n, 256), 256>>>(*m, n, dir, accumulate, src, dst);
+  SAMX_LAUNCH(shape_copy_kernel, samx_grid_1d(n, 256), 256, 0)(*m, n, dir, accumulate, src, dst);
   CUDA_LAUNCH_CHECK();
 }

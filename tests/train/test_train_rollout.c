@@ -5,7 +5,8 @@
 // the box embedding and the image embedding. Also: the "sg" ablation (bptt_logits = 0) cuts the
 // gradient through the fed-back logits (it differs, and the hidden path still gets one), one step
 // leaves conv_hidden without gradient, and a checkpoint written by the trainer's format loads back
-// bit-exactly through sam_method_load. argv[1] "cuda": cuda:0 against the CPU backend.
+// bit-exactly through sam_method_load. argv[1] "cuda": cuda:0 against the CPU backend, and the
+// finite-difference check on cuda:0.
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -179,7 +180,11 @@ static void check_cuda(Inputs *in) {
   probe_grads(&a, ga, pa);
   probe_grads(&b, gb, pb);
   for (int p = 0; p < N_PROBES; p++) worst = fmax(worst, fabs(pa[p] - pb[p])), scale = fmax(scale, fabs(pa[p]));
-  CHECK(fabs(la - lb) <= 1e-4 * (1 + fabs(la)) && worst <= 1e-3 * scale, "cuda: loss %.7g vs cpu %.7g, grad diff %.3g of %.3g",
+  // The rollout feeds each step's logits back: rounding differences between the backends grow over
+  // the M steps, so the two functions themselves differ (measured on the emulator: their
+  // finite-difference slopes differ by 1.2e-3 of 1.0 on conv_out.weight[0], like their gradients).
+  // Each backend's own gradient is checked against its own finite differences (check_fd on cuda).
+  CHECK(fabs(la - lb) <= 1e-4 * (1 + fabs(la)) && worst <= 3e-3 * scale, "cuda: loss %.7g vs cpu %.7g, grad diff %.3g of %.3g",
         lb, la, worst, scale);
   printf("cuda: functional %.6f (cpu %.6f), probe gradient diff %.2g of %.2g\n", lb, la, worst, scale);
   sam_method_free(&a);
@@ -235,6 +240,7 @@ int main(int argc, char **argv) {
   if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
   if (dev.type == SAMX_CUDA) {
     check_cuda(&in);
+    check_fd(dev, &in);
     return samx_test_summary();
   }
   check_fd(samx_cpu(), &in);
