@@ -9,7 +9,8 @@
 #include "train/config.h"
 
 // In SamMethod order.
-static const SamxMethodDef *const REGISTRY[SAM_METHOD_COUNT] = {&samx_method_samft, &samx_method_mcl, &samx_method_seqsam};
+static const SamxMethodDef *const REGISTRY[SAM_METHOD_COUNT] = {&samx_method_samft, &samx_method_mcl, &samx_method_seqsam,
+                                                                  &samx_method_p2sam};
 
 const SamxMethodDef *sam_method_def(SamMethod m) { return m >= 0 && m < SAM_METHOD_COUNT ? REGISTRY[m] : NULL; }
 

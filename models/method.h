@@ -36,8 +36,8 @@ extern "C" {
 #endif
 
 // The order of train/config.h's [method] name choices (and of the registry).
-typedef enum { SAM_METHOD_SAMFT = 0, SAM_METHOD_MCL = 1, SAM_METHOD_SEQSAM = 2 } SamMethod;
-#define SAM_METHOD_COUNT 3
+typedef enum { SAM_METHOD_SAMFT = 0, SAM_METHOD_MCL = 1, SAM_METHOD_SEQSAM = 2, SAM_METHOD_P2SAM = 3 } SamMethod;
+#define SAM_METHOD_COUNT 4
 
 typedef struct SamxMethodDef SamxMethodDef;
 
@@ -73,6 +73,9 @@ typedef struct {
   const uint8_t *valid;      // [P * K]: annotators that exist
   int K;
   const float *target;       // [P, L * L]: the annotator drawn for this step
+  // Methods that read the image itself (P²SAM's prior network); NULL for the others.
+  SamxTensor *pixels;        // [P, 1, S, S]: the grey image in [0, 1] at the encoder's input size
+  const float *eps;          // host [P, latent]: the Gaussian noise to use (NULL: drawn from ctx's RNG)
 } SamxMethodBatch;
 
 struct SamxMethodDef {
@@ -138,6 +141,7 @@ int sam_method_save_sam(const SamMethodModel *mm, const char *path);
 extern const SamxMethodDef samx_method_samft;   // models/samft/samft.c
 extern const SamxMethodDef samx_method_mcl;     // models/mcl/mcl.c
 extern const SamxMethodDef samx_method_seqsam;  // models/seqsam/seqsam.c
+extern const SamxMethodDef samx_method_p2sam;   // models/p2sam/p2sam.c
 
 #ifdef __cplusplus
 }

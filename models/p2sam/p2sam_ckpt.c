@@ -1,0 +1,168 @@
+// The authors' P²SAM checkpoints (models/p2sam/p2sam.h: p2sam_load_authors), read natively through
+// engine/torch_ckpt.h (which flattens final_weights.pth's {"epoch_N": state_dict} to "epoch_N/key").
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/ops_common.h"
+#include "engine/torch_ckpt.h"
+#include "p2sam.h"
+
+static int starts_with(const char *s, const char *p) { return !strncmp(s, p, strlen(p)); }
+
+int p2sam_snapshots(const char *ckpt, char ***names, int *n) {
+  SamxTorchCkpt ck;
+  if (samx_torch_load(&ck, ckpt) != 0) return -1;
+  *names = (char **)calloc((size_t)ck.n + 1, sizeof(char *));
+  *n = 0;
+  for (int i = 0; i < ck.n; i++) {
+    const char *slash = strchr(ck.entries[i].name, '/');
+    if (!slash) continue;
+    size_t len = (size_t)(slash - ck.entries[i].name);
+    if (*n && strlen((*names)[*n - 1]) == len && !strncmp((*names)[*n - 1], ck.entries[i].name, len)) continue;
+    (*names)[(*n)++] = strndup(ck.entries[i].name, len);
+  }
+  samx_torch_free(&ck);
+  if (*n == 0) {
+    free(*names);
+    return samx_fail("%s: no snapshots (not a final_weights.pth of {\"epoch_N\": state_dict})", ckpt);
+  }
+  return 0;
+}
+
+// Copies entry e into parameter `name` of mm (shapes must agree).
+static int load_param(SamMethodModel *mm, const char *path, const SamxSTEntry *e, const char *name) {
+  SamxTensor *t = samx_params_find(&mm->sam.params, name);
+  if (!t) return samx_fail("%s: entry %s has no place in the P2SAM model (%s)", path, e->name, name);
+  SamxSafetensors holder = {.path = (char *)path};
+  return samx_st_load_into(&holder, e, t);
+}
+
+// The samx name of a LoRA entry "....blocks.I.attn.qkv.linear_{a,b}_{q,v}.weight", or 0.
+static int lora_name(const char *key, char *out, size_t n) {
+  const char *b = strstr(key, "blocks."), *l = strstr(key, ".attn.qkv.linear_");
+  if (!b || !l) return 0;
+  int blk = atoi(b + 7);
+  char ab = l[17], qv = l[19];
+  snprintf(out, n, "p2sam.w_%c_%03d", ab, 2 * blk + (qv == 'v'));
+  return 1;
+}
+
+// SAM's key for an entry of the authors' P2SAM state dict ("sam." prefix, "qkv.qkv." for the plain
+// qkv under _LoRA_qkv), or NULL when the entry is not SAM's.
+static const char *sam_key(const char *key, char *buf, size_t n) {
+  if (!starts_with(key, "sam.")) return NULL;
+  snprintf(buf, n, "%s", key + 4);
+  char *q = strstr(buf, ".attn.qkv.qkv.");
+  if (q) memmove(q + 9, q + 13, strlen(q + 13) + 1);  // ".attn.qkv.qkv.weight" -> ".attn.qkv.weight"
+  return buf;
+}
+
+static int load_mask_weights(SamMethodModel *mm, const char *path) {
+  SamxTorchCkpt ck;
+  if (samx_torch_load(&ck, path) != 0) return -1;
+  int rc = 0;
+  const SamxSTEntry *e = ck.n == 1 ? &ck.entries[0] : NULL;
+  if (!e || e->numel != P2SAM_MASKS || e->dtype != SAMX_F32) {
+    rc = samx_fail("%s: expected one F32 tensor of %d values (the [8, 1] assembling weights)", path, P2SAM_MASKS);
+  } else {
+    // rows 1..7 are the parameters; row 0 is 1 - their sum (train_first_stage.py:145)
+    SamxSTEntry tail = *e;
+    tail.data = (const float *)e->data + 1;
+    tail.numel = P2SAM_MASKS - 1, tail.ndim = 2, tail.shape[0] = P2SAM_MASKS - 1, tail.shape[1] = 1;
+    tail.nbytes = sizeof(float) * (P2SAM_MASKS - 1);
+    rc = load_param(mm, path, &tail, "p2sam.mask_weights.weights");
+  }
+  samx_torch_free(&ck);
+  return rc;
+}
+
+// Stage 2: one snapshot of final_weights.pth.
+static int load_final(SamMethodModel *mm, SamxTorchCkpt *ck, const char *path, const char *snapshot, SamxDevice dev) {
+  char prefix[128];
+  if (snapshot) {
+    snprintf(prefix, sizeof prefix, "%s/", snapshot);
+  } else {
+    const char *slash = strchr(ck->entries[0].name, '/');
+    snprintf(prefix, sizeof prefix, "%.*s/", slash ? (int)(slash - ck->entries[0].name) : 0, ck->entries[0].name);
+  }
+  size_t pl = strlen(prefix);
+  SamxSTEntry *sam_entries = (SamxSTEntry *)calloc((size_t)ck->n + 1, sizeof(SamxSTEntry));
+  char(*names)[256] = calloc((size_t)ck->n + 1, 256);
+  int ns = 0, found = 0;
+  for (int i = 0; i < ck->n; i++) {
+    const char *key = ck->entries[i].name;
+    if (strncmp(key, prefix, pl)) continue;
+    found++;
+    char lb[128];
+    if (lora_name(key + pl, lb, sizeof lb)) continue;
+    if (!sam_key(key + pl, names[ns], sizeof names[ns])) continue;
+    sam_entries[ns] = ck->entries[i];
+    sam_entries[ns].name = names[ns];
+    ns++;
+  }
+  int rc = 0;
+  SamModel sam;
+  if (!found) rc = samx_fail("%s: no snapshot '%.*s' (see samx segment --help: --snapshot)", path, (int)pl - 1, prefix);
+  if (rc == 0 && sam_load_entries(&sam, path, sam_entries, ns, dev, 0) != 0) rc = -1;
+  free(sam_entries);
+  free(names);
+  if (rc) return rc;
+  sam_method_init(mm, &sam, SAM_METHOD_P2SAM, 16, 0, 0, 0.0f);
+  for (int i = 0; i < ck->n && rc == 0; i++) {
+    const char *key = ck->entries[i].name;
+    if (strncmp(key, prefix, pl)) continue;
+    char name[256];
+    if (lora_name(key + pl, name, sizeof name) ||
+        ((starts_with(key + pl, "prior_dense.") || starts_with(key + pl, "fcomb.")) &&
+         snprintf(name, sizeof name, "p2sam.%s", key + pl) > 0))
+      rc = load_param(mm, path, &ck->entries[i], name);
+  }
+  return rc;
+}
+
+// Stage 1: LoRA, prompt encoder and decoder over the resized base SAM.
+static int load_stage1(SamMethodModel *mm, SamxTorchCkpt *ck, const char *path, const char *base, int img_size,
+                       SamxDevice dev) {
+  if (!base) return samx_fail("%s: a stage-1 P2SAM file holds no image encoder: name the base SAM with --base", path);
+  SamModel b, sam;
+  if (sam_load(&b, base, dev, 0, NULL) != 0) return samx_fail("--base %s: %s", base, samx_last_error());
+  int rc = p2sam_sam_from_base(&sam, &b, img_size ? img_size : 128, 0, 1);
+  sam_free(&b);
+  if (rc) return rc;
+  sam_method_init(mm, &sam, SAM_METHOD_P2SAM, 16, 0, 0, 0.0f);
+  int n_lora = 0;
+  for (int i = 0; i < ck->n && rc == 0; i++) {
+    const char *key = ck->entries[i].name;
+    char name[256];
+    if (starts_with(key, "w_a_") || starts_with(key, "w_b_")) {
+      snprintf(name, sizeof name, "p2sam.%s", key);
+      n_lora++;
+    } else if (starts_with(key, "prompt_encoder.") || starts_with(key, "mask_decoder.")) {
+      snprintf(name, sizeof name, "%s", key);
+    } else {
+      rc = samx_fail("%s: unexpected entry %s in a stage-1 P2SAM file", path, key);
+      break;
+    }
+    if (rc == 0) rc = load_param(mm, path, &ck->entries[i], name);
+  }
+  if (rc == 0 && n_lora != 4 * mm->sam.cfg.enc_depth)
+    rc = samx_fail("%s: %d LoRA tensors, the base's %d blocks need %d", path, n_lora, mm->sam.cfg.enc_depth,
+                   4 * mm->sam.cfg.enc_depth);
+  return rc;
+}
+
+int p2sam_load_authors(SamMethodModel *mm, const char *ckpt, const char *base, const char *mask_weights,
+                       const char *snapshot, int img_size, SamxDevice device, int *stage1) {
+  memset(mm, 0, sizeof *mm);
+  SamxTorchCkpt ck;
+  if (samx_torch_load(&ck, ckpt) != 0) return -1;
+  int is_final = ck.n > 0 && strchr(ck.entries[0].name, '/') != NULL, rc;
+  if (stage1) *stage1 = !is_final;
+  if (ck.n == 0) rc = samx_fail("%s: holds no tensors", ckpt);
+  else if (is_final) rc = load_final(mm, &ck, ckpt, snapshot, device);
+  else rc = load_stage1(mm, &ck, ckpt, base, img_size, device);
+  samx_torch_free(&ck);
+  if (rc == 0 && mask_weights) rc = load_mask_weights(mm, mask_weights);
+  if (rc && mm->sam.params.list) sam_method_free(mm);
+  return rc;
+}
