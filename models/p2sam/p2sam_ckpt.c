@@ -57,34 +57,26 @@ static const char *sam_key(const char *key, char *buf, size_t n) {
   return buf;
 }
 
+static int load_weights_eight(SamMethodModel *mm, const char *path, const SamxSTEntry *e);
+
 static int load_mask_weights(SamMethodModel *mm, const char *path) {
   SamxTorchCkpt ck;
   if (samx_torch_load(&ck, path) != 0) return -1;
-  int rc = 0;
-  const SamxSTEntry *e = ck.n == 1 ? &ck.entries[0] : NULL;
-  if (!e || e->numel != P2SAM_MASKS || e->dtype != SAMX_F32) {
-    rc = samx_fail("%s: expected one F32 tensor of %d values (the [8, 1] assembling weights)", path, P2SAM_MASKS);
-  } else {
-    // rows 1..7 are the parameters; row 0 is 1 - their sum (train_first_stage.py:145)
-    SamxSTEntry tail = *e;
-    tail.data = (const float *)e->data + 1;
-    tail.numel = P2SAM_MASKS - 1, tail.ndim = 2, tail.shape[0] = P2SAM_MASKS - 1, tail.shape[1] = 1;
-    tail.nbytes = sizeof(float) * (P2SAM_MASKS - 1);
-    rc = load_param(mm, path, &tail, "p2sam.mask_weights.weights");
-  }
+  int rc = ck.n == 1 ? load_weights_eight(mm, path, &ck.entries[0])
+                     : samx_fail("%s: expected one tensor (the [8, 1] assembling weights), found %d", path, ck.n);
   samx_torch_free(&ck);
   return rc;
 }
 
-// Stage 2: one snapshot of final_weights.pth.
-static int load_final(SamMethodModel *mm, SamxTorchCkpt *ck, const char *path, const char *snapshot, SamxDevice dev) {
-  char prefix[128];
-  if (snapshot) {
+// A whole P2SAM state dict: one snapshot of final_weights.pth (entries "epoch_N/key"), or the same
+// keys at the top level (a safetensors copy of one snapshot; snapshot NULL).
+static int load_final(SamMethodModel *mm, const SamxTorchCkpt *ck, const char *path, const char *snapshot, SamxDevice dev) {
+  char prefix[128] = "";
+  const char *slash = strchr(ck->entries[0].name, '/');
+  if (snapshot)
     snprintf(prefix, sizeof prefix, "%s/", snapshot);
-  } else {
-    const char *slash = strchr(ck->entries[0].name, '/');
-    snprintf(prefix, sizeof prefix, "%.*s/", slash ? (int)(slash - ck->entries[0].name) : 0, ck->entries[0].name);
-  }
+  else if (slash)
+    snprintf(prefix, sizeof prefix, "%.*s/", (int)(slash - ck->entries[0].name), ck->entries[0].name);
   size_t pl = strlen(prefix);
   SamxSTEntry *sam_entries = (SamxSTEntry *)calloc((size_t)ck->n + 1, sizeof(SamxSTEntry));
   char(*names)[256] = calloc((size_t)ck->n + 1, 256);
@@ -102,7 +94,7 @@ static int load_final(SamMethodModel *mm, SamxTorchCkpt *ck, const char *path, c
   }
   int rc = 0;
   SamModel sam;
-  if (!found) rc = samx_fail("%s: no snapshot '%.*s' (see samx segment --help: --snapshot)", path, (int)pl - 1, prefix);
+  if (!found) rc = samx_fail("%s: no snapshot '%.*s' (see samx segment --help: --snapshot)", path, pl ? (int)pl - 1 : 0, prefix);
   if (rc == 0 && sam_load_entries(&sam, path, sam_entries, ns, dev, 0) != 0) rc = -1;
   free(sam_entries);
   free(names);
@@ -125,7 +117,11 @@ static int load_stage1(SamMethodModel *mm, SamxTorchCkpt *ck, const char *path, 
                        SamxDevice dev) {
   if (!base) return samx_fail("%s: a stage-1 P2SAM file holds no image encoder: name the base SAM with --base", path);
   SamModel b, sam;
-  if (sam_load(&b, base, dev, 0, NULL) != 0) return samx_fail("--base %s: %s", base, samx_last_error());
+  if (sam_load(&b, base, dev, 0, NULL) != 0) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", samx_last_error());
+    return samx_fail("--base (the SAM under the stage-1 file %s): %s", path, msg);
+  }
   int rc = p2sam_sam_from_base(&sam, &b, img_size ? img_size : 128, 0, 1);
   sam_free(&b);
   if (rc) return rc;
@@ -151,17 +147,54 @@ static int load_stage1(SamMethodModel *mm, SamxTorchCkpt *ck, const char *path, 
   return rc;
 }
 
+// A safetensors file holding one snapshot's state dict under the authors' keys (and optionally
+// "weights_eight" [8, 1]), as tests/models/make_p2sam_refs.py writes it: a SamxTorchCkpt view of it.
+static int open_safetensors_dict(SamxSafetensors *st, SamxTorchCkpt *view, const char *path) {
+  memset(view, 0, sizeof *view);
+  if (samx_st_open(st, path) != 0) return -1;
+  view->entries = st->entries;
+  view->n = st->n;
+  return 0;
+}
+
+static int is_zip(const char *path) {
+  FILE *f = fopen(path, "rb");
+  unsigned char h[2] = {0};
+  int ok = f && fread(h, 1, 2, f) == 2 && h[0] == 'P' && h[1] == 'K';
+  if (f) fclose(f);
+  return ok;
+}
+
+// Assembling weights from an entry of 8 values (row 0 = 1 - the sum of the others: not stored).
+static int load_weights_eight(SamMethodModel *mm, const char *path, const SamxSTEntry *e) {
+  if (e->numel != P2SAM_MASKS || e->dtype != SAMX_F32)
+    return samx_fail("%s: %s: expected %d F32 values (the [8, 1] assembling weights)", path, e->name[0] ? e->name : "tensor",
+                     P2SAM_MASKS);
+  SamxSTEntry tail = *e;
+  tail.data = (const float *)e->data + 1;
+  tail.numel = P2SAM_MASKS - 1, tail.ndim = 2, tail.shape[0] = P2SAM_MASKS - 1, tail.shape[1] = 1;
+  tail.nbytes = sizeof(float) * (P2SAM_MASKS - 1);
+  return load_param(mm, path, &tail, "p2sam.mask_weights.weights");
+}
+
 int p2sam_load_authors(SamMethodModel *mm, const char *ckpt, const char *base, const char *mask_weights,
                        const char *snapshot, int img_size, SamxDevice device, int *stage1) {
   memset(mm, 0, sizeof *mm);
   SamxTorchCkpt ck;
-  if (samx_torch_load(&ck, ckpt) != 0) return -1;
-  int is_final = ck.n > 0 && strchr(ck.entries[0].name, '/') != NULL, rc;
+  SamxSafetensors st;
+  int zip = is_zip(ckpt), rc;
+  if ((zip ? samx_torch_load(&ck, ckpt) : open_safetensors_dict(&st, &ck, ckpt)) != 0) return -1;
+  int is_final = ck.n > 0 && (strchr(ck.entries[0].name, '/') != NULL || !zip);
   if (stage1) *stage1 = !is_final;
+  const SamxSTEntry *w8 = NULL;
+  for (int i = 0; i < ck.n && !zip; i++)
+    if (!strcmp(ck.entries[i].name, "weights_eight")) w8 = &ck.entries[i];
   if (ck.n == 0) rc = samx_fail("%s: holds no tensors", ckpt);
   else if (is_final) rc = load_final(mm, &ck, ckpt, snapshot, device);
   else rc = load_stage1(mm, &ck, ckpt, base, img_size, device);
-  samx_torch_free(&ck);
+  if (rc == 0 && w8 && !mask_weights) rc = load_weights_eight(mm, ckpt, w8);
+  if (zip) samx_torch_free(&ck);
+  else samx_st_close(&st);
   if (rc == 0 && mask_weights) rc = load_mask_weights(mm, mask_weights);
   if (rc && mm->sam.params.list) sam_method_free(mm);
   return rc;

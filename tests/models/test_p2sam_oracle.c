@@ -5,9 +5,13 @@
 //   stage 2: prior features' mu, log sigma, z, image embeddings, Fcomb's dense prompt, the 8 low-res
 //            logits, the 8 upsampled masks, the assembled logit and mask;
 //   stage 1: low-res logits, masks, assembled logit (dense prompt = no_mask_embed).
-// argv[1]: the directory holding p2sam_tiny_cases.safetensors and work/{sam_vit_b_01ec64.pth,
-// checkpoint/...} (default tests/data/p2sam). argv[1] "cuda": the same on cuda:0 (skipped without).
+// The weights are the oracle's snapshot epoch_10 as committed (tests/models/make_p2sam_refs.py: drawn
+// in half precision, stored without loss); the authors' .pth/.pt forms are written from them by
+// torch.save at test time (tests/models/make_p2sam_pth.py) and loaded natively, with clear errors for
+// a missing snapshot, a truncated file, a stage-1 file without --base, and a wrong mask-weights file.
+// argv[1] "cuda": the same on cuda:0 (skipped without). SAMX_P2SAM_REFS: another reference directory.
 #include <string.h>
+#include <unistd.h>
 
 #include "../harness.h"
 #include "models/p2sam/p2sam.h"
@@ -62,18 +66,19 @@ static void compare_mask(SamxTensor *assembled, const char *name) {
   printf("%-22s %lld of %lld pixels differ\n", "mask (logit > 0)", (long long)diff, (long long)e->numel);
 }
 
-static void stage2(const char *dir, SamxDevice dev) {
-  char ck[600], mw[600];
-  snprintf(ck, sizeof ck, "%s/work/checkpoint/final_weights.pth", dir);
-  snprintf(mw, sizeof mw, "%s/work/checkpoint/last_mask_weights_epoch_101.pt", dir);
+static const char *tmp_dir;
+
+// Stage 2: one snapshot of a whole P2SAM (final_weights.pth, or the committed safetensors copy).
+static void stage2(const char *ckpt, const char *mask_weights, const char *snapshot, SamxDevice dev) {
   SamMethodModel mm;
   int stage1 = -1;
-  if (p2sam_load_authors(&mm, ck, NULL, mw, "epoch_10", 0, dev, &stage1) != 0) {
-    CHECK(0, "load %s: %s", ck, samx_last_error());
+  printf("-- %s%s%s\n", ckpt, snapshot ? " snapshot " : "", snapshot ? snapshot : "");
+  if (p2sam_load_authors(&mm, ckpt, NULL, mask_weights, snapshot, 0, dev, &stage1) != 0) {
+    CHECK(0, "load %s: %s", ckpt, samx_last_error());
     return;
   }
-  CHECK(stage1 == 0 && mm.sam.cfg.img_size == 128 && mm.sam.cfg.num_mask_tokens == 9, "final_weights: stage %d, size %d, tokens %d",
-        stage1, mm.sam.cfg.img_size, mm.sam.cfg.num_mask_tokens);
+  CHECK(stage1 == 0 && mm.sam.cfg.img_size == 128 && mm.sam.cfg.num_mask_tokens == 9, "%s: stage %d, size %d, tokens %d",
+        ckpt, stage1, mm.sam.cfg.img_size, mm.sam.cfg.num_mask_tokens);
   SamxCtx ctx;
   samx_test_ctx(&ctx, dev);
   samx_ctx_set_recording(&ctx, 0);
@@ -90,25 +95,22 @@ static void stage2(const char *dir, SamxDevice dev) {
   SamxTensor *low = p2sam_decode(&ctx, &mm, emb, NULL, dense), *masks, *assembled;
   compare("low-res logits", low, "fwd.low_res_logits", 1e-4);
   p2sam_assemble(&ctx, &mm, low, &masks, &assembled);
-  compare("masks (128 px)", masks, "fwd.masks", 1e-4);
   compare("assembled logit", assembled, "fwd.assembled", 1e-4);
   compare_mask(assembled, "fwd.pred");
   samx_ctx_free(&ctx);
   sam_method_free(&mm);
 }
 
-static void stage1(const char *dir, SamxDevice dev) {
-  char ck[600], mw[600], base[600];
-  snprintf(ck, sizeof ck, "%s/work/checkpoint/last_model_epoch_101.pth", dir);
-  snprintf(mw, sizeof mw, "%s/work/checkpoint/last_mask_weights_epoch_101.pt", dir);
-  snprintf(base, sizeof base, "%s/work/sam_vit_b_01ec64.pth", dir);
+// Stage 1: the LoRA / prompt encoder / decoder file over a base SAM; the dense prompt is no_mask_embed.
+static void stage1(const char *ckpt, const char *base, const char *mask_weights, SamxDevice dev) {
   SamMethodModel mm;
   int is1 = -1;
-  if (p2sam_load_authors(&mm, ck, base, mw, NULL, 0, dev, &is1) != 0) {
-    CHECK(0, "load %s: %s", ck, samx_last_error());
+  printf("-- %s over %s\n", ckpt, base);
+  if (p2sam_load_authors(&mm, ckpt, base, mask_weights, NULL, 0, dev, &is1) != 0) {
+    CHECK(0, "load %s: %s", ckpt, samx_last_error());
     return;
   }
-  CHECK(is1 == 1, "%s not recognised as a stage-1 file", ck);
+  CHECK(is1 == 1, "%s not recognised as a stage-1 file", ckpt);
   SamxCtx ctx;
   samx_test_ctx(&ctx, dev);
   samx_ctx_set_recording(&ctx, 0);
@@ -117,29 +119,113 @@ static void stage1(const char *dir, SamxDevice dev) {
   SamxTensor *low = p2sam_decode(&ctx, &mm, emb, NULL, p2sam_dense_prompt(&ctx, &mm, NULL, 2)), *masks, *assembled;
   compare("stage 1 low-res", low, "s1.low_res_logits", 1e-4);
   p2sam_assemble(&ctx, &mm, low, &masks, &assembled);
-  compare("stage 1 masks", masks, "s1.masks", 1e-4);
   compare("stage 1 assembled", assembled, "s1.assembled", 1e-4);
   samx_ctx_free(&ctx);
   sam_method_free(&mm);
 }
 
+// Loading errors name the file and what is wrong.
+static void check_error(const char *ckpt, const char *base, const char *mask_weights, const char *snapshot,
+                        const char *expect) {
+  SamMethodModel mm;
+  int rc = p2sam_load_authors(&mm, ckpt, base, mask_weights, snapshot, 0, samx_cpu(), NULL);
+  CHECK(rc != 0 && strstr(samx_last_error(), expect), "loading %s: expected an error with '%s', got %s", ckpt, expect,
+        rc ? samx_last_error() : "success");
+  if (rc == 0) sam_method_free(&mm);
+  else printf("error as expected: %s\n", samx_last_error());
+}
+
+static void path_in(char *out, size_t n, const char *dir, const char *name) { snprintf(out, n, "%s/%s", dir, name); }
+
+// A base trained at 256 px under the stage-1 file: pos_embed and the global blocks' rel-pos tables
+// as the authors' load_from resizes them (torch's F.interpolate, written by make_p2sam_pth.py).
+static void check_resize(const char *s1, const char *tmp, const char *mw) {
+  char base[700], refp[700];
+  path_in(base, sizeof base, tmp, "sam_base_256.pth");
+  path_in(refp, sizeof refp, tmp, "resized_ref.safetensors");
+  SamMethodModel mm;
+  SamxSafetensors r;
+  if (p2sam_load_authors(&mm, s1, base, mw, NULL, 0, samx_cpu(), NULL) != 0 || samx_st_open(&r, refp) != 0) {
+    CHECK(0, "resize check: %s", samx_last_error());
+    return;
+  }
+  int n = 0;
+  for (int i = 0; i < r.n; i++) {
+    const SamxSTEntry *e = &r.entries[i];
+    SamxTensor *t = samx_params_find(&mm.sam.params, e->name);
+    if (!t || t->numel != e->numel) {
+      CHECK(0, "resized %s: missing or %lld values", e->name, t ? (long long)t->numel : -1LL);
+      continue;
+    }
+    float *v = (float *)malloc(sizeof(float) * (size_t)t->numel);
+    samx_tensor_read_f32(t, v);
+    double err = samx_test_max_rel(v, (const float *)e->data, t->numel);
+    free(v);
+    CHECK(err < 1e-6, "resized %s vs torch F.interpolate: %g", e->name, err);
+    printf("%-42s resized 256 -> 128 px vs load_from: %.3g\n", e->name, err);
+    n++;
+  }
+  CHECK(n >= 2 && mm.sam.cfg.img_size == 128, "resize check covered %d tensors", n);
+  samx_st_close(&r);
+  sam_method_free(&mm);
+}
+
 int main(int argc, char **argv) {
   int cuda = argc > 1 && !strcmp(argv[1], "cuda");
-  const char *dir = argc > 1 && !cuda ? argv[1] : getenv("SAMX_P2SAM_ORACLE") ? getenv("SAMX_P2SAM_ORACLE") : "tests/data/p2sam";
+  const char *dir = getenv("SAMX_P2SAM_REFS") ? getenv("SAMX_P2SAM_REFS") : "tests/data/p2sam";
   if (cuda && samx_cuda_device_count() == 0) {
     printf("skipped: no CUDA device\n");
     return SAMX_TEST_SKIP;
   }
   SamxDevice dev = cuda ? (SamxDevice){SAMX_CUDA, 0} : samx_cpu();
-  char p[600];
-  snprintf(p, sizeof p, "%s/p2sam_tiny_cases.safetensors", dir);
+  char p[600], w[600];
+  path_in(p, sizeof p, dir, "p2sam_tiny_ref.safetensors");
+  path_in(w, sizeof w, dir, "p2sam_tiny_weights.safetensors");
   if (samx_st_open(&ref, p) != 0) {
     CHECK(0, "%s", samx_last_error());
     return samx_test_summary();
   }
   ref_open = 1;
-  stage2(dir, dev);
-  stage1(dir, dev);
+  stage2(w, NULL, NULL, dev);
+  // the authors' file forms, written by torch.save at test time
+  static char tmp[128], cmd[1400];
+  snprintf(tmp, sizeof tmp, "/tmp/samx_test_p2sam.%d", (int)getpid());
+  tmp_dir = tmp;
+  const char *py = getenv("SAMX_PYTHON") ? getenv("SAMX_PYTHON") : "/usr/bin/python3";
+  snprintf(cmd, sizeof cmd, "%s tests/models/make_p2sam_pth.py %s %s", py, w, tmp);
+  CHECK(system(cmd) == 0, "%s failed", cmd);
+  char fw[700], s1[700], mw[700], base[700], trunc[700];
+  path_in(fw, sizeof fw, tmp, "final_weights.pth");
+  path_in(s1, sizeof s1, tmp, "last_model_epoch_101.pth");
+  path_in(mw, sizeof mw, tmp, "last_mask_weights_epoch_101.pt");
+  path_in(base, sizeof base, tmp, "sam_base.pth");
+  path_in(trunc, sizeof trunc, tmp, "truncated.pth");
+  stage2(fw, mw, "epoch_10", dev);
+  stage2(fw, mw, NULL, dev);  // the first snapshot of the file
+  stage1(s1, base, mw, dev);
+  if (!cuda) {
+    // snapshot epoch_20 differs in Fcomb's last bias only: its dense prompt is epoch_10's + 1
+    SamMethodModel a, b;
+    if (p2sam_load_authors(&a, fw, NULL, mw, "epoch_20", 0, dev, NULL) == 0 &&
+        p2sam_load_authors(&b, fw, NULL, mw, "epoch_10", 0, dev, NULL) == 0) {
+      float x[4], y[4];
+      samx_tensor_read_f32(samx_params_find(&a.sam.params, "p2sam.fcomb.last_layer.bias"), x);
+      samx_tensor_read_f32(samx_params_find(&b.sam.params, "p2sam.fcomb.last_layer.bias"), y);
+      CHECK(x[0] == y[0] + 1.0f && x[3] == y[3] + 1.0f, "--snapshot epoch_20 did not pick that snapshot");
+      sam_method_free(&a);
+      sam_method_free(&b);
+    } else {
+      CHECK(0, "epoch_20: %s", samx_last_error());
+    }
+    check_resize(s1, tmp, mw);
+    check_error(fw, NULL, mw, "epoch_30", "no snapshot 'epoch_30'");
+    check_error(trunc, NULL, mw, NULL, "truncated.pth");
+    check_error(s1, NULL, mw, NULL, "--base");
+    check_error(fw, NULL, s1, NULL, "expected one tensor");
+    check_error(s1, mw, mw, NULL, "--base");
+  }
+  snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+  if (system(cmd) != 0) printf("note: could not remove %s\n", tmp);
   samx_st_close(&ref);
   return samx_test_summary();
 }
