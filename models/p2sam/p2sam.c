@@ -263,11 +263,47 @@ SamxTensor *p2sam_weights(SamxCtx *ctx, SamMethodModel *mm) {
 
 // ref: sam.postprocess_masks (bilinear 4g -> S; crop and resize to the same S are identities) and
 // train_first_stage.py:146-147
-void p2sam_assemble(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *low_res, SamxTensor **masks, SamxTensor **assembled) {
+void p2sam_assemble(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *low_res, SamxTensor **masks, SamxTensor **weighted,
+                    SamxTensor **assembled) {
   int64_t S = mm->sam.cfg.img_size;
-  *masks = samx_resize_bilinear(ctx, low_res, S, S);
+  SamxTensor *up = samx_resize_bilinear(ctx, low_res, S, S);
   SamxTensor *w = samx_reshape(ctx, p2sam_weights(ctx, mm), SHAPE(P2SAM_MASKS, 1, 1));
-  *assembled = samx_sum_dim(ctx, samx_mul(ctx, *masks, w), 1, 1);
+  SamxTensor *wm = samx_mul(ctx, up, w);
+  if (masks) *masks = up;
+  if (weighted) *weighted = wm;
+  *assembled = samx_sum_dim(ctx, wm, 1, 1);
+}
+
+void p2sam_loss(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *weighted, SamxTensor *assembled, const float *target,
+                float reg_weight, P2samLoss *out) {
+  int64_t P = assembled->shape[0], S = assembled->shape[2], n = P * S * S;
+  memset(out, 0, sizeof *out);
+  int32_t *idx = (int32_t *)malloc(sizeof(int32_t) * (size_t)n);
+  for (int64_t i = 0; i < n; i++) idx[i] = target[i] > 0.5f;
+  SamxTensor *t_idx = samx_new(ctx, SAMX_I32, SHAPE(P, S, S));
+  samx_tensor_write(t_idx, idx);
+  free(idx);
+  SamxTensor *t = samx_from_host(ctx, SHAPE(P, 1, S, S), target);
+  // ref: train_first_stage.py:149-150 CrossEntropyLoss()(logits_high, label)
+  out->ce = samx_mean(ctx, samx_cross_entropy(ctx, weighted, t_idx));
+  // ref: utils.py calculate_dice_loss: sums over the last axis only, one Dice per image row
+  SamxDiceOpts d = {.from_logits = 1, .squared = 0, .eps = 1.0f, .reduction = SAMX_REDUCE_SUM, .per_sample = 1};
+  out->dice = samx_scale(ctx, samx_soft_dice_loss(ctx, samx_reshape(ctx, assembled, SHAPE(P * S, S)),
+                                                  samx_reshape(ctx, t, SHAPE(P * S, S)), &d), 0.2f);
+  // ref: utils.py calculate_sigmoid_focal_loss: loss.mean(1) over the single channel, .sum() / 5
+  out->focal = samx_scale(ctx, samx_sigmoid_focal_loss(ctx, assembled, t, 0.25f, 2.0f, SAMX_REDUCE_SUM), 0.2f);
+  SamxTensor *total = samx_add(ctx, samx_add(ctx, out->ce, out->dice), out->focal);
+  if (reg_weight > 0) {
+    // ref: train_second_stage.py:101 l2_regularisation(net.prior_dense) + l2_regularisation(net.fcomb.layers)
+    for (int i = 0; i < mm->sam.params.n; i++) {
+      SamxTensor *w = mm->sam.params.list[i];
+      if (strncmp(w->name, "p2sam.prior_dense.", 18) && strncmp(w->name, "p2sam.fcomb.layers.", 19)) continue;
+      SamxTensor *norm = samx_l2_norm(ctx, w);
+      out->reg = out->reg ? samx_add(ctx, out->reg, norm) : norm;
+    }
+    total = samx_add(ctx, total, samx_scale(ctx, out->reg, reg_weight));
+  }
+  out->total = total;
 }
 
 // ---- the method's table ----
@@ -288,7 +324,7 @@ static int hypotheses(SamxCtx *ctx, SamMethodModel *mm, const SamxMethodBatch *b
   for (int j = 0; j < n; j++) {
     SamxTensor *z = sample_z(ctx, mu, log_sigma, b->eps && j == 0 ? b->eps : NULL);
     SamxTensor *masks, *low = p2sam_decode(ctx, mm, b->image_emb, b->img_index, p2sam_dense_prompt(ctx, mm, z, b->P));
-    p2sam_assemble(ctx, mm, low, &masks, &outs[j]);
+    p2sam_assemble(ctx, mm, low, &masks, NULL, &outs[j]);
   }
   return n;
 }

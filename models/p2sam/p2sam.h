@@ -43,8 +43,24 @@ SamxTensor *p2sam_dense_prompt(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *z, 
 // The decoder without point or box: low-res logits [P, 8, 4g, 4g] (tokens 1..8).
 SamxTensor *p2sam_decode(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *image_emb, const int *img_index,
                          SamxTensor *dense);
-// masks [P, 8, S, S] (bilinear 4g -> S) and the assembled logit [P, 1, S, S] = sum_j w_j masks_j.
-void p2sam_assemble(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *low_res, SamxTensor **masks, SamxTensor **assembled);
+// masks [P, 8, S, S] (bilinear 4g -> S), the weighted maps w_j masks_j and the assembled logit
+// [P, 1, S, S] = sum_j w_j masks_j. masks and weighted may be NULL.
+void p2sam_assemble(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *low_res, SamxTensor **masks, SamxTensor **weighted,
+                    SamxTensor **assembled);
+
+// The training loss of both stages (method-notes §4; train_first_stage.py:149-157,
+// train_second_stage.py:95-107, utils.py:228-269): target host [P, S * S] 0/1 (one annotator),
+//   ce    = CrossEntropyLoss over the 8 weighted maps as class logits (mean over P S S),
+//   dice  = sum over images and rows of 1 - (2 sum_x p t + 1) / (sum_x p + sum_x t + 1), / 5,
+//   focal = sum over pixels of the sigmoid focal loss (alpha 0.25, gamma 2) of the assembled logit, / 5,
+//   reg   = sum of the unsquared norms of every prior-network and Fcomb tensor but last_layer's
+//           (computed when reg_weight > 0),
+//   total = ce + dice + focal + reg_weight reg.
+typedef struct {
+  SamxTensor *ce, *dice, *focal, *reg, *total;
+} P2samLoss;
+void p2sam_loss(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *weighted, SamxTensor *assembled, const float *target,
+                float reg_weight, P2samLoss *out);
 // The assembling weights [8] (w0 = 1 - sum w1..7, then w1..7).
 SamxTensor *p2sam_weights(SamxCtx *ctx, SamMethodModel *mm);
 
@@ -64,8 +80,9 @@ SamxTensor *p2sam_encoder_input(SamxCtx *ctx, SamxTensor *pixels);
 //          image encoder comes from `base` (any SAM checkpoint sam_load reads) resized to img_size
 //          (0: 128); the prior network and Fcomb keep their fresh init (unused in stage 1).
 // mask_weights: *_mask_weights_epoch_N.pt, a bare [8, 1] tensor (NULL: 1/8 each). *stage1 is set
-// to 1 for a stage-1 file. Returns 0, or -1 with samx_last_error naming the file and entry.
+// to 1 for a stage-1 file. train: 0 (inference), P2SAM_STAGE1 or P2SAM_STAGE2 (what gets gradients).
+// Returns 0, or -1 with samx_last_error naming the file and entry.
 int p2sam_load_authors(SamMethodModel *mm, const char *ckpt, const char *base, const char *mask_weights,
-                       const char *snapshot, int img_size, SamxDevice device, int *stage1);
+                       const char *snapshot, int img_size, SamxDevice device, int train, int *stage1);
 // The snapshot names of a final_weights.pth in the file's order (caller frees the array and names).
 int p2sam_snapshots(const char *ckpt, char ***names, int *n);

@@ -9,6 +9,9 @@
 
 static int starts_with(const char *s, const char *p) { return !strncmp(s, p, strlen(p)); }
 
+// SAM's trainable parts in a training stage: stage 1 the prompt encoder and the decoder.
+static int sam_trainable(int train) { return train & P2SAM_STAGE1 ? SAM_TRAIN_PROMPT | SAM_TRAIN_DECODER : 0; }
+
 int p2sam_snapshots(const char *ckpt, char ***names, int *n) {
   SamxTorchCkpt ck;
   if (samx_torch_load(&ck, ckpt) != 0) return -1;
@@ -70,7 +73,8 @@ static int load_mask_weights(SamMethodModel *mm, const char *path) {
 
 // A whole P2SAM state dict: one snapshot of final_weights.pth (entries "epoch_N/key"), or the same
 // keys at the top level (a safetensors copy of one snapshot; snapshot NULL).
-static int load_final(SamMethodModel *mm, const SamxTorchCkpt *ck, const char *path, const char *snapshot, SamxDevice dev) {
+static int load_final(SamMethodModel *mm, const SamxTorchCkpt *ck, const char *path, const char *snapshot, SamxDevice dev,
+                      int train) {
   char prefix[128] = "";
   const char *slash = strchr(ck->entries[0].name, '/');
   if (snapshot)
@@ -95,11 +99,11 @@ static int load_final(SamMethodModel *mm, const SamxTorchCkpt *ck, const char *p
   int rc = 0;
   SamModel sam;
   if (!found) rc = samx_fail("%s: no snapshot '%.*s' (see samx segment --help: --snapshot)", path, pl ? (int)pl - 1 : 0, prefix);
-  if (rc == 0 && sam_load_entries(&sam, path, sam_entries, ns, dev, 0) != 0) rc = -1;
+  if (rc == 0 && sam_load_entries(&sam, path, sam_entries, ns, dev, sam_trainable(train)) != 0) rc = -1;
   free(sam_entries);
   free(names);
   if (rc) return rc;
-  sam_method_init(mm, &sam, SAM_METHOD_P2SAM, 16, 0, 0, 0.0f);
+  sam_method_init(mm, &sam, SAM_METHOD_P2SAM, 16, train, 0, 0.0f);
   for (int i = 0; i < ck->n && rc == 0; i++) {
     const char *key = ck->entries[i].name;
     if (strncmp(key, prefix, pl)) continue;
@@ -114,7 +118,7 @@ static int load_final(SamMethodModel *mm, const SamxTorchCkpt *ck, const char *p
 
 // Stage 1: LoRA, prompt encoder and decoder over the resized base SAM.
 static int load_stage1(SamMethodModel *mm, SamxTorchCkpt *ck, const char *path, const char *base, int img_size,
-                       SamxDevice dev) {
+                       SamxDevice dev, int train) {
   if (!base) return samx_fail("%s: a stage-1 P2SAM file holds no image encoder: name the base SAM with --base", path);
   SamModel b, sam;
   if (sam_load(&b, base, dev, 0, NULL) != 0) {
@@ -122,10 +126,10 @@ static int load_stage1(SamMethodModel *mm, SamxTorchCkpt *ck, const char *path, 
     snprintf(msg, sizeof msg, "%s", samx_last_error());
     return samx_fail("--base (the SAM under the stage-1 file %s): %s", path, msg);
   }
-  int rc = p2sam_sam_from_base(&sam, &b, img_size ? img_size : 128, 0, 1);
+  int rc = p2sam_sam_from_base(&sam, &b, img_size ? img_size : 128, sam_trainable(train), 1);
   sam_free(&b);
   if (rc) return rc;
-  sam_method_init(mm, &sam, SAM_METHOD_P2SAM, 16, 0, 0, 0.0f);
+  sam_method_init(mm, &sam, SAM_METHOD_P2SAM, 16, train, 0, 0.0f);
   int n_lora = 0;
   for (int i = 0; i < ck->n && rc == 0; i++) {
     const char *key = ck->entries[i].name;
@@ -178,7 +182,7 @@ static int load_weights_eight(SamMethodModel *mm, const char *path, const SamxST
 }
 
 int p2sam_load_authors(SamMethodModel *mm, const char *ckpt, const char *base, const char *mask_weights,
-                       const char *snapshot, int img_size, SamxDevice device, int *stage1) {
+                       const char *snapshot, int img_size, SamxDevice device, int train, int *stage1) {
   memset(mm, 0, sizeof *mm);
   SamxTorchCkpt ck;
   SamxSafetensors st;
@@ -190,8 +194,8 @@ int p2sam_load_authors(SamMethodModel *mm, const char *ckpt, const char *base, c
   for (int i = 0; i < ck.n && !zip; i++)
     if (!strcmp(ck.entries[i].name, "weights_eight")) w8 = &ck.entries[i];
   if (ck.n == 0) rc = samx_fail("%s: holds no tensors", ckpt);
-  else if (is_final) rc = load_final(mm, &ck, ckpt, snapshot, device);
-  else rc = load_stage1(mm, &ck, ckpt, base, img_size, device);
+  else if (is_final) rc = load_final(mm, &ck, ckpt, snapshot, device, train);
+  else rc = load_stage1(mm, &ck, ckpt, base, img_size, device, train);
   if (rc == 0 && w8 && !mask_weights) rc = load_weights_eight(mm, ckpt, w8);
   if (zip) samx_torch_free(&ck);
   else samx_st_close(&st);

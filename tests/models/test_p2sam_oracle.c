@@ -73,7 +73,7 @@ static void stage2(const char *ckpt, const char *mask_weights, const char *snaps
   SamMethodModel mm;
   int stage1 = -1;
   printf("-- %s%s%s\n", ckpt, snapshot ? " snapshot " : "", snapshot ? snapshot : "");
-  if (p2sam_load_authors(&mm, ckpt, NULL, mask_weights, snapshot, 0, dev, &stage1) != 0) {
+  if (p2sam_load_authors(&mm, ckpt, NULL, mask_weights, snapshot, 0, dev, 0, &stage1) != 0) {
     CHECK(0, "load %s: %s", ckpt, samx_last_error());
     return;
   }
@@ -94,7 +94,7 @@ static void stage2(const char *ckpt, const char *mask_weights, const char *snaps
   compare("dense prompt (Fcomb)", dense, "fwd.dense_prompt", 1e-5);
   SamxTensor *low = p2sam_decode(&ctx, &mm, emb, NULL, dense), *masks, *assembled;
   compare("low-res logits", low, "fwd.low_res_logits", 1e-4);
-  p2sam_assemble(&ctx, &mm, low, &masks, &assembled);
+  p2sam_assemble(&ctx, &mm, low, &masks, NULL, &assembled);
   compare("assembled logit", assembled, "fwd.assembled", 1e-4);
   compare_mask(assembled, "fwd.pred");
   samx_ctx_free(&ctx);
@@ -106,7 +106,7 @@ static void stage1(const char *ckpt, const char *base, const char *mask_weights,
   SamMethodModel mm;
   int is1 = -1;
   printf("-- %s over %s\n", ckpt, base);
-  if (p2sam_load_authors(&mm, ckpt, base, mask_weights, NULL, 0, dev, &is1) != 0) {
+  if (p2sam_load_authors(&mm, ckpt, base, mask_weights, NULL, 0, dev, 0, &is1) != 0) {
     CHECK(0, "load %s: %s", ckpt, samx_last_error());
     return;
   }
@@ -118,8 +118,104 @@ static void stage1(const char *ckpt, const char *base, const char *mask_weights,
   SamxTensor *emb = sam_encode(&ctx, &mm.sam, p2sam_encoder_input(&ctx, pixels));
   SamxTensor *low = p2sam_decode(&ctx, &mm, emb, NULL, p2sam_dense_prompt(&ctx, &mm, NULL, 2)), *masks, *assembled;
   compare("stage 1 low-res", low, "s1.low_res_logits", 1e-4);
-  p2sam_assemble(&ctx, &mm, low, &masks, &assembled);
+  p2sam_assemble(&ctx, &mm, low, &masks, NULL, &assembled);
   compare("stage 1 assembled", assembled, "s1.assembled", 1e-4);
+  samx_ctx_free(&ctx);
+  sam_method_free(&mm);
+}
+
+// Every reference gradient "<prefix><name>" against the gradient of samx's parameter map(name).
+static void compare_grads(SamMethodModel *mm, const char *prefix, int to_p2sam, double tol) {
+  int n = 0;
+  double worst = 0;
+  for (int i = 0; i < ref.n; i++) {
+    const char *key = ref.entries[i].name;
+    if (strncmp(key, prefix, strlen(prefix))) continue;
+    const char *rest = key + strlen(prefix);
+    char name[256];
+    snprintf(name, sizeof name, "%s%s", to_p2sam && strncmp(rest, "prompt_encoder.", 15) ? "p2sam." : "", rest);
+    SamxTensor *t = samx_params_find(&mm->sam.params, name);
+    if (!t || !t->grad) {
+      CHECK(0, "%s: samx has no gradient for %s", key, name);
+      continue;
+    }
+    double e = compare(name, t->grad, key, tol);
+    worst = fmax(worst, e);
+    n++;
+  }
+  printf("%d gradients (%s*), worst %.3g\n", n, prefix, worst);
+  CHECK(n > 0, "no reference gradients %s*", prefix);
+}
+
+static float *target_of(void) {
+  const SamxSTEntry *e = want("in.target");
+  float *t = (float *)malloc(sizeof(float) * (size_t)e->numel);
+  for (int64_t i = 0; i < e->numel; i++) t[i] = ((const uint8_t *)e->data)[i] ? 1.0f : 0.0f;
+  return t;
+}
+
+static void compare_losses(const P2samLoss *l, const char *stage) {
+  const char *parts[5] = {"ce", "dice", "focal", "reg", "total"};
+  SamxTensor *v[5] = {l->ce, l->dice, l->focal, l->reg, l->total};
+  for (int k = 0; k < 5; k++) {
+    if (!v[k]) continue;
+    char key[64], what[64];
+    snprintf(key, sizeof key, "%s.loss.%s", stage, parts[k]);
+    snprintf(what, sizeof what, "%s loss %s", stage, parts[k]);
+    if (samx_st_find(&ref, key)) compare(what, v[k], key, 1e-5);
+  }
+}
+
+// Stage-1 loss terms and the gradients of LoRA, the assembling weights and no_mask_embed.
+static void loss_stage1(const char *ckpt, const char *base, const char *mask_weights) {
+  SamMethodModel mm;
+  if (p2sam_load_authors(&mm, ckpt, base, mask_weights, NULL, 0, samx_cpu(), P2SAM_STAGE1, NULL) != 0) {
+    CHECK(0, "load %s: %s", ckpt, samx_last_error());
+    return;
+  }
+  SamxCtx ctx;
+  samx_ctx_init(&ctx, samx_cpu(), (size_t)1536 << 20, 65536);
+  SamxTensor *pixels = input(&ctx, "in.image_oc");
+  SamxTensor *emb = sam_encode(&ctx, &mm.sam, p2sam_encoder_input(&ctx, pixels));
+  SamxTensor *low = p2sam_decode(&ctx, &mm, emb, NULL, p2sam_dense_prompt(&ctx, &mm, NULL, 2)), *weighted, *assembled;
+  p2sam_assemble(&ctx, &mm, low, NULL, &weighted, &assembled);
+  float *target = target_of();
+  P2samLoss l;
+  p2sam_loss(&ctx, &mm, weighted, assembled, target, 0.0f, &l);
+  free(target);
+  compare_losses(&l, "s1");
+  samx_params_zero_grad(&mm.sam.params);
+  CHECK(samx_backward(&ctx, l.total, NULL) == 0, "stage-1 backward: %s", samx_last_error());
+  compare_grads(&mm, "s1.grad.", 1, 1e-4);
+  samx_ctx_free(&ctx);
+  sam_method_free(&mm);
+}
+
+// Stage-2 loss terms (with the regulariser) and the gradients of the prior network's head and Fcomb.
+static void loss_stage2(const char *ckpt) {
+  SamMethodModel mm;
+  if (p2sam_load_authors(&mm, ckpt, NULL, NULL, NULL, 0, samx_cpu(), P2SAM_STAGE2, NULL) != 0) {
+    CHECK(0, "load %s: %s", ckpt, samx_last_error());
+    return;
+  }
+  SamxCtx ctx;
+  samx_ctx_init(&ctx, samx_cpu(), (size_t)1536 << 20, 65536);
+  SamxTensor *pixels = input(&ctx, "in.image_oc"), *mu, *log_sigma;
+  p2sam_prior(&ctx, &mm, pixels, &mu, &log_sigma);
+  SamxTensor *z = samx_gaussian_reparam(&ctx, mu, log_sigma, input(&ctx, "in.eps"));
+  int prev = samx_ctx_set_recording(&ctx, 0);  // the encoder is frozen in stage 2
+  SamxTensor *emb = sam_encode(&ctx, &mm.sam, p2sam_encoder_input(&ctx, pixels));
+  samx_ctx_set_recording(&ctx, prev);
+  SamxTensor *low = p2sam_decode(&ctx, &mm, emb, NULL, p2sam_dense_prompt(&ctx, &mm, z, 2)), *weighted, *assembled;
+  p2sam_assemble(&ctx, &mm, low, NULL, &weighted, &assembled);
+  float *target = target_of();
+  P2samLoss l;
+  p2sam_loss(&ctx, &mm, weighted, assembled, target, 1e-5f, &l);
+  free(target);
+  compare_losses(&l, "s2");
+  samx_params_zero_grad(&mm.sam.params);
+  CHECK(samx_backward(&ctx, l.total, NULL) == 0, "stage-2 backward: %s", samx_last_error());
+  compare_grads(&mm, "s2.grad.", 1, 1e-4);
   samx_ctx_free(&ctx);
   sam_method_free(&mm);
 }
@@ -128,7 +224,7 @@ static void stage1(const char *ckpt, const char *base, const char *mask_weights,
 static void check_error(const char *ckpt, const char *base, const char *mask_weights, const char *snapshot,
                         const char *expect) {
   SamMethodModel mm;
-  int rc = p2sam_load_authors(&mm, ckpt, base, mask_weights, snapshot, 0, samx_cpu(), NULL);
+  int rc = p2sam_load_authors(&mm, ckpt, base, mask_weights, snapshot, 0, samx_cpu(), 0, NULL);
   CHECK(rc != 0 && strstr(samx_last_error(), expect), "loading %s: expected an error with '%s', got %s", ckpt, expect,
         rc ? samx_last_error() : "success");
   if (rc == 0) sam_method_free(&mm);
@@ -145,7 +241,7 @@ static void check_resize(const char *s1, const char *tmp, const char *mw) {
   path_in(refp, sizeof refp, tmp, "resized_ref.safetensors");
   SamMethodModel mm;
   SamxSafetensors r;
-  if (p2sam_load_authors(&mm, s1, base, mw, NULL, 0, samx_cpu(), NULL) != 0 || samx_st_open(&r, refp) != 0) {
+  if (p2sam_load_authors(&mm, s1, base, mw, NULL, 0, samx_cpu(), 0, NULL) != 0 || samx_st_open(&r, refp) != 0) {
     CHECK(0, "resize check: %s", samx_last_error());
     return;
   }
@@ -204,10 +300,12 @@ int main(int argc, char **argv) {
   stage2(fw, mw, NULL, dev);  // the first snapshot of the file
   stage1(s1, base, mw, dev);
   if (!cuda) {
+    loss_stage1(s1, base, mw);
+    loss_stage2(w);
     // snapshot epoch_20 differs in Fcomb's last bias only: its dense prompt is epoch_10's + 1
     SamMethodModel a, b;
-    if (p2sam_load_authors(&a, fw, NULL, mw, "epoch_20", 0, dev, NULL) == 0 &&
-        p2sam_load_authors(&b, fw, NULL, mw, "epoch_10", 0, dev, NULL) == 0) {
+    if (p2sam_load_authors(&a, fw, NULL, mw, "epoch_20", 0, dev, 0, NULL) == 0 &&
+        p2sam_load_authors(&b, fw, NULL, mw, "epoch_10", 0, dev, 0, NULL) == 0) {
       float x[4], y[4];
       samx_tensor_read_f32(samx_params_find(&a.sam.params, "p2sam.fcomb.last_layer.bias"), x);
       samx_tensor_read_f32(samx_params_find(&b.sam.params, "p2sam.fcomb.last_layer.bias"), y);
