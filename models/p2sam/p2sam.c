@@ -306,6 +306,15 @@ void p2sam_loss(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *weighted, SamxTens
   out->total = total;
 }
 
+void p2sam_optim_init(SamxOptim *o, SamMethodModel *mm, int stage, double weights_lr_mult, double weights_eps,
+                      double weights_decay) {
+  samx_optim_init(o, &mm->sam.params, samx_adam_config(0.0));
+  if (stage != 1) return;
+  int g = samx_optim_add_group(o, "p2sam.mask_weights.", weights_lr_mult, weights_decay);
+  o->groups[g].eps = weights_eps;
+  o->groups[g].decoupled_decay = 1;
+}
+
 // ---- the method's table ----
 
 // z for the batch: mu + sigma eps with the batch's eps, or drawn from ctx's RNG.

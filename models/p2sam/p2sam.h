@@ -67,6 +67,12 @@ SamxTensor *p2sam_weights(SamxCtx *ctx, SamMethodModel *mm);
 // Encoder input from the grey pixels: [P, 1, S, S] replicated to 3 channels (mean 0, std 1).
 SamxTensor *p2sam_encoder_input(SamxCtx *ctx, SamxTensor *pixels);
 
+// The optimiser of a stage (train_first_stage.py:113-116, train_second_stage.py:75): Adam without
+// weight decay over everything trainable; in stage 1 the assembling weights form their own group,
+// AdamW (decoupled decay weights_decay, eps weights_eps) at weights_lr_mult times the step's lr.
+void p2sam_optim_init(SamxOptim *o, SamMethodModel *mm, int stage, double weights_lr_mult, double weights_eps,
+                      double weights_decay);
+
 #ifdef __cplusplus
 }
 #endif

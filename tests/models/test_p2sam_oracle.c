@@ -187,6 +187,21 @@ static void loss_stage1(const char *ckpt, const char *base, const char *mask_wei
   samx_params_zero_grad(&mm.sam.params);
   CHECK(samx_backward(&ctx, l.total, NULL) == 0, "stage-1 backward: %s", samx_last_error());
   compare_grads(&mm, "s1.grad.", 1, 1e-4);
+  // one step of their two optimisers (Adam lr 1e-3; AdamW lr 1e-3, eps 1e-4, wd 0.01), then the loss again
+  SamxOptim opt;
+  p2sam_optim_init(&opt, &mm, 1, 1.0, 1e-4, 0.01);
+  samx_optim_step(&opt, 1e-3f);
+  samx_optim_free(&opt);
+  samx_ctx_reset(&ctx);
+  compare("weights after a step", p2sam_weights(&ctx, &mm), "s1.weights_eight_after_step", 1e-6);
+  pixels = input(&ctx, "in.image_oc");
+  emb = sam_encode(&ctx, &mm.sam, p2sam_encoder_input(&ctx, pixels));
+  low = p2sam_decode(&ctx, &mm, emb, NULL, p2sam_dense_prompt(&ctx, &mm, NULL, 2));
+  p2sam_assemble(&ctx, &mm, low, NULL, &weighted, &assembled);
+  target = target_of();
+  p2sam_loss(&ctx, &mm, weighted, assembled, target, 0.0f, &l);
+  free(target);
+  compare("s1 loss after a step", l.total, "s1.loss_after_step.total", 1e-5);
   samx_ctx_free(&ctx);
   sam_method_free(&mm);
 }
@@ -216,6 +231,23 @@ static void loss_stage2(const char *ckpt) {
   samx_params_zero_grad(&mm.sam.params);
   CHECK(samx_backward(&ctx, l.total, NULL) == 0, "stage-2 backward: %s", samx_last_error());
   compare_grads(&mm, "s2.grad.", 1, 1e-4);
+  SamxOptim opt;  // Adam lr 1e-6 (train_second_stage.py's default), then the loss again with the same eps
+  p2sam_optim_init(&opt, &mm, 2, 1.0, 0.0, 0.0);
+  samx_optim_step(&opt, 1e-6f);
+  samx_optim_free(&opt);
+  samx_ctx_reset(&ctx);
+  pixels = input(&ctx, "in.image_oc");
+  p2sam_prior(&ctx, &mm, pixels, &mu, &log_sigma);
+  z = samx_gaussian_reparam(&ctx, mu, log_sigma, input(&ctx, "in.eps"));
+  prev = samx_ctx_set_recording(&ctx, 0);
+  emb = sam_encode(&ctx, &mm.sam, p2sam_encoder_input(&ctx, pixels));
+  samx_ctx_set_recording(&ctx, prev);
+  low = p2sam_decode(&ctx, &mm, emb, NULL, p2sam_dense_prompt(&ctx, &mm, z, 2));
+  p2sam_assemble(&ctx, &mm, low, NULL, &weighted, &assembled);
+  target = target_of();
+  p2sam_loss(&ctx, &mm, weighted, assembled, target, 1e-5f, &l);
+  free(target);
+  compare("s2 loss after a step", l.total, "s2.loss_after_step.total", 1e-5);
   samx_ctx_free(&ctx);
   sam_method_free(&mm);
 }
