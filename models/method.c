@@ -184,6 +184,10 @@ int sam_method_load_base(SamModel *m, const char *path, SamxDevice device, int t
 }
 
 int sam_method_load(SamMethodModel *mm, const char *path, SamxDevice device, int trainable) {
+  return sam_method_load_ex(mm, path, device, trainable, -1);
+}
+
+int sam_method_load_ex(SamMethodModel *mm, const char *path, SamxDevice device, int trainable, int train_params) {
   memset(mm, 0, sizeof *mm);
   json_t *meta = train_meta(path);
   if (!meta) return samx_fail("%s: not a `samx train` checkpoint (no samx-train metadata)", path);
@@ -212,7 +216,8 @@ int sam_method_load(SamMethodModel *mm, const char *path, SamxDevice device, int
       rc = samx_fail("%s: its base checkpoint: %s", path, samx_last_error());
   }
   if (rc == 0) {
-    sam_method_init(mm, &sam, method, (int)json_integer_value(masks), (trainable & SAM_TRAIN_DECODER) != 0, 0, 0.0f);
+    sam_method_init(mm, &sam, method, (int)json_integer_value(masks),
+                    train_params >= 0 ? train_params : (trainable & SAM_TRAIN_DECODER) != 0, 0, 0.0f);
     SamxCheckpoint ck = {.params = &mm->sam.params};
     rc = samx_checkpoint_load(path, &ck, NULL);
     if (rc) sam_method_free(mm);

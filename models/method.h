@@ -10,6 +10,7 @@
 // The table (fields may be added; existing ones keep their meaning):
 //   name          "sam-ft", "mcl", "seqsam": the config's method.name and the checkpoint's "method"
 //   fixed_masks   hypotheses the method always gives; 0: any number (SeqSAM's rollout steps)
+//   full_res      hypotheses (and the targets the trainer prepares) at the input size S, not 4g (P²SAM)
 //   param_prefix  the prefix of the method's own parameters in the store ("seqsam."), NULL when it has
 //                 none. What a checkpoint holds: SAM's parameters, then these; sam.safetensors (the
 //                 SAM part) drops the parameters with this prefix.
@@ -17,7 +18,7 @@
 //   init_params   build: fills them (seeded); called after the store is allocated and zeroed
 //   encode        image embeddings of preprocessed images [N, 3, S, S] (NULL: sam_encode), for a method
 //                 that changes the encoder (LoRA)
-//   hypotheses    forward: outs[j] [P, 1, 4g, 4g] for j < returned count, from the batch's embeddings
+//   hypotheses    forward: outs[j] [P, 1, 4g, 4g] (S x S when full_res) for j < returned count, from the batch's embeddings
 //                 and prompts; training selects the training-time variant (SeqSAM: masks steps with
 //                 bptt_logits; otherwise eval_masks steps with the gradient through the mask path)
 //   loss          a scalar tensor on the tape from the hypotheses and the batch's targets; seed: the
@@ -59,6 +60,8 @@ typedef struct {
   int mcl_rows;       // mcl: per-row Dice (SAMX_MCL_DICE_ROWS)
   float dice_eps;     // all: the soft Dice's smoothing
   float bce_weight;   // sam-ft: BCE beside Dice
+  int stage;          // p2sam: 1 (no prompt generator: the dense prompt is no_mask_embed) or 2; 0: as 2
+  float reg_weight;   // p2sam stage 2: weight of the norms regulariser
 } SamxMethodOpts;
 SamxMethodOpts sam_method_opts_defaults(void);
 
@@ -81,6 +84,7 @@ typedef struct {
 struct SamxMethodDef {
   const char *name;
   int fixed_masks;
+  int full_res;  // 1: hypotheses and training targets at the input size S x S, not the low-res 4g x 4g
   const char *param_prefix;
   void (*declare)(const SamModel *sam, SamxParams *store, int trainable);
   void (*init_params)(SamMethodModel *mm, uint64_t seed, float init_std);
@@ -128,6 +132,8 @@ char *sam_method_meta_json(const SamMethodModel *mm, const char *base_checkpoint
 // base_checkpoint. trainable: SAM_TRAIN_* flags; the method's parameters follow SAM_TRAIN_DECODER.
 // Returns 0, or -1 with samx_last_error naming the file and field.
 int sam_method_load(SamMethodModel *mm, const char *path, SamxDevice device, int trainable);
+// The same with the method's train_params given (as sam_method_init's; -1: from SAM_TRAIN_DECODER).
+int sam_method_load_ex(SamMethodModel *mm, const char *path, SamxDevice device, int trainable, int train_params);
 
 // SAM weights from anything sam_load reads, or the SAM part of a `samx train` checkpoint (so that a
 // model pretrained with samx is the base of the next run). Returns 0 or -1.

@@ -285,14 +285,15 @@ void p2sam_loss(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *weighted, SamxTens
   free(idx);
   SamxTensor *t = samx_from_host(ctx, SHAPE(P, 1, S, S), target);
   // ref: train_first_stage.py:149-150 CrossEntropyLoss()(logits_high, label)
-  out->ce = samx_mean(ctx, samx_cross_entropy(ctx, weighted, t_idx));
+  if (weighted) out->ce = samx_mean(ctx, samx_cross_entropy(ctx, weighted, t_idx));
   // ref: utils.py calculate_dice_loss: sums over the last axis only, one Dice per image row
   SamxDiceOpts d = {.from_logits = 1, .squared = 0, .eps = 1.0f, .reduction = SAMX_REDUCE_SUM, .per_sample = 1};
   out->dice = samx_scale(ctx, samx_soft_dice_loss(ctx, samx_reshape(ctx, assembled, SHAPE(P * S, S)),
                                                   samx_reshape(ctx, t, SHAPE(P * S, S)), &d), 0.2f);
   // ref: utils.py calculate_sigmoid_focal_loss: loss.mean(1) over the single channel, .sum() / 5
   out->focal = samx_scale(ctx, samx_sigmoid_focal_loss(ctx, assembled, t, 0.25f, 2.0f, SAMX_REDUCE_SUM), 0.2f);
-  SamxTensor *total = samx_add(ctx, samx_add(ctx, out->ce, out->dice), out->focal);
+  SamxTensor *total = samx_add(ctx, out->dice, out->focal);
+  if (out->ce) total = samx_add(ctx, out->ce, total);
   if (reg_weight > 0) {
     // ref: train_second_stage.py:101 l2_regularisation(net.prior_dense) + l2_regularisation(net.fcomb.layers)
     for (int i = 0; i < mm->sam.params.n; i++) {
@@ -323,26 +324,41 @@ static SamxTensor *sample_z(SamxCtx *ctx, SamxTensor *mu, SamxTensor *log_sigma,
   return samx_gaussian_reparam(ctx, mu, log_sigma, samx_from_host(ctx, samx_shape_of(mu), eps));
 }
 
-// Inference: n samples of z, each decoded and assembled: outs[j] [P, 1, S, S].
+// Training: outs[0] = the assembled logit [P, 1, S, S], outs[1] = the 8 weighted maps [P, 8, S, S]
+// (the CE's class logits), with z drawn in stage 2 (rsample). Otherwise n hypotheses, the assembled
+// logits of n draws of z (stage 1: one, with the no_mask_embed prompt).
 static int hypotheses(SamxCtx *ctx, SamMethodModel *mm, const SamxMethodBatch *b, int training, const SamxMethodOpts *o,
                       SamxTensor **outs) {
   SAMX_ASSERT(b->pixels, "P2SAM needs the batch's pixels (SamxMethodBatch.pixels)");
-  int n = training ? 1 : (o->eval_masks ? o->eval_masks : o->masks);
-  SamxTensor *mu, *log_sigma;
-  p2sam_prior(ctx, mm, b->pixels, &mu, &log_sigma);
+  int use_z = o->stage != 1;
+  int n = training || !use_z ? 1 : (o->eval_masks ? o->eval_masks : o->masks);
+  SamxTensor *mu = NULL, *log_sigma = NULL;
+  if (use_z) p2sam_prior(ctx, mm, b->pixels, &mu, &log_sigma);
   for (int j = 0; j < n; j++) {
-    SamxTensor *z = sample_z(ctx, mu, log_sigma, b->eps && j == 0 ? b->eps : NULL);
-    SamxTensor *masks, *low = p2sam_decode(ctx, mm, b->image_emb, b->img_index, p2sam_dense_prompt(ctx, mm, z, b->P));
-    p2sam_assemble(ctx, mm, low, &masks, NULL, &outs[j]);
+    SamxTensor *z = use_z ? sample_z(ctx, mu, log_sigma, b->eps && j == 0 ? b->eps : NULL) : NULL;
+    SamxTensor *low = p2sam_decode(ctx, mm, b->image_emb, b->img_index, p2sam_dense_prompt(ctx, mm, z, b->P));
+    p2sam_assemble(ctx, mm, low, NULL, training ? &outs[1] : NULL, &outs[j]);
   }
-  return n;
+  return training ? 2 : n;
+}
+
+// Training: the stage's loss (p2sam_loss); validation: Dice + focal of the first hypothesis (what
+// the authors' validation computes).
+static SamxTensor *loss(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *const *outs, int m, const SamxMethodBatch *b,
+                        int training, const SamxMethodOpts *o, uint64_t seed) {
+  (void)m, (void)seed;
+  P2samLoss l;
+  p2sam_loss(ctx, mm, training ? outs[1] : NULL, outs[0], b->target, training && o->stage == 2 ? o->reg_weight : 0.0f, &l);
+  return l.total;
 }
 
 const SamxMethodDef samx_method_p2sam = {
     .name = "p2sam",
     .fixed_masks = 0,
+    .full_res = 1,
     .param_prefix = "p2sam.",
     .declare = declare,
     .init_params = init_params,
     .hypotheses = hypotheses,
+    .loss = loss,
 };
