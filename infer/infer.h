@@ -32,6 +32,11 @@ typedef struct {
   size_t decode_budget; // bytes of decoder activations per chunk; 0: 6 GiB on CUDA (ViT-B: ~27
                         // prompts), 1 GiB on CPU
   int n_masks;          // TRAINED: hypotheses per image (0: the model's default)
+  // P²SAM (a trained model of that method): its hypotheses are snapshots x samples assembled masks,
+  // in the order sample-major (hypothesis j s + k: sample j of snapshot k); no prompt is used.
+  const struct P2samSnapshotsTag *p2sam_snapshots;  // P2samSnapshots (models/p2sam/p2sam.h); NULL: the model as loaded
+  int p2sam_samples;    // z draws per snapshot (default 4)
+  uint64_t p2sam_seed;  // eps of image `key`, snapshot k, sample j: normal draws (hash(seed, key), (j S + k) 256 + i)
   int keep_candidates;  // SimSAM: return the K candidate masks
   int trace;            // SimSAM: also return the initial prediction and candidate logits (tests)
 } SamxInferOpts;

@@ -67,6 +67,21 @@ SamxTensor *p2sam_weights(SamxCtx *ctx, SamMethodModel *mm);
 // Encoder input from the grey pixels: [P, 1, S, S] replicated to 3 channels (mean 0, std 1).
 SamxTensor *p2sam_encoder_input(SamxCtx *ctx, SamxTensor *pixels);
 
+// Snapshots of the prompt-generation network (stage 2 saves one every 10 epochs; the evaluation
+// ensembles 4): the values of every prior_dense / fcomb parameter of each, on the host.
+typedef struct P2samSnapshotsTag {
+  int n, n_params;
+  char names[16][64];
+  SamxTensor **dst;  // [n_params] the model's parameters
+  float **values;    // [n][n_params] host copies
+} P2samSnapshots;
+// names[i] "epoch_N": from a final_weights.pth (its "epoch_N/..." entries) or, for a samx P²SAM
+// checkpoint, from checkpoints/snapshot_epoch_N.safetensors beside it. Returns 0, or -1 naming the
+// missing snapshot and the ones there are.
+int p2sam_snapshots_load(P2samSnapshots *s, SamMethodModel *mm, const char *ckpt, const char *const *names, int n);
+void p2sam_snapshot_apply(const P2samSnapshots *s, int k);
+void p2sam_snapshots_free(P2samSnapshots *s);
+
 // The optimiser of a stage (train_first_stage.py:113-116, train_second_stage.py:75): Adam without
 // weight decay over everything trainable; in stage 1 the assembling weights form their own group,
 // AdamW (decoupled decay weights_decay, eps weights_eps) at weights_lr_mult times the step's lr.

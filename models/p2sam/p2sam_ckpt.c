@@ -203,3 +203,84 @@ int p2sam_load_authors(SamMethodModel *mm, const char *ckpt, const char *base, c
   if (rc && mm->sam.params.list) sam_method_free(mm);
   return rc;
 }
+
+// ---- snapshots of the prompt-generation network ----
+
+static int is_pgn(const char *name) {
+  return !strncmp(name, "p2sam.prior_dense.", 18) || !strncmp(name, "p2sam.fcomb.", 12);
+}
+
+// Values of snapshot k from entries named prefix + (parameter name without "p2sam.").
+static int fill_snapshot(P2samSnapshots *s, int k, const SamxSTEntry *entries, int n, const char *prefix, int strip,
+                         const char *path) {
+  size_t total = 0;
+  for (int i = 0; i < s->n_params; i++) total += (size_t)s->dst[i]->numel;
+  s->values[k] = (float *)malloc(sizeof(float) * total);
+  float *v = s->values[k];
+  for (int i = 0; i < s->n_params; i++) {
+    char key[300];
+    snprintf(key, sizeof key, "%s%s", prefix, s->dst[i]->name + (strip ? 6 : 0));
+    const SamxSTEntry *e = NULL;
+    for (int j = 0; j < n && !e; j++)
+      if (!strcmp(entries[j].name, key)) e = &entries[j];
+    if (!e || e->numel != s->dst[i]->numel) return samx_fail("%s: snapshot %s lacks %s (or its size differs)", path, s->names[k], key);
+    float *f = samx_st_to_f32(e);
+    memcpy(v, f, sizeof(float) * (size_t)e->numel);
+    free(f);
+    v += e->numel;
+  }
+  return 0;
+}
+
+int p2sam_snapshots_load(P2samSnapshots *s, SamMethodModel *mm, const char *ckpt, const char *const *names, int n) {
+  memset(s, 0, sizeof *s);
+  if (n < 1 || n > 16) return samx_fail("%d snapshots asked (1 to 16)", n);
+  s->dst = (SamxTensor **)calloc((size_t)mm->sam.params.n, sizeof(SamxTensor *));
+  for (int i = 0; i < mm->sam.params.n; i++)
+    if (is_pgn(mm->sam.params.list[i]->name)) s->dst[s->n_params++] = mm->sam.params.list[i];
+  s->values = (float **)calloc((size_t)n, sizeof(float *));
+  s->n = n;
+  int rc = 0;
+  if (is_zip(ckpt)) {
+    SamxTorchCkpt ck;
+    if (samx_torch_load(&ck, ckpt) != 0) return -1;
+    for (int k = 0; k < n && rc == 0; k++) {
+      snprintf(s->names[k], sizeof s->names[k], "%s", names[k]);
+      char prefix[80];
+      snprintf(prefix, sizeof prefix, "%s/", names[k]);
+      rc = fill_snapshot(s, k, ck.entries, ck.n, prefix, 1, ckpt);
+    }
+    samx_torch_free(&ck);
+  } else {
+    const char *slash = strrchr(ckpt, '/');
+    for (int k = 0; k < n && rc == 0; k++) {
+      snprintf(s->names[k], sizeof s->names[k], "%s", names[k]);
+      char path[1200];
+      snprintf(path, sizeof path, "%.*ssnapshot_%s.safetensors", slash ? (int)(slash - ckpt + 1) : 0, ckpt, names[k]);
+      SamxSafetensors st;
+      if (samx_st_open(&st, path) != 0) {
+        rc = samx_fail("snapshot %s of %s: %s", names[k], ckpt, samx_last_error());
+        break;
+      }
+      rc = fill_snapshot(s, k, st.entries, st.n, "", 0, path);
+      samx_st_close(&st);
+    }
+  }
+  if (rc) p2sam_snapshots_free(s);
+  return rc;
+}
+
+void p2sam_snapshot_apply(const P2samSnapshots *s, int k) {
+  const float *v = s->values[k];
+  for (int i = 0; i < s->n_params; i++) {
+    samx_tensor_write_f32(s->dst[i], v);
+    v += s->dst[i]->numel;
+  }
+}
+
+void p2sam_snapshots_free(P2samSnapshots *s) {
+  for (int k = 0; k < s->n && s->values; k++) free(s->values[k]);
+  free(s->values);
+  free(s->dst);
+  memset(s, 0, sizeof *s);
+}

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../harness.h"
+#include "eval/metrics.h"
 #include "models/p2sam/p2sam.h"
 
 static SamxSafetensors ref;
@@ -252,6 +253,29 @@ static void loss_stage2(const char *ckpt) {
   sam_method_free(&mm);
 }
 
+// evaluate.py's metrics on its 16 predictions per image (their utils.py): samx's GED, HM-IoU (rectangular
+// matching), D_max (best pair, P2SAM's empty policy), and what evaluate.py prints as "GED" (IoU of
+// prediction 0 and annotator 0, its unpacking bug).
+static void eval_metrics(void) {
+  const SamxSTEntry *pr = want("eval.preds"), *lb = want("in.labels4");
+  const SamxSTEntry *ged = want("eval.ged"), *hm = want("eval.hm_iou"), *dm = want("eval.dmax"), *gp = want("eval.ged_printed");
+  if (!pr || !lb || !ged || !hm || !dm || !gp) return;
+  int64_t B = pr->shape[0], N = pr->shape[1], K = lb->shape[1], npix = pr->shape[2] * pr->shape[3];
+  for (int64_t b = 0; b < B; b++) {
+    const uint8_t *hp[64], *ap[16];
+    for (int64_t j = 0; j < N; j++) hp[j] = (const uint8_t *)pr->data + (b * N + j) * npix;
+    for (int64_t k = 0; k < K; k++) ap[k] = (const uint8_t *)lb->data + (b * K + k) * npix;
+    double g = samx_ged(hp, N, ap, K, npix), h = samx_hm_iou(hp, N, ap, K, npix, 0);
+    double d = samx_dmax_pairs(hp, N, ap, K, npix, SAMX_EMPTY_P2SAM), i0 = samx_iou(hp[0], ap[0], npix, SAMX_EMPTY_P2SAM);
+    double rg = ((const float *)ged->data)[b], rh = ((const float *)hm->data)[b], rd = ((const float *)dm->data)[b];
+    double ri = ((const float *)gp->data)[b];
+    CHECK(fabs(g - rg) < 1e-5 && fabs(h - rh) < 1e-5 && fabs(d - rd) < 1e-5 && fabs(i0 - ri) < 1e-5,
+          "image %lld: GED %g/%g HM-IoU %g/%g D_max %g/%g printed %g/%g", (long long)b, g, rg, h, rh, d, rd, i0, ri);
+    printf("image %lld: GED %.6f (theirs %.6f), HM-IoU %.6f (%.6f), D_max %.6f (%.6f); evaluate.py prints %.6f as GED\n",
+           (long long)b, g, rg, h, rh, d, rd, ri);
+  }
+}
+
 // Loading errors name the file and what is wrong.
 static void check_error(const char *ckpt, const char *base, const char *mask_weights, const char *snapshot,
                         const char *expect) {
@@ -332,6 +356,7 @@ int main(int argc, char **argv) {
   stage2(fw, mw, NULL, dev);  // the first snapshot of the file
   stage1(s1, base, mw, dev);
   if (!cuda) {
+    eval_metrics();
     loss_stage1(s1, base, mw);
     loss_stage2(w);
     // snapshot epoch_20 differs in Fcomb's last bias only: its dense prompt is epoch_10's + 1
