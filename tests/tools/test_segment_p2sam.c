@@ -81,6 +81,25 @@ int main(int argc, char **argv) {
     printf("mask.png: %d of 16384 pixels differ from the authors' mask\n", diff);
     samx_st_close(&out);
   }
+  // samx convert --p2sam: the authors' final_weights.pth (written by torch.save now) to a samx checkpoint,
+  // which segments the same
+  char cmd[1200], conv[400];
+  const char *py = getenv("SAMX_PYTHON") ? getenv("SAMX_PYTHON") : "/usr/bin/python3";
+  snprintf(cmd, sizeof cmd, "%s tests/models/make_p2sam_pth.py %s %s/pth > /dev/null", py, ck, dir);
+  CHECK(system(cmd) == 0, "%s failed", cmd);
+  snprintf(conv, sizeof conv, "%s/conv.safetensors", dir);
+  rc = samx_run("convert --p2sam %s/pth/final_weights.pth %s --mask-weights %s/pth/last_mask_weights_epoch_101.pt", dir, conv, dir);
+  CHECK(rc == 0, "samx convert --p2sam exit %d: %s", rc, err_text);
+  rc = samx_run("segment --checkpoint %s --image %s --noise %s --device cpu --out %s --tensors %s", conv, png, noise, mask, tens);
+  CHECK(rc == 0, "segment of the converted checkpoint: exit %d: %s", rc, err_text);
+  if (rc == 0 && samx_st_open(&out, tens) == 0) {
+    printf("-- the converted checkpoint:\n");
+    compare("z", "fwd.z", 1e-5);
+    compare("assembled_logits", "fwd.assembled", 1e-4);
+    samx_st_close(&out);
+  }
+  rc = samx_run("segment --checkpoint %s --snapshot epoch_20 --image %s --noise %s --device cpu --out %s", conv, png, noise, mask);
+  CHECK(rc == 0, "segment --snapshot epoch_20 of the converted checkpoint: %s", err_text);
   // --seed: the same draw twice, another with another seed
   rc = samx_run("segment --checkpoint %s --image %s --seed 7 --device cpu --out %s --tensors %s", ck, png, mask, tens);
   int rc2 = samx_run("segment --checkpoint %s --image %s --seed 7 --device cpu --out %s --tensors %s", ck, png, mask, tens2);
