@@ -67,8 +67,9 @@ static void usage(FILE *f) {
           "hypothesis j S + k being sample j of snapshot k):\n"
           "  --checkpoint W      a samx P2SAM checkpoint (stage 2: its snapshots are checkpoints/snapshot_epoch_N\n"
           "                      files beside it), or the authors' final_weights.pth / X_model_epoch_N.pth\n"
-          "  --snapshots LIST    epochs of the snapshots to ensemble (default 10,50,70,100, evaluate.py's;\n"
-          "                      none: the model as loaded)\n"
+          "  --snapshots LIST    epochs of the snapshots to ensemble (default 10,50,70,100, evaluate.py's),\n"
+          "                      or snapshot names (step_120: samx train's p2sam.snapshot_steps); none: the\n"
+          "                      model as loaded\n"
           "  --samples N         z draws per snapshot (default 4: 16 hypotheses)\n"
           "  --seed S            eps of row r: normal draws of stream hash(S, r) (default 0)\n"
           "  --mask-weights W.pt, --base SAM.pth, --img-size N   the authors' files, as for samx segment\n"
@@ -399,13 +400,14 @@ static int load_p2sam(InferArgs *a, SamxDevice device, SamMethodModel *model, P2
   int n = 0;
   if (strcmp(list, "none")) {
     for (const char *p = list; *p && n < 16;) {
-      char *end;
-      long e = strtol(p, &end, 10);
-      if (end == p || e < 0 || (*end && *end != ',')) return samx_fail("--snapshots '%s': expected epochs like 10,50,70,100 or none", list);
-      snprintf(names[n], sizeof names[n], "epoch_%ld", e);
+      // an epoch number names epoch_N; anything else (step_120) is the snapshot's name itself
+      size_t len = strcspn(p, ",");
+      if (len == 0 || len >= 48) return samx_fail("--snapshots '%s': expected epochs like 10,50,70,100, names, or none", list);
+      int digits = strspn(p, "0123456789") == len;
+      snprintf(names[n], sizeof names[n], "%s%.*s", digits ? "epoch_" : "", (int)len, p);
       ptrs[n] = names[n];
       n++;
-      p = *end ? end + 1 : end;
+      p += len + (p[len] == ',');
     }
   }
   int rc = samx_is_samx_p2sam(a->checkpoint)

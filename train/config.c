@@ -85,6 +85,8 @@ static const CfgKey KEYS[] = {
         "stage 2: weight of the sum of unsquared norms of the prior network and Fcomb (last layer excluded)"),
     INT("p2sam", "snapshot_every", p2sam_snapshot_every, "10", 0, BIG,
         "stage 2: epochs between snapshots of the prior network and Fcomb (checkpoints/snapshot_epoch_N.safetensors; 0: none)"),
+    INT("p2sam", "snapshot_steps", p2sam_snapshot_steps, "0", 0, BIG,
+        "stage 2: a snapshot every N steps instead (snapshot_step_N.safetensors; 0: by epochs), for short runs"),
     STR("p2sam", "from", p2sam_from, "",
         "stage 2 (required): stage 1's run directory (its checkpoints/final.safetensors) or a checkpoint file"),
     BOOL("p2sam", "from_best", p2sam_from_best, "false", "stage 2: start from stage 1's best checkpoint instead of its last"),

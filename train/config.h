@@ -42,7 +42,7 @@ typedef struct {
   int select, matching, bptt_logits;
   double cell_init_std;
   // [p2sam]
-  int64_t p2sam_stage, p2sam_img_size, p2sam_snapshot_every;
+  int64_t p2sam_stage, p2sam_img_size, p2sam_snapshot_every, p2sam_snapshot_steps;
   double p2sam_weights_lr, p2sam_weights_eps, p2sam_weights_decay, p2sam_reg_weight;
   char p2sam_from[SAMX_CFG_STR];
   int p2sam_from_best;

@@ -932,12 +932,17 @@ static int finish(Trainer *t) {
 // (crash-safe write); inference ensembles them (samx infer --method p2sam).
 static int p2sam_snapshot(Trainer *t) {
   const SamxTrainConfig *c = t->cfg;
-  if (!t->p2sam || c->p2sam_stage != 2 || !c->p2sam_snapshot_every) return 0;
-  int64_t spe = (samx_loader_batches_per_epoch(t->train) + c->accum_steps - 1) / c->accum_steps;
-  if (spe < 1 || t->step % (spe * c->p2sam_snapshot_every) != 0) return 0;
-  int64_t epoch = t->step / spe;
+  if (!t->p2sam || c->p2sam_stage != 2) return 0;
+  int64_t spe = (samx_loader_batches_per_epoch(t->train) + c->accum_steps - 1) / c->accum_steps, epoch = 0;
   char path[SAMX_CFG_STR + 96], meta[64];
-  snprintf(path, sizeof path, "%s/snapshot_epoch_%lld.safetensors", t->ckpt_dir, (long long)epoch);
+  if (c->p2sam_snapshot_steps) {
+    if (t->step % c->p2sam_snapshot_steps) return 0;
+    snprintf(path, sizeof path, "%s/snapshot_step_%lld.safetensors", t->ckpt_dir, (long long)t->step);
+  } else {
+    if (!c->p2sam_snapshot_every || spe < 1 || t->step % (spe * c->p2sam_snapshot_every) != 0) return 0;
+    epoch = t->step / spe;
+    snprintf(path, sizeof path, "%s/snapshot_epoch_%lld.safetensors", t->ckpt_dir, (long long)epoch);
+  }
   SamxSTWriter *w = samx_st_writer_new();
   for (int i = 0; i < t->mm.sam.params.n; i++) {
     const SamxTensor *p = t->mm.sam.params.list[i];
@@ -948,7 +953,7 @@ static int p2sam_snapshot(Trainer *t) {
   samx_st_writer_meta(w, "format", "samx-p2sam-snapshot");
   int rc = samx_st_writer_save(w, path);
   samx_st_writer_free(w);
-  if (rc == 0 && !t->opts->quiet) printf("snapshot of the prompt-generation network at epoch %lld: %s\n", (long long)epoch, path);
+  if (rc == 0 && !t->opts->quiet) printf("snapshot of the prompt-generation network at step %lld: %s\n", (long long)t->step, path);
   return rc;
 }
 
