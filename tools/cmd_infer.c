@@ -427,6 +427,7 @@ static int run(InferArgs *a) {
   int64_t n = samx_dataset_n(src.ds), hw = src.h * src.w;
   int rc = 0;
   SamMethodModel model;  // plain SAM methods use model.sam only
+  P2samSnapshots snaps = {0};  // before any goto done
   int model_loaded = 0;
   SamxInferer *inf = NULL;
   SamxPredictionsWriter *writer = NULL, *cand_writer = NULL;
@@ -453,7 +454,6 @@ static int run(InferArgs *a) {
   nrows = a->limit >= 0 && a->limit < kept ? a->limit : kept;
   SamxDevice device;
   if ((rc = samx_device_parse(a->device, &device))) goto done;
-  P2samSnapshots snaps = {0};
   if (a->p2sam) {
     if ((rc = load_p2sam(a, device, &model, &snaps))) goto done;
     model_loaded = 2;
