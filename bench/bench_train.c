@@ -10,6 +10,7 @@
 
 #include "bench_common.h"
 #include "data/rng.h"
+#include "models/p2sam/p2sam.h"
 #include "models/seqsam/seqsam.h"
 #include "train/config.h"
 #include "train/losses.h"
@@ -18,7 +19,8 @@
 #define TAPE_NODES 65536
 
 static const char *USAGE =
-    "usage: samx bench train [--method seqsam|mcl|sam-ft[,...]] [--model tiny|vit_b|vit_l|vit_h] [--masks M]\n"
+    "usage: samx bench train [--method seqsam|mcl|sam-ft|p2sam[,...]] [--model tiny|vit_b|vit_l|vit_h] [--masks M]\n"
+    "                        [--stage 1|2 (p2sam)]\n"
     "                        [--batch B] [--annotators K] [--act-mb MB] [--device ...] [-r REPS] [-o md|json]\n"
     "                        [--quick] [--compare-torch]\n"
     "\n"
@@ -38,12 +40,20 @@ static const char *USAGE =
     "parameters, gradients, AdamW state, activations); the frozen encoder's weights are not counted.\n"
     "--compare-torch: the same step with segment_anything's PromptEncoder/MaskDecoder, the same cell, loss\n"
     "(scipy's linear_sum_assignment), clipping and torch.optim.AdamW (bench/torch_train.py), fp32.\n"
-    "--quick: the tiny model, one repetition (for tests).\n";
+    "--quick: the tiny model, one repetition (for tests).\n"
+    "\n"
+    "--method p2sam --stage 1|2 (P2SAM, method-notes §4): the model's SAM resized to 128 px with LoRA r = 4 and 9\n"
+    "mask tokens, B random grey images (default 10, the authors' batch) and one random annotator mask each.\n"
+    "Stage 1 trains through the encoder (LoRA) with the decoder and the assembling weights (Adam + AdamW);\n"
+    "stage 2 runs the encoder frozen and trains the prior network and Fcomb (Adam, lr 1e-6); loss CE + Dice +\n"
+    "focal (+ the norms), no clipping, as the authors' scripts. GFLOP/s counts the encoder forward (x3 in\n"
+    "stage 1), 3 x (decoder + prior network). --compare-torch times the same step built from the authors'\n"
+    "modules (bench/torch_train_p2sam.py; needs $P2SAM_SRC, an extracted yu2hi13/P2SAM tree).\n";
 
 typedef struct {
   char methods[64];
   char model[32];
-  int masks, batch, annotators, act_mb, model_given;
+  int masks, batch, annotators, act_mb, model_given, stage, batch_given;
 } TrainBenchArgs;
 
 static int extra_opt(const char *opt, const char *val, void *user) {
@@ -52,7 +62,8 @@ static int extra_opt(const char *opt, const char *val, void *user) {
   if (!strcmp(opt, "--method")) return snprintf(a->methods, sizeof a->methods, "%s", val), 2;
   if (!strcmp(opt, "--model")) return a->model_given = 1, snprintf(a->model, sizeof a->model, "%s", val), 2;
   if (!strcmp(opt, "--masks")) return a->masks = atoi(val), 2;
-  if (!strcmp(opt, "--batch")) return a->batch = atoi(val), 2;
+  if (!strcmp(opt, "--batch")) return a->batch = atoi(val), a->batch_given = 1, 2;
+  if (!strcmp(opt, "--stage")) return a->stage = atoi(val), 2;
   if (!strcmp(opt, "--annotators")) return a->annotators = atoi(val), 2;
   if (!strcmp(opt, "--act-mb")) return a->act_mb = atoi(val), 2;
   return 0;
@@ -230,6 +241,87 @@ static int bench_method(SamMethod method, const SamConfig *c, const TrainBenchAr
   return 0;
 }
 
+// ---- P2SAM ----
+
+// Forward FLOPs of the prior network on an S x S image (3x3 convs, then the 1x1 head).
+static double prior_flops(int S) {
+  static const int width[4] = {32, 64, 128, 192};
+  double f = 0, in = 1, side = S;
+  for (int b = 0; b < 4; b++) {
+    if (b) side /= 2;
+    for (int k = 0; k < 3; k++) f += 2.0 * side * side * in * width[b] * 9, in = width[b];
+  }
+  return f + 2.0 * in * 2 * P2SAM_LATENT;
+}
+
+static int bench_p2sam(const SamConfig *c, const TrainBenchArgs *a, const BenchOpts *o, BenchRow *row) {
+  int stage = a->stage == 2 ? 2 : 1, B = a->batch_given ? a->batch : 10, S = 128;
+  SamModel base, sam;
+  sam_init_random(&base, c, o->device, 0, 1);
+  if (p2sam_sam_from_base(&sam, &base, S, stage == 1 ? SAM_TRAIN_PROMPT | SAM_TRAIN_DECODER : 0, 2) != 0) {
+    fprintf(stderr, "samx bench train: p2sam: %s\n", samx_last_error());
+    sam_free(&base);
+    return -1;
+  }
+  sam_free(&base);
+  SamMethodModel mm;
+  sam_method_init(&mm, &sam, SAM_METHOD_P2SAM, 4, stage == 1 ? P2SAM_STAGE1 : P2SAM_STAGE2, 7, 0.0f);
+  SamxOptim opt;
+  p2sam_optim_init(&opt, &mm, stage, 1.0, 1e-4, 0.01);
+  float lr = stage == 1 ? 1e-3f : 1e-6f;
+  SamxCtx ctx;
+  size_t act = a->act_mb > 0 ? (size_t)a->act_mb << 20 : (size_t)B * ((size_t)(stage == 1 ? 400 : 160) << 20) + ((size_t)256 << 20);
+  samx_ctx_init(&ctx, o->device, act, TAPE_NODES);
+  float *px = (float *)malloc(sizeof(float) * (size_t)B * S * S), *target = (float *)malloc(sizeof(float) * (size_t)B * S * S);
+  for (int64_t i = 0; i < (int64_t)B * S * S; i++) px[i] = (float)((samx_hash4(3, (uint64_t)i, 0, 0) >> 11) / 9007199254740992.0);
+  for (int b = 0; b < B; b++)
+    for (int y = 0; y < S; y++)
+      for (int x = 0; x < S; x++) target[((int64_t)b * S + y) * S + x] = (x - 50 - b) * (x - 50 - b) + (y - 64) * (y - 64) < 400;
+  double *ms = (double *)malloc(sizeof(double) * (size_t)o->reps);
+  for (int r = -1; r < o->reps; r++) {
+    samx_device_sync(o->device);
+    double t0 = bench_now_ms();
+    samx_params_zero_grad(&mm.sam.params);
+    samx_ctx_reset(&ctx);
+    SamxTensor *pixels = samx_from_host(&ctx, SHAPE(B, 1, S, S), px), *z = NULL;
+    int prev = samx_ctx_set_recording(&ctx, stage == 1);
+    SamxTensor *emb = sam_encode(&ctx, &mm.sam, p2sam_encoder_input(&ctx, pixels));
+    samx_ctx_set_recording(&ctx, prev);
+    if (stage == 2) {
+      SamxTensor *mu, *log_sigma;
+      p2sam_prior(&ctx, &mm, pixels, &mu, &log_sigma);
+      z = samx_gaussian_sample(&ctx, mu, log_sigma);
+    }
+    SamxTensor *low = p2sam_decode(&ctx, &mm, emb, NULL, p2sam_dense_prompt(&ctx, &mm, z, B)), *weighted, *assembled;
+    p2sam_assemble(&ctx, &mm, low, NULL, &weighted, &assembled);
+    P2samLoss l;
+    p2sam_loss(&ctx, &mm, weighted, assembled, target, stage == 2 ? 1e-5f : 0.0f, &l);
+    float value;
+    samx_tensor_read_f32(l.total, &value);
+    if (samx_backward(&ctx, l.total, NULL) != 0) SAMX_DIE("samx bench train: backward: %s", samx_last_error());
+    samx_optim_step(&opt, lr);
+    samx_device_sync(o->device);
+    if (r >= 0) ms[r] = bench_now_ms() - t0;
+    if (!(value == value)) fprintf(stderr, "samx bench train: p2sam loss is NaN\n");
+  }
+  const SamConfig *pc = &mm.sam.cfg;
+  snprintf(row->name, sizeof row->name, "train p2sam stage %d %s", stage, a->model);
+  snprintf(row->shape, sizeof row->shape, "B=%d 128x128, emb %dx%dx%d", B, pc->out_chans, sam_embed_grid(pc), sam_embed_grid(pc));
+  snprintf(row->spec, sizeof row->spec, "train p2sam-s%d %s %d 0 0", stage, a->model, B);
+  snprintf(row->unit, sizeof row->unit, "sample");
+  row->ms = bench_median(ms, o->reps);
+  row->items = B;
+  double enc = sam_encoder_flops(pc), dec = sam_decoder_flops(pc, 0);
+  row->flops = B * ((stage == 1 ? 3 : 1) * enc + 3 * (dec + (stage == 2 ? prior_flops(S) : 0)));
+  row->bytes = 2 * (double)ctx.act.peak + 4 * 9 * (double)mm.sam.params.n_trainable;
+  row->mem_mb = (4 * (double)mm.sam.params.n_values + 4 * 3 * (double)mm.sam.params.n_trainable + (double)ctx.act.peak) / 1048576.0;
+  free(ms), free(px), free(target);
+  samx_ctx_free(&ctx);
+  samx_optim_free(&opt);
+  sam_method_free(&mm);
+  return 0;
+}
+
 int samx_bench_train(int argc, char **argv) {
   BenchOpts o;
   TrainBenchArgs a = {.methods = "seqsam,mcl,sam-ft", .model = "tiny", .masks = 4, .batch = 2, .annotators = 4};
@@ -257,6 +349,11 @@ int samx_bench_train(int argc, char **argv) {
     if (sam_method_parse(tok, &m) != 0) {
       fprintf(stderr, "samx bench train: --method: %s\n", samx_last_error());
       return 2;
+    }
+    if (m == SAM_METHOD_P2SAM) {
+      if (bench_p2sam(&c, &a, &o, &rows[n]) != 0) return 1;
+      n++;
+      continue;
     }
     bench_method(m, &c, &a, &o, &rows[n++]);
   }

@@ -23,6 +23,8 @@ MaskDecoder decodes the prompts of one image per call (Sam.forward loops over im
 decoded sample by sample, as the official code does.
 """
 import argparse
+import sys
+import os
 import statistics
 import time
 
@@ -146,6 +148,10 @@ class Step:
 
 def build(spec, dev):
     f = spec.split()
+    if len(f) == 6 and f[0] == "train" and f[1] in ("p2sam-s1", "p2sam-s2"):  # bench/torch_train_p2sam.py
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import torch_train_p2sam
+        return torch_train_p2sam.Step(int(f[1][-1]), f[2], int(f[3]), dev)
     if f[0] != "train" or len(f) != 6 or f[1] not in ("seqsam", "mcl", "sam-ft"):
         raise SystemExit(f"torch_train: bad spec {spec!r} (train seqsam|mcl|sam-ft MODEL B M K)")
     return Step(f[1], f[2], int(f[3]), int(f[4]), int(f[5]), dev)

@@ -15,7 +15,9 @@
 #include "ops_linalg.h"       // defines: matmul, linear, lora_linear, embedding
 #include "ops_loss.h"         // defines: soft dice, bce_with_logits, sigmoid focal, mse
 #include "ops_norm.h"         // defines: layernorm, layernorm2d
-#include "ops_random.h"       // defines: Philox counter RNG, gaussian reparameterised sampling
+#include "ops_lora.h"         // defines: LoRA on the q/v slices of a fused qkv, merging into qkv
+#include "ops_xent.h"         // defines: cross_entropy (class-index targets), sqrt, l2_norm
+#include "ops_random.h"       // defines: Philox counter RNG, gaussian reparameterised sampling (drawn or given eps)
 #include "ops_shape.h"        // defines: reshape, permute, concat, slice, window partition/unpartition
 
 #endif

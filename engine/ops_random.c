@@ -70,3 +70,33 @@ SamxTensor *samx_gaussian_sample(SamxCtx *ctx, SamxTensor *mu, SamxTensor *log_s
   }
   return z;
 }
+
+static void gaussian_reparam_backward(SamxCtx *ctx, SamxNode *node) {
+  SamxTensor *log_sigma = node->in[1], *eps = node->in[2], *z = node->out;
+  SamxTensor *gmu = samx_grad_of(ctx, node->in[0]), *gls = samx_grad_of(ctx, log_sigma), *geps = samx_grad_of(ctx, eps);
+  if (!gmu && !gls && !geps) return;
+  float *pgmu = gmu ? samx_f32(gmu) : NULL, *pgls = gls ? samx_f32(gls) : NULL, *pgeps = geps ? samx_f32(geps) : NULL;
+  SAMX_ON_DEVICE(z,
+                 samx_cpu_reparam_bwd(samx_f32(log_sigma), samx_f32(eps), samx_f32(z->grad), pgmu, pgls, pgeps, z->numel),
+                 samx_cuda_reparam_bwd(samx_f32(log_sigma), samx_f32(eps), samx_f32(z->grad), pgmu, pgls, pgeps,
+                                       z->numel));
+}
+
+SamxTensor *samx_gaussian_reparam(SamxCtx *ctx, SamxTensor *mu, SamxTensor *log_sigma, SamxTensor *eps) {
+  const char *op = "gaussian_reparam";
+  SamxTensor *in[3] = {mu, log_sigma, eps};
+  for (int i = 0; i < 3; i++) {
+    samx_check_f32(op, in[i]);
+    samx_check_same_device(op, mu, in[i]);
+    samx_check_same_shape(op, mu, in[i]);
+  }
+  SamxTensor *z = samx_new_like(ctx, mu);
+  SAMX_ON_DEVICE(mu, samx_cpu_reparam_fwd(samx_f32(mu), samx_f32(log_sigma), samx_f32(eps), samx_f32(z), mu->numel),
+                 samx_cuda_reparam_fwd(samx_f32(mu), samx_f32(log_sigma), samx_f32(eps), samx_f32(z), mu->numel));
+  SamxNode *node = samx_record(ctx, op, gaussian_reparam_backward, z, 3, in);
+  if (node) {
+    samx_node_save(node, log_sigma);
+    samx_node_save(node, eps);
+  }
+  return z;
+}

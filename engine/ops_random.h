@@ -15,4 +15,9 @@ void samx_rand_uniform_fill(SamxTensor *t, uint64_t seed, uint64_t offset, float
 // ctx->rng_offset by numel. mu and log_sigma have the same shape; both receive gradients.
 SamxTensor *samx_gaussian_sample(SamxCtx *ctx, SamxTensor *mu, SamxTensor *log_sigma);
 
+// z = mu + exp(log_sigma) * eps with a given eps (P²SAM's z with a fixed noise, `samx segment
+// --noise`; torch's rsample with that eps). All three have the same shape; all three receive gradients
+// (dz/deps = sigma), eps usually needs none.
+SamxTensor *samx_gaussian_reparam(SamxCtx *ctx, SamxTensor *mu, SamxTensor *log_sigma, SamxTensor *eps);
+
 #endif

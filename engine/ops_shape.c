@@ -218,3 +218,14 @@ SamxTensor *samx_window_unpartition(SamxCtx *ctx, SamxTensor *windows, int ws, i
   SamxShape out = SHAPE(d[0] / (m.nh * m.nw), H, W, d[3]);
   return mapped(ctx, windows, out, m, SAMX_SCATTER, "window_unpartition");
 }
+
+SamxTensor *samx_concat_many(SamxCtx *ctx, SamxTensor **xs, int n, int dim) {
+  if (n <= SAMX_NODE_MAX_IN) return samx_concat(ctx, xs, n, dim);
+  SamxTensor *parts[SAMX_NODE_MAX_IN];
+  int groups = 0, per = (n + SAMX_NODE_MAX_IN - 1) / SAMX_NODE_MAX_IN;
+  for (int i = 0; i < n; i += per) {
+    int k = n - i < per ? n - i : per;
+    parts[groups++] = samx_concat_many(ctx, xs + i, k, dim);
+  }
+  return samx_concat(ctx, parts, groups, dim);
+}

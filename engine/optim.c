@@ -135,7 +135,7 @@ static SamxOptimCoef coefficients(const SamxOptimConfig *cfg, const SamxOptimGro
     c.first = t == 1;
     return c;
   }
-  if (cfg->kind == SAMX_OPTIM_ADAMW)
+  if (cfg->kind == SAMX_OPTIM_ADAMW || g->decoupled_decay)
     c.decay_mul = (float)(1.0 - lr * g->weight_decay);
   else
     c.l2 = (float)g->weight_decay;
@@ -145,7 +145,7 @@ static SamxOptimCoef coefficients(const SamxOptimConfig *cfg, const SamxOptimGro
   c.one_minus_beta2 = (float)(1.0 - cfg->beta2);
   c.step_size = (float)(lr / (1.0 - pow(cfg->beta1, (double)t)));
   c.bc2_sqrt = (float)sqrt(1.0 - pow(cfg->beta2, (double)t));
-  c.eps = (float)cfg->eps;
+  c.eps = (float)(g->eps > 0 ? g->eps : cfg->eps);
   return c;
 }
 

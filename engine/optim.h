@@ -49,6 +49,8 @@ typedef struct {
   SamxParamPredicate match;  // NULL: match by prefix
   void *user;
   double lr_mult, weight_decay;
+  double eps;           // Adam(W) epsilon of this group; 0: the optimizer's
+  int decoupled_decay;  // 1: AdamW's decoupled weight decay in an Adam optimizer (P²SAM's assembling weights)
 } SamxOptimGroup;
 
 #define SAMX_OPTIM_MAX_GROUPS 16

@@ -135,17 +135,36 @@ static const char *type_name(PkType t) {
   return names[t];
 }
 
-static int collect(Reader *r, const PkValue *dict, SamxTorchCkpt *ck) {
-  ck->entries = (SamxSTEntry *)calloc((size_t)dict->n / 2 + 1, sizeof(SamxSTEntry));
+static int add_entry(Reader *r, SamxTorchCkpt *ck, int *cap, const char *name, const PkValue *v) {
+  for (int j = 0; j < ck->n; j++)
+    if (!strcmp(ck->entries[j].name, name)) return samx_fail("%s: entry '%s' appears twice", r->path, name);
+  if (ck->n == *cap) {
+    *cap = *cap ? 2 * *cap : 64;
+    ck->entries = (SamxSTEntry *)realloc(ck->entries, sizeof(SamxSTEntry) * (size_t)*cap);
+  }
+  memset(&ck->entries[ck->n], 0, sizeof ck->entries[ck->n]);
+  if (gather(r, name, v, &ck->entries[ck->n]) != 0) return -1;
+  ck->n++;
+  return 0;
+}
+
+// Every tensor of dict; a value that is itself a dict of tensors (P²SAM's final_weights.pth:
+// {"epoch_10": state_dict, ...}) contributes its entries as "key/inner".
+static int collect(Reader *r, const PkValue *dict, const char *prefix, SamxTorchCkpt *ck, int *cap) {
   for (int i = 0; i + 1 < dict->n; i += 2) {
     const PkValue *k = dict->items[i], *v = dict->items[i + 1];
     if (k->type != PK_STR) return samx_fail("%s: state dict has a non-string key", r->path);
+    char name[1024];
+    snprintf(name, sizeof name, "%s%s", prefix, k->s);
+    if (v->type == PK_DICT && !prefix[0]) {
+      char sub[1100];
+      snprintf(sub, sizeof sub, "%s/", name);
+      if (collect(r, v, sub, ck, cap) != 0) return -1;
+      continue;
+    }
     if (v->type != PK_TENSOR)
-      return samx_fail("%s: entry '%s' is a %s, not a tensor", r->path, k->s, type_name(v->type));
-    for (int j = 0; j < ck->n; j++)
-      if (!strcmp(ck->entries[j].name, k->s)) return samx_fail("%s: entry '%s' appears twice", r->path, k->s);
-    if (gather(r, k->s, v, &ck->entries[ck->n]) != 0) return -1;
-    ck->n++;
+      return samx_fail("%s: entry '%s' is a %s, not a tensor", r->path, name, type_name(v->type));
+    if (add_entry(r, ck, cap, name, v) != 0) return -1;
   }
   return 0;
 }
@@ -196,10 +215,13 @@ int samx_torch_load(SamxTorchCkpt *ck, const char *path) {
       if (!nested || nested->type != PK_DICT) nested = samx_pickle_get(root, "state_dict");
       if (nested && nested->type == PK_DICT) sd = nested;
     }
-    if (sd->type != PK_DICT)
+    int cap = 0;
+    if (sd->type == PK_TENSOR)  // a bare tensor (P²SAM's *_mask_weights_epoch_N.pt): one entry named ""
+      rc = add_entry(&r, ck, &cap, "", sd);
+    else if (sd->type != PK_DICT)
       rc = samx_fail("%s: the pickle holds a %s, not a state dict", path, type_name(sd->type));
     else
-      rc = collect(&r, sd, ck);
+      rc = collect(&r, sd, "", ck, &cap);
   }
   samx_pickle_free(arena);
   free(pk);

@@ -17,6 +17,8 @@ typedef struct {
 } SamxTorchCkpt;
 
 // Loads every tensor of a state dict; a dict nesting it under "model" or "state_dict" is accepted.
+// A dict of state dicts (P²SAM's final_weights.pth: {"epoch_10": {...}, ...}) gives entries named
+// "outer/inner" in the file's order; a bare tensor (a torch.save of one tensor) one entry named "".
 // Returns 0, or -1 with samx_last_error() naming the file and the entry at fault (not a zip,
 // forbidden global, non-tensor entry, storage missing or too short, view out of range ...).
 int samx_torch_load(SamxTorchCkpt *ck, const char *path);

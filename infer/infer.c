@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/rng.h"
+#include "kernels/random.h"
+#include "models/p2sam/p2sam.h"
 #include "models/sam/sam_image.h"
 
 struct SamxInferer {
@@ -100,13 +103,35 @@ SamxInferer *samx_inferer_new(SamModel *m, const SamxInferOpts *o, int max_h, in
   return r;
 }
 
+// P2SAM: images of one batch through LoRA SAM and the prior network once; per snapshot and sample a
+// decoder pass with Fcomb's prompt. Activations: the decoder's at 8 masks plus the 8 upsampled maps
+// per image, and the prior network's (a few 32-channel maps at S x S).
+static SamxInferer *new_p2sam(SamMethodModel *mm, const SamxInferOpts *o, int max_h, int max_w) {
+  if (o->max_batch < 1) return samx_fail("batch size %d: needs at least 1", o->max_batch), NULL;
+  SamxInferer *r = (SamxInferer *)calloc(1, sizeof *r);
+  const SamConfig *c = &mm->sam.cfg;
+  int64_t S = c->img_size, nsnap = o->p2sam_snapshots ? ((const P2samSnapshots *)o->p2sam_snapshots)->n : 1;
+  r->m = &mm->sam, r->mm = mm, r->o = *o, r->max_h = max_h, r->max_w = max_w;
+  r->o.p2sam_samples = o->p2sam_samples > 0 ? o->p2sam_samples : 4;
+  r->o.n_masks = (int)nsnap * r->o.p2sam_samples;
+  r->side = (int)S, r->max_m = r->o.n_masks, r->chunk = o->max_batch;
+  size_t per_image = prompt_bytes(c, P2SAM_MASKS, max_h, max_w) + (size_t)(24 * S * S * 4 * 8) + ((size_t)96 << 20);
+  samx_ctx_init(&r->enc, mm->sam.device, encoder_bytes(c, o->max_batch), 4096 + 512 * c->enc_depth);
+  samx_ctx_init(&r->dec, mm->sam.device, (size_t)o->max_batch * per_image + ((size_t)64 << 20), 16384);
+  samx_ctx_set_recording(&r->enc, 0);
+  samx_ctx_set_recording(&r->dec, 0);
+  r->logits = (float *)malloc(sizeof(float) * (size_t)max_h * max_w);
+  return r;
+}
+
 SamxInferer *samx_inferer_new_trained(SamMethodModel *mm, const SamxInferOpts *o, int max_h, int max_w) {
   SAMX_ASSERT(o->method == SAMX_INFER_TRAINED, "samx_inferer_new_trained: method %s", samx_infer_method_name(o->method));
+  if (mm->method == SAM_METHOD_P2SAM) return new_p2sam(mm, o, max_h, max_w);
   SamxInferOpts so = *o;
   so.method = SAMX_INFER_SAM;  // sized and checked like plain SAM, with room for n_masks hypotheses
   so.n_masks = o->n_masks > 0 ? o->n_masks : mm->n_masks;
-  if (mm->method != SAM_METHOD_SEQSAM && so.n_masks != mm->n_masks)
-    return samx_fail("%s gives %d hypotheses, %d asked", sam_method_name(mm->method), mm->n_masks, so.n_masks), NULL;
+  if (mm->def->fixed_masks && so.n_masks != mm->def->fixed_masks)
+    return samx_fail("%s gives %d hypotheses, %d asked", mm->def->name, mm->def->fixed_masks, so.n_masks), NULL;
   SamxInferer *r = samx_inferer_new(&mm->sam, &so, max_h, max_w);
   if (!r) return NULL;
   r->o.method = SAMX_INFER_TRAINED, r->mm = mm;
@@ -417,7 +442,73 @@ static void run_sqa(Job *j, SamxTensor *emb, const SamImageInfo *info, int n) {
   }
 }
 
+// ---- P2SAM ----
+
+// ref: evaluate.py (method-notes §4 "Evaluation"): one net per snapshot, samples_per_net draws of z
+// each, masks = assembled logit > 0 at the original size.
+static void run_p2sam(SamxInferer *r, const SamxInferInput *in, int n, SamxInferOutput *out) {
+  SamMethodModel *mm = r->mm;
+  int64_t S = mm->sam.cfg.img_size;
+  const P2samSnapshots *snaps = (const P2samSnapshots *)r->o.p2sam_snapshots;
+  int nsnap = snaps ? snaps->n : 1, ns = r->o.p2sam_samples;
+  samx_ctx_reset(&r->enc);
+  samx_ctx_reset(&r->dec);
+  SamxTensor *px[n];
+  for (int i = 0; i < n; i++) {  // the grey image in [0, 1] at S x S (channel 0 of the RGB input)
+    int64_t hw = (int64_t)in[i].h * in[i].w;
+    float *g = (float *)malloc(sizeof(float) * (size_t)hw);
+    for (int64_t q = 0; q < hw; q++) g[q] = in[i].rgb[3 * q] / 255.0f;
+    SamxTensor *x = samx_from_host(&r->dec, SHAPE(1, 1, in[i].h, in[i].w), g);
+    free(g);
+    px[i] = in[i].h == S && in[i].w == S ? x : samx_resize_bilinear(&r->dec, x, S, S);
+  }
+  SamxTensor *pixels = n == 1 ? px[0] : samx_concat(&r->dec, px, n, 0);
+  SamxTensor *e = sam_encode(&r->enc, &mm->sam, p2sam_encoder_input(&r->enc, pixels));
+  SamxTensor *emb = samx_new(&r->dec, SAMX_F32, samx_shape_of(e));
+  samx_tensor_copy(emb, e);
+  memset(out, 0, sizeof(SamxInferOutput) * (size_t)n);
+  for (int i = 0; i < n; i++) {
+    out[i].n_masks = nsnap * ns;
+    out[i].mask = (uint8_t *)malloc((size_t)nsnap * ns * in[i].h * in[i].w);
+    out[i].score = NAN;
+  }
+  float *eps = (float *)malloc(sizeof(float) * (size_t)n * P2SAM_LATENT);
+  for (int k = 0; k < nsnap; k++) {
+    if (snaps) p2sam_snapshot_apply(snaps, k);
+    size_t mark = samx_ctx_mark(&r->dec);
+    SamxTensor *mu, *log_sigma;
+    p2sam_prior(&r->dec, mm, pixels, &mu, &log_sigma);
+    for (int j = 0; j < ns; j++) {
+      size_t mark2 = samx_ctx_mark(&r->dec);
+      for (int i = 0; i < n; i++)
+        samx_cpu_random_fill(SAMX_RNG_NORMAL, eps + (size_t)i * P2SAM_LATENT, P2SAM_LATENT, samx_hash4(r->o.p2sam_seed, in[i].key, 0, 0),
+                             (uint64_t)(j * nsnap + k) * P2SAM_LATENT, 0.0f, 1.0f);
+      SamxTensor *z = samx_gaussian_reparam(&r->dec, mu, log_sigma, samx_from_host(&r->dec, samx_shape_of(mu), eps));
+      SamxTensor *low = p2sam_decode(&r->dec, mm, emb, NULL, p2sam_dense_prompt(&r->dec, mm, z, n)), *assembled;
+      p2sam_assemble(&r->dec, mm, low, NULL, NULL, &assembled);
+      for (int i = 0; i < n; i++) {
+        size_t mark3 = samx_ctx_mark(&r->dec);
+        SamxTensor *a = samx_slice(&r->dec, assembled, 0, i, i + 1);
+        if (in[i].h != S || in[i].w != S) a = samx_resize_bilinear(&r->dec, a, in[i].h, in[i].w);
+        samx_tensor_read_f32(a, r->logits);
+        size_t hw = (size_t)in[i].h * in[i].w;
+        uint8_t *dst = out[i].mask + (size_t)(j * nsnap + k) * hw;
+        for (size_t q = 0; q < hw; q++) dst[q] = r->logits[q] > 0;
+        samx_ctx_release(&r->dec, mark3);
+      }
+      samx_ctx_release(&r->dec, mark2);
+    }
+    samx_ctx_release(&r->dec, mark);
+  }
+  free(eps);
+}
+
 void samx_inferer_run(SamxInferer *r, const SamxInferInput *in, int n, SamxInferOutput *out) {
+  if (r->mm && r->mm->method == SAM_METHOD_P2SAM) {
+    SAMX_ASSERT(n >= 1 && n <= r->o.max_batch, "samx_inferer_run: %d images, batch size is %d", n, r->o.max_batch);
+    run_p2sam(r, in, n, out);
+    return;
+  }
   SAMX_ASSERT(n >= 1 && n <= r->o.max_batch, "samx_inferer_run: %d images, batch size is %d", n, r->o.max_batch);
   for (int i = 0; i < n; i++)
     SAMX_ASSERT(in[i].h <= r->max_h && in[i].w <= r->max_w && in[i].h * in[i].w <= r->max_h * r->max_w,

@@ -13,13 +13,13 @@
 #include "infer/simsam.h"
 #include "infer/sqa.h"
 #include "models/sam/sam.h"
-#include "models/seqsam/seqsam.h"
+#include "models/method.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-// TRAINED: a model from `samx train` (SeqSAM, MCL, SAM fine-tuned), its hypotheses from the box.
+// TRAINED: a model from `samx train` (any method of models/method.h), its hypotheses from the box.
 typedef enum { SAMX_INFER_SAM = 0, SAMX_INFER_SIMSAM = 1, SAMX_INFER_SQA = 2, SAMX_INFER_TRAINED = 3 } SamxInferMethod;
 const char *samx_infer_method_name(SamxInferMethod m);  // "sam", "simsam", "sqa", "trained"
 
@@ -32,6 +32,11 @@ typedef struct {
   size_t decode_budget; // bytes of decoder activations per chunk; 0: 6 GiB on CUDA (ViT-B: ~27
                         // prompts), 1 GiB on CPU
   int n_masks;          // TRAINED: hypotheses per image (0: the model's default)
+  // P²SAM (a trained model of that method): its hypotheses are snapshots x samples assembled masks,
+  // in the order sample-major (hypothesis j s + k: sample j of snapshot k); no prompt is used.
+  const struct P2samSnapshotsTag *p2sam_snapshots;  // P2samSnapshots (models/p2sam/p2sam.h); NULL: the model as loaded
+  int p2sam_samples;    // z draws per snapshot (default 4)
+  uint64_t p2sam_seed;  // eps of image `key`, snapshot k, sample j: normal draws (hash(seed, key), (j S + k) 256 + i)
   int keep_candidates;  // SimSAM: return the K candidate masks
   int trace;            // SimSAM: also return the initial prediction and candidate logits (tests)
 } SamxInferOpts;

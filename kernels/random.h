@@ -60,6 +60,12 @@ SAMX_HD float samx_random_value(int kind, uint64_t seed, uint64_t counter, float
   return a + (b - a) * samx_philox_uniform(seed, counter);
 }
 
+// The reparameterisation trick with a given eps: z = mu + sigma eps, sigma = exp(log_sigma) the
+// standard deviation; dz/dlog_sigma = sigma eps, dz/deps = sigma.
+SAMX_HD float samx_reparam_value(float mu, float log_sigma, float eps) { return mu + expf(log_sigma) * eps; }
+SAMX_HD float samx_reparam_grad_log_sigma(float gz, float log_sigma, float eps) { return gz * expf(log_sigma) * eps; }
+SAMX_HD float samx_reparam_grad_eps(float gz, float log_sigma) { return gz * expf(log_sigma); }
+
 // x[i] = samx_random_value(kind, seed, offset + i, a, b).
 SAMX_EXTERN_C void samx_cpu_random_fill(int kind, float *x, int64_t n, uint64_t seed, uint64_t offset, float a,
                                         float b);
@@ -69,6 +75,15 @@ SAMX_EXTERN_C void samx_cpu_gaussian_sample_fwd(const float *mu, const float *lo
 // gmu += gz and glog_sigma += gz exp(log_sigma) eps_i, eps regenerated; either may be NULL (skipped).
 SAMX_EXTERN_C void samx_cpu_gaussian_sample_bwd(const float *log_sigma, const float *gz, float *gmu,
                                                 float *glog_sigma, int64_t n, uint64_t seed, uint64_t offset);
+// z[i] = samx_reparam_value(mu[i], log_sigma[i], eps[i]); backward adds into gmu, glog_sigma, geps
+// (each may be NULL: skipped).
+SAMX_EXTERN_C void samx_cpu_reparam_fwd(const float *mu, const float *log_sigma, const float *eps, float *z, int64_t n);
+SAMX_EXTERN_C void samx_cpu_reparam_bwd(const float *log_sigma, const float *eps, const float *gz, float *gmu,
+                                        float *glog_sigma, float *geps, int64_t n);
+SAMX_EXTERN_C void samx_cuda_reparam_fwd(const float *mu, const float *log_sigma, const float *eps, float *z,
+                                         int64_t n);
+SAMX_EXTERN_C void samx_cuda_reparam_bwd(const float *log_sigma, const float *eps, const float *gz, float *gmu,
+                                         float *glog_sigma, float *geps, int64_t n);
 SAMX_EXTERN_C void samx_cuda_random_fill(int kind, float *x, int64_t n, uint64_t seed, uint64_t offset, float a,
                                          float b);
 SAMX_EXTERN_C void samx_cuda_gaussian_sample_fwd(const float *mu, const float *log_sigma, float *z, int64_t n,

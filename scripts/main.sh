@@ -174,6 +174,34 @@ echo
   | tee "$RUN/compare.md"
 end
 
+# ---- P2SAM (self-contained block): stage 1 (LoRA, 8 assembled masks) from the pretrained small SAM at its own
+# input size, stage 2 (prior network + Fcomb) with 4 snapshots, 4 x 4 hypotheses per test image, its row
+# appended to the table and a paired comparison with MCL. SAMX_MAIN_P2SAM: extra --set overrides of both stages.
+begin "train: P2SAM stage 1 and stage 2"
+mapfile -t extra < <(set_args "${SAMX_MAIN_P2SAM:-}")
+$SAMX train configs/synthetic_p2sam_stage1.ini "${COMMON[@]}" --set run.dir="$RUN/p2sam_s1" \
+  --set model.checkpoint="$RUN/pretrain/sam.safetensors" --set p2sam.img_size="$SIZE" "${extra[@]}"
+$SAMX train configs/synthetic_p2sam_stage2.ini "${COMMON[@]}" --set run.dir="$RUN/p2sam_s2" \
+  --set p2sam.from="$RUN/p2sam_s1" "${extra[@]}"
+end
+begin "infer + eval: P2SAM (4 snapshots x 4 samples)"
+$SAMX infer --method p2sam --checkpoint "$RUN/p2sam_s2/checkpoints/final.safetensors" \
+  --snapshots step_20,step_40,step_60,step_80 --samples 4 --data "$D" --split test --device "$DEVICE" \
+  --batch 8 --out "$RUN/pred/p2sam.h5" -q
+$SAMX eval --data "$D" --pred "$RUN/pred/p2sam.h5" --split test --json "$RUN/eval/p2sam.json" --quiet
+$PY - "$RUN" >> "$RUN/table.md" <<'EOF'
+import json, sys
+m = json.load(open(f"{sys.argv[1]}/eval/p2sam.json"))
+keys = ("dice_avg", "ged", "dmax", "hm_iou")
+print("\n| P2SAM, 4 snapshots x 4 samples | " + " | ".join(
+    f"{m['metrics'][k]['mean']:.4f} ± {m['metrics'][k]['std']:.4f}" for k in keys) + " |")
+print(f"(P2SAM: every test image, {m['n']} samples, no prompt)")
+EOF
+tail -2 "$RUN/table.md"
+(cd "$RUN/eval" && $SAMX compare mcl.json p2sam.json --metrics dice_avg,ged,dmax,hm_iou) | tee -a "$RUN/compare.md"
+end
+# ---- end of the P2SAM block
+
 begin "figure: hypothesis grid of test samples"
 # Rows: the first 4 test samples (the first prediction file's first rows).
 $SAMX figure grid --data "$D" --pred "$RUN/pred/mcl.h5" --pred "$RUN/pred/seqsam-M3.h5" \

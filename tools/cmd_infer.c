@@ -13,10 +13,11 @@
 #include "data/predictions.h"
 #include "engine/samx.h"
 #include "infer/infer.h"
+#include "models/p2sam/p2sam.h"
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: samx infer --method sam|simsam|sqa|seqsam|mcl|sam-ft --checkpoint W --data D.h5 --out P.h5 [options]\n"
+          "usage: samx infer --method sam|simsam|sqa|seqsam|mcl|sam-ft|p2sam --checkpoint W --data D.h5 --out P.h5 [options]\n"
           "\n"
           "Zero-shot inference over a dataset file (contracts §3), one prediction file out (contracts §4).\n"
           "\n"
@@ -63,12 +64,24 @@ static void usage(FILE *f) {
           "Trained models (samx train checkpoints; box prompts as for sam, pred_masks holds M hypotheses):\n"
           "  --method seqsam|mcl|sam-ft   the checkpoint must hold that method\n"
           "  --masks M           hypotheses per image (default: the checkpoint's; SeqSAM: rollout steps)\n"
+          "\n"
+          "P2SAM (--method p2sam; no prompt, every row runs; pred_masks holds snapshots x samples hypotheses,\n"
+          "hypothesis j S + k being sample j of snapshot k):\n"
+          "  --checkpoint W      a samx P2SAM checkpoint (stage 2: its snapshots are checkpoints/snapshot_epoch_N\n"
+          "                      files beside it), or the authors' final_weights.pth / X_model_epoch_N.pth\n"
+          "  --snapshots LIST    epochs of the snapshots to ensemble (default 10,50,70,100, evaluate.py's),\n"
+          "                      or snapshot names (step_120: samx train's p2sam.snapshot_steps); none: the\n"
+          "                      model as loaded\n"
+          "  --samples N         z draws per snapshot (default 4: 16 hypotheses)\n"
+          "  --seed S            eps of row r: normal draws of stream hash(S, r) (default 0)\n"
+          "  --mask-weights W.pt, --base SAM.pth, --img-size N   the authors' files, as for samx segment\n"
           "Exit status 0 on success; otherwise one line on stderr says what is wrong.\n");
 }
 
 typedef struct {
   const char *method_name, *checkpoint, *data, *out, *split, *prompts, *device, *candidates, *segmentation;
-  int annotator, hypothesis, seg_annotator, batch, decode_batch, quiet, trained, allow_dataset_mismatch;
+  const char *snapshots, *mask_weights, *base;  // P2SAM
+  int annotator, hypothesis, seg_annotator, batch, decode_batch, quiet, trained, p2sam, img_size, allow_dataset_mismatch;
   int64_t limit;
   SamxInferOpts o;
 } InferArgs;
@@ -89,7 +102,8 @@ static int parse_args(int argc, char **argv, InferArgs *a) {
   static const char *with_value[] = {"--method", "--checkpoint", "--data", "--out", "--split", "--annotator", "--prompts",
                                      "--limit", "--device", "--batch", "--decode-batch", "--k", "--clicks", "--seed",
                                      "--aggregate", "--mask-prompt", "--candidates", "--segmentation", "--hypothesis",
-                                     "--seg-annotator", "--point", "--weighting", "--connectivity", "--masks"};
+                                     "--seg-annotator", "--point", "--weighting", "--connectivity", "--masks",
+                                     "--snapshots", "--samples", "--mask-weights", "--base", "--img-size"};
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i];
     if (!strcmp(opt, "-q") || !strcmp(opt, "--quiet")) {
@@ -115,6 +129,16 @@ static int parse_args(int argc, char **argv, InferArgs *a) {
     else if (!strcmp(opt, "--device")) a->device = v;
     else if (!strcmp(opt, "--candidates")) a->candidates = v;
     else if (!strcmp(opt, "--segmentation")) a->segmentation = v;
+    else if (!strcmp(opt, "--snapshots")) a->snapshots = v;
+    else if (!strcmp(opt, "--mask-weights")) a->mask_weights = v;
+    else if (!strcmp(opt, "--base")) a->base = v;
+    else if (!strcmp(opt, "--samples")) {
+      if (parse_int(opt, v, 1, 64, &x)) return -1;
+      a->o.p2sam_samples = (int)x;
+    } else if (!strcmp(opt, "--img-size")) {
+      if (parse_int(opt, v, 16, 4096, &x)) return -1;
+      a->img_size = (int)x;
+    }
     else if (!strcmp(opt, "--annotator")) {
       if (parse_int(opt, v, 0, 1 << 20, &x)) return -1;
       a->annotator = (int)x;
@@ -165,7 +189,11 @@ static int parse_args(int argc, char **argv, InferArgs *a) {
   else if (!strcmp(a->method_name, "sam")) a->o.method = SAMX_INFER_SAM;
   else if (!strcmp(a->method_name, "simsam")) a->o.method = SAMX_INFER_SIMSAM;
   else if (!strcmp(a->method_name, "sqa")) a->o.method = SAMX_INFER_SQA;
-  else return samx_fail("--method '%s': expected sam, simsam, sqa, seqsam, mcl or sam-ft", a->method_name);
+  else return samx_fail("--method '%s': expected sam, simsam, sqa, seqsam, mcl, sam-ft or p2sam", a->method_name);
+  a->p2sam = a->trained && trained == SAM_METHOD_P2SAM;
+  a->o.p2sam_seed = a->o.simsam.seed;
+  if (!a->p2sam && (a->snapshots || a->mask_weights || a->base || a->img_size || a->o.p2sam_samples))
+    return samx_fail("--snapshots, --samples, --mask-weights, --base and --img-size are for --method p2sam");
   if (!a->checkpoint) return samx_fail("--checkpoint is required (see samx infer --help)");
   if (!a->data) return samx_fail("--data is required (see samx infer --help)");
   if (!a->out) return samx_fail("--out is required (see samx infer --help)");
@@ -176,9 +204,9 @@ static int parse_args(int argc, char **argv, InferArgs *a) {
   if (a->o.n_masks && !a->trained) return samx_fail("--masks is for trained models (seqsam, mcl, sam-ft)");
   if (strcmp(a->split, "all") && samx_split_parse(a->split) < 0)
     return samx_fail("--split '%s': expected train, val, test or all", a->split);
-  const char *inputs[] = {a->data, a->checkpoint, a->segmentation, a->prompts};
-  if (samx_check_output_not_input("--out", a->out, inputs, 4) ||
-      samx_check_output_not_input("--candidates", a->candidates, inputs, 4))
+  const char *inputs[] = {a->data, a->checkpoint, a->segmentation, a->prompts, a->mask_weights, a->base};
+  if (samx_check_output_not_input("--out", a->out, inputs, 6) ||
+      samx_check_output_not_input("--candidates", a->candidates, inputs, 6))
     return -1;
   if (a->candidates && !strcmp(a->candidates, a->out)) return samx_fail("--candidates and --out name the same file");
   return 0;
@@ -326,6 +354,7 @@ static int load_row(const InferArgs *a, Source *src, int64_t row, SamxInferInput
     memcpy(in->box, src->prompts.box[row], sizeof in->box);
     return 1;
   }
+  if (a->p2sam) return 1;  // no prompt: every row runs (evaluate.py scores all test images)
   if (!samx_dataset_annotator_valid(src->ds)[row * src->k + a->annotator]) return 0;
   if (samx_dataset_read_masks(src->ds, row, src->masks)) return -1;
   return samx_mask_box(src->masks + a->annotator * hw, src->h, src->w, in->box) == 0;
@@ -373,6 +402,35 @@ static int append_candidates(SamxPredictionsWriter *w, int64_t row, const SamxIn
   return rc;
 }
 
+int samx_is_samx_p2sam(const char *path);  // tools/cmd_segment_p2sam.c
+
+// P2SAM: a samx checkpoint or the authors' files, and the snapshots to ensemble: --snapshots
+// 10,50,70,100 (default; evaluate.py's) names epoch_N snapshots; "none" uses the model as loaded.
+static int load_p2sam(InferArgs *a, SamxDevice device, SamMethodModel *model, P2samSnapshots *snaps) {
+  const char *list = a->snapshots ? a->snapshots : "10,50,70,100";
+  char names[16][64];
+  const char *ptrs[16];
+  int n = 0;
+  if (strcmp(list, "none")) {
+    for (const char *p = list; *p && n < 16;) {
+      // an epoch number names epoch_N; anything else (step_120) is the snapshot's name itself
+      size_t len = strcspn(p, ",");
+      if (len == 0 || len >= 48) return samx_fail("--snapshots '%s': expected epochs like 10,50,70,100, names, or none", list);
+      int digits = strspn(p, "0123456789") == len;
+      snprintf(names[n], sizeof names[n], "%s%.*s", digits ? "epoch_" : "", (int)len, p);
+      ptrs[n] = names[n];
+      n++;
+      p += len + (p[len] == ',');
+    }
+  }
+  int rc = samx_is_samx_p2sam(a->checkpoint)
+               ? sam_method_load(model, a->checkpoint, device, 0)
+               : p2sam_load_authors(model, a->checkpoint, a->base, a->mask_weights, n ? ptrs[0] : NULL, a->img_size, device, 0, NULL);
+  if (rc == 0 && n) rc = p2sam_snapshots_load(snaps, model, a->checkpoint, ptrs, n);
+  if (rc && model->sam.params.list) sam_method_free(model);
+  return rc;
+}
+
 static int run(InferArgs *a) {
   Source src = {0};
   src.ds = samx_dataset_open(a->data);
@@ -382,6 +440,7 @@ static int run(InferArgs *a) {
   int64_t n = samx_dataset_n(src.ds), hw = src.h * src.w;
   int rc = 0;
   SamMethodModel model;  // plain SAM methods use model.sam only
+  P2samSnapshots snaps = {0};  // before any goto done
   int model_loaded = 0;
   SamxInferer *inf = NULL;
   SamxPredictionsWriter *writer = NULL, *cand_writer = NULL;
@@ -408,7 +467,11 @@ static int run(InferArgs *a) {
   nrows = a->limit >= 0 && a->limit < kept ? a->limit : kept;
   SamxDevice device;
   if ((rc = samx_device_parse(a->device, &device))) goto done;
-  if (a->trained) {
+  if (a->p2sam) {
+    if ((rc = load_p2sam(a, device, &model, &snaps))) goto done;
+    model_loaded = 2;
+    a->o.p2sam_snapshots = snaps.n ? &snaps : NULL;
+  } else if (a->trained) {
     if ((rc = sam_method_load(&model, a->checkpoint, device, 0))) goto done;
     model_loaded = 2;
     if (strcmp(sam_method_name(model.method), a->method_name)) {
@@ -507,6 +570,7 @@ done:
   samx_inferer_free(inf);
   if (model_loaded == 1) sam_free(&model.sam);
   if (model_loaded == 2) sam_method_free(&model);
+  p2sam_snapshots_free(&snaps);
   if (a->o.method == SAMX_INFER_SQA) close_segmentation(&src.seg);
   free(src.prompts.has), free(src.prompts.box);
   free(rows);

@@ -403,12 +403,34 @@ static int segment(const SegmentArgs *a) {
   return rc;
 }
 
+// tools/cmd_segment_p2sam.c
+void samx_segment_p2sam_usage(FILE *f);
+int samx_segment_p2sam(int argc, char **argv);
+int samx_is_samx_p2sam(const char *path);
+
+// P2SAM options, or a samx P2SAM checkpoint, select the P2SAM path (contracts §6).
+static int wants_p2sam(int argc, char **argv) {
+  static const char *p2[] = {"--mask-weights", "--snapshot", "--base", "--noise", "--seed", "--img-size"};
+  for (int i = 1; i < argc; i++) {
+    for (size_t k = 0; k < sizeof p2 / sizeof *p2; k++)
+      if (!strcmp(argv[i], p2[k])) return 1;
+    if (!strcmp(argv[i], "--checkpoint") && i + 1 < argc && samx_is_samx_p2sam(argv[i + 1])) return 1;
+  }
+  return 0;
+}
+
 int samx_cmd_segment(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       usage(stdout);
+      samx_segment_p2sam_usage(stdout);
       return 0;
     }
+  if (wants_p2sam(argc, argv)) {
+    int rc = samx_segment_p2sam(argc, argv);
+    if (rc) fprintf(stderr, "samx segment: %s\n", samx_last_error());
+    return rc;
+  }
   SegmentArgs a;
   if (parse_args(argc, argv, &a)) {
     fprintf(stderr, "samx segment: %s\n", samx_last_error());

@@ -57,9 +57,10 @@ static const CfgKey KEYS[] = {
     BOOL("model", "train_prompt_encoder", train_prompt_encoder, "true", "train the prompt encoder"),
     BOOL("model", "train_decoder", train_decoder, "true", "train the mask decoder"),
 
-    ENUM("method", "name", method, "seqsam", "sam-ft|mcl|seqsam",
+    ENUM("method", "name", method, "seqsam", "sam-ft|mcl|seqsam|p2sam",
          "sam-ft: single mask, Dice + BCE; mcl: 3 multimask outputs, winner-takes-all Dice against one random "
-         "non-empty annotator; seqsam: recurrent rollout, Hungarian-matched soft-Dice set loss"),
+         "non-empty annotator; seqsam: recurrent rollout, Hungarian-matched soft-Dice set loss; p2sam: LoRA SAM "
+         "with 8 assembled masks (stage 1) and a prompt-generation network (stage 2), see [p2sam]"),
     INT("method", "masks", masks, "4", 1, 64, "seqsam: M, rollout steps (hypotheses) per prompt"),
     INT("method", "eval_masks", eval_masks, "0", 0, 64, "seqsam: hypotheses at validation (0: masks)"),
     ENUM("method", "select", select, "strided", "strided|random|first",
@@ -70,6 +71,25 @@ static const CfgKey KEYS[] = {
     BOOL("method", "bptt_logits", bptt_logits, "true",
          "seqsam: back-propagate through the logits fed back as mask prompts (false: ablation sg)"),
     FLT("method", "cell_init_std", cell_init_std, "0.02", 0, 10, "seqsam: std of the cell's fresh conv weights (HF's init)"),
+
+    INT("p2sam", "stage", p2sam_stage, "1", 1, 2,
+        "1: LoRA, prompt encoder, decoder and the assembling weights on the frozen encoder from model.checkpoint; "
+        "2: the prior network and Fcomb on stage 1's model (p2sam.from), everything else frozen. Both use Adam "
+        "without weight decay at optim.lr (the authors' 1e-3 and 1e-6; optim.name is not used) and no box or point"),
+    INT("p2sam", "img_size", p2sam_img_size, "128", 16, 4096,
+        "stage 1: input side; pos_embed and global rel-pos tables of model.checkpoint resized as the authors' load_from"),
+    FLT("p2sam", "weights_lr", p2sam_weights_lr, "1e-3", 0, 10, "stage 1: learning rate of the 7 assembling weights (AdamW)"),
+    FLT("p2sam", "weights_eps", p2sam_weights_eps, "1e-4", 0, 1, "stage 1: AdamW epsilon of the assembling weights"),
+    FLT("p2sam", "weights_decay", p2sam_weights_decay, "0.01", 0, 1, "stage 1: AdamW weight decay of the assembling weights"),
+    FLT("p2sam", "reg_weight", p2sam_reg_weight, "1e-5", 0, 1,
+        "stage 2: weight of the sum of unsquared norms of the prior network and Fcomb (last layer excluded)"),
+    INT("p2sam", "snapshot_every", p2sam_snapshot_every, "10", 0, BIG,
+        "stage 2: epochs between snapshots of the prior network and Fcomb (checkpoints/snapshot_epoch_N.safetensors; 0: none)"),
+    INT("p2sam", "snapshot_steps", p2sam_snapshot_steps, "0", 0, BIG,
+        "stage 2: a snapshot every N steps instead (snapshot_step_N.safetensors; 0: by epochs), for short runs"),
+    STR("p2sam", "from", p2sam_from, "",
+        "stage 2 (required): stage 1's run directory (its checkpoints/final.safetensors) or a checkpoint file"),
+    BOOL("p2sam", "from_best", p2sam_from_best, "false", "stage 2: start from stage 1's best checkpoint instead of its last"),
 
     FLT("loss", "dice_eps", dice_eps, "1e-5", 0, 1, "soft Dice smoothing (MONAI smooth_nr = smooth_dr)"),
     FLT("loss", "bce_weight", bce_weight, "1", 0, 1e3, "sam-ft: weight of BCE beside Dice"),
@@ -294,6 +314,14 @@ int samx_train_config_validate(const SamxTrainConfig *c) {
       p = end;
       while (*p == ',' || *p == ' ') p++;
     }
+  }
+  if (c->method == SAMX_METHOD_P2SAM) {
+    if (c->p2sam_stage == 2 && !c->p2sam_from[0])
+      return samx_fail("config: [p2sam] from is required in stage 2 (stage 1's run directory or checkpoint)");
+    if (c->embeddings[0])
+      return samx_fail("config: [data] embeddings: P2SAM runs its own encoder (LoRA, mean 0 / std 1 input); leave it empty");
+    if (!c->save_frozen)
+      return samx_fail("config: [train] save_frozen = false: a P2SAM checkpoint must hold its resized SAM (keep it true)");
   }
   if (c->inject_nan_steps[0]) {
     const char *p = c->inject_nan_steps;

@@ -15,7 +15,7 @@ extern "C" {
 #define SAMX_CFG_STR 512
 
 // Enumerated values are stored as their index in the key's choice list (given here in that order).
-enum { SAMX_METHOD_SAMFT = 0, SAMX_METHOD_MCL = 1, SAMX_METHOD_SEQSAM = 2 };      // sam-ft|mcl|seqsam
+enum { SAMX_METHOD_SAMFT = 0, SAMX_METHOD_MCL = 1, SAMX_METHOD_SEQSAM = 2, SAMX_METHOD_P2SAM = 3 };  // sam-ft|mcl|seqsam|p2sam
 enum { SAMX_SELECT_STRIDED = 0, SAMX_SELECT_RANDOM = 1, SAMX_SELECT_FIRST = 2 };  // strided|random|first
 enum { SAMX_MATCH_HUNGARIAN = 0, SAMX_MATCH_IDENTITY = 1 };                       // hungarian|identity
 enum { SAMX_MCL_DICE_MASK = 0, SAMX_MCL_DICE_ROWS = 1 };                          // mask|rows
@@ -41,6 +41,11 @@ typedef struct {
   int64_t masks, eval_masks;
   int select, matching, bptt_logits;
   double cell_init_std;
+  // [p2sam]
+  int64_t p2sam_stage, p2sam_img_size, p2sam_snapshot_every, p2sam_snapshot_steps;
+  double p2sam_weights_lr, p2sam_weights_eps, p2sam_weights_decay, p2sam_reg_weight;
+  char p2sam_from[SAMX_CFG_STR];
+  int p2sam_from_best;
   // [loss]
   double dice_eps, bce_weight;
   int mcl_dice;

@@ -27,9 +27,9 @@
 #include "engine/samx.h"
 #include "eval/metrics.h"
 #include "models/sam/sam_image.h"
-#include "models/seqsam/seqsam.h"
+#include "models/method.h"
+#include "models/p2sam/p2sam.h"
 #include "train/curves.h"
-#include "train/losses.h"
 
 #define MAX_NODES 65536
 #define MAX_MASKS 64
@@ -74,12 +74,15 @@ typedef struct {
   const SamxTrainOptions *opts;
   SamxDevice dev;
   SamMethodModel mm;
+  SamxMethodOpts mo;       // the [method] and [loss] keys as the method sees them
   SamxOptim opt;
   SamxSchedule sched;
   SamxCtx ctx;
   SamxLoader *train, *val;
   SamxLoaderState val_start;
-  int64_t K, L;            // annotators; side of the low-res logits (4 x the embedding grid)
+  int64_t K, L;            // annotators; side of the hypotheses (4 x the embedding grid, or S for full_res methods)
+  int p2sam;               // P2SAM: pixels for the prior network, its own encoder input and optimiser
+  SamxTensor *pixels;      // P2SAM: the batch's grey images [n, 1, S, S] in [0, 1] (in ctx)
   int64_t total_steps, step, epoch;
   int64_t skipped, bad_in_row;
   double best;
@@ -187,21 +190,69 @@ static int build_sam_config(const SamxTrainConfig *c, SamConfig *sc) {
   return 0;
 }
 
+// P2SAM's stage 1 checkpoint for stage 2: p2sam.from is a run directory (its final or best
+// checkpoint) or a file.
+static void p2sam_from_path(const SamxTrainConfig *c, char *out, size_t n) {
+  struct stat st;
+  if (stat(c->p2sam_from, &st) == 0 && S_ISDIR(st.st_mode))
+    snprintf(out, n, "%s/checkpoints/%s.safetensors", c->p2sam_from, c->p2sam_from_best ? "best" : "final");
+  else
+    snprintf(out, n, "%s", c->p2sam_from);
+}
+
+// P2SAM: stage 1 puts LoRA, the 9 mask tokens and the prompt-generation network on the base SAM at
+// p2sam.img_size; stage 2 continues stage 1's model with the prior network and Fcomb trainable.
+static int build_p2sam(Trainer *t, int trainable) {
+  const SamxTrainConfig *c = t->cfg;
+  if (c->p2sam_stage == 2) {
+    char from[SAMX_CFG_STR + 64];
+    p2sam_from_path(c, from, sizeof from);
+    if (sam_method_load_ex(&t->mm, from, t->dev, 0, P2SAM_STAGE2) != 0)
+      return samx_fail("config: [p2sam] from: %s", samx_last_error());
+    if (t->mm.method != SAM_METHOD_P2SAM) return samx_fail("config: [p2sam] from: %s holds a %s model", from, t->mm.def->name);
+    return 0;
+  }
+  SamModel base, sam;
+  if (c->checkpoint[0]) {
+    if (sam_method_load_base(&base, c->checkpoint, t->dev, 0) != 0) return -1;
+  } else {
+    SamConfig sc;
+    if (build_sam_config(c, &sc) != 0) return -1;
+    sam_init_random(&base, &sc, t->dev, 0, (uint64_t)c->init_seed);
+  }
+  int rc = p2sam_sam_from_base(&sam, &base, (int)c->p2sam_img_size, trainable & (SAM_TRAIN_PROMPT | SAM_TRAIN_DECODER),
+                               samx_hash4((uint64_t)c->seed, 13, 0, 0));
+  sam_free(&base);
+  if (rc) return rc;
+  sam_method_init(&t->mm, &sam, SAM_METHOD_P2SAM, (int)c->masks, P2SAM_STAGE1, samx_hash4((uint64_t)c->seed, 7, 0, 0), 0.0f);
+  return 0;
+}
+
 static int build_model(Trainer *t) {
   const SamxTrainConfig *c = t->cfg;
   int trainable = (c->train_encoder ? SAM_TRAIN_ENCODER : 0) | (c->train_prompt_encoder ? SAM_TRAIN_PROMPT : 0) |
                   (c->train_decoder ? SAM_TRAIN_DECODER : 0);
   SamModel sam;
-  if (c->checkpoint[0]) {
+  t->p2sam = c->method == SAMX_METHOD_P2SAM;
+  if (t->p2sam) {
+    if (build_p2sam(t, trainable) != 0) return -1;
+  } else if (c->checkpoint[0]) {
     if (sam_method_load_base(&sam, c->checkpoint, t->dev, trainable) != 0) return -1;
   } else {
     SamConfig sc;
     if (build_sam_config(c, &sc) != 0) return -1;
     sam_init_random(&sam, &sc, t->dev, trainable, (uint64_t)c->init_seed);
   }
-  sam_method_init(&t->mm, &sam, (SamMethod)c->method, (int)c->masks, c->train_decoder,
-                  samx_hash4((uint64_t)c->seed, 7, 0, 0), (float)c->cell_init_std);
-  t->L = 4 * sam_embed_grid(&t->mm.sam.cfg);
+  if (!t->p2sam)
+    sam_method_init(&t->mm, &sam, (SamMethod)c->method, (int)c->masks, c->train_decoder,
+                    samx_hash4((uint64_t)c->seed, 7, 0, 0), (float)c->cell_init_std);
+  t->L = t->mm.def->full_res ? t->mm.sam.cfg.img_size : 4 * sam_embed_grid(&t->mm.sam.cfg);
+  SamxMethodOpts *mo = &t->mo;
+  *mo = sam_method_opts_defaults();
+  mo->masks = (int)c->masks, mo->eval_masks = (int)c->eval_masks, mo->bptt_logits = c->bptt_logits;
+  mo->select = c->select, mo->identity_match = c->matching == SAMX_MATCH_IDENTITY;
+  mo->mcl_rows = c->mcl_dice == SAMX_MCL_DICE_ROWS, mo->dice_eps = (float)c->dice_eps, mo->bce_weight = (float)c->bce_weight;
+  mo->stage = (int)c->p2sam_stage, mo->reg_weight = (float)c->p2sam_reg_weight;
   int64_t n_train = 0;
   for (int i = 0; i < t->mm.sam.params.n; i++)
     if (t->mm.sam.params.list[i]->requires_grad) n_train += t->mm.sam.params.list[i]->numel;
@@ -263,6 +314,24 @@ typedef struct {
   const SamxBatch *raw;
 } Prepared;
 
+// P2SAM: the grey images in [0, 1] (channel 0 of colour images) resized bilinearly to S x S, kept in
+// t->pixels for the prior network; the encoder sees them replicated to 3 channels (mean 0, std 1),
+// recorded in stage 1 (LoRA trains through it).
+static SamxTensor *p2sam_embed(Trainer *t, const SamxBatch *b, int n) {
+  int64_t hw = b->h * b->w, S = t->mm.sam.cfg.img_size;
+  float *grey = (float *)malloc(sizeof(float) * (size_t)(n * hw));
+  for (int i = 0; i < n; i++)
+    for (int64_t p = 0; p < hw; p++) grey[i * hw + p] = b->image_u8[(t->use[i] * hw + p) * b->channels] / 255.0f;
+  int prev = samx_ctx_set_recording(&t->ctx, 0);
+  SamxTensor *x = samx_from_host(&t->ctx, SHAPE(n, 1, b->h, b->w), grey);
+  free(grey);
+  t->pixels = b->h == S && b->w == S ? x : samx_resize_bilinear(&t->ctx, x, S, S);
+  samx_ctx_set_recording(&t->ctx, prev && t->cfg->p2sam_stage == 1);
+  SamxTensor *emb = sam_method_encode(&t->ctx, &t->mm, p2sam_encoder_input(&t->ctx, t->pixels));
+  samx_ctx_set_recording(&t->ctx, prev);
+  return emb;
+}
+
 // Image embeddings of the usable samples: from the cache, or the encoder (recorded only when it trains).
 static SamxTensor *embed_batch(Trainer *t, const SamxBatch *b, int n) {
   SamModel *m = &t->mm.sam;
@@ -277,6 +346,7 @@ static SamxTensor *embed_batch(Trainer *t, const SamxBatch *b, int n) {
       samx_memcpy(e->device, (float *)e->data + i * per, samx_cpu(), b->embeddings + t->use[i] * per, sizeof(float) * (size_t)per);
     return e;
   }
+  if (t->p2sam) return p2sam_embed(t, b, n);
   SamxTensor **imgs = (SamxTensor **)malloc(sizeof(SamxTensor *) * (size_t)n);
   int64_t hw = b->h * b->w;
   for (int i = 0; i < n; i++) {
@@ -290,7 +360,7 @@ static SamxTensor *embed_batch(Trainer *t, const SamxBatch *b, int n) {
   free(imgs);
   int prev = t->ctx.recording;
   samx_ctx_set_recording(&t->ctx, prev && t->cfg->train_encoder);
-  SamxTensor *emb = sam_encode(&t->ctx, m, x);
+  SamxTensor *emb = sam_method_encode(&t->ctx, &t->mm, x);
   samx_ctx_set_recording(&t->ctx, prev);
   return emb;
 }
@@ -307,7 +377,9 @@ static int prepare(Trainer *t, const SamxBatch *b) {
     if (samx_prompts_derive(masks, valid, K, H, W, c->box_jitter, b->sample_seed[i], &mp) != 0) continue;
     SamImageInfo *info = &t->info[n];
     info->orig_h = (int)H, info->orig_w = (int)W;
-    if (b->image_info) {
+    if (t->p2sam) {  // the whole image resized to S x S (load_LIDC_data.py's RandomGenerator zoom)
+      info->input_h = info->input_w = S;
+    } else if (b->image_info) {
       info->input_h = (int)b->image_info[i * 4 + 2], info->input_w = (int)b->image_info[i * 4 + 3];
     } else {
       sam_input_size((int)H, (int)W, S, &info->input_h, &info->input_w);
@@ -327,39 +399,23 @@ static int prepare(Trainer *t, const SamxBatch *b) {
   return n;
 }
 
-// The method's hypotheses for the n prepared samples: outs[j] [n, 1, L, L].
-static int hypotheses(Trainer *t, SamxTensor *emb, int n, int training, SamxTensor **outs) {
-  const SamxTrainConfig *c = t->cfg;
-  if (t->mm.method == SAM_METHOD_SEQSAM) {
-    int m = training ? (int)c->masks : (int)(c->eval_masks ? c->eval_masks : c->masks);
-    seqsam_rollout(&t->ctx, &t->mm, emb, NULL, t->prompts, n, m, training ? c->bptt_logits : 1, outs);
-    return m;
-  }
-  sam_method_predict(&t->ctx, &t->mm, emb, NULL, t->prompts, n, t->mm.n_masks, outs);
-  return t->mm.n_masks;
+// The n prepared samples as the method sees them (prompts and targets in the trainer's scratch).
+static SamxMethodBatch method_batch(Trainer *t, SamxTensor *emb, int n) {
+  SamxMethodBatch mb = {.image_emb = emb, .prompts = t->prompts, .P = n, .labels = t->labels, .valid = t->valid,
+                        .K = (int)t->K, .target = t->target, .pixels = t->pixels};
+  return mb;
 }
 
-// The method's loss of n prepared samples. select_seed: SeqSAM's pooling draws (training only).
-static SamxTensor *method_loss(Trainer *t, SamxTensor **outs, int m, int n, int training, uint64_t select_seed) {
-  const SamxTrainConfig *c = t->cfg;
-  float eps = (float)c->dice_eps;
-  if (t->mm.method == SAM_METHOD_SEQSAM) {
-    int K = (int)t->K;
-    uint8_t *selected = NULL;
-    if (training) {
-      selected = (uint8_t *)malloc((size_t)n * m);
-      for (int i = 0; i < n; i++) samx_seqsam_select(m, K, c->select, samx_hash4(select_seed, (uint64_t)i, 0, 0), selected + i * m);
-    }
-    SamxTensor *loss = samx_set_dice_loss(&t->ctx, outs, m, t->labels, t->valid, n, K, selected,
-                                          c->matching == SAMX_MATCH_IDENTITY, eps, NULL);
-    free(selected);
-    return loss;
-  }
-  if (t->mm.method == SAM_METHOD_MCL) {
-    SamxTensor *all = samx_concat(&t->ctx, outs, m, 1);
-    return samx_wta_dice_loss(&t->ctx, all, t->target, c->mcl_dice == SAMX_MCL_DICE_ROWS, eps, NULL);
-  }
-  return samx_samft_loss(&t->ctx, outs[0], t->target, eps, (float)c->bce_weight);
+// The method's hypotheses for the n prepared samples: outs[j] [n, 1, L, L].
+static int hypotheses(Trainer *t, SamxTensor *emb, int n, int training, SamxTensor **outs) {
+  SamxMethodBatch mb = method_batch(t, emb, n);
+  return t->mm.def->hypotheses(&t->ctx, &t->mm, &mb, training, &t->mo, outs);
+}
+
+// The method's loss of n prepared samples. seed: the step's random draws (training only).
+static SamxTensor *method_loss(Trainer *t, SamxTensor *emb, SamxTensor **outs, int m, int n, int training, uint64_t seed) {
+  SamxMethodBatch mb = method_batch(t, emb, n);
+  return t->mm.def->loss(&t->ctx, &t->mm, outs, m, &mb, training, &t->mo, seed);
 }
 
 static float read_scalar(const SamxTensor *x) {
@@ -402,7 +458,7 @@ static int train_step(Trainer *t, StepResult *r) {
     SamxTensor *emb = embed_batch(t, b, n);
     int m = hypotheses(t, emb, n, 1, outs);
     uint64_t select_seed = samx_hash4((uint64_t)c->seed, 11, (uint64_t)t->step, (uint64_t)micro);
-    SamxTensor *loss = method_loss(t, outs, m, n, 1, select_seed);
+    SamxTensor *loss = method_loss(t, emb, outs, m, n, 1, select_seed);
     if (samx_train_config_nan_step(c, t->step + 1)) loss = samx_scale(&t->ctx, loss, NAN);
     loss = samx_scale(&t->ctx, loss, 1.0f / (float)c->accum_steps);
     r->loss += read_scalar(loss);
@@ -472,8 +528,9 @@ static int validate(Trainer *t, ValMetrics *out) {
     int n = prepare(t, b);
     if (n == 0) continue;
     SamxTensor *outs[MAX_MASKS];
-    int nh = hypotheses(t, embed_batch(t, b, n), n, 0, outs);
-    accumulate(&a, 4, read_scalar(method_loss(t, outs, nh, n, 0, 0)));
+    SamxTensor *emb = embed_batch(t, b, n);
+    int nh = hypotheses(t, emb, n, 0, outs);
+    accumulate(&a, 4, read_scalar(method_loss(t, emb, outs, nh, n, 0, 0)));
     for (int i = 0; i < n; i++) score_sample(t, b, i, outs, nh, &a);
   }
   samx_ctx_set_recording(&t->ctx, prev);
@@ -763,8 +820,13 @@ static int setup(Trainer *t) {
                        : c->optimizer == SAMX_OPTIM_ADAM ? samx_adam_config(c->weight_decay)
                                                          : samx_adamw_config(c->weight_decay);
   oc.beta1 = c->beta1, oc.beta2 = c->beta2, oc.eps = c->eps;
-  samx_optim_init(&t->opt, &t->mm.sam.params, oc);
-  if (!c->decay_1d) samx_optim_add_group_if(&t->opt, samx_param_is_1d, NULL, 1.0, 0.0);
+  if (t->p2sam) {
+    p2sam_optim_init(&t->opt, &t->mm, (int)c->p2sam_stage, c->lr > 0 ? c->p2sam_weights_lr / c->lr : 0.0,
+                     c->p2sam_weights_eps, c->p2sam_weights_decay);
+  } else {
+    samx_optim_init(&t->opt, &t->mm.sam.params, oc);
+    if (!c->decay_1d) samx_optim_add_group_if(&t->opt, samx_param_is_1d, NULL, 1.0, 0.0);
+  }
   t->sched = (SamxSchedule){(SamxScheduleKind)c->schedule, (float)c->lr, (float)c->min_lr, c->warmup_steps, t->total_steps};
   samx_ctx_init(&t->ctx, t->dev, (size_t)c->act_mem_mb << 20, MAX_NODES);
   t->ctx.seed = (uint64_t)c->seed;
@@ -845,13 +907,28 @@ static void write_curves(Trainer *t) {
     fprintf(stderr, "samx train: warning: curves not drawn: %s\n", samx_last_error());
 }
 
+// The SAM part of the final model; P2SAM's LoRA is merged into qkv for it (and taken out again).
+static int save_sam_part(Trainer *t, const char *path) {
+  SamModel *m = &t->mm.sam;
+  char name[128];
+  for (int pass = 0; pass < 2; pass++) {
+    for (int i = 0; i < m->cfg.enc_depth && m->lora[i][0]; i++) {
+      snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.qkv.weight", i);
+      samx_lora_merge_qkv(samx_params_find(&m->params, name), m->lora[i][0], m->lora[i][1], m->lora[i][2], m->lora[i][3],
+                          pass ? -1.0f : 1.0f);
+    }
+    if (pass == 0 && sam_method_save_sam(&t->mm, path) != 0) return -1;
+  }
+  return 0;
+}
+
 static int finish(Trainer *t) {
   if (t->val && (t->cfg->val_every == 0 || t->step % t->cfg->val_every != 0))
     if (run_validation(t) != 0) return -1;
   if (save_checkpoint(t, "final", 1) != 0) return -1;
   char p[SAMX_CFG_STR + 64];
   path_join(p, sizeof p, t->cfg->dir, "sam.safetensors");
-  if (sam_method_save_sam(&t->mm, p) != 0) return -1;
+  if (save_sam_part(t, p) != 0) return -1;
   write_curves(t);
   if (!t->opts->quiet) {
     if (t->bar) fprintf(stderr, "\n");
@@ -859,6 +936,36 @@ static int finish(Trainer *t) {
            (long long)t->skipped, t->ckpt_dir, p);
   }
   return 0;
+}
+
+// P2SAM stage 2: every p2sam.snapshot_every epochs, the prior network and Fcomb as they are
+// (train_second_stage.py:114-118 save_non_lora_weights), to checkpoints/snapshot_epoch_N.safetensors
+// (crash-safe write); inference ensembles them (samx infer --method p2sam).
+static int p2sam_snapshot(Trainer *t) {
+  const SamxTrainConfig *c = t->cfg;
+  if (!t->p2sam || c->p2sam_stage != 2) return 0;
+  int64_t spe = (samx_loader_batches_per_epoch(t->train) + c->accum_steps - 1) / c->accum_steps, epoch = 0;
+  char path[SAMX_CFG_STR + 96], meta[64];
+  if (c->p2sam_snapshot_steps) {
+    if (t->step % c->p2sam_snapshot_steps) return 0;
+    snprintf(path, sizeof path, "%s/snapshot_step_%lld.safetensors", t->ckpt_dir, (long long)t->step);
+  } else {
+    if (!c->p2sam_snapshot_every || spe < 1 || t->step % (spe * c->p2sam_snapshot_every) != 0) return 0;
+    epoch = t->step / spe;
+    snprintf(path, sizeof path, "%s/snapshot_epoch_%lld.safetensors", t->ckpt_dir, (long long)epoch);
+  }
+  SamxSTWriter *w = samx_st_writer_new();
+  for (int i = 0; i < t->mm.sam.params.n; i++) {
+    const SamxTensor *p = t->mm.sam.params.list[i];
+    if (!strncmp(p->name, "p2sam.prior_dense.", 18) || !strncmp(p->name, "p2sam.fcomb.", 12)) samx_st_writer_add_tensor(w, p->name, p);
+  }
+  snprintf(meta, sizeof meta, "%lld", (long long)epoch);
+  samx_st_writer_meta(w, "epoch", meta);
+  samx_st_writer_meta(w, "format", "samx-p2sam-snapshot");
+  int rc = samx_st_writer_save(w, path);
+  samx_st_writer_free(w);
+  if (rc == 0 && !t->opts->quiet) printf("snapshot of the prompt-generation network at step %lld: %s\n", (long long)t->step, path);
+  return rc;
 }
 
 // Returns an exit status.
@@ -882,6 +989,7 @@ static int loop(Trainer *t) {
       t->bad_in_row = 0;
     }
     log_step(t, &r);
+    if (p2sam_snapshot(t) != 0) return SAMX_TRAIN_EXIT_ERROR;
     if (t->bad_in_row >= c->max_bad_steps) {
       samx_fail("%lld non-finite steps in a row (train.max_bad_steps), the last at step %lld: stopping without a "
                 "checkpoint (HINT: lower optim.lr, raise optim.warmup_steps, or check the data)",

@@ -64,3 +64,8 @@ static inline unsigned samx_grid_1d(size_t n, unsigned block) {
 }
 
 #endif
+
+#ifndef SAMX_LAUNCH
+#define SAMX_LAUNCH(kernel, grid, block, smem) kernel<<<(grid), (block), (smem)>>>
+#define SAMX_EXTERN_SHARED(type, name) extern __shared__ type name[]
+#endif

@@ -29,6 +29,9 @@ typedef struct {
   // Host cache of the dense positional encoding [C, g, g] (a function of the Gaussian matrix alone,
   // but 4096 x 128 sin/cos per decode call) and a copy of the matrix it was computed from.
   float *dense_pe, *dense_pe_gauss;
+  // LoRA adapters on the q and v slices of block i's qkv (P²SAM): {A_q, B_q, A_v, B_v}, or NULL
+  // (plain qkv). Set by the method that owns them (models/p2sam); sam_encode uses samx_lora_qkv.
+  SamxTensor *lora[SAM_MAX_DEPTH][4];
 } SamModel;
 
 // Which parts get gradients (SeqSAM/MCL: decoder and prompt encoder; full fine-tuning: all).
@@ -42,6 +45,9 @@ int sam_embed_grid(const SamConfig *c);  // tokens per side of the image embeddi
 // (dec_heads). Missing, unexpected or mis-shaped tensors are errors naming them.
 int sam_load(SamModel *m, const char *path, SamxDevice device, int trainable, const SamConfig *cfg_override);
 void sam_free(SamModel *m);
+// The same from tensors already in memory under SAM's original key names (path names them in
+// messages): the authors' P²SAM files hold SAM inside larger dicts.
+int sam_load_entries(SamModel *m, const char *path, const SamxSTEntry *entries, int n, SamxDevice device, int trainable);
 // Architecture presets: "vit_b", "vit_l", "vit_h" (the official SAM sizes) and "tiny" (the test
 // model of tests/data/sam_tiny). Returns -1 for an unknown name.
 int sam_config_preset(const char *name, SamConfig *c);

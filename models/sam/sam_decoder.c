@@ -191,7 +191,7 @@ static SamxTensor *per_prompt_images(SamxCtx *ctx, SamxTensor *emb, const int *i
     SAMX_ASSERT(i >= 0 && i < emb->shape[0], "prompt %d refers to image %d of %lld", p, i, (long long)emb->shape[0]);
     rows[p] = samx_slice(ctx, emb, 0, i, i + 1);
   }
-  SamxTensor *out = samx_concat(ctx, rows, P, 0);
+  SamxTensor *out = samx_concat_many(ctx, rows, P, 0);
   free(rows);
   return out;
 }
@@ -238,7 +238,7 @@ void sam_decode(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img
     SamxTensor *tok = samx_reshape(ctx, samx_slice(ctx, queries, 1, 1 + i, 2 + i), SHAPE(P, C));
     hyper[i] = samx_reshape(ctx, dec_mlp(ctx, m, tok, name, 3), SHAPE(P, 1, cu));
   }
-  SamxTensor *hyper_in = samx_concat(ctx, hyper, (int)nmt, 1);
+  SamxTensor *hyper_in = samx_concat_many(ctx, hyper, (int)nmt, 1);
   free(hyper);
   SamxTensor *masks = samx_matmul(ctx, hyper_in, samx_reshape(ctx, up, SHAPE(P, cu, hw)), 0, 0);
   masks = samx_reshape(ctx, masks, SHAPE(P, nmt, up->shape[2], up->shape[3]));

@@ -47,7 +47,17 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
   int64_t b = x->shape[0], h = x->shape[1], w = x->shape[2], D = c->enc_dim, nh = c->enc_heads, hd = D / nh;
   char name[128];
   snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.qkv", blk);
-  SamxTensor *qkv = samx_reshape(ctx, sam_linear(ctx, m, x, name), SHAPE(b, h * w, 3, nh, hd));
+  SamxTensor *const *lora = m->lora[blk];
+  SamxTensor *proj;
+  if (lora[0]) {  // ref: _LoRA_qkv.forward (P2SAM sam_lora_image_encoder.py:42-48)
+    char bias[160];
+    snprintf(bias, sizeof bias, "%s.bias", name);
+    proj = samx_lora_qkv(ctx, x, sam_param(m, "%s.weight", name), samx_params_find(&m->params, bias), lora[0], lora[1],
+                         lora[2], lora[3]);
+  } else {
+    proj = sam_linear(ctx, m, x, name);
+  }
+  SamxTensor *qkv = samx_reshape(ctx, proj, SHAPE(b, h * w, 3, nh, hd));
   qkv = SAM_PERMUTE(ctx, qkv, 2, 0, 3, 1, 4);  // [3, b, nH, T, hd]
   SamxTensor *q = samx_reshape(ctx, samx_slice(ctx, qkv, 0, 0, 1), SHAPE(b, nh, h * w, hd));
   SamxTensor *k = samx_reshape(ctx, samx_slice(ctx, qkv, 0, 1, 2), SHAPE(b, nh, h * w, hd));

@@ -95,6 +95,18 @@ static void hf_to_sam(const char *in, char *out, size_t n) {
   }
 }
 
+// Sources named as the entries are (the caller has mapped them to SAM's keys).
+static void sources_from_entries(Sources *s, const char *path, const SamxSTEntry *entries, int n) {
+  memset(s, 0, sizeof *s);
+  s->path = path;
+  s->n = n;
+  s->src = (Source *)calloc((size_t)n + 1, sizeof(Source));
+  for (int i = 0; i < n; i++) {
+    s->src[i].e = &entries[i];
+    snprintf(s->src[i].name, sizeof s->src[i].name, "%s", entries[i].name);
+  }
+}
+
 static int open_sources(Sources *s, const char *path) {
   memset(s, 0, sizeof *s);
   s->path = path;
@@ -426,12 +438,29 @@ static int read_samx_config(Sources *s, SamConfig *c) {
   return rc;
 }
 
+static int load_from_sources(SamModel *m, Sources *s, SamxDevice device, int trainable, const SamConfig *cfg_override);
+
 int sam_load(SamModel *m, const char *path, SamxDevice device, int trainable, const SamConfig *cfg_override) {
   memset(m, 0, sizeof *m);
   Sources s;
   if (open_sources(&s, path)) return -1;
-  int rc = infer_config(&s, &m->cfg);
-  if (rc == 0) rc = read_samx_config(&s, &m->cfg);
+  int rc = load_from_sources(m, &s, device, trainable, cfg_override);
+  close_sources(&s);
+  return rc;
+}
+
+int sam_load_entries(SamModel *m, const char *path, const SamxSTEntry *entries, int n, SamxDevice device, int trainable) {
+  memset(m, 0, sizeof *m);
+  Sources s;
+  sources_from_entries(&s, path, entries, n);
+  int rc = load_from_sources(m, &s, device, trainable, NULL);
+  free(s.src);
+  return rc;
+}
+
+static int load_from_sources(SamModel *m, Sources *s, SamxDevice device, int trainable, const SamConfig *cfg_override) {
+  int rc = infer_config(s, &m->cfg);
+  if (rc == 0) rc = read_samx_config(s, &m->cfg);
   if (rc == 0 && cfg_override && cfg_override->dec_heads) {
     m->cfg.dec_heads = cfg_override->dec_heads;
     rc = check_dec_heads(&m->cfg, "the requested decoder head count");
@@ -440,10 +469,9 @@ int sam_load(SamModel *m, const char *path, SamxDevice device, int trainable, co
     m->device = device;
     declare_all(m, trainable);
     samx_params_allocate(&m->params, device);
-    rc = load_values(m, &s);
+    rc = load_values(m, s);
     if (rc) samx_params_free(&m->params);
   }
-  close_sources(&s);
   return rc;
 }
 

@@ -86,11 +86,13 @@ int main(int argc, char **argv) {
   check_table_row(table, "MCL");
   check_table_row(table, "SeqSAM, M = 3");
   check_table_row(table, "SeqSAM, M = 10");
+  check_table_row(table, "P2SAM, 4 snapshots x 4 samples");
 
   char *compare = read_text(samx_test_path(run_dir, "compare.md"));
   int p_values = 0;
   for (const char *s = compare; (s = strstr(s, "(p ")) != NULL; s++) p_values++;
-  CHECK(p_values == 2 * 4, "compare.md: %d p-values, expected 8 (2 methods x 4 metrics):\n%s", p_values, compare);
+  CHECK(p_values == 3 * 4, "compare.md: %d p-values, expected 12 (SeqSAM x 2 and P2SAM against MCL x 4 metrics):\n%s",
+        p_values, compare);
 
   unsigned char magic[4] = {0};
   FILE *png = fopen(samx_test_path(run_dir, "grid.png"), "rb");

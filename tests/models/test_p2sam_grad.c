@@ -1,0 +1,114 @@
+// Gradients of P²SAM's own parts against central finite differences (double-checked in float with a
+// relative tolerance): LoRA (A and B of a block), the prior network's head (through the Gaussian
+// sampler, mu and log sigma), Fcomb's first and last layers and the assembling weights, on a small
+// P²SAM (32 px SAM) with the full training loss of stage 1 or 2 (CE + Dice + focal + norms). The loss is
+// f32, so the differences resolve gradients to a few percent (and ReLU kinks within h blur them); the
+// tight check of these gradients is test_p2sam_oracle (the authors' autograd, ~1e-6).
+// argv[1] "cuda": the same gradients on cuda:0 against the CPU's (skipped without a GPU).
+#include <string.h>
+
+#include "../harness.h"
+#include "models/p2sam/p2sam.h"
+
+enum { B = 2, S = 32 };
+
+static SamMethodModel make(SamxDevice dev, int stage) {
+  SamConfig c;
+  sam_config_preset("tiny", &c);
+  c.img_size = 32, c.patch = 8, c.enc_dim = 16, c.enc_depth = 2, c.enc_heads = 2, c.enc_mlp = 32, c.window = 2;
+  memset(c.global_block, 0, sizeof c.global_block);
+  c.global_block[1] = 1;
+  c.prompt_dim = c.out_chans = 16, c.dec_heads = 2, c.dec_mlp = 32, c.iou_hidden = 16;
+  SamModel base, sam;
+  sam_init_random(&base, &c, dev, 0, 3);
+  p2sam_sam_from_base(&sam, &base, S, stage == 1 ? SAM_TRAIN_PROMPT | SAM_TRAIN_DECODER : 0, 4);
+  sam_free(&base);
+  SamMethodModel mm;
+  sam_method_init(&mm, &sam, SAM_METHOD_P2SAM, 2, stage == 1 ? P2SAM_STAGE1 : P2SAM_STAGE2, 5, 0.0f);
+  // LoRA B starts at 0; give it values so that A's gradient is not 0
+  for (int i = 0; i < mm.sam.params.n; i++)
+    if (!strncmp(mm.sam.params.list[i]->name, "p2sam.w_b_", 10)) samx_randn_fill(mm.sam.params.list[i], 9, (uint64_t)i << 32, 0, 0.3f);
+  return mm;
+}
+
+static float px[B * S * S], target[B * S * S], eps[B * P2SAM_LATENT];
+
+static double loss_of(SamMethodModel *mm, SamxCtx *ctx, int stage, int backward) {
+  samx_ctx_reset(ctx);
+  samx_ctx_set_recording(ctx, backward);
+  SamxTensor *pixels = samx_from_host(ctx, SHAPE(B, 1, S, S), px), *z = NULL;
+  SamxTensor *emb = sam_encode(ctx, &mm->sam, p2sam_encoder_input(ctx, pixels));
+  if (stage == 2) {
+    SamxTensor *mu, *ls;
+    p2sam_prior(ctx, mm, pixels, &mu, &ls);
+    z = samx_gaussian_reparam(ctx, mu, ls, samx_from_host(ctx, samx_shape_of(mu), eps));
+  }
+  SamxTensor *low = p2sam_decode(ctx, mm, emb, NULL, p2sam_dense_prompt(ctx, mm, z, B)), *w, *a;
+  p2sam_assemble(ctx, mm, low, NULL, &w, &a);
+  P2samLoss l;
+  p2sam_loss(ctx, mm, w, a, target, stage == 2 ? 1e-2f : 0.0f, &l);
+  float v;
+  samx_tensor_read_f32(l.total, &v);
+  if (backward) samx_backward(ctx, l.total, NULL);
+  return v;
+}
+
+// d loss / d param[idx] by central differences against the backward pass.
+static void check(SamMethodModel *mm, SamxCtx *ctx, int stage, const char *name, int64_t idx) {
+  SamxTensor *t = samx_params_find(&mm->sam.params, name);
+  if (!t || idx >= t->numel) {
+    CHECK(0, "%s[%lld] missing", name, (long long)idx);
+    return;
+  }
+  float *v = (float *)malloc(sizeof(float) * (size_t)t->numel), g;
+  samx_params_zero_grad(&mm->sam.params);
+  loss_of(mm, ctx, stage, 1);
+  float *gv = (float *)malloc(sizeof(float) * (size_t)t->numel);
+  samx_tensor_read_f32(t->grad, gv);
+  g = gv[idx];
+  samx_tensor_read_f32(t, v);
+  float x0 = v[idx], h = 1e-2f * fmaxf(1.0f, fabsf(x0));
+  v[idx] = x0 + h;
+  samx_tensor_write_f32(t, v);
+  double lp = loss_of(mm, ctx, stage, 0);
+  v[idx] = x0 - h;
+  samx_tensor_write_f32(t, v);
+  double lm = loss_of(mm, ctx, stage, 0);
+  v[idx] = x0;
+  samx_tensor_write_f32(t, v);
+  // f32 losses carry ~1e-7 relative noise: the differences resolve about 8 ulps of the loss over 2h
+  double fd = (lp - lm) / (2.0 * h), floor = 8.0 * fabs(lp) * 6e-8 / (2.0 * h);
+  double err = fabs(g - fd) / fmax(fmax(fabs(fd), fabs(g)), floor);
+  CHECK(err < 0.1, "stage %d %s[%lld]: backward %g, finite differences %g (rel %g)", stage, name, (long long)idx, g, fd, err);
+  printf("stage %d %-40s [%3lld] backward %+.6g  finite diff %+.6g  rel err %.2g\n", stage, name, (long long)idx, g, fd, err);
+  free(v), free(gv);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "cuda")) {
+    printf("skipped: finite differences run on the CPU (the ops' CUDA entries compare the kernels)\n");
+    return SAMX_TEST_SKIP;
+  }
+  uint64_t st = 11;
+  samx_test_fill_uniform(px, B * S * S, 0, 1, &st);
+  samx_test_fill_uniform(eps, B * P2SAM_LATENT, -1.5f, 1.5f, &st);
+  for (int i = 0; i < B * S * S; i++) target[i] = ((i % S) - 12) * ((i % S) - 12) + (((i / S) % S) - 16) * (((i / S) % S) - 16) < 50;
+  SamxCtx ctx;
+  samx_ctx_init(&ctx, samx_cpu(), (size_t)512 << 20, 65536);
+  SamMethodModel m1 = make(samx_cpu(), 1);
+  check(&m1, &ctx, 1, "p2sam.w_a_002", 5);
+  check(&m1, &ctx, 1, "p2sam.w_b_001", 7);
+  check(&m1, &ctx, 1, "p2sam.mask_weights.weights", 3);
+  check(&m1, &ctx, 1, "prompt_encoder.no_mask_embed.weight", 4);
+  sam_method_free(&m1);
+  SamMethodModel m2 = make(samx_cpu(), 2);
+  check(&m2, &ctx, 2, "p2sam.prior_dense.conv_layer.bias", 3);    // mu
+  check(&m2, &ctx, 2, "p2sam.prior_dense.conv_layer.bias", 300);  // log sigma
+  check(&m2, &ctx, 2, "p2sam.prior_dense.encoder.layers.25.weight", 17);
+  check(&m2, &ctx, 2, "p2sam.fcomb.layers.0.weight", 260 * 1 + 3);
+  check(&m2, &ctx, 2, "p2sam.fcomb.last_layer.weight", 21);
+  check(&m2, &ctx, 2, "p2sam.fcomb.layers.4.bias", 2);
+  sam_method_free(&m2);
+  samx_ctx_free(&ctx);
+  return samx_test_summary();
+}

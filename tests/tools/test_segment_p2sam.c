@@ -1,0 +1,120 @@
+// `samx segment` on a P²SAM model (contracts §6) against the authors' code: image 0 of the oracle's batch
+// (its pixels are k/255, so an 8-bit PNG holds it exactly) and its eps through --noise; the committed
+// snapshot (tests/data/p2sam) as --checkpoint. --tensors must match the oracle's mu, log sigma, z, image
+// embeddings, low-res logits and assembled logit, and --out its mask; without --noise, --seed draws eps
+// reproducibly.
+#include <string.h>
+
+#include "../harness.h"
+#include "../test_util.h"
+#include "data/image_io.h"
+
+static char dir[256], err_text[4096];
+#define samx_run(...) samx_test_run_samx(dir, 0, err_text, sizeof err_text, __VA_ARGS__)
+
+static SamxSafetensors ref, out;
+
+// Max |out[name] - ref[key][row 0]| / max(1, |ref|).
+static void compare(const char *name, const char *key, double tol) {
+  const SamxSTEntry *o = samx_st_find(&out, name), *r = samx_st_find(&ref, key);
+  if (!o || !r) {
+    CHECK(0, "%s or %s missing", name, key);
+    return;
+  }
+  int64_t n = o->numel;
+  CHECK(r->numel == 2 * n, "%s: %lld values, the reference row has %lld", name, (long long)n, (long long)(r->numel / 2));
+  const float *a = (const float *)o->data, *b = (const float *)r->data;
+  double err = 0, scale = 1;
+  for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(b[i]));
+  for (int64_t i = 0; i < n; i++) err = fmax(err, fabs(a[i] - b[i]));
+  CHECK(err / scale <= tol, "%s vs %s: %g", name, key, err / scale);
+  printf("%-18s vs the authors' code: %.3g\n", name, err / scale);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "cuda")) {
+    printf("skipped: the command-line test runs on the CPU\n");
+    return SAMX_TEST_SKIP;
+  }
+  samx_test_samx_bin(argv[0]);
+  if (samx_test_mkdtemp(dir, sizeof dir, "samx_segment_p2sam") != 0) return 1;
+  if (samx_st_open(&ref, "tests/data/p2sam/p2sam_tiny_ref.safetensors") != 0) {
+    CHECK(0, "%s", samx_last_error());
+    return samx_test_summary();
+  }
+  const SamxSTEntry *img = samx_st_find(&ref, "in.image_oc"), *eps = samx_st_find(&ref, "in.eps");
+  uint8_t px[128 * 128];
+  for (int i = 0; i < 128 * 128; i++) px[i] = (uint8_t)lrintf(((const float *)img->data)[i] * 255.0f);
+  char png[400], noise[400], mask[400], tens[400], tens2[400];
+  snprintf(png, sizeof png, "%s/img.png", dir);
+  snprintf(noise, sizeof noise, "%s/eps.safetensors", dir);
+  snprintf(mask, sizeof mask, "%s/mask.png", dir);
+  snprintf(tens, sizeof tens, "%s/t.safetensors", dir);
+  snprintf(tens2, sizeof tens2, "%s/t2.safetensors", dir);
+  CHECK(samx_png_write(png, px, 128, 128, 1) == 0, "png: %s", samx_last_error());
+  SamxSTWriter *w = samx_st_writer_new();
+  int64_t es[2] = {1, 256};
+  samx_st_writer_add(w, "eps", SAMX_F32, 2, es, eps->data);
+  CHECK(samx_st_writer_save(w, noise) == 0, "eps file");
+  samx_st_writer_free(w);
+  const char *ck = "tests/data/p2sam/p2sam_tiny_weights.safetensors";
+  int rc = samx_run("segment --checkpoint %s --image %s --noise %s --device cpu --out %s --tensors %s", ck, png, noise, mask, tens);
+  CHECK(rc == 0, "samx segment exit %d: %s", rc, err_text);
+  if (rc == 0 && samx_st_open(&out, tens) == 0) {
+    compare("prior_mu", "fwd.mu", 1e-5);
+    compare("prior_log_sigma", "fwd.log_sigma", 1e-5);
+    compare("z", "fwd.z", 1e-5);
+    compare("image_embeddings", "fwd.image_embeddings", 1e-4);
+    compare("low_res_logits", "fwd.low_res_logits", 1e-4);
+    compare("assembled_logits", "fwd.assembled", 1e-4);
+    const SamxSTEntry *m = samx_st_find(&out, "masks"), *p = samx_st_find(&ref, "fwd.pred");
+    SamxImage got;
+    int diff = 0;
+    if (m && p && samx_image_read(mask, &got) == 0) {
+      for (int i = 0; i < 128 * 128; i++)
+        diff += (((const uint8_t *)m->data)[i] != 0) != (((const uint8_t *)p->data)[i] != 0) || (got.data[i] != 0) != (((const uint8_t *)m->data)[i] != 0);
+      samx_image_free(&got);
+    } else {
+      diff = -1;
+    }
+    CHECK(diff == 0, "mask: %d pixels differ from the authors' (or mask.png from --tensors)", diff);
+    printf("mask.png: %d of 16384 pixels differ from the authors' mask\n", diff);
+    samx_st_close(&out);
+  }
+  // samx convert --p2sam: the authors' final_weights.pth (written by torch.save now) to a samx checkpoint,
+  // which segments the same
+  char cmd[1200], conv[400];
+  const char *py = getenv("SAMX_PYTHON") ? getenv("SAMX_PYTHON") : "/usr/bin/python3";
+  snprintf(cmd, sizeof cmd, "%s tests/models/make_p2sam_pth.py %s %s/pth > /dev/null", py, ck, dir);
+  CHECK(system(cmd) == 0, "%s failed", cmd);
+  snprintf(conv, sizeof conv, "%s/conv.safetensors", dir);
+  rc = samx_run("convert --p2sam %s/pth/final_weights.pth %s --mask-weights %s/pth/last_mask_weights_epoch_101.pt", dir, conv, dir);
+  CHECK(rc == 0, "samx convert --p2sam exit %d: %s", rc, err_text);
+  rc = samx_run("segment --checkpoint %s --image %s --noise %s --device cpu --out %s --tensors %s", conv, png, noise, mask, tens);
+  CHECK(rc == 0, "segment of the converted checkpoint: exit %d: %s", rc, err_text);
+  if (rc == 0 && samx_st_open(&out, tens) == 0) {
+    printf("-- the converted checkpoint:\n");
+    compare("z", "fwd.z", 1e-5);
+    compare("assembled_logits", "fwd.assembled", 1e-4);
+    samx_st_close(&out);
+  }
+  rc = samx_run("segment --checkpoint %s --snapshot epoch_20 --image %s --noise %s --device cpu --out %s", conv, png, noise, mask);
+  CHECK(rc == 0, "segment --snapshot epoch_20 of the converted checkpoint: %s", err_text);
+  // --seed: the same draw twice, another with another seed
+  rc = samx_run("segment --checkpoint %s --image %s --seed 7 --device cpu --out %s --tensors %s", ck, png, mask, tens);
+  int rc2 = samx_run("segment --checkpoint %s --image %s --seed 7 --device cpu --out %s --tensors %s", ck, png, mask, tens2);
+  CHECK(rc == 0 && rc2 == 0, "--seed runs: %s", err_text);
+  SamxSafetensors s1, s2;
+  if (rc == 0 && samx_st_open(&s1, tens) == 0 && samx_st_open(&s2, tens2) == 0) {
+    const SamxSTEntry *z1 = samx_st_find(&s1, "z"), *z2 = samx_st_find(&s2, "z");
+    CHECK(z1 && z2 && !memcmp(z1->data, z2->data, z1->nbytes), "--seed 7 twice gave different z");
+    samx_st_close(&s1), samx_st_close(&s2);
+  }
+  rc = samx_run("segment --checkpoint %s --image %s --snapshot epoch_3 --device cpu --out %s", "/nonexistent.pth", png, mask);
+  CHECK(rc == 1 && strstr(err_text, "nonexistent"), "a missing checkpoint: exit %d, %s", rc, err_text);
+  samx_st_close(&ref);
+  char rm[300];
+  snprintf(rm, sizeof rm, "rm -rf %s", dir);
+  if (system(rm) != 0) printf("note: %s failed\n", rm);
+  return samx_test_summary();
+}

@@ -1,0 +1,149 @@
+// `samx train` with method.name = p2sam on a tiny SAM (32 px) and synthetic data, through the command line:
+//  - stage 1 trains (the loss falls), its checkpoint loads back through sam_method_load as a P2SAM at 32 px with
+//    9 mask tokens, LoRA's B (zero at the start) has moved, and sam.safetensors (LoRA merged) loads with sam_load;
+//  - stage 2 from stage 1's run directory writes a snapshot of the prompt-generation network every epoch, changes
+//    the prior network and Fcomb and leaves SAM, LoRA and the assembling weights bit for bit as stage 1 left them;
+//  - stage 2 without p2sam.from is a configuration error.
+#include <jansson.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../harness.h"
+#include "../test_util.h"
+#include "data/synthetic.h"
+#include "models/p2sam/p2sam.h"
+
+static char dir[256], data[512], err_text[8192];
+
+#define samx_run(...) samx_test_run_samx(dir, 1, err_text, sizeof err_text, __VA_ARGS__)
+
+static void write_config(const char *name, const char *body) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  fprintf(f,
+          "[run]\ndevice = cpu\nact_mem_mb = 1024\n"
+          "[model]\narch = tiny\nimg_size = 32\npatch = 8\nenc_dim = 16\nenc_depth = 1\nenc_heads = 2\n"
+          "enc_mlp = 32\nwindow = 2\nglobal_blocks = 0\nprompt_dim = 16\ndec_heads = 2\ndec_mlp = 32\niou_hidden = 16\n"
+          "[method]\nname = p2sam\nmasks = 2\n[data]\npath = %s\n"
+          "[optim]\nbatch_size = 4\nschedule = constant\nclip_norm = 0\n"
+          "[train]\nval_every = 0\nval_samples = 4\nsave_every = 0\n[log]\nprogress = none\n%s",
+          data, body);
+  fclose(f);
+}
+
+static double loss_at(const char *run, int first) {
+  char path[512], line[4096];
+  snprintf(path, sizeof path, "%s/%s/log.jsonl", dir, run);
+  FILE *f = fopen(path, "r");
+  double v = NAN;
+  while (f && fgets(line, sizeof line, f)) {
+    json_t *o = json_loads(line, 0, NULL);
+    json_t *l = json_object_get(o, "loss");
+    if (l && !json_object_get(o, "val") && (first ? isnan(v) : 1)) v = json_number_value(l);
+    json_decref(o);
+  }
+  if (f) fclose(f);
+  return v;
+}
+
+static float *read_param(SamMethodModel *mm, const char *name, int64_t *n) {
+  SamxTensor *t = samx_params_find(&mm->sam.params, name);
+  if (!t) return NULL;
+  float *v = (float *)malloc(sizeof(float) * (size_t)t->numel);
+  samx_tensor_read_f32(t, v);
+  *n = t->numel;
+  return v;
+}
+
+// 1 when parameter `name` is bit-identical in a and b.
+static int same(SamMethodModel *a, SamMethodModel *b, const char *name) {
+  int64_t na = 0, nb = 0;
+  float *x = read_param(a, name, &na), *y = read_param(b, name, &nb);
+  int eq = x && y && na == nb && !memcmp(x, y, sizeof(float) * (size_t)na);
+  free(x), free(y);
+  return eq;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "cuda")) {
+    printf("skipped: the command-line tests run on the CPU\n");
+    return SAMX_TEST_SKIP;
+  }
+  samx_test_samx_bin(argv[0]);
+  if (samx_test_mkdtemp(dir, sizeof dir, "samx_train_p2sam") != 0) return 1;
+  snprintf(data, sizeof data, "%s/syn.h5", dir);
+  SamxSyntheticParams sp = samx_synthetic_defaults();
+  sp.n = 24, sp.size = 32, sp.k = 4, sp.slices_per_case = 4, sp.seed = 5;
+  if (samx_pack_synthetic(data, &sp) != 0) return printf("FAIL synthetic data: %s\n", samx_last_error()), 1;
+  char run1[300], run2[300];
+  snprintf(run1, sizeof run1, "%s/s1", dir);
+  snprintf(run2, sizeof run2, "%s/s2", dir);
+
+  write_config("s1.ini", "[p2sam]\nstage = 1\nimg_size = 32\n[optim]\nlr = 3e-3\n[train]\nsteps = 16\n");
+  char cfg[600], set[600];
+  snprintf(cfg, sizeof cfg, "%s/s1.ini", dir);
+  snprintf(set, sizeof set, "run.dir=%s", run1);
+  int rc = samx_run("train %s --set %s", cfg, set);
+  CHECK(rc == 0, "stage 1 exit %d: %s", rc, err_text);
+  double l0 = loss_at("s1", 1), l1 = loss_at("s1", 0);
+  CHECK(l1 < l0, "stage 1 loss did not fall: %g -> %g", l0, l1);
+  printf("stage 1 loss %.2f -> %.2f over 16 steps\n", l0, l1);
+
+  char ck1[400], ck2[400], sam1[400];
+  snprintf(ck1, sizeof ck1, "%s/checkpoints/final.safetensors", run1);
+  snprintf(ck2, sizeof ck2, "%s/checkpoints/final.safetensors", run2);
+  snprintf(sam1, sizeof sam1, "%s/sam.safetensors", run1);
+  SamMethodModel a, b;
+  rc = sam_method_load(&a, ck1, samx_cpu(), 0);
+  CHECK(rc == 0, "load %s: %s", ck1, samx_last_error());
+  if (rc == 0) {
+    CHECK(a.method == SAM_METHOD_P2SAM && a.sam.cfg.img_size == 32 && a.sam.cfg.num_mask_tokens == 9 && a.sam.lora[0][0],
+          "stage-1 checkpoint: method %d, size %d, tokens %d", a.method, a.sam.cfg.img_size, a.sam.cfg.num_mask_tokens);
+    int64_t n = 0;
+    float *wb = read_param(&a, "p2sam.w_b_000", &n);
+    double s = 0;
+    for (int64_t i = 0; wb && i < n; i++) s += fabs(wb[i]);
+    free(wb);
+    CHECK(s > 0, "LoRA B of block 0 is still zero after stage 1");
+  }
+  SamModel plain;
+  rc = sam_load(&plain, sam1, samx_cpu(), 0, NULL);
+  CHECK(rc == 0 && plain.cfg.num_mask_tokens == 9, "sam.safetensors: %s", rc ? samx_last_error() : "wrong tokens");
+  if (rc == 0) sam_free(&plain);
+
+  char body[700];
+  snprintf(body, sizeof body, "[p2sam]\nstage = 2\nfrom = %s\nsnapshot_every = 1\n[optim]\nlr = 1e-3\n[train]\nepochs = 2\n", run1);
+  write_config("s2.ini", body);
+  snprintf(cfg, sizeof cfg, "%s/s2.ini", dir);
+  snprintf(set, sizeof set, "run.dir=%s", run2);
+  rc = samx_run("train %s --set %s", cfg, set);
+  CHECK(rc == 0, "stage 2 exit %d: %s", rc, err_text);
+  for (int e = 1; e <= 2; e++) {
+    char snap[500];
+    struct stat st;
+    snprintf(snap, sizeof snap, "%s/checkpoints/snapshot_epoch_%d.safetensors", run2, e);
+    CHECK(stat(snap, &st) == 0, "%s missing", snap);
+  }
+  if (sam_method_load(&b, ck2, samx_cpu(), 0) == 0 && a.sam.params.list) {
+    const char *frozen[] = {"p2sam.w_a_000", "p2sam.w_b_001", "p2sam.mask_weights.weights", "mask_decoder.mask_tokens.weight",
+                            "image_encoder.blocks.0.attn.qkv.weight", "prompt_encoder.no_mask_embed.weight"};
+    for (int i = 0; i < 6; i++) CHECK(same(&a, &b, frozen[i]), "stage 2 changed %s", frozen[i]);
+    CHECK(!same(&a, &b, "p2sam.fcomb.last_layer.weight") && !same(&a, &b, "p2sam.prior_dense.conv_layer.weight"),
+          "stage 2 left the prompt-generation network as it was");
+    sam_method_free(&b);
+  } else {
+    CHECK(0, "load %s: %s", ck2, samx_last_error());
+  }
+  if (a.sam.params.list) sam_method_free(&a);
+
+  write_config("bad.ini", "[p2sam]\nstage = 2\n[train]\nsteps = 1\n");
+  snprintf(cfg, sizeof cfg, "%s/bad.ini", dir);
+  snprintf(set, sizeof set, "run.dir=%s/bad", dir);
+  rc = samx_run("train %s --set %s", cfg, set);
+  CHECK(rc == 1 && strstr(err_text, "[p2sam] from is required"), "stage 2 without from: exit %d, %s", rc, err_text);
+  char rm[300];
+  snprintf(rm, sizeof rm, "rm -rf %s", dir);
+  if (system(rm) != 0) printf("note: %s failed\n", rm);
+  return samx_test_summary();
+}
