@@ -9,7 +9,8 @@
 #include "train/config.h"
 
 // In SamMethod order.
-static const SamxMethodDef *const REGISTRY[SAM_METHOD_COUNT] = {&samx_method_samft, &samx_method_mcl, &samx_method_seqsam};
+static const SamxMethodDef *const REGISTRY[SAM_METHOD_COUNT] = {&samx_method_samft, &samx_method_mcl, &samx_method_seqsam,
+                                                                 &samx_method_fewshot};
 
 const SamxMethodDef *sam_method_def(SamMethod m) { return m >= 0 && m < SAM_METHOD_COUNT ? REGISTRY[m] : NULL; }
 
@@ -209,6 +210,11 @@ int sam_method_load(SamMethodModel *mm, const char *path, SamxDevice device, int
     if (!base || !base[0]) rc = samx_fail("%s: holds only trained weights and names no base checkpoint", path);
     if (rc == 0 && sam_method_load_base(&sam, base, device, trainable) != 0)
       rc = samx_fail("%s: its base checkpoint: %s", path, samx_last_error());
+  }
+  const SamxMethodDef *def = sam_method_def(method);
+  if (rc == 0 && def->prepare_load && def->prepare_load(path) != 0) {
+    sam_free(&sam);
+    rc = -1;
   }
   if (rc == 0) {
     sam_method_init(mm, &sam, method, (int)json_integer_value(masks), (trainable & SAM_TRAIN_DECODER) != 0, 0, 0.0f);

@@ -15,7 +15,7 @@ extern "C" {
 #define SAMX_CFG_STR 512
 
 // Enumerated values are stored as their index in the key's choice list (given here in that order).
-enum { SAMX_METHOD_SAMFT = 0, SAMX_METHOD_MCL = 1, SAMX_METHOD_SEQSAM = 2 };      // sam-ft|mcl|seqsam
+enum { SAMX_METHOD_SAMFT = 0, SAMX_METHOD_MCL = 1, SAMX_METHOD_SEQSAM = 2, SAMX_METHOD_FEWSHOT = 3 };  // sam-ft|mcl|seqsam|fewshot
 enum { SAMX_SELECT_STRIDED = 0, SAMX_SELECT_RANDOM = 1, SAMX_SELECT_FIRST = 2 };  // strided|random|first
 enum { SAMX_MATCH_HUNGARIAN = 0, SAMX_MATCH_IDENTITY = 1 };                       // hungarian|identity
 enum { SAMX_MCL_DICE_MASK = 0, SAMX_MCL_DICE_ROWS = 1 };                          // mask|rows
@@ -41,6 +41,10 @@ typedef struct {
   int64_t masks, eval_masks;
   int select, matching, bptt_logits;
   double cell_init_std;
+  // [fewshot]
+  int64_t fewshot_shots, fewshot_iterations;
+  char fewshot_label[256];
+  int fewshot_loss;  // ce|dice
   // [loss]
   double dice_eps, bce_weight;
   int mcl_dice;
