@@ -6,7 +6,8 @@
 // world-aligned grid at the requested spacing (image trilinear, labels nearest), intensities are
 // clipped to the CT window or the MR percentiles of the case and scaled to [0, 1], and every slice
 // along the axis that holds a selected label (all slices with keep_empty) becomes a sample, centred in
-// an h x w plane. Selected label ids become classes 1..L of /labels; /masks[:, 0] is their union.
+// an h x w plane. Selected label ids become classes 1..L of /labels; /masks[:, 0] is their union (or,
+// with masks_per_label, /masks[:, k] is class k + 1).
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <math.h>
@@ -37,7 +38,8 @@ SamxVolumeOptions samx_volume_defaults(void) {
 
 SamxVolumePacker *samx_volume_packer_create(const char *out, const SamxVolumeOptions *o, int64_t h, int64_t w,
                                             const char *source) {
-  SamxDatasetSpec spec = {.h = h, .w = w, .k = 1, .channels = 1, .dtype = SAMX_IMAGE_F32, .source = source,
+  SAMX_ASSERT(!o->masks_per_label || o->n_ids > 0, "volume packer: masks per label needs label ids");
+  SamxDatasetSpec spec = {.h = h, .w = w, .k = o->masks_per_label ? o->n_ids : 1, .channels = 1, .dtype = SAMX_IMAGE_F32, .source = source,
                           .modality = o->modality ? o->modality : "CT", .display_attr = "value_range",
                           .display_lo = 0, .display_hi = 1};
   SamxDatasetWriter *wr = samx_dataset_create(out, &spec);
@@ -53,6 +55,8 @@ SamxVolumePacker *samx_volume_packer_create(const char *out, const SamxVolumeOpt
   rc |= samx_dataset_writer_attr_string(wr, "resampled_spacing_xyz_mm", sp);
   rc |= samx_dataset_writer_attr_string(wr, "world_space", "RAS+ (NIfTI), world-aligned grid; image trilinear, labels nearest");
   rc |= samx_dataset_writer_attr_int(wr, "empty_slices_dropped", !o->keep_empty);
+  rc |= samx_dataset_writer_attr_string(wr, "masks", o->masks_per_label ? "one per label (annotator k = class k + 1)"
+                                                                        : "the union of the selected labels");
   if (rc == 0 && o->n_ids > 0) {
     const char *names[256];
     char bufs[256][32];
@@ -123,7 +127,8 @@ int samx_volume_packer_add(SamxVolumePacker *p, const SamxVolume *img, const Sam
   float pad = vmin;
   samx_intensity_apply(&pad, 1, lo, hi);
   float *plane = (float *)malloc(hw * sizeof(float)), *lplane = (float *)malloc(hw * sizeof(float));
-  uint8_t *cls = (uint8_t *)malloc(hw), *mask = (uint8_t *)malloc(hw);
+  int64_t K = p->o.masks_per_label ? p->o.n_ids : 1;
+  uint8_t *cls = (uint8_t *)malloc(hw), *mask = (uint8_t *)malloc(hw * (size_t)K);
   int64_t rows, cols;
   samx_slice_shape(&g, p->o.axis, &rows, &cols, NULL, NULL);
   int ra = p->o.axis == 2 ? 1 : 2, ca = p->o.axis == 0 ? 1 : 0;
@@ -135,7 +140,8 @@ int samx_volume_packer_add(SamxVolumePacker *p, const SamxVolume *img, const Sam
       int id = (int)lplane[j];
       int c = p->o.n_ids > 0 ? p->class_of[id] : id;
       if (p->o.n_ids == 0 && id) p->seen[id] = 1;
-      cls[j] = (uint8_t)c, mask[j] = c != 0, fg += c != 0;
+      cls[j] = (uint8_t)c, fg += c != 0;
+      for (int64_t k = 0; k < K; k++) mask[k * hw + j] = K == 1 ? c != 0 : c == k + 1;
     }
     if (fg == 0 && !p->o.keep_empty) {
       p->dropped++;

@@ -76,6 +76,7 @@ typedef struct {
   const char *names[255]; // their names (NULL: label_<id>)
   int64_t size;           // slices centred in size x size (cropped or padded); 0: the largest extent of all cases
   int keep_empty;         // keep slices without a selected label
+  int masks_per_label;    // /masks holds K = n_ids masks (class k + 1 each) instead of K = 1 (their union)
   double ratios[3];       // train/val/test by case
   uint64_t seed;
   const char *modality;   // NULL: "CT"

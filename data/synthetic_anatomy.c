@@ -74,9 +74,9 @@ void samx_anatomy_case(const SamxAnatomyParams *p, int64_t c, SamxVolume *v, Sam
   vessel.a2 *= 0.3, vessel.a3 *= 0.3;
   double organ_z0 = uni(&d, 0.05, 0.3) * Z, organ_z1 = uni(&d, 0.7, 0.95) * Z;  // the organ's cranio-caudal extent
   double organ_tilt = uni(&d, -0.25, 0.25), vessel_drift = uni(&d, -0.15, 0.15);
-  double hu_fat = uni(&d, -120, -80), hu_muscle = uni(&d, 30, 50), hu_organ = uni(&d, 50, 110);
-  double hu_vessel = uni(&d, 140, 320), hu_bone = uni(&d, 250, 450), hu_cortex = uni(&d, 700, 1100);
-  double noise = uni(&d, 8, 25);
+  double hu_fat = uni(&d, -120, -80), hu_muscle = uni(&d, 20, 50), hu_organ = uni(&d, 90, 150);
+  double hu_vessel = uni(&d, 160, 230), hu_bone = uni(&d, 250, 450), hu_cortex = uni(&d, 700, 1100);
+  double noise = uni(&d, 8, 20);
   for (int64_t k = 0; k < nz; k++) {
     double z = (k + 0.5) * p->voxel[2];
     // the organ narrows towards its ends; the vessel drifts sideways along z

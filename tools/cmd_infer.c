@@ -62,6 +62,7 @@ static void usage(FILE *f) {
           "  --method seqsam|mcl|sam-ft   the checkpoint must hold that method\n"
           "  --per-component     with --method sam --prompt point|box: one prompt per connected component\n"
           "                      of each label (samx infer --per-component --help)\n"
+          "  --method atlas      the few-shot shots' atlas (samx infer --per-component --help)\n"
           "  --method fewshot    the few-shot decoder (contracts §7): no prompt, every row of the split;\n"
           "                      hypothesis l is label l of the checkpoint (fg beats bg)\n"
           "  --masks M           hypotheses per image (default: the checkpoint's; SeqSAM: rollout steps)\n"
@@ -506,7 +507,8 @@ int samx_cmd_infer_components(int argc, char **argv);  // tools/cmd_infer_compon
 
 int samx_cmd_infer(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
-    if (!strcmp(argv[i], "--per-component")) return samx_cmd_infer_components(argc, argv);
+    if (!strcmp(argv[i], "--per-component") || (!strcmp(argv[i], "--method") && i + 1 < argc && !strcmp(argv[i + 1], "atlas")))
+      return samx_cmd_infer_components(argc, argv);
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       usage(stdout);

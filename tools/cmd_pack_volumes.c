@@ -17,7 +17,7 @@ static void usage(FILE *f) {
           "                         [--window LO,HI | --percentile LO,HI] [--label-ids ID[=NAME],...]\n"
           "                         [--size S] [--keep-empty] [--modality M] [--ratios TR,VA,TE] [--seed S] --out D.h5\n"
           "       samx pack synthetic --kind anatomy --out D.h5 [--n CASES (24)] [--size S (64)]\n"
-          "                         [--spacing MM (1.25)] [--axis A (axial)] [--seed S (0)]\n\n"
+          "                         [--spacing MM (1.25)] [--axis A (axial)] [--seed S (0)] [--masks union|per-label]\n\n"
           "Volumes: IMAGES/<case>.nii[.gz] (or <case>_0000.nii.gz, the MSD/nnU-Net/AMOS layout) with\n"
           "LABELS/<case>.nii[.gz] of the same grid. Each case is resampled through its affine (sform, else\n"
           "qform, as nibabel) onto a world-aligned RAS grid of --spacing mm (one value: isotropic; X,Y,Z:\n"
@@ -31,7 +31,8 @@ static void usage(FILE *f) {
           "  then scaled to [0, 1] and stored as float32.\n"
           "Labels: --label-ids 1=aorta,2=postcava keeps those ids as classes 1, 2 ... of /labels [N,H,W] with\n"
           "their names (others become background); without it every id is its own class (label_<id>).\n"
-          "/masks[:, 0] is the union of the classes. Slices without any are dropped unless --keep-empty.\n"
+          "/masks[:, 0] is the union of the classes (--masks per-label: K = one mask per class, for training\n"
+          "SAM on class-agnostic objects). Slices without any are dropped unless --keep-empty.\n"
           "Cases are never cut across splits (--ratios, default 0.7,0.15,0.15, drawn with --seed).\n"
           "Errors name the file: label and image grids that differ (dimensions or affine), NaN/Inf voxels,\n"
           "non-integer labels.\n\n"
@@ -143,6 +144,11 @@ int samx_cmd_pack_volumes(int argc, char **argv) {
     else if (!strcmp(a, "--out")) out = v;
     else if (!strcmp(a, "--kind")) rc = strcmp(v, "anatomy") ? (fprintf(stderr, "samx pack: --kind %s unknown (anatomy)\n", v), -1) : 0;
     else if (!strcmp(a, "--modality")) o.modality = v;
+    else if (!strcmp(a, "--masks")) {
+      o.masks_per_label = !strcmp(v, "per-label");
+      if (strcmp(v, "per-label") && strcmp(v, "union"))
+        rc = (fprintf(stderr, "samx pack: --masks wants union or per-label, got '%s'\n", v), -1);
+    }
     else if (!strcmp(a, "--axis")) {
       rc = (o.axis = samx_axis_parse(v)) < 0 ? (fprintf(stderr, "samx pack: --axis wants axial, coronal or sagittal, got '%s'\n", v), -1) : 0;
       have_axis = 1;
@@ -175,6 +181,8 @@ int samx_cmd_pack_volumes(int argc, char **argv) {
   if (rc == 0 && !out) rc = (fprintf(stderr, "samx pack: --out D.h5 is required\n"), -1);
   if (rc == 0 && !synthetic && (!images || !labels || !have_spacing || !have_axis))
     rc = (fprintf(stderr, "samx pack volumes: --images, --labels, --axis and --spacing are required\n"), -1);
+  if (rc == 0 && !synthetic && o.masks_per_label && o.n_ids == 0)
+    rc = (fprintf(stderr, "samx pack volumes: --masks per-label needs --label-ids\n"), -1);
   if (rc != 0) {
     free(ids_copy);
     return 2;

@@ -232,6 +232,7 @@ int samx_fewshot_train(const SamxTrainConfig *c, const SamxTrainOptions *opts) {
       rc = -1;
       break;
     }
+    if (c->clip_norm > 0) samx_clip_grad_norm(&mm.sam.params, (float)c->clip_norm);
     samx_optim_step(&opt, (float)c->lr);
     samx_params_zero_grad(&mm.sam.params);
     samx_ctx_set_recording(&ctx, 0);
