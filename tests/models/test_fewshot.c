@@ -2,7 +2,8 @@
 // (majority, the fallback for a label that vanishes, an absent label) by hand; target embeddings as
 // tokens; gradients of both losses (two-channel CE and Dice) against central finite differences for
 // the new output tokens, their hypernetwork MLPs, the two-way transformer, the upscaling and the image
-// embedding; the frozen target embeddings get none. argv[1] "cuda": cuda:0 against the CPU backend.
+// embedding; the frozen target embeddings get none; a saved checkpoint loads back with its target
+// embeddings and gives the same logits. argv[1] "cuda": cuda:0 against the CPU backend.
 #include <stdlib.h>
 #include <string.h>
 
@@ -260,6 +261,44 @@ static void check_cuda(Inputs *in) {
   sam_method_free(&b);
 }
 
+// A checkpoint as samx train writes it (the whole model, method metadata) loads back through
+// sam_method_load with the shapes read from the file (prepare_load): the same target embeddings,
+// label ids and shot rows, and the same logits, so inference needs no shots.
+static void check_checkpoint(Inputs *in) {
+  SamMethodModel a, b;
+  make_model(&a, samx_cpu(), in);
+  char dir[256];
+  if (samx_test_mkdtemp(dir, sizeof dir, "samx_fewshot_ck") != 0) return;
+  const char *path = samx_test_path(dir, "final.safetensors");
+  char *meta = sam_method_meta_json(&a, "");
+  SamxCheckpoint ck = {.params = &a.sam.params, .trainable_only = 0};
+  CHECK(samx_checkpoint_save(path, &ck, meta) == 0, "save: %s", samx_last_error());
+  free(meta);
+  samx_fewshot_set_shape((SamxFewshotShape){1, 1, 1});  // the load must not depend on what was set last
+  CHECK(sam_method_load(&b, path, samx_cpu(), 0) == 0, "load: %s", samx_last_error());
+  if (b.def) {
+    SamxFewshotShape sa = samx_fewshot_shape(&a), sb = samx_fewshot_shape(&b);
+    CHECK(b.method == SAM_METHOD_FEWSHOT && b.n_masks == L && sa.n_tokens == sb.n_tokens && sa.n_shots == sb.n_shots,
+          "loaded: method %d, %d masks, %d tokens, %d shots", (int)b.method, b.n_masks, sb.n_tokens, sb.n_shots);
+    static const char *names[] = {"fewshot.target_embeddings", "fewshot.label_ids", "fewshot.shot_rows",
+                                  "fewshot.output_tokens.weight", "fewshot.hypernetworks_mlps.3.layers.2.bias"};
+    for (int i = 0; i < 5; i++) {
+      SamxTensor *ta = samx_params_find(&a.sam.params, names[i]), *tb = samx_params_find(&b.sam.params, names[i]);
+      float *va = (float *)malloc(samx_nbytes(ta)), *vb = (float *)malloc(samx_nbytes(ta));
+      samx_tensor_read_f32(ta, va);
+      samx_tensor_read_f32(tb, vb);
+      CHECK(ta->numel == tb->numel && !memcmp(va, vb, samx_nbytes(ta)), "%s differs after the round trip", names[i]);
+      if (i == 2) CHECK(vb[0] == 7 && vb[1] == 11, "shot rows %g %g", vb[0], vb[1]);
+      free(va), free(vb);
+    }
+    double la = run(&a, samx_cpu(), in, SAMX_FEWSHOT_LOSS_DICE, 0, NULL), lb = run(&b, samx_cpu(), in, SAMX_FEWSHOT_LOSS_DICE, 0, NULL);
+    CHECK(la == lb, "loss of the loaded model %.9g, saved %.9g", lb, la);
+    sam_method_free(&b);
+  }
+  sam_method_free(&a);
+  samx_test_remove_dir(dir);
+}
+
 int main(int argc, char **argv) {
   static Inputs in;
   uint64_t st = 42;
@@ -276,5 +315,6 @@ int main(int argc, char **argv) {
   check_weights();
   check_fd(&in, SAMX_FEWSHOT_LOSS_CE);
   check_fd(&in, SAMX_FEWSHOT_LOSS_DICE);
+  check_checkpoint(&in);
   return samx_test_summary();
 }
