@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "data/dataset.h"
 #include "data/embed_cache.h"
@@ -158,6 +159,16 @@ int samx_fewshot_train(const SamxTrainConfig *c, const SamxTrainOptions *opts) {
     fprintf(stderr, "samx train: %s\n", samx_last_error());
     return SAMX_TRAIN_EXIT_ERROR;
   }
+  char probe[SAMX_CFG_STR + 32];
+  snprintf(probe, sizeof probe, "%s/log.jsonl", c->dir);
+  if (opts->resume) {
+    fprintf(stderr, "samx train: a fewshot run has no --resume (it is a few hundred steps); start it again with --force\n");
+    return SAMX_TRAIN_EXIT_USAGE;
+  }
+  if (!opts->force && access(probe, F_OK) == 0) {
+    fprintf(stderr, "samx train: %s already holds a run; --force starts over\n", c->dir);
+    return SAMX_TRAIN_EXIT_ERROR;
+  }
   Shots s = {0};
   SamxDataset *ds = samx_dataset_open(c->data);
   SamxEmbedCache *ec = NULL;
@@ -212,8 +223,18 @@ int samx_fewshot_train(const SamxTrainConfig *c, const SamxTrainOptions *opts) {
   snprintf(logp, sizeof logp, "%s/log.jsonl", c->dir);
   FILE *log = fopen(logp, "w");
   if (!opts->quiet)
-    printf("fewshot: %lld shots, %d label(s), %d target tokens, %lld iterations, %s loss, lr %g on %s\n", (long long)s.S,
-           s.L, s.tokens, (long long)iters, c->fewshot_loss ? "dice" : "ce", c->lr, dspec);
+    printf("fewshot: %lld shots (%lld per step), %d label(s), %d target tokens, %lld iterations, %s loss, lr %g on %s\n",
+           (long long)s.S, (long long)(c->batch_size < s.S ? c->batch_size : s.S), s.L, s.tokens, (long long)iters,
+           c->fewshot_loss ? "dice" : "ce", c->lr, dspec);
+  int *order = (int *)malloc(sizeof(int) * (size_t)s.S);
+  float *targets_buf = (float *)malloc(sizeof(float) * (size_t)(s.S * s.L * s.n * s.n));
+  uint64_t ost = (uint64_t)c->seed ^ 0xba7cULL;
+  for (int64_t i = 0; i < s.S; i++) order[i] = (int)i;
+  for (int64_t i = s.S - 1; i > 0; i--) {
+    int64_t j = (int64_t)(samx_unit(samx_splitmix64(&ost)) * (double)(i + 1));
+    int t = order[i];
+    order[i] = order[j], order[j] = t;
+  }
   double loss = NAN;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -221,7 +242,14 @@ int samx_fewshot_train(const SamxTrainConfig *c, const SamxTrainOptions *opts) {
     samx_ctx_reset(&ctx);
     samx_ctx_set_recording(&ctx, 1);
     SamxTensor *outs[64];
-    SamxMethodBatch b = {.image_emb = emb, .P = (int)s.S, .labels = s.targets, .K = s.L};
+    // The step's shots: all of them, or optim.batch_size of them in a seeded order, epoch after epoch.
+    int bs = (int)(c->batch_size < s.S ? c->batch_size : s.S);
+    int *idx = (int *)malloc(sizeof(int) * (size_t)bs);
+    for (int k = 0; k < bs; k++) idx[k] = order[(it * bs + k) % s.S];
+    float *tg = targets_buf;
+    for (int k = 0; k < bs; k++)
+      memcpy(tg + (size_t)k * s.L * s.n * s.n, s.targets + (size_t)idx[k] * s.L * s.n * s.n, sizeof(float) * (size_t)(s.L * s.n * s.n));
+    SamxMethodBatch b = {.image_emb = emb, .img_index = idx, .P = bs, .labels = tg, .K = s.L};
     int m = mm.def->hypotheses(&ctx, &mm, &b, 1, &mo, outs);
     SamxTensor *l = mm.def->loss(&ctx, &mm, outs, m, &b, 1, &mo, 0);
     float v;
@@ -236,6 +264,7 @@ int samx_fewshot_train(const SamxTrainConfig *c, const SamxTrainOptions *opts) {
     samx_optim_step(&opt, (float)c->lr);
     samx_params_zero_grad(&mm.sam.params);
     samx_ctx_set_recording(&ctx, 0);
+    free(idx);
     if (log) fprintf(log, "{\"step\": %lld, \"loss\": %.6g}\n", (long long)(it + 1), loss);
     if (!opts->quiet && ((it + 1) % 10 == 0 || it + 1 == iters)) printf("  step %lld/%lld loss %.4f\n", (long long)(it + 1), (long long)iters, loss);
   }
@@ -247,11 +276,12 @@ int samx_fewshot_train(const SamxTrainConfig *c, const SamxTrainOptions *opts) {
   if (log) {
     fprintf(log, "{\"shot_iou\": [");
     for (int l = 0; l < s.L; l++) fprintf(log, "%s%.6g", l ? ", " : "", iou[l]);
-    fprintf(log, "], \"seconds\": %.3f, \"samples_per_second\": %.1f}\n", secs, (double)(s.S * iters) / secs);
+    fprintf(log, "], \"seconds\": %.3f, \"samples_per_second\": %.1f}\n", secs, (double)((c->batch_size < s.S ? c->batch_size : s.S) * iters) / secs);
     fclose(log);
   }
   if (!opts->quiet) {
-    printf("fewshot: %.2f s (%.1f samples/s); IoU on the shots:", secs, (double)(s.S * iters) / secs);
+    printf("fewshot: %.2f s (%.1f samples/s); IoU on the shots:", secs,
+           (double)((c->batch_size < s.S ? c->batch_size : s.S) * iters) / secs);
     for (int l = 0; l < s.L; l++) printf(" %s %.3f", samx_labels_name(ds, s.ids[l]), iou[l]);
     printf("\n");
   }
@@ -259,6 +289,7 @@ int samx_fewshot_train(const SamxTrainConfig *c, const SamxTrainOptions *opts) {
     fprintf(stderr, "samx train: %s\n", samx_last_error());
     rc = -1;
   }
+  free(order), free(targets_buf);
   samx_optim_free(&opt);
   samx_ctx_free(&ctx);
   samx_ctx_free(&hold);

@@ -11,8 +11,8 @@ extern "C" {
 #endif
 
 // Draws fewshot.shots rows of data.train_split with run.seed (rows.txt in the run directory), makes
-// the target embeddings, trains the decoder with Adam on all shots at once for fewshot.iterations
-// steps, logs every step (log.jsonl) and the IoU on the shots per label, and writes
+// the target embeddings, trains the decoder with Adam for fewshot.iterations steps of
+// optim.batch_size shots (all of them when it is at least fewshot.shots; a seeded order otherwise), logs every step (log.jsonl) and the IoU on the shots per label, and writes
 // run.dir/checkpoints/final.safetensors (the whole model with the target embeddings: inference needs
 // no shots). Returns a SAMX_TRAIN_EXIT_* status; errors are printed.
 int samx_fewshot_train(const SamxTrainConfig *c, const SamxTrainOptions *opts);
