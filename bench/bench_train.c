@@ -30,7 +30,7 @@ static const char *USAGE =
     "configs' defaults). seqsam: M-step rollout (default 4) with the recurrent cell and BPTT, Hungarian-\n"
     "matched soft-Dice set loss; mcl: 3 multimask outputs, winner-takes-all Dice; sam-ft: Dice + BCE.\n"
     "fewshot: the K annotator masks are K labels, each sample a shot whose K masked averages are the\n"
-    "target tokens (B * K), Dice over the two channels, Adam (0.9, 0.99) without clipping, as samx train.\n"
+    "target tokens (B * K), Dice over the two channels, Adam (0.9, 0.99) without clipping (the paper's).\n"
     "Default: seqsam, mcl and sam-ft on the tiny architecture with random weights (--model vit_b: SAM's decoder).\n"
     "\n"
     "items/s = training samples/s. GFLOP/s counts the step as 3 x forward (sam_decoder_flops per decoder\n"
