@@ -103,18 +103,7 @@ SamxTensor *samx_fewshot_decode(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *im
   SamxTensor *dense = samx_reshape(ctx, sam_param(m, "prompt_encoder.no_mask_embed.weight"), SHAPE(1, C, 1, 1));
   SamxTensor *queries, *up;
   sam_decode_core(ctx, m, image_emb, img_index, tokens, dense, &queries, &up);
-  int64_t cu = up->shape[1], hw = up->shape[2] * up->shape[3];
-  SamxTensor **hyper = (SamxTensor **)malloc(sizeof(SamxTensor *) * (size_t)two_l);
-  for (int64_t j = 0; j < two_l; j++) {
-    char name[96];
-    snprintf(name, sizeof name, "fewshot.hypernetworks_mlps.%lld", (long long)j);
-    SamxTensor *tok = samx_reshape(ctx, samx_slice(ctx, queries, 1, j, j + 1), SHAPE(P, C));
-    hyper[j] = samx_reshape(ctx, sam_decoder_mlp(ctx, m, tok, name, 3), SHAPE(P, 1, cu));
-  }
-  SamxTensor *hyper_in = samx_concat(ctx, hyper, (int)two_l, 1);
-  free(hyper);
-  SamxTensor *masks = samx_matmul(ctx, hyper_in, samx_reshape(ctx, up, SHAPE(P, cu, hw)), 0, 0);
-  return samx_reshape(ctx, masks, SHAPE(P, two_l, up->shape[2], up->shape[3]));
+  return sam_decoder_masks(ctx, m, queries, 0, (int)two_l, "fewshot.hypernetworks_mlps", up);
 }
 
 // ---- losses ----

@@ -87,6 +87,10 @@ void sam_decode_core(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int
                      SamxTensor *dense, SamxTensor **queries, SamxTensor **up);
 // ref: MLP.forward (mask_decoder.py) with the linear layers prefix.layers.{0..layers-1}.
 SamxTensor *sam_decoder_mlp(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, int layers);
+// ref: predict_masks' hypernetworks: masks [P, n, 4g, 4g] from query tokens first..first+n-1, token i
+// through the 3-layer MLP prefix.i, dotted with the upscaled image features up [P, C/8, 4g, 4g].
+SamxTensor *sam_decoder_masks(SamxCtx *ctx, const SamModel *m, SamxTensor *queries, int first, int n,
+                              const char *prefix, SamxTensor *up);
 
 // FLOPs (2 x MACs) of one image through the encoder, and of one prompt set through the decoder.
 double sam_encoder_flops(const SamConfig *c);

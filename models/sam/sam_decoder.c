@@ -231,6 +231,22 @@ SamxTensor *sam_decoder_mlp(SamxCtx *ctx, const SamModel *m, SamxTensor *x, cons
   return dec_mlp(ctx, m, x, prefix, layers);
 }
 
+SamxTensor *sam_decoder_masks(SamxCtx *ctx, const SamModel *m, SamxTensor *queries, int first, int n,
+                              const char *prefix, SamxTensor *up) {
+  int64_t P = queries->shape[0], C = queries->shape[2], cu = up->shape[1], hw = up->shape[2] * up->shape[3];
+  SamxTensor **hyper = (SamxTensor **)malloc(sizeof(SamxTensor *) * (size_t)n);
+  for (int i = 0; i < n; i++) {
+    char name[160];
+    snprintf(name, sizeof name, "%s.%d", prefix, i);
+    SamxTensor *tok = samx_reshape(ctx, samx_slice(ctx, queries, 1, first + i, first + i + 1), SHAPE(P, C));
+    hyper[i] = samx_reshape(ctx, dec_mlp(ctx, m, tok, name, 3), SHAPE(P, 1, cu));
+  }
+  SamxTensor *hyper_in = samx_concat(ctx, hyper, n, 1);
+  free(hyper);
+  SamxTensor *masks = samx_matmul(ctx, hyper_in, samx_reshape(ctx, up, SHAPE(P, cu, hw)), 0, 0);
+  return samx_reshape(ctx, masks, SHAPE(P, n, up->shape[2], up->shape[3]));
+}
+
 void sam_decode(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img_index, SamxTensor *sparse,
                 SamxTensor *dense, int multimask, SamxTensor **low_res, SamxTensor **iou) {
   const SamConfig *c = &m->cfg;
@@ -244,18 +260,7 @@ void sam_decode(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img
   SamxTensor *queries, *up;
   sam_decode_core(ctx, m, image_emb, img_index, tokens, dense, &queries, &up);
   // ref: predict_masks: hypernetwork per mask token, IoU head on the IoU token
-  int64_t cu = up->shape[1], hw = up->shape[2] * up->shape[3];
-  SamxTensor **hyper = (SamxTensor **)malloc(sizeof(SamxTensor *) * (size_t)nmt);
-  for (int i = 0; i < nmt; i++) {
-    char name[96];
-    snprintf(name, sizeof name, "mask_decoder.output_hypernetworks_mlps.%d", i);
-    SamxTensor *tok = samx_reshape(ctx, samx_slice(ctx, queries, 1, 1 + i, 2 + i), SHAPE(P, C));
-    hyper[i] = samx_reshape(ctx, dec_mlp(ctx, m, tok, name, 3), SHAPE(P, 1, cu));
-  }
-  SamxTensor *hyper_in = samx_concat(ctx, hyper, (int)nmt, 1);
-  free(hyper);
-  SamxTensor *masks = samx_matmul(ctx, hyper_in, samx_reshape(ctx, up, SHAPE(P, cu, hw)), 0, 0);
-  masks = samx_reshape(ctx, masks, SHAPE(P, nmt, up->shape[2], up->shape[3]));
+  SamxTensor *masks = sam_decoder_masks(ctx, m, queries, 1, (int)nmt, "mask_decoder.output_hypernetworks_mlps", up);
   SamxTensor *iou_tok = samx_reshape(ctx, samx_slice(ctx, queries, 1, 0, 1), SHAPE(P, C));
   SamxTensor *iou_pred = dec_mlp(ctx, m, iou_tok, "mask_decoder.iou_prediction_head", c->iou_depth);
   // ref: MaskDecoder.forward: multimask -> tokens 1.., else token 0
