@@ -11,6 +11,7 @@
 #include "bench_common.h"
 #include "data/rng.h"
 #include "models/p2sam/p2sam.h"
+#include "models/fewshot/fewshot.h"
 #include "models/seqsam/seqsam.h"
 #include "train/config.h"
 #include "train/losses.h"
@@ -19,7 +20,7 @@
 #define TAPE_NODES 65536
 
 static const char *USAGE =
-    "usage: samx bench train [--method seqsam|mcl|sam-ft|p2sam[,...]] [--model tiny|vit_b|vit_l|vit_h] [--masks M]\n"
+    "usage: samx bench train [--method seqsam|mcl|sam-ft|p2sam|fewshot[,...]] [--model tiny|vit_b|vit_l|vit_h] [--masks M]\n"
     "                        [--stage 1|2 (p2sam)]\n"
     "                        [--batch B] [--annotators K] [--act-mb MB] [--device ...] [-r REPS] [-o md|json]\n"
     "                        [--quick] [--compare-torch]\n"
@@ -30,7 +31,9 @@ static const char *USAGE =
     "masks (default 4, LIDC's), backward, clipping to norm 1 and AdamW (lr 1e-4, weight decay 0.01; the\n"
     "configs' defaults). seqsam: M-step rollout (default 4) with the recurrent cell and BPTT, Hungarian-\n"
     "matched soft-Dice set loss; mcl: 3 multimask outputs, winner-takes-all Dice; sam-ft: Dice + BCE.\n"
-    "Default: all three methods on the tiny architecture with random weights (--model vit_b: SAM's decoder).\n"
+    "fewshot: the K annotator masks are K labels, each sample a shot whose K masked averages are the\n"
+    "target tokens (B * K), Dice over the two channels, Adam (0.9, 0.99) without clipping (the paper's).\n"
+    "Default: seqsam, mcl and sam-ft on the tiny architecture with random weights (--model vit_b: SAM's decoder).\n"
     "\n"
     "items/s = training samples/s. GFLOP/s counts the step as 3 x forward (sam_decoder_flops per decoder\n"
     "pass, plus SeqSAM's cell convolutions and mask path): the dense prompt is trained, so the gradient\n"
@@ -154,11 +157,33 @@ typedef struct {
 } Trainee;
 
 static SamxTensor *method_loss(SamxCtx *ctx, SamMethod method, SamxTensor **outs, int n, const Inputs *in) {
+  if (method == SAM_METHOD_FEWSHOT)  // the K annotator masks are K labels
+    return samx_fewshot_loss(ctx, outs, n, in->labels, in->B, SAMX_FEWSHOT_LOSS_DICE, 1e-5f);
   if (method == SAM_METHOD_SEQSAM)
     return samx_set_dice_loss(ctx, outs, n, in->labels, in->valid, in->B, in->K, in->selected, 0, 1e-5f, NULL);
   if (method == SAM_METHOD_MCL)
     return samx_wta_dice_loss(ctx, samx_concat(ctx, outs, n, 1), in->target, 0, 1e-5f, NULL);
   return samx_samft_loss(ctx, outs[0], in->target, 1e-5f, 1.0f);
+}
+
+// The target embeddings of the few-shot decoder: each sample's masked averages over its K masks.
+static void fewshot_targets(SamMethodModel *mm, const Inputs *in, SamxDevice dev) {
+  int64_t LL = (int64_t)in->L * in->L, cells = (int64_t)in->g * in->g;
+  float *w = (float *)malloc(sizeof(float) * (size_t)(in->B * in->K * cells));
+  uint8_t *m = (uint8_t *)malloc((size_t)LL);
+  for (int64_t r = 0; r < (int64_t)in->B * in->K; r++) {
+    for (int64_t j = 0; j < LL; j++) m[j] = in->labels[r * LL + j] > 0.5f;
+    samx_fewshot_region_weights(m, in->L, in->L, in->L, in->g, w + r * cells);
+  }
+  SamxCtx ctx;
+  samx_ctx_init(&ctx, dev, sizeof(float) * (size_t)(in->B * in->C * cells) + (1 << 20), 16);
+  int ids[64];
+  int64_t rows[4096];
+  for (int l = 0; l < in->K && l < 64; l++) ids[l] = l + 1;
+  for (int b = 0; b < in->B && b < 4096; b++) rows[b] = b;
+  samx_fewshot_set_targets(mm, samx_from_host(&ctx, SHAPE(in->B, in->C, in->g, in->g), in->emb), w, ids, rows);
+  samx_ctx_free(&ctx);
+  free(w), free(m);
 }
 
 // Returns the loss (read back, as the trainer does for its log).
@@ -173,7 +198,7 @@ static float train_step(Trainee *t, const Inputs *in) {
   float value;
   samx_tensor_read_f32(loss, &value);
   if (samx_backward(&t->ctx, loss, NULL) != 0) SAMX_DIE("samx bench train: backward: %s", samx_last_error());
-  samx_clip_grad_norm(params, 1.0f);
+  if (t->mm.method != SAM_METHOD_FEWSHOT) samx_clip_grad_norm(params, 1.0f);  // fewshot: the paper's plain Adam
   samx_optim_step(&t->opt, 1e-4f);
   return value;
 }
@@ -200,14 +225,23 @@ static int bench_method(SamMethod method, const SamConfig *c, const TrainBenchAr
   Trainee t;
   SamModel sam;
   sam_init_random(&sam, c, o->device, SAM_TRAIN_PROMPT | SAM_TRAIN_DECODER, 1);
-  sam_method_init(&t.mm, &sam, method, a->masks, 1, 7, 0.02f);
-  samx_optim_init(&t.opt, &t.mm.sam.params, samx_adamw_config(0.01));
-  samx_optim_add_group_if(&t.opt, samx_param_is_1d, NULL, 1.0, 0.0);
+  // fewshot: K labels (the annotator masks), the B samples are the shots and their B * K target tokens
+  if (method == SAM_METHOD_FEWSHOT) samx_fewshot_set_shape((SamxFewshotShape){a->annotators, a->batch * a->annotators, a->batch});
+  sam_method_init(&t.mm, &sam, method, method == SAM_METHOD_FEWSHOT ? a->annotators : a->masks, 1, 7, 0.02f);
+  if (method == SAM_METHOD_FEWSHOT) {
+    SamxOptimConfig oc = samx_adam_config(0);
+    oc.beta2 = 0.99;
+    samx_optim_init(&t.opt, &t.mm.sam.params, oc);
+  } else {
+    samx_optim_init(&t.opt, &t.mm.sam.params, samx_adamw_config(0.01));
+    samx_optim_add_group_if(&t.opt, samx_param_is_1d, NULL, 1.0, 0.0);
+  }
   int passes = method == SAM_METHOD_SEQSAM ? a->masks : 1;
   size_t act = a->act_mb > 0 ? (size_t)a->act_mb << 20 : act_bytes_estimate(c, method, a->batch, passes);
   samx_ctx_init(&t.ctx, o->device, act, TAPE_NODES);
   Inputs in;
   make_inputs(&in, c, a->batch, a->annotators, t.mm.n_masks);
+  if (method == SAM_METHOD_FEWSHOT) fewshot_targets(&t.mm, &in, t.ctx.device);
   double *ms = (double *)malloc(sizeof(double) * (size_t)o->reps);
   for (int r = -1; r < o->reps; r++) {  // r = -1 warms up (cuBLAS handles, first-touch pages)
     samx_device_sync(o->device);
@@ -339,12 +373,12 @@ int samx_bench_train(int argc, char **argv) {
     fprintf(stderr, "samx bench train: --model: %s\n", samx_last_error());
     return 2;
   }
-  BenchRow rows[3];
+  BenchRow rows[SAM_METHOD_COUNT];
   memset(rows, 0, sizeof rows);
   int n = 0;
   char list[64];
   snprintf(list, sizeof list, "%s", a.methods);
-  for (char *tok = strtok(list, ","); tok && n < 3; tok = strtok(NULL, ",")) {
+  for (char *tok = strtok(list, ","); tok && n < SAM_METHOD_COUNT; tok = strtok(NULL, ",")) {
     SamMethod m;
     if (sam_method_parse(tok, &m) != 0) {
       fprintf(stderr, "samx bench train: --method: %s\n", samx_last_error());

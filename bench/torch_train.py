@@ -17,7 +17,13 @@ sample, K disc-shaped annotator masks at the low-res logits' resolution (4g), th
           them, one per strided chunk, when M > K) to the K labels, matched Dice summed and divided by K;
   mcl:    3 multimask outputs, winner-takes-all Dice against annotator 0, mean over the batch;
   sam-ft: single-mask output, Dice + BCE with logits;
-then backward, clip_grad_norm_(1.0) and AdamW (lr 1e-4, weight decay 0.01, none on 1-d tensors).
+then backward, clip_grad_norm_(1.0) and AdamW (lr 1e-4, weight decay 0.01, none on 1-d tensors);
+  fewshot: the few-shot decoder (models/fewshot/fewshot.h) built from the official modules: the K masks are
+          K labels, tokens = [2K new output tokens, the B * K target embeddings (masked averages of the
+          embeddings over the masks at the grid, majority of each cell)], the official TwoWayTransformer on
+          all B images at once with the image PE and no_mask_embed added, the official output_upscaling,
+          one official MLP per output token (copies of output_hypernetworks_mlps[0]); Dice over the two
+          channels; Adam (lr 1e-4, betas 0.9, 0.99), no clipping.
 Soft Dice is MONAI's DiceLoss(sigmoid, squared_pred, smooth 1e-5) of one map pair. The official
 MaskDecoder decodes the prompts of one image per call (Sam.forward loops over images), so the batch is
 decoded sample by sample, as the official code does.
@@ -80,9 +86,16 @@ class Step:
                 torch.nn.init.normal_(conv.weight, 0, 0.02)
                 torch.nn.init.zeros_(conv.bias)
                 params += list(conv.parameters())
+        if method == "fewshot":
+            self.fewshot_init(C, g, K, dev)
+            params = [self.tokens.weight] + [p for m in self.hyper for p in m.parameters()] + list(self.dec.parameters())
         self.params = params
-        self.opt = torch.optim.AdamW([{"params": [p for p in params if p.ndim > 1], "weight_decay": 0.01},
-                                      {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}], lr=1e-4)
+        if method == "fewshot":
+            self.opt = torch.optim.Adam(params, lr=1e-4, betas=(0.9, 0.99))
+        else:
+            self.opt = torch.optim.AdamW([{"params": [p for p in params if p.ndim > 1], "weight_decay": 0.01},
+                                          {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}],
+                                         lr=1e-4)
         self.emb_host = torch.rand(B, C, g, g) - 0.5
         L = 4 * g
         yy, xx = torch.meshgrid(torch.arange(L, dtype=torch.float32), torch.arange(L, dtype=torch.float32),
@@ -100,6 +113,37 @@ class Step:
         self.nonempty = (self.labels.sum((2, 3)) > 0).float()
         self.boxes = torch.tensor(boxes, dtype=torch.float32, device=dev)
         self.rng = np.random.default_rng(42)
+        if method == "fewshot":
+            self.fewshot_targets(g)
+
+    def fewshot_init(self, C, g, K, dev):
+        import copy
+        self.tokens = torch.nn.Embedding(2 * K, C).to(dev)
+        torch.nn.init.kaiming_normal_(self.tokens.weight, nonlinearity="relu")  # He: std sqrt(2 / C)
+        self.hyper = torch.nn.ModuleList([copy.deepcopy(self.dec.output_hypernetworks_mlps[0]) for _ in range(2 * K)]).to(dev)
+
+    def fewshot_targets(self, g):
+        """Masked averages of each sample's embedding over its K masks taken to the g x g grid (majority)."""
+        B, K, L = self.labels.shape[:3]
+        w = F.avg_pool2d(self.labels.reshape(B * K, 1, L, L), L // g).reshape(B, K, g * g)
+        w = (w >= 0.5).float()
+        emb = self.emb_host.to(self.dev).reshape(B, -1, g * g)
+        self.targets = (torch.einsum("bkp,bcp->bkc", w, emb) / w.sum(-1, keepdim=True)).permute(1, 0, 2).reshape(B * K, -1)
+
+    def fewshot_loss(self, emb):
+        B, C = emb.shape[:2]
+        tokens = torch.cat([self.tokens.weight, self.targets], 0)[None].expand(B, -1, -1)
+        src = emb + self.pe.no_mask_embed.weight.reshape(1, -1, 1, 1)
+        hs, src = self.dec.transformer(src, self.pe.get_dense_pe(), tokens)
+        g = emb.shape[-1]
+        up = self.dec.output_upscaling(src.transpose(1, 2).reshape(B, C, g, g))
+        hyper = torch.stack([m(hs[:, j]) for j, m in enumerate(self.hyper)], 1)
+        b, c, h, w = up.shape
+        masks = (hyper @ up.reshape(b, c, h * w)).reshape(b, -1, h, w)
+        d = masks[:, 0::2] - masks[:, 1::2]                                  # [B, K, 4g, 4g]: fg - bg
+        fg = soft_dice(d, self.labels).mean(0)
+        bg = soft_dice(-d, 1 - self.labels).mean(0)
+        return (0.5 * (fg + bg)).mean()
 
     def decode(self, emb, sparse, dense, multimask):
         """The official decoder, one image (and its one prompt) per call."""
@@ -126,6 +170,8 @@ class Step:
         return outs
 
     def loss(self, emb):
+        if self.method == "fewshot":
+            return self.fewshot_loss(emb)
         if self.method == "seqsam":
             selected = [strided_selection(self.M, self.K, self.rng) for _ in range(self.B)]
             return set_dice_loss(self.rollout(emb), self.labels, self.nonempty, selected)
@@ -141,7 +187,8 @@ class Step:
         loss = self.loss(self.emb_host.to(self.dev))
         value = loss.item()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        if self.method != "fewshot":
+            torch.nn.utils.clip_grad_norm_(self.params, 1.0)
         self.opt.step()
         return value
 
@@ -152,7 +199,7 @@ def build(spec, dev):
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import torch_train_p2sam
         return torch_train_p2sam.Step(int(f[1][-1]), f[2], int(f[3]), dev)
-    if f[0] != "train" or len(f) != 6 or f[1] not in ("seqsam", "mcl", "sam-ft"):
+    if f[0] != "train" or len(f) != 6 or f[1] not in ("seqsam", "mcl", "sam-ft", "fewshot"):
         raise SystemExit(f"torch_train: bad spec {spec!r} (train seqsam|mcl|sam-ft MODEL B M K)")
     return Step(f[1], f[2], int(f[3]), int(f[4]), int(f[5]), dev)
 

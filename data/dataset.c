@@ -15,6 +15,9 @@
 struct SamxDataset {
   char *path;
   hid_t file, images, masks;
+  hid_t labels;          // optional /labels [N,H,W] class map (contracts §7); H5I_INVALID_HID when absent
+  int n_label_names;
+  char **label_names;    // its `names` attribute: name of class c at c (0 background)
   SamxDatasetInfo info;
   uint8_t *valid;  // [N*K]
   uint8_t *split;  // [N]
@@ -31,7 +34,10 @@ void samx_dataset_close(SamxDataset *ds) {
   if (!ds) return;
   close_id(&ds->images, H5Dclose);
   close_id(&ds->masks, H5Dclose);
+  close_id(&ds->labels, H5Dclose);
   close_id(&ds->file, H5Fclose);
+  for (int c = 0; c < ds->n_label_names; c++) free(ds->label_names[c]);
+  free(ds->label_names);
   if (ds->case_ids)
     for (int64_t i = 0; i < ds->info.n; i++) free(ds->case_ids[i]);
   free(ds->case_ids);
@@ -152,13 +158,29 @@ static int load_per_sample(SamxDataset *ds) {
   return 0;
 }
 
+// The optional class map: [N, H, W] uint8 with a `names` string-array attribute (one per class value).
+static int open_labels(SamxDataset *ds) {
+  if (H5Lexists(ds->file, "labels", H5P_DEFAULT) <= 0) return 0;
+  static const char *const axis_nhw[] = {"N", "H", "W"};
+  int64_t want[3] = {ds->info.n, ds->info.h, ds->info.w};
+  ds->labels = open_checked(ds, "/labels", 3, SAMX_H5_U8, want, axis_nhw);
+  if (ds->labels < 0) return -1;
+  int64_t count = 0;
+  if (H5Aexists(ds->labels, "n_names") <= 0 || samx_h5_read_attr_int(ds->labels, ds->path, "n_names", &count) != 0 ||
+      count < 1 || count > 256)
+    return samx_fail("%s: dataset /labels needs an `n_names` attribute in [1, 256] and `names` (contracts §7)", ds->path);
+  ds->label_names = (char **)calloc((size_t)count, sizeof(char *));
+  ds->n_label_names = (int)count;
+  return samx_h5_read_attr_strings(ds->labels, ds->path, "names", (int)count, ds->label_names);
+}
+
 SamxDataset *samx_dataset_open(const char *path) {
   SamxDataset *ds = (SamxDataset *)calloc(1, sizeof *ds);
   ds->path = strdup(path);
-  ds->images = ds->masks = H5I_INVALID_HID;
+  ds->images = ds->masks = ds->labels = H5I_INVALID_HID;
   ds->file = samx_h5_open_read(path);
   int ok = ds->file >= 0 && samx_h5_check_schema(ds->file, path, SAMX_DATASET_SCHEMA, SAMX_DATASET_VERSION) == 0 &&
-           open_images(ds) == 0 && load_per_sample(ds) == 0;
+           open_images(ds) == 0 && load_per_sample(ds) == 0 && open_labels(ds) == 0;
   if (!ok) {
     samx_dataset_close(ds);
     return NULL;
@@ -223,6 +245,18 @@ int samx_dataset_read_masks(SamxDataset *ds, int64_t i, uint8_t *out) {
   return samx_h5_read_rows(ds->masks, ds->path, "/masks", H5T_NATIVE_UINT8, i, 1, out);
 }
 
+int samx_dataset_has_labels(const SamxDataset *ds) { return ds->labels > 0; }
+int samx_dataset_label_count(const SamxDataset *ds) { return ds->n_label_names; }
+const char *samx_dataset_label_name(const SamxDataset *ds, int c) {
+  return c >= 0 && c < ds->n_label_names ? ds->label_names[c] : NULL;
+}
+
+int samx_dataset_read_labels(SamxDataset *ds, int64_t i, uint8_t *out) {
+  check_row(ds, i);
+  if (ds->labels <= 0) return samx_fail("%s: has no /labels class map (pack with label ids: contracts §7)", ds->path);
+  return samx_h5_read_rows(ds->labels, ds->path, "/labels", H5T_NATIVE_UINT8, i, 1, out);
+}
+
 int samx_dataset_attr(const SamxDataset *ds, const char *name, char *buf, size_t n) {
   return samx_h5_attr_text(ds->file, name, buf, n);
 }
@@ -253,6 +287,7 @@ struct SamxDatasetWriter {
   char *path;
   char tmp[4096];
   hid_t file, images, masks;
+  hid_t labels;          // /labels when samx_dataset_writer_enable_labels was called
   SamxDatasetSpec spec;  // strings not kept: they are written at create
   int64_t n, cap;
   uint8_t *valid, *split;
@@ -261,6 +296,7 @@ struct SamxDatasetWriter {
 };
 
 static void writer_free(SamxDatasetWriter *w) {
+  close_id(&w->labels, H5Dclose);
   close_id(&w->images, H5Dclose);
   close_id(&w->masks, H5Dclose);
   close_id(&w->file, H5Fclose);
@@ -304,7 +340,7 @@ SamxDatasetWriter *samx_dataset_create(const char *path, const SamxDatasetSpec *
   SamxDatasetWriter *w = (SamxDatasetWriter *)calloc(1, sizeof *w);
   w->path = strdup(path);
   w->spec = *spec;
-  w->images = w->masks = H5I_INVALID_HID;
+  w->images = w->masks = w->labels = H5I_INVALID_HID;
   samx_tmp_path(path, w->tmp, sizeof w->tmp);
   w->file = samx_h5_create(w->tmp);
   if (w->file < 0) {
@@ -346,6 +382,10 @@ int samx_dataset_append(SamxDatasetWriter *w, const SamxSample *s) {
   int rc = samx_h5_write_rows(w->images, w->tmp, "/images", image_mem, w->n, 1, s->image);
   if (rc == 0) rc = samx_h5_write_rows(w->masks, w->tmp, "/masks", H5T_NATIVE_UINT8, w->n, 1, masks);
   free(masks);
+  if (rc == 0 && w->labels > 0) {
+    SAMX_ASSERT(s->labels, "%s: /labels enabled but sample %lld has none", w->path, (long long)w->n);
+    rc = samx_h5_write_rows(w->labels, w->tmp, "/labels", H5T_NATIVE_UINT8, w->n, 1, s->labels);
+  }
   if (rc != 0) return -1;
   grow(w);
   for (size_t a = 0; a < k; a++) w->valid[(size_t)w->n * k + a] = s->annotator_valid ? s->annotator_valid[a] != 0 : 1;
@@ -354,6 +394,23 @@ int samx_dataset_append(SamxDatasetWriter *w, const SamxSample *s) {
   w->case_ids[w->n] = strdup(s->case_id ? s->case_id : "");
   w->n++;
   return 0;
+}
+
+int samx_dataset_writer_enable_labels(SamxDatasetWriter *w, const char *const *names, int n_names) {
+  SAMX_ASSERT(w->n == 0 && w->labels <= 0 && n_names >= 0 && n_names <= 256, "enable_labels: %d names after %lld rows",
+              n_names, (long long)w->n);
+  int64_t row[2] = {w->spec.h, w->spec.w};
+  int gzip = w->spec.gzip_level > 0 ? w->spec.gzip_level : w->spec.gzip_level < 0 ? 0 : 4;
+  w->labels = samx_h5_create_rows(w->file, w->tmp, "/labels", H5T_STD_U8LE, 3, row, 1, gzip);
+  if (w->labels < 0) return -1;
+  return n_names ? samx_dataset_writer_label_names(w, names, n_names) : 0;
+}
+
+int samx_dataset_writer_label_names(SamxDatasetWriter *w, const char *const *names, int n_names) {
+  SAMX_ASSERT(w->labels > 0 && n_names >= 1 && n_names <= 256, "label_names: %d names", n_names);
+  int rc = samx_h5_write_attr_strings(w->labels, "names", names, n_names);
+  rc |= samx_h5_write_attr_int(w->labels, "n_names", n_names);
+  return rc ? samx_fail("%s: cannot write the /labels names", w->path) : 0;
 }
 
 int samx_dataset_writer_attr_string(SamxDatasetWriter *w, const char *name, const char *value) {
@@ -414,6 +471,7 @@ int samx_dataset_finish(SamxDatasetWriter *w) {
   }
   close_id(&w->images, H5Dclose);
   close_id(&w->masks, H5Dclose);
+  close_id(&w->labels, H5Dclose);
   herr_t closed = H5Fclose(w->file);
   w->file = H5I_INVALID_HID;
   if (closed < 0) {

@@ -67,6 +67,13 @@ const char *samx_dataset_case_id(const SamxDataset *ds, int64_t i);
 // Rows of one split, in file order: writes up to cap indices to idx (may be NULL), returns the count.
 int64_t samx_dataset_split_rows(const SamxDataset *ds, int split, int64_t *idx, int64_t cap);
 
+// The optional class map /labels [N, H, W] uint8 (contracts §7): value c is class c (0 background),
+// named by the dataset's `names` attribute. read_labels fails (naming the file) when it is absent.
+int samx_dataset_has_labels(const SamxDataset *ds);
+int samx_dataset_label_count(const SamxDataset *ds);                // classes named, background included
+const char *samx_dataset_label_name(const SamxDataset *ds, int c);  // NULL outside [0, count)
+int samx_dataset_read_labels(SamxDataset *ds, int64_t i, uint8_t *out);
+
 // Root attribute `name` as text (strings as stored, numbers printed). Returns 0, or -1 when absent.
 int samx_dataset_attr(const SamxDataset *ds, const char *name, char *buf, size_t n);
 // Calls fn for every root attribute (name, value as text); for `samx data info`.
@@ -94,6 +101,7 @@ typedef struct {
   int split;                       // SAMX_SPLIT_*; may be reassigned later (samx_dataset_writer_split_by_case)
   const char *case_id;
   float spacing[2];  // 0 means unknown and is stored as 1.0
+  const uint8_t *labels;  // H*W class map; required once samx_dataset_writer_enable_labels was called
 } SamxSample;
 
 typedef struct SamxDatasetWriter SamxDatasetWriter;
@@ -101,6 +109,11 @@ typedef struct SamxDatasetWriter SamxDatasetWriter;
 SamxDatasetWriter *samx_dataset_create(const char *path, const SamxDatasetSpec *spec);
 int samx_dataset_append(SamxDatasetWriter *w, const SamxSample *s);
 int64_t samx_dataset_writer_count(const SamxDatasetWriter *w);
+// Adds the /labels [N, H, W] class map with its class names (names[0] is the background); call
+// before the first append. n_names 0: name them later with samx_dataset_writer_label_names (before
+// finish; a file without names does not open). Return 0 or -1.
+int samx_dataset_writer_enable_labels(SamxDatasetWriter *w, const char *const *names, int n_names);
+int samx_dataset_writer_label_names(SamxDatasetWriter *w, const char *const *names, int n_names);
 // Extra root attributes (generator parameters, seed, preprocessing ...). Return 0 or -1.
 int samx_dataset_writer_attr_string(SamxDatasetWriter *w, const char *name, const char *value);
 int samx_dataset_writer_attr_int(SamxDatasetWriter *w, const char *name, int64_t value);

@@ -66,6 +66,37 @@ int samx_pack_brats(const char *dir, const char *out, const SamxMedicalOptions *
 // series_uid}; split by series uid.
 int samx_pack_lidc_pickle(const char *in, const char *out, const SamxMedicalOptions *o);
 
+// ---- CT/MR volumes (samx pack volumes; contracts §7) ----
+typedef struct {
+  int axis;               // slice axis: 0 sagittal, 1 coronal, 2 axial (data/volume.h)
+  double spacing[3];      // resampled grid spacing along world x, y, z in mm
+  SamxIntensity intensity;  // CT: SAMX_INTENSITY_CLIP with the HU window; MR: percentiles of nonzero voxels
+  int n_ids;              // selected label ids (classes 1..n_ids in this order); 0: every value is its own class
+  int ids[255];
+  const char *names[255]; // their names (NULL: label_<id>)
+  int64_t size;           // slices centred in size x size (cropped or padded); 0: the largest extent of all cases
+  int keep_empty;         // keep slices without a selected label
+  int masks_per_label;    // /masks holds K = n_ids masks (class k + 1 each) instead of K = 1 (their union)
+  double ratios[3];       // train/val/test by case
+  uint64_t seed;
+  const char *modality;   // NULL: "CT"
+} SamxVolumeOptions;
+SamxVolumeOptions samx_volume_defaults(void);
+
+struct SamxAffine;
+struct SamxVolumePacker;
+typedef struct SamxVolumePacker SamxVolumePacker;
+// The shared volume path: create with the slice size, add cases (image and label map with their
+// affines; the paths name them in errors), finish (splits by case, renames). Return NULL / -1 on failure.
+SamxVolumePacker *samx_volume_packer_create(const char *out, const SamxVolumeOptions *o, int64_t h, int64_t w,
+                                            const char *source);
+int samx_volume_packer_add(SamxVolumePacker *p, const SamxVolume *img, const struct SamxAffine *ai, const char *img_path,
+                           const SamxVolume *lab, const struct SamxAffine *al, const char *lab_path, const char *case_id);
+int samx_volume_packer_finish(SamxVolumePacker *p, const char *what);  // frees p
+void samx_volume_packer_abort(SamxVolumePacker *p);
+// IMAGES/<case>[_0000].nii[.gz] with LABELS/<case>.nii[.gz] (the MSD / nnU-Net / AMOS layout).
+int samx_pack_volumes(const char *images, const char *labels, const char *out, const SamxVolumeOptions *o);
+
 #ifdef __cplusplus
 }
 #endif

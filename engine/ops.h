@@ -12,6 +12,7 @@
 #include "ops_attention.h"    // defines: multi-head attention with decomposed relative-position bias
 #include "ops_conv.h"         // defines: conv2d, conv_transpose2d, bilinear resize
 #include "ops_elementwise.h"  // defines: add/sub/mul with broadcasting, scale, softmax, sum/mean, cast
+#include "ops_fewshot.h"      // defines: few-shot target embeddings (masked averages over label regions)
 #include "ops_linalg.h"       // defines: matmul, linear, lora_linear, embedding
 #include "ops_loss.h"         // defines: soft dice, bce_with_logits, sigmoid focal, mse
 #include "ops_norm.h"         // defines: layernorm, layernorm2d

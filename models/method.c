@@ -10,7 +10,8 @@
 
 // In SamMethod order.
 static const SamxMethodDef *const REGISTRY[SAM_METHOD_COUNT] = {&samx_method_samft, &samx_method_mcl, &samx_method_seqsam,
-                                                                  &samx_method_p2sam};
+                                                                  &samx_method_p2sam,
+                                                                 &samx_method_fewshot};
 
 const SamxMethodDef *sam_method_def(SamMethod m) { return m >= 0 && m < SAM_METHOD_COUNT ? REGISTRY[m] : NULL; }
 
@@ -217,6 +218,11 @@ int sam_method_load_ex(SamMethodModel *mm, const char *path, SamxDevice device, 
     if (!base || !base[0]) rc = samx_fail("%s: holds only trained weights and names no base checkpoint", path);
     if (rc == 0 && sam_method_load_base(&sam, base, device, trainable) != 0)
       rc = samx_fail("%s: its base checkpoint: %s", path, samx_last_error());
+  }
+  const SamxMethodDef *def = sam_method_def(method);
+  if (rc == 0 && def->prepare_load && def->prepare_load(path) != 0) {
+    sam_free(&sam);
+    rc = -1;
   }
   if (rc == 0) {
     sam_method_init(mm, &sam, method, (int)json_integer_value(masks),

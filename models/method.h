@@ -8,7 +8,7 @@
 // is one folder with its table, one line in the registry and one choice in the config.
 //
 // The table (fields may be added; existing ones keep their meaning):
-//   name          "sam-ft", "mcl", "seqsam": the config's method.name and the checkpoint's "method"
+//   name          "sam-ft", "mcl", "seqsam", "fewshot": the config's method.name and the checkpoint's "method"
 //   fixed_masks   hypotheses the method always gives; 0: any number (SeqSAM's rollout steps)
 //   full_res      hypotheses (and the targets the trainer prepares) at the input size S, not 4g (P²SAM)
 //   param_prefix  the prefix of the method's own parameters in the store ("seqsam."), NULL when it has
@@ -37,8 +37,8 @@ extern "C" {
 #endif
 
 // The order of train/config.h's [method] name choices (and of the registry).
-typedef enum { SAM_METHOD_SAMFT = 0, SAM_METHOD_MCL = 1, SAM_METHOD_SEQSAM = 2, SAM_METHOD_P2SAM = 3 } SamMethod;
-#define SAM_METHOD_COUNT 4
+typedef enum { SAM_METHOD_SAMFT = 0, SAM_METHOD_MCL = 1, SAM_METHOD_SEQSAM = 2, SAM_METHOD_P2SAM = 3, SAM_METHOD_FEWSHOT = 4 } SamMethod;
+#define SAM_METHOD_COUNT 5
 
 typedef struct SamxMethodDef SamxMethodDef;
 
@@ -62,6 +62,7 @@ typedef struct {
   float bce_weight;   // sam-ft: BCE beside Dice
   int stage;          // p2sam: 1 (no prompt generator: the dense prompt is no_mask_embed) or 2; 0: as 2
   float reg_weight;   // p2sam stage 2: weight of the norms regulariser
+  int fewshot_loss;   // fewshot: SAMX_FEWSHOT_LOSS_CE or _DICE (models/fewshot/fewshot.h)
 } SamxMethodOpts;
 SamxMethodOpts sam_method_opts_defaults(void);
 
@@ -93,6 +94,9 @@ struct SamxMethodDef {
                     SamxTensor **outs);
   SamxTensor *(*loss)(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *const *outs, int m, const SamxMethodBatch *b,
                       int training, const SamxMethodOpts *o, uint64_t seed);
+  // load: called with the checkpoint's path before declare, for methods whose parameter shapes
+  // depend on the run (fewshot: labels, target embeddings). NULL: none. Returns 0 or -1.
+  int (*prepare_load)(const char *path);
 };
 
 // The registry.
@@ -148,6 +152,7 @@ extern const SamxMethodDef samx_method_samft;   // models/samft/samft.c
 extern const SamxMethodDef samx_method_mcl;     // models/mcl/mcl.c
 extern const SamxMethodDef samx_method_seqsam;  // models/seqsam/seqsam.c
 extern const SamxMethodDef samx_method_p2sam;   // models/p2sam/p2sam.c
+extern const SamxMethodDef samx_method_fewshot; // models/fewshot/fewshot.c
 
 #ifdef __cplusplus
 }

@@ -43,6 +43,7 @@ static void eval_usage(FILE *f) {
           "                       or mm with the dataset's spacing (--nsd-units mm). assd / hd95 are in mm.\n"
           "--split S              only predictions whose dataset row is in split S.\n"
           "--subset N | A:B       only the first N predictions (after --split), or those at positions [A, B).\n"
+          "--labels all|ID,NAME,...  per-label IoU and ASSD in mm against /labels (samx eval --labels x --help)\n"
           "dice and iou pair the first hypothesis with the first valid annotator. When P.h5 has /quality,\n"
           "its Pearson / Spearman correlation with dice (SQA) and the bottom 25%% / 50%% detection accuracy\n"
           "are reported too.\n"
@@ -286,7 +287,11 @@ static int run_eval(const EvalArgs *a, const SamxEvalOptions *o, SamxDataset *ds
   return rc;
 }
 
+int samx_cmd_eval_labels(int argc, char **argv);  // tools/cmd_eval_labels.c
+
 int samx_cmd_eval(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--labels")) return samx_cmd_eval_labels(argc, argv);
   EvalArgs a;
   int prc = parse_eval_args(argc, argv, &a);
   if (prc == 1) return eval_usage(stdout), 0;

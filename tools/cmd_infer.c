@@ -63,6 +63,11 @@ static void usage(FILE *f) {
           "\n"
           "Trained models (samx train checkpoints; box prompts as for sam, pred_masks holds M hypotheses):\n"
           "  --method seqsam|mcl|sam-ft   the checkpoint must hold that method\n"
+          "  --per-component     with --method sam --prompt point|box: one prompt per connected component\n"
+          "                      of each label (samx infer --per-component --help)\n"
+          "  --method atlas      the few-shot shots' atlas (samx infer --per-component --help)\n"
+          "  --method fewshot    the few-shot decoder (contracts §7): no prompt, every row of the split;\n"
+          "                      hypothesis l is label l of the checkpoint (fg beats bg)\n"
           "  --masks M           hypotheses per image (default: the checkpoint's; SeqSAM: rollout steps)\n"
           "\n"
           "P2SAM (--method p2sam; no prompt, every row runs; pred_masks holds snapshots x samples hypotheses,\n"
@@ -349,6 +354,7 @@ static int load_row(const InferArgs *a, Source *src, int64_t row, SamxInferInput
     in->seg = seg, in->n_classes = 1;
     return 1;
   }
+  if (a->o.method == SAMX_INFER_TRAINED && !strcmp(a->method_name, "fewshot")) return 1;  // no prompt: target embeddings
   if (a->prompts) {
     if (!src->prompts.has[row]) return 0;
     memcpy(in->box, src->prompts.box[row], sizeof in->box);
@@ -578,7 +584,12 @@ done:
   return rc;
 }
 
+int samx_cmd_infer_components(int argc, char **argv);  // tools/cmd_infer_components.c
+
 int samx_cmd_infer(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--per-component") || (!strcmp(argv[i], "--method") && i + 1 < argc && !strcmp(argv[i + 1], "atlas")))
+      return samx_cmd_infer_components(argc, argv);
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       usage(stdout);

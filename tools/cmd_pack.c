@@ -15,6 +15,9 @@ static void usage(FILE *f) {
           "usage: samx pack SOURCE --out FILE.h5 [options]\n\n"
           "sources:\n"
           "  synthetic   the built-in CT-like dataset with K annotators of distinct styles\n"
+          "              (--kind anatomy: CT volumes of three structures for the few-shot method; see\n"
+          "              samx pack volumes --help)\n"
+          "  volumes     CT/MR NIfTI volumes with label maps, resampled and sliced (samx pack volumes --help)\n"
           "              [--n N (256)] [--size S (128)] [--annotators K (4)] [--slices-per-case C (8)] [--seed S (0)]\n"
           "  folder      DIR of 2-D images with masks: BUSI's name.png + name_mask.png (+ name_mask_1.png ...),\n"
           "              or DIR/images + DIR/masks with the same stems (CVC-ClinicDB TIFFs, ISIC JPEG/PNG,\n"
@@ -101,7 +104,17 @@ static int parse_ratios(const char *s, double r[3]) {
   return 0;
 }
 
+int samx_cmd_pack_volumes(int argc, char **argv);  // tools/cmd_pack_volumes.c
+
+static int is_anatomy(int argc, char **argv) {
+  for (int i = 2; i + 1 < argc; i++)
+    if (!strcmp(argv[i], "--kind")) return strcmp(argv[i + 1], "lesion") != 0;
+  return 0;
+}
+
 int samx_cmd_pack(int argc, char **argv) {
+  if (argc >= 2 && (!strcmp(argv[1], "volumes") || (!strcmp(argv[1], "synthetic") && is_anatomy(argc, argv))))
+    return samx_cmd_pack_volumes(argc, argv);
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

@@ -5,6 +5,7 @@
 
 #include "engine/error.h"
 #include "train/config.h"
+#include "train/fewshot_train.h"
 #include "train/trainer.h"
 
 static void usage(FILE *f) {
@@ -92,5 +93,6 @@ int samx_cmd_train(int argc, char **argv) {
     free(ini);
     return 0;
   }
+  if (cfg.method == SAMX_METHOD_FEWSHOT) return samx_fewshot_train(&cfg, &opts);
   return samx_train_run(&cfg, &opts);
 }

@@ -57,10 +57,11 @@ static const CfgKey KEYS[] = {
     BOOL("model", "train_prompt_encoder", train_prompt_encoder, "true", "train the prompt encoder"),
     BOOL("model", "train_decoder", train_decoder, "true", "train the mask decoder"),
 
-    ENUM("method", "name", method, "seqsam", "sam-ft|mcl|seqsam|p2sam",
+    ENUM("method", "name", method, "seqsam", "sam-ft|mcl|seqsam|p2sam|fewshot",
          "sam-ft: single mask, Dice + BCE; mcl: 3 multimask outputs, winner-takes-all Dice against one random "
          "non-empty annotator; seqsam: recurrent rollout, Hungarian-matched soft-Dice set loss; p2sam: LoRA SAM "
-         "with 8 assembled masks (stage 1) and a prompt-generation network (stage 2), see [p2sam]"),
+         "with 8 assembled masks (stage 1) and a prompt-generation network (stage 2), see [p2sam]; fewshot: the "
+         "decoder prompted by target embeddings of a few labelled slices (contracts §7, [fewshot])"),
     INT("method", "masks", masks, "4", 1, 64, "seqsam: M, rollout steps (hypotheses) per prompt"),
     INT("method", "eval_masks", eval_masks, "0", 0, 64, "seqsam: hypotheses at validation (0: masks)"),
     ENUM("method", "select", select, "strided", "strided|random|first",
@@ -91,6 +92,13 @@ static const CfgKey KEYS[] = {
         "stage 2 (required): stage 1's run directory (its checkpoints/final.safetensors) or a checkpoint file"),
     BOOL("p2sam", "from_best", p2sam_from_best, "false", "stage 2: start from stage 1's best checkpoint instead of its last"),
 
+    INT("fewshot", "shots", fewshot_shots, "5", 1, 100000, "labelled training slices drawn with run.seed from data.train_split"),
+    INT("fewshot", "iterations", fewshot_iterations, "0", 0, 100000000,
+        "Adam steps on all shots at once (0: the paper's 50 / 80 / 100 for up to 5 / 20 / more shots)"),
+    STR("fewshot", "label", fewshot_label, "", "comma list of /labels classes (ids or names), one decoder, two output "
+        "tokens per label (empty: /masks[:, 0])"),
+    ENUM("fewshot", "loss", fewshot_loss, "dice", "ce|dice",
+         "two-channel cross-entropy or Dice (README: the default chosen by experiment)"),
     FLT("loss", "dice_eps", dice_eps, "1e-5", 0, 1, "soft Dice smoothing (MONAI smooth_nr = smooth_dr)"),
     FLT("loss", "bce_weight", bce_weight, "1", 0, 1e3, "sam-ft: weight of BCE beside Dice"),
     ENUM("loss", "mcl_dice", mcl_dice, "mask", "mask|rows",

@@ -15,7 +15,7 @@ extern "C" {
 #define SAMX_CFG_STR 512
 
 // Enumerated values are stored as their index in the key's choice list (given here in that order).
-enum { SAMX_METHOD_SAMFT = 0, SAMX_METHOD_MCL = 1, SAMX_METHOD_SEQSAM = 2, SAMX_METHOD_P2SAM = 3 };  // sam-ft|mcl|seqsam|p2sam
+enum { SAMX_METHOD_SAMFT = 0, SAMX_METHOD_MCL = 1, SAMX_METHOD_SEQSAM = 2, SAMX_METHOD_P2SAM = 3, SAMX_METHOD_FEWSHOT = 4 };  // sam-ft|mcl|seqsam|p2sam|fewshot
 enum { SAMX_SELECT_STRIDED = 0, SAMX_SELECT_RANDOM = 1, SAMX_SELECT_FIRST = 2 };  // strided|random|first
 enum { SAMX_MATCH_HUNGARIAN = 0, SAMX_MATCH_IDENTITY = 1 };                       // hungarian|identity
 enum { SAMX_MCL_DICE_MASK = 0, SAMX_MCL_DICE_ROWS = 1 };                          // mask|rows
@@ -46,6 +46,10 @@ typedef struct {
   double p2sam_weights_lr, p2sam_weights_eps, p2sam_weights_decay, p2sam_reg_weight;
   char p2sam_from[SAMX_CFG_STR];
   int p2sam_from_best;
+  // [fewshot]
+  int64_t fewshot_shots, fewshot_iterations;
+  char fewshot_label[256];
+  int fewshot_loss;  // ce|dice
   // [loss]
   double dice_eps, bce_weight;
   int mcl_dice;

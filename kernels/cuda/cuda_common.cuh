@@ -58,6 +58,11 @@ static inline int samx_cuda_sync_check(void) {
 // The cuBLAS handle of the current device, created on first use.
 SAMX_EXTERN_C cublasHandle_t samx_cublas_handle(void);
 
+#ifndef SAMX_LAUNCH
+#define SAMX_LAUNCH(kernel, grid, block, smem) kernel<<<(grid), (block), (smem)>>>
+#define SAMX_EXTERN_SHARED(type, name) extern __shared__ type name[]
+#endif
+
 static inline unsigned samx_grid_1d(size_t n, unsigned block) {
   size_t g = (n + block - 1) / block;
   return (unsigned)(g > 65535u * 32u ? 65535u * 32u : (g == 0 ? 1 : g));

@@ -85,6 +85,19 @@ SamxTensor *sam_dense_pe(SamxCtx *ctx, SamModel *m);
 void sam_decode(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img_index, SamxTensor *sparse,
                 SamxTensor *dense, int multimask, SamxTensor **low_res, SamxTensor **iou);
 
+// The decoder without its heads, for decoders with other output tokens (models/fewshot): the
+// two-way transformer of tokens [P, T, C] (their own positional encoding, as SAM's sparse prompts)
+// against image_emb (+ dense when not NULL; per prompt as in sam_decode) with the image PE, the final
+// token-to-image attention, and the upscaling. queries [P, T, C]; up [P, C/8, 4g, 4g].
+void sam_decode_core(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img_index, SamxTensor *tokens,
+                     SamxTensor *dense, SamxTensor **queries, SamxTensor **up);
+// ref: MLP.forward (mask_decoder.py) with the linear layers prefix.layers.{0..layers-1}.
+SamxTensor *sam_decoder_mlp(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, int layers);
+// ref: predict_masks' hypernetworks: masks [P, n, 4g, 4g] from query tokens first..first+n-1, token i
+// through the 3-layer MLP prefix.i, dotted with the upscaled image features up [P, C/8, 4g, 4g].
+SamxTensor *sam_decoder_masks(SamxCtx *ctx, const SamModel *m, SamxTensor *queries, int first, int n,
+                              const char *prefix, SamxTensor *up);
+
 // FLOPs (2 x MACs) of one image through the encoder, and of one prompt set through the decoder.
 double sam_encoder_flops(const SamConfig *c);
 double sam_decoder_flops(const SamConfig *c, int sparse_tokens);

@@ -196,17 +196,12 @@ static SamxTensor *per_prompt_images(SamxCtx *ctx, SamxTensor *emb, const int *i
   return out;
 }
 
-void sam_decode(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img_index, SamxTensor *sparse,
-                SamxTensor *dense, int multimask, SamxTensor **low_res, SamxTensor **iou) {
+void sam_decode_core(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img_index, SamxTensor *tokens,
+                     SamxTensor *dense, SamxTensor **queries_out, SamxTensor **up_out) {
   const SamConfig *c = &m->cfg;
-  int64_t P = sparse->shape[0], C = c->prompt_dim, g = sam_embed_grid(c), nmt = c->num_mask_tokens;
-  // ref: MaskDecoder.predict_masks: tokens = [iou_token, mask_tokens, sparse prompts]
-  SamxTensor *out_tok[2] = {sam_param(m, "mask_decoder.iou_token.weight"), sam_param(m, "mask_decoder.mask_tokens.weight")};
-  SamxTensor *fixed = samx_reshape(ctx, samx_concat(ctx, out_tok, 2, 0), SHAPE(1, 1 + nmt, C));
-  fixed = samx_add(ctx, samx_zeros(ctx, SAMX_F32, SHAPE(P, 1 + nmt, C)), fixed);
-  SamxTensor *parts[2] = {fixed, sparse};
-  SamxTensor *tokens = sparse->shape[1] ? samx_concat(ctx, parts, 2, 1) : fixed;
-  SamxTensor *src = samx_add(ctx, per_prompt_images(ctx, image_emb, img_index, (int)P), dense);
+  int64_t P = tokens->shape[0], C = c->prompt_dim, g = sam_embed_grid(c);
+  SamxTensor *src = per_prompt_images(ctx, image_emb, img_index, (int)P);
+  if (dense) src = samx_add(ctx, src, dense);
   if (src->shape[0] != P) src = samx_add(ctx, samx_zeros(ctx, SAMX_F32, SHAPE(P, C, g, g)), src);
   // ref: TwoWayTransformer.forward: B x C x h x w -> B x hw x C
   SamxTensor *keys = SAM_PERMUTE(ctx, samx_reshape(ctx, src, SHAPE(P, C, g * g)), 0, 2, 1);
@@ -221,27 +216,51 @@ void sam_decode(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img
   }
   SamxTensor *q = samx_add(ctx, queries, tokens), *k = samx_add(ctx, keys, pe);
   SamxTensor *att = dec_attention(ctx, m, "mask_decoder.transformer.final_attn_token_to_image", q, k, keys);
-  queries = dec_norm(ctx, m, samx_add(ctx, queries, att), "mask_decoder.transformer", "norm_final_attn");
-  // ref: predict_masks: upscale the image side, hypernetwork per mask token, IoU head on the IoU token
+  *queries_out = dec_norm(ctx, m, samx_add(ctx, queries, att), "mask_decoder.transformer", "norm_final_attn");
+  // ref: predict_masks: upscale the image side
   SamxTensor *up = samx_reshape(ctx, SAM_PERMUTE(ctx, keys, 0, 2, 1), SHAPE(P, C, g, g));
   up = samx_conv_transpose2d(ctx, up, sam_param(m, "mask_decoder.output_upscaling.0.weight"),
                              sam_param(m, "mask_decoder.output_upscaling.0.bias"), 2, 0);
   up = samx_gelu(ctx, samx_layernorm2d(ctx, up, sam_param(m, "mask_decoder.output_upscaling.1.weight"),
                                        sam_param(m, "mask_decoder.output_upscaling.1.bias"), LN2D_EPS));
-  up = samx_gelu(ctx, samx_conv_transpose2d(ctx, up, sam_param(m, "mask_decoder.output_upscaling.3.weight"),
-                                            sam_param(m, "mask_decoder.output_upscaling.3.bias"), 2, 0));
-  int64_t cu = up->shape[1], hw = up->shape[2] * up->shape[3];
-  SamxTensor **hyper = (SamxTensor **)malloc(sizeof(SamxTensor *) * (size_t)nmt);
-  for (int i = 0; i < nmt; i++) {
-    char name[96];
-    snprintf(name, sizeof name, "mask_decoder.output_hypernetworks_mlps.%d", i);
-    SamxTensor *tok = samx_reshape(ctx, samx_slice(ctx, queries, 1, 1 + i, 2 + i), SHAPE(P, C));
+  *up_out = samx_gelu(ctx, samx_conv_transpose2d(ctx, up, sam_param(m, "mask_decoder.output_upscaling.3.weight"),
+                                                 sam_param(m, "mask_decoder.output_upscaling.3.bias"), 2, 0));
+}
+
+SamxTensor *sam_decoder_mlp(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, int layers) {
+  return dec_mlp(ctx, m, x, prefix, layers);
+}
+
+SamxTensor *sam_decoder_masks(SamxCtx *ctx, const SamModel *m, SamxTensor *queries, int first, int n,
+                              const char *prefix, SamxTensor *up) {
+  int64_t P = queries->shape[0], C = queries->shape[2], cu = up->shape[1], hw = up->shape[2] * up->shape[3];
+  SamxTensor **hyper = (SamxTensor **)malloc(sizeof(SamxTensor *) * (size_t)n);
+  for (int i = 0; i < n; i++) {
+    char name[160];
+    snprintf(name, sizeof name, "%s.%d", prefix, i);
+    SamxTensor *tok = samx_reshape(ctx, samx_slice(ctx, queries, 1, first + i, first + i + 1), SHAPE(P, C));
     hyper[i] = samx_reshape(ctx, dec_mlp(ctx, m, tok, name, 3), SHAPE(P, 1, cu));
   }
-  SamxTensor *hyper_in = samx_concat_many(ctx, hyper, (int)nmt, 1);
+  SamxTensor *hyper_in = samx_concat_many(ctx, hyper, n, 1);
   free(hyper);
   SamxTensor *masks = samx_matmul(ctx, hyper_in, samx_reshape(ctx, up, SHAPE(P, cu, hw)), 0, 0);
-  masks = samx_reshape(ctx, masks, SHAPE(P, nmt, up->shape[2], up->shape[3]));
+  return samx_reshape(ctx, masks, SHAPE(P, n, up->shape[2], up->shape[3]));
+}
+
+void sam_decode(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img_index, SamxTensor *sparse,
+                SamxTensor *dense, int multimask, SamxTensor **low_res, SamxTensor **iou) {
+  const SamConfig *c = &m->cfg;
+  int64_t P = sparse->shape[0], C = c->prompt_dim, nmt = c->num_mask_tokens;
+  // ref: MaskDecoder.predict_masks: tokens = [iou_token, mask_tokens, sparse prompts]
+  SamxTensor *out_tok[2] = {sam_param(m, "mask_decoder.iou_token.weight"), sam_param(m, "mask_decoder.mask_tokens.weight")};
+  SamxTensor *fixed = samx_reshape(ctx, samx_concat(ctx, out_tok, 2, 0), SHAPE(1, 1 + nmt, C));
+  fixed = samx_add(ctx, samx_zeros(ctx, SAMX_F32, SHAPE(P, 1 + nmt, C)), fixed);
+  SamxTensor *parts[2] = {fixed, sparse};
+  SamxTensor *tokens = sparse->shape[1] ? samx_concat(ctx, parts, 2, 1) : fixed;
+  SamxTensor *queries, *up;
+  sam_decode_core(ctx, m, image_emb, img_index, tokens, dense, &queries, &up);
+  // ref: predict_masks: hypernetwork per mask token, IoU head on the IoU token
+  SamxTensor *masks = sam_decoder_masks(ctx, m, queries, 1, (int)nmt, "mask_decoder.output_hypernetworks_mlps", up);
   SamxTensor *iou_tok = samx_reshape(ctx, samx_slice(ctx, queries, 1, 0, 1), SHAPE(P, C));
   SamxTensor *iou_pred = dec_mlp(ctx, m, iou_tok, "mask_decoder.iou_prediction_head", c->iou_depth);
   // ref: MaskDecoder.forward: multimask -> tokens 1.., else token 0

@@ -36,6 +36,8 @@ static int run_main_job(const char *bin, const char *run_dir, const char *extra_
            "SAMX_MAIN_PRETRAIN='train.steps=6 train.val_every=0 train.val_samples=4 optim.batch_size=2' "
            "SAMX_MAIN_MCL='train.steps=3 train.val_every=0 train.val_samples=4' "
            "SAMX_MAIN_SEQSAM='train.steps=2 train.val_every=0 train.val_samples=4' "
+           "SAMX_MAIN_ANATOMY_N=6 SAMX_MAIN_ANATOMY_SAM='train.steps=4 train.val_every=0 train.val_samples=4 optim.batch_size=2' "
+           "SAMX_MAIN_FEWSHOT='fewshot.iterations=2' "
            "bash scripts/main.sh --no-build %s > '%s/out.txt' 2>&1",
            bin, run_dir, extra_args, dir);
   return samx_test_exit_status(system(cmd));
@@ -99,9 +101,18 @@ int main(int argc, char **argv) {
   CHECK(png && fread(magic, 1, 4, png) == 4 && !memcmp(magic, "\x89PNG", 4), "grid.png is missing or not a PNG");
   if (png) fclose(png);
 
+  // The second table (few-shot, anatomy): six columns, IoU and ASSD rows of the three structures.
+  char *table2 = read_text(samx_test_path(run_dir, "table2.md"));
+  int rows2 = 0;
+  for (const char *q = table2; (q = strstr(q, "| IoU %")); q++) rows2++;
+  CHECK(strstr(table2, "ours n=50") && strstr(table2, "atlas (5 shots)") && strstr(table2, "| vessel | ASSD mm") &&
+            rows2 == 3,
+        "table2.md is not the few-shot table:\n%s", table2);
+  free(table2);
+
   char *timings = read_text(samx_test_path(run_dir, "timings.tsv"));
   const char *stages[] = {"data", "pretrain", "embed", "train: MCL", "train: SeqSAM M = 3", "train: SeqSAM M = 10",
-                          "infer", "eval", "table", "figure", "pipeline total"};
+                          "infer", "eval", "table", "figure", "anatomy SAM", "few-shot", "pipeline total"};
   for (size_t i = 0; i < sizeof stages / sizeof *stages; i++)
     CHECK(strstr(timings, stages[i]) != NULL, "timings.tsv has no stage '%s':\n%s", stages[i], timings);
 
