@@ -104,8 +104,8 @@ SamxInferer *samx_inferer_new_trained(SamMethodModel *mm, const SamxInferOpts *o
   SamxInferOpts so = *o;
   so.method = SAMX_INFER_SAM;  // sized and checked like plain SAM, with room for n_masks hypotheses
   so.n_masks = o->n_masks > 0 ? o->n_masks : mm->n_masks;
-  if (mm->method != SAM_METHOD_SEQSAM && so.n_masks != mm->n_masks)
-    return samx_fail("%s gives %d hypotheses, %d asked", sam_method_name(mm->method), mm->n_masks, so.n_masks), NULL;
+  if (mm->def->fixed_masks && so.n_masks != mm->def->fixed_masks)
+    return samx_fail("%s gives %d hypotheses, %d asked", mm->def->name, mm->def->fixed_masks, so.n_masks), NULL;
   SamxInferer *r = samx_inferer_new(&mm->sam, &so, max_h, max_w);
   if (!r) return NULL;
   r->o.method = SAMX_INFER_TRAINED, r->mm = mm;

@@ -13,13 +13,13 @@
 #include "infer/simsam.h"
 #include "infer/sqa.h"
 #include "models/sam/sam.h"
-#include "models/seqsam/seqsam.h"
+#include "models/method.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-// TRAINED: a model from `samx train` (SeqSAM, MCL, SAM fine-tuned), its hypotheses from the box.
+// TRAINED: a model from `samx train` (any method of models/method.h), its hypotheses from the box.
 typedef enum { SAMX_INFER_SAM = 0, SAMX_INFER_SIMSAM = 1, SAMX_INFER_SQA = 2, SAMX_INFER_TRAINED = 3 } SamxInferMethod;
 const char *samx_infer_method_name(SamxInferMethod m);  // "sam", "simsam", "sqa", "trained"
 

@@ -27,9 +27,8 @@
 #include "engine/samx.h"
 #include "eval/metrics.h"
 #include "models/sam/sam_image.h"
-#include "models/seqsam/seqsam.h"
+#include "models/method.h"
 #include "train/curves.h"
-#include "train/losses.h"
 
 #define MAX_NODES 65536
 #define MAX_MASKS 64
@@ -70,6 +69,7 @@ typedef struct {
   const SamxTrainOptions *opts;
   SamxDevice dev;
   SamMethodModel mm;
+  SamxMethodOpts mo;       // the [method] and [loss] keys as the method sees them
   SamxOptim opt;
   SamxSchedule sched;
   SamxCtx ctx;
@@ -197,6 +197,11 @@ static int build_model(Trainer *t) {
   sam_method_init(&t->mm, &sam, (SamMethod)c->method, (int)c->masks, c->train_decoder,
                   samx_hash4((uint64_t)c->seed, 7, 0, 0), (float)c->cell_init_std);
   t->L = 4 * sam_embed_grid(&t->mm.sam.cfg);
+  SamxMethodOpts *mo = &t->mo;
+  *mo = sam_method_opts_defaults();
+  mo->masks = (int)c->masks, mo->eval_masks = (int)c->eval_masks, mo->bptt_logits = c->bptt_logits;
+  mo->select = c->select, mo->identity_match = c->matching == SAMX_MATCH_IDENTITY;
+  mo->mcl_rows = c->mcl_dice == SAMX_MCL_DICE_ROWS, mo->dice_eps = (float)c->dice_eps, mo->bce_weight = (float)c->bce_weight;
   int64_t n_train = 0;
   for (int i = 0; i < t->mm.sam.params.n; i++)
     if (t->mm.sam.params.list[i]->requires_grad) n_train += t->mm.sam.params.list[i]->numel;
@@ -282,7 +287,7 @@ static SamxTensor *embed_batch(Trainer *t, const SamxBatch *b, int n) {
   free(imgs);
   int prev = t->ctx.recording;
   samx_ctx_set_recording(&t->ctx, prev && t->cfg->train_encoder);
-  SamxTensor *emb = sam_encode(&t->ctx, m, x);
+  SamxTensor *emb = sam_method_encode(&t->ctx, &t->mm, x);
   samx_ctx_set_recording(&t->ctx, prev);
   return emb;
 }
@@ -319,39 +324,23 @@ static int prepare(Trainer *t, const SamxBatch *b) {
   return n;
 }
 
-// The method's hypotheses for the n prepared samples: outs[j] [n, 1, L, L].
-static int hypotheses(Trainer *t, SamxTensor *emb, int n, int training, SamxTensor **outs) {
-  const SamxTrainConfig *c = t->cfg;
-  if (t->mm.method == SAM_METHOD_SEQSAM) {
-    int m = training ? (int)c->masks : (int)(c->eval_masks ? c->eval_masks : c->masks);
-    seqsam_rollout(&t->ctx, &t->mm, emb, NULL, t->prompts, n, m, training ? c->bptt_logits : 1, outs);
-    return m;
-  }
-  sam_method_predict(&t->ctx, &t->mm, emb, NULL, t->prompts, n, t->mm.n_masks, outs);
-  return t->mm.n_masks;
+// The n prepared samples as the method sees them (prompts and targets in the trainer's scratch).
+static SamxMethodBatch method_batch(Trainer *t, SamxTensor *emb, int n) {
+  SamxMethodBatch mb = {.image_emb = emb, .prompts = t->prompts, .P = n, .labels = t->labels, .valid = t->valid,
+                        .K = (int)t->K, .target = t->target};
+  return mb;
 }
 
-// The method's loss of n prepared samples. select_seed: SeqSAM's pooling draws (training only).
-static SamxTensor *method_loss(Trainer *t, SamxTensor **outs, int m, int n, int training, uint64_t select_seed) {
-  const SamxTrainConfig *c = t->cfg;
-  float eps = (float)c->dice_eps;
-  if (t->mm.method == SAM_METHOD_SEQSAM) {
-    int K = (int)t->K;
-    uint8_t *selected = NULL;
-    if (training) {
-      selected = (uint8_t *)malloc((size_t)n * m);
-      for (int i = 0; i < n; i++) samx_seqsam_select(m, K, c->select, samx_hash4(select_seed, (uint64_t)i, 0, 0), selected + i * m);
-    }
-    SamxTensor *loss = samx_set_dice_loss(&t->ctx, outs, m, t->labels, t->valid, n, K, selected,
-                                          c->matching == SAMX_MATCH_IDENTITY, eps, NULL);
-    free(selected);
-    return loss;
-  }
-  if (t->mm.method == SAM_METHOD_MCL) {
-    SamxTensor *all = samx_concat(&t->ctx, outs, m, 1);
-    return samx_wta_dice_loss(&t->ctx, all, t->target, c->mcl_dice == SAMX_MCL_DICE_ROWS, eps, NULL);
-  }
-  return samx_samft_loss(&t->ctx, outs[0], t->target, eps, (float)c->bce_weight);
+// The method's hypotheses for the n prepared samples: outs[j] [n, 1, L, L].
+static int hypotheses(Trainer *t, SamxTensor *emb, int n, int training, SamxTensor **outs) {
+  SamxMethodBatch mb = method_batch(t, emb, n);
+  return t->mm.def->hypotheses(&t->ctx, &t->mm, &mb, training, &t->mo, outs);
+}
+
+// The method's loss of n prepared samples. seed: the step's random draws (training only).
+static SamxTensor *method_loss(Trainer *t, SamxTensor *emb, SamxTensor **outs, int m, int n, int training, uint64_t seed) {
+  SamxMethodBatch mb = method_batch(t, emb, n);
+  return t->mm.def->loss(&t->ctx, &t->mm, outs, m, &mb, training, &t->mo, seed);
 }
 
 static float read_scalar(const SamxTensor *x) {
@@ -394,7 +383,7 @@ static int train_step(Trainer *t, StepResult *r) {
     SamxTensor *emb = embed_batch(t, b, n);
     int m = hypotheses(t, emb, n, 1, outs);
     uint64_t select_seed = samx_hash4((uint64_t)c->seed, 11, (uint64_t)t->step, (uint64_t)micro);
-    SamxTensor *loss = method_loss(t, outs, m, n, 1, select_seed);
+    SamxTensor *loss = method_loss(t, emb, outs, m, n, 1, select_seed);
     if (samx_train_config_nan_step(c, t->step + 1)) loss = samx_scale(&t->ctx, loss, NAN);
     loss = samx_scale(&t->ctx, loss, 1.0f / (float)c->accum_steps);
     r->loss += read_scalar(loss);
@@ -464,8 +453,9 @@ static int validate(Trainer *t, ValMetrics *out) {
     int n = prepare(t, b);
     if (n == 0) continue;
     SamxTensor *outs[MAX_MASKS];
-    int nh = hypotheses(t, embed_batch(t, b, n), n, 0, outs);
-    accumulate(&a, 4, read_scalar(method_loss(t, outs, nh, n, 0, 0)));
+    SamxTensor *emb = embed_batch(t, b, n);
+    int nh = hypotheses(t, emb, n, 0, outs);
+    accumulate(&a, 4, read_scalar(method_loss(t, emb, outs, nh, n, 0, 0)));
     for (int i = 0; i < n; i++) score_sample(t, b, i, outs, nh, &a);
   }
   samx_ctx_set_recording(&t->ctx, prev);

@@ -12,7 +12,7 @@
 //   curves.svg                     training loss and validation metrics against the step
 // Checkpoints are written to a temporary file, fsynced and renamed; they hold the parameters,
 // optimizer state, step, RNG position and, as JSON metadata, the method, SAM's architecture, the
-// resolved configuration and the loader position (models/seqsam/seqsam.h: sam_method_load).
+// resolved configuration and the loader position (models/method.h: sam_method_load).
 #ifndef SAMX_TRAIN_TRAINER_H
 #define SAMX_TRAIN_TRAINER_H
 

@@ -1,25 +1,17 @@
-// SeqSAM's recurrent cell and rollout, the baselines' hypotheses, and `samx train` checkpoints.
+// SeqSAM's recurrent cell, its rollout and its Hungarian-matched set loss (models/seqsam/seqsam.h).
 #include "seqsam.h"
 
-#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "data/rng.h"
 #include "engine/ops_common.h"
+#include "models/losses.h"
+#include "train/config.h"
 
 #define CELL "seqsam.cell"
 
-static const char *METHOD_NAMES[] = {"sam-ft", "mcl", "seqsam"};
-
-const char *sam_method_name(SamMethod m) { return m >= 0 && m <= SAM_METHOD_SEQSAM ? METHOD_NAMES[m] : "?"; }
-
-int sam_method_parse(const char *name, SamMethod *out) {
-  for (int i = 0; i <= SAM_METHOD_SEQSAM; i++)
-    if (!strcmp(name, METHOD_NAMES[i])) {
-      *out = (SamMethod)i;
-      return 0;
-    }
-  return samx_fail("unknown method '%s' (sam-ft, mcl, seqsam)", name);
-}
+static const char *const CONVS[2] = {CELL ".conv_out", CELL ".conv_hidden"};
 
 static SamxTensor *param(const SamMethodModel *mm, const char *name) {
   SamxTensor *t = samx_params_find(&mm->sam.params, name);
@@ -27,42 +19,25 @@ static SamxTensor *param(const SamMethodModel *mm, const char *name) {
   return t;
 }
 
-void sam_method_init(SamMethodModel *mm, SamModel *sam, SamMethod method, int n_masks, int train_cell, uint64_t seed,
-                     float init_std) {
-  memset(mm, 0, sizeof *mm);
-  mm->method = method;
-  mm->n_masks = method == SAM_METHOD_SEQSAM ? n_masks : method == SAM_METHOD_MCL ? 3 : 1;
-  mm->sam = *sam;
-  memset(sam, 0, sizeof *sam);
-  if (method != SAM_METHOD_SEQSAM) return;
-  // The store is allocated in one block, so adding the cell means a new store holding the old
-  // values (SAM's parameters first, in their order, then the cell's).
-  SamxParams *old = &mm->sam.params, fresh;
-  samx_params_init(&fresh);
-  for (int i = 0; i < old->n; i++)
-    samx_param(&fresh, old->list[i]->name, samx_shape_of(old->list[i]), old->list[i]->requires_grad);
-  int64_t C = mm->sam.cfg.prompt_dim;
-  const char *convs[2] = {CELL ".conv_out", CELL ".conv_hidden"};
+// The cell: two 3x3 convolutions 2C -> C with bias.
+static void declare(const SamModel *sam, SamxParams *store, int trainable) {
+  int64_t C = sam->cfg.prompt_dim;
   char name[96];
   for (int k = 0; k < 2; k++) {
-    snprintf(name, sizeof name, "%s.weight", convs[k]);
-    samx_param(&fresh, name, SHAPE(C, 2 * C, 3, 3), train_cell);
-    snprintf(name, sizeof name, "%s.bias", convs[k]);
-    samx_param(&fresh, name, SHAPE(C), train_cell);
-  }
-  samx_params_allocate(&fresh, mm->sam.device);  // zeroed: the biases stay 0
-  for (int i = 0; i < old->n; i++) samx_tensor_copy(fresh.list[i], old->list[i]);
-  samx_params_free(old);
-  mm->sam.params = fresh;
-  for (int k = 0; k < 2; k++) {
-    snprintf(name, sizeof name, "%s.weight", convs[k]);
-    samx_randn_fill(param(mm, name), seed, (uint64_t)(k + 1) << 40, 0.0f, init_std);
+    snprintf(name, sizeof name, "%s.weight", CONVS[k]);
+    samx_param(store, name, SHAPE(C, 2 * C, 3, 3), trainable);
+    snprintf(name, sizeof name, "%s.bias", CONVS[k]);
+    samx_param(store, name, SHAPE(C), trainable);
   }
 }
 
-void sam_method_free(SamMethodModel *mm) {
-  sam_free(&mm->sam);
-  memset(mm, 0, sizeof *mm);
+// Weights N(0, init_std) (HF's init of new modules: 0.02); the biases stay 0.
+static void init_params(SamMethodModel *mm, uint64_t seed, float init_std) {
+  char name[96];
+  for (int k = 0; k < 2; k++) {
+    snprintf(name, sizeof name, "%s.weight", CONVS[k]);
+    samx_randn_fill(param(mm, name), seed, (uint64_t)(k + 1) << 40, 0.0f, init_std);
+  }
 }
 
 // A copy of t that is not on the tape (torch's .detach()).
@@ -93,152 +68,36 @@ void seqsam_rollout(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *image_emb, con
   }
 }
 
-void sam_method_predict(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *image_emb, const int *img_index,
-                        const SamPrompt *prompts, int P, int n, SamxTensor **outs) {
-  if (mm->method == SAM_METHOD_SEQSAM) {
-    seqsam_rollout(ctx, mm, image_emb, img_index, prompts, P, n, 1, outs);
-    return;
-  }
-  int multimask = mm->method == SAM_METHOD_MCL;
-  SAMX_ASSERT(n == (multimask ? 3 : 1), "%s gives %d hypotheses, %d asked", sam_method_name(mm->method),
-              multimask ? 3 : 1, n);
-  SamxTensor *sparse, *dense, *low, *iou;
-  sam_prompt_encode(ctx, &mm->sam, prompts, P, NULL, &sparse, &dense);
-  sam_decode(ctx, &mm->sam, image_emb, img_index, sparse, dense, multimask, &low, &iou);
-  for (int j = 0; j < n; j++) outs[j] = n == 1 ? low : samx_slice(ctx, low, 1, j, j + 1);
+// Training: masks steps with the configured gradient path; otherwise eval_masks (or masks) steps.
+static int hypotheses(SamxCtx *ctx, SamMethodModel *mm, const SamxMethodBatch *b, int training, const SamxMethodOpts *o,
+                      SamxTensor **outs) {
+  int m = training ? o->masks : (o->eval_masks ? o->eval_masks : o->masks);
+  seqsam_rollout(ctx, mm, b->image_emb, b->img_index, b->prompts, b->P, m, training ? o->bptt_logits : 1, outs);
+  return m;
 }
 
-// ---- checkpoints ----
-
-char *sam_method_meta_json(const SamMethodModel *mm, const char *base_checkpoint) {
-  char *cfg = sam_config_json(&mm->sam.cfg);
-  json_t *o = json_pack("{s:s, s:s, s:i, s:o, s:s}", "format", "samx-train", "method", sam_method_name(mm->method),
-                        "masks", mm->n_masks, "sam_config", json_loads(cfg, 0, NULL), "base_checkpoint",
-                        base_checkpoint ? base_checkpoint : "");
-  free(cfg);
-  char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  json_decref(o);
-  return s;
+// The Hungarian-matched soft-Dice set loss against every annotator; in training, with M > K, only
+// the pooled outputs enter the matching (one draw per sample from seed).
+static SamxTensor *loss(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *const *outs, int m, const SamxMethodBatch *b,
+                        int training, const SamxMethodOpts *o, uint64_t seed) {
+  (void)mm;
+  int n = b->P, K = b->K;
+  uint8_t *selected = NULL;
+  if (training) {
+    selected = (uint8_t *)malloc((size_t)n * m);
+    for (int i = 0; i < n; i++) samx_seqsam_select(m, K, o->select, samx_hash4(seed, (uint64_t)i, 0, 0), selected + i * m);
+  }
+  SamxTensor *l = samx_set_dice_loss(ctx, outs, m, b->labels, b->valid, n, K, selected, o->identity_match, o->dice_eps, NULL);
+  free(selected);
+  return l;
 }
 
-// Inverse of sam_config_json.
-static int config_from_json(json_t *o, SamConfig *c, const char *path) {
-  static const struct {
-    const char *key;
-    size_t off;
-  } ints[] = {
-#define F(k) {#k, offsetof(SamConfig, k)}
-      F(img_size), F(patch), F(enc_dim), F(enc_depth), F(enc_heads), F(enc_mlp), F(window), F(out_chans),
-      F(qkv_bias), F(rel_pos), F(prompt_dim), F(mask_in_chans), F(dec_depth), F(dec_heads), F(dec_mlp),
-      F(attn_downsample), F(num_mask_tokens), F(iou_depth), F(iou_hidden),
-#undef F
-  };
-  memset(c, 0, sizeof *c);
-  for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
-    json_t *v = json_object_get(o, ints[i].key);
-    if (!json_is_integer(v) && !json_is_boolean(v))
-      return samx_fail("%s: metadata sam_config.%s is missing or not an integer", path, ints[i].key);
-    *(int *)((char *)c + ints[i].off) = json_is_boolean(v) ? json_is_true(v) : (int)json_integer_value(v);
-  }
-  json_t *g = json_object_get(o, "global_blocks"), *eps = json_object_get(o, "ln_eps");
-  if (!json_is_array(g) || !json_is_number(eps))
-    return samx_fail("%s: metadata sam_config.global_blocks / ln_eps missing", path);
-  for (size_t i = 0; i < json_array_size(g); i++) {
-    json_int_t b = json_integer_value(json_array_get(g, i));
-    if (b < 0 || b >= SAM_MAX_DEPTH) return samx_fail("%s: metadata sam_config.global_blocks holds %lld", path, (long long)b);
-    c->global_block[b] = 1;
-  }
-  c->ln_eps = (float)json_number_value(eps);
-  if (c->enc_depth < 1 || c->enc_depth > SAM_MAX_DEPTH || c->patch < 1 || c->img_size < c->patch || c->prompt_dim < 1)
-    return samx_fail("%s: metadata sam_config has impossible sizes", path);
-  return 0;
-}
-
-// The `samx train` metadata of a checkpoint (a JSON object), or NULL when path is not one.
-static json_t *train_meta(const char *path) {
-  SamxSafetensors st;
-  if (samx_st_open(&st, path) != 0) return NULL;
-  const char *fmt = samx_st_meta(&st, "format"), *meta = samx_st_meta(&st, "meta");
-  json_t *o = NULL;
-  if (fmt && !strcmp(fmt, "samx-checkpoint") && meta) {
-    o = json_loads(meta, 0, NULL);
-    const char *f = json_string_value(json_object_get(o, "format"));
-    if (!f || strcmp(f, "samx-train")) {
-      json_decref(o);
-      o = NULL;
-    }
-  }
-  samx_st_close(&st);
-  return o;
-}
-
-int sam_method_load_base(SamModel *m, const char *path, SamxDevice device, int trainable) {
-  json_t *meta = train_meta(path);
-  samx_clear_error();
-  if (!meta) return sam_load(m, path, device, trainable, NULL);
-  SamConfig cfg;
-  int rc = config_from_json(json_object_get(meta, "sam_config"), &cfg, path);
-  json_decref(meta);
-  if (rc) return -1;
-  sam_init_random(m, &cfg, device, trainable, 0);
-  SamxSafetensors st;
-  if (samx_st_open(&st, path) != 0) return -1;
-  for (int i = 0; i < m->params.n && rc == 0; i++) {
-    SamxTensor *t = m->params.list[i];
-    const SamxSTEntry *e = samx_st_find(&st, t->name);
-    if (!e) {
-      rc = samx_fail("%s: tensor %s is missing (a checkpoint written with train.save_frozen = false is not a base)",
-                     path, t->name);
-    } else if (samx_st_load_into(&st, e, t) != 0) {
-      rc = -1;
-    }
-  }
-  samx_st_close(&st);
-  if (rc) sam_free(m);
-  return rc;
-}
-
-int sam_method_load(SamMethodModel *mm, const char *path, SamxDevice device, int trainable) {
-  memset(mm, 0, sizeof *mm);
-  json_t *meta = train_meta(path);
-  if (!meta) return samx_fail("%s: not a `samx train` checkpoint (no samx-train metadata)", path);
-  SamConfig cfg;
-  SamMethod method = SAM_METHOD_SAMFT;
-  json_t *masks = json_object_get(meta, "masks");
-  const char *base = json_string_value(json_object_get(meta, "base_checkpoint"));
-  int rc = config_from_json(json_object_get(meta, "sam_config"), &cfg, path);
-  if (rc == 0) rc = sam_method_parse(json_string_value(json_object_get(meta, "method")) ? json_string_value(json_object_get(meta, "method")) : "", &method);
-  if (rc == 0 && !json_is_integer(masks)) rc = samx_fail("%s: metadata 'masks' missing", path);
-  if (rc) {
-    json_decref(meta);
-    return -1;
-  }
-  SamxSafetensors st;
-  rc = samx_st_open(&st, path);
-  int all = rc == 0 && samx_st_meta(&st, "params") && !strcmp(samx_st_meta(&st, "params"), "all");
-  if (rc == 0) samx_st_close(&st);
-  SamModel sam;
-  if (rc == 0 && all) {
-    sam_init_random(&sam, &cfg, device, trainable, 0);
-  } else if (rc == 0) {
-    // Only the trained weights are in the file: the frozen ones come from the base it started from.
-    if (!base || !base[0]) rc = samx_fail("%s: holds only trained weights and names no base checkpoint", path);
-    if (rc == 0 && sam_method_load_base(&sam, base, device, trainable) != 0)
-      rc = samx_fail("%s: its base checkpoint: %s", path, samx_last_error());
-  }
-  if (rc == 0) {
-    sam_method_init(mm, &sam, method, (int)json_integer_value(masks), (trainable & SAM_TRAIN_DECODER) != 0, 0, 0.0f);
-    SamxCheckpoint ck = {.params = &mm->sam.params};
-    rc = samx_checkpoint_load(path, &ck, NULL);
-    if (rc) sam_method_free(mm);
-  }
-  json_decref(meta);
-  return rc;
-}
-
-int sam_method_save_sam(const SamMethodModel *mm, const char *path) {
-  // The method's parameters were declared after SAM's, so SAM's are the first ones of the store.
-  SamModel view = mm->sam;
-  while (view.params.n > 0 && !strncmp(view.params.list[view.params.n - 1]->name, "seqsam.", 7)) view.params.n--;
-  return sam_save(&view, path);
-}
+const SamxMethodDef samx_method_seqsam = {
+    .name = "seqsam",
+    .fixed_masks = 0,
+    .param_prefix = "seqsam.",
+    .declare = declare,
+    .init_params = init_params,
+    .hypotheses = hypotheses,
+    .loss = loss,
+};

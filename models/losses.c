@@ -1,5 +1,5 @@
 // SeqSAM's set loss, MCL's winner-takes-all loss and the single-mask loss.
-#include "losses.h"
+#include "models/losses.h"
 
 #include <stdlib.h>
 #include <string.h>
