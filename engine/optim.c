@@ -168,6 +168,25 @@ void samx_optim_step(SamxOptim *o, float lr) {
   }
 }
 
+void samx_optim_step_range(SamxOptim *o, float lr, int64_t lo, int64_t hi, float *m, float *v, const float *g) {
+  SamxParams *p = o->params;
+  o->step++;
+  SamxOptimCoef coef[SAMX_OPTIM_MAX_GROUPS];
+  for (int k = 0; k < o->n_groups; k++)
+    coef[k] = coefficients(&o->cfg, &o->groups[k], (double)lr * o->groups[k].lr_mult, o->step);
+  for (int i = 0; i < p->n; i++) {
+    if (o->group_of[i] < 0) continue;
+    SamxTensor *t = p->list[i];
+    int64_t a = o->offset[i] > lo ? o->offset[i] : lo, b = o->offset[i] + t->numel < hi ? o->offset[i] + t->numel : hi;
+    if (a >= b) continue;
+    SamxOptimCoef c = coef[o->group_of[i]];
+    float *x = samx_f32(t) + (a - o->offset[i]), *mm = m ? m + (a - lo) : NULL, *vv = v ? v + (a - lo) : NULL;
+    SAMX_ON_DEVICE(t, samx_cpu_optim_update(c, x, mm, vv, g + (a - lo), b - a),
+                   samx_cuda_optim_update(c, x, mm, vv, g + (a - lo), b - a));
+    samx_bump_version(t);
+  }
+}
+
 // ---- schedules ----
 
 static const char *const sched_names[] = {"constant", "linear", "cosine"};
