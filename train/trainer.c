@@ -568,6 +568,8 @@ static int64_t checkpoint_step(const char *path) {
   return step;
 }
 
+enum { RESUME_INCOMPATIBLE = -2 };  // a checkpoint this run's settings cannot continue
+
 static int resume_from(Trainer *t, const char *path) {
   SamxCheckpoint ck = {.params = &t->mm.sam.params, .optim = &t->opt, .ctx = &t->ctx};
   char *meta_text = NULL;
@@ -595,12 +597,13 @@ static int resume_from(Trainer *t, const char *path) {
   if (sb > 0 && sa > 0 && sb * sa * sw != c->batch_size * c->accum_steps * t->world) {
     int64_t global = sb * sa * sw, per = c->batch_size * t->world;
     json_decref(meta);
-    return samx_fail("%s: saved with a global batch of %lld (batch %lld x accum %lld x %lld ranks), this run has %lld x %lld "
+    samx_fail("%s: saved with a global batch of %lld (batch %lld x accum %lld x %lld ranks), this run has %lld x %lld "
                      "x %d ranks (HINT: %s)",
                      path, (long long)global, (long long)sb, (long long)sa, (long long)sw, (long long)c->batch_size,
                      (long long)c->accum_steps, t->world,
                      global % per == 0 ? "set optim.accum_steps so that the product stays; e.g. --set optim.accum_steps=N"
                                        : "keep optim.batch_size and pick ranks x accum_steps with the same product");
+    return RESUME_INCOMPATIBLE;
   }
   char *loader_json = json_dumps(json_object_get(train, "loader"), JSON_COMPACT);
   SamxLoaderState ls;
@@ -639,10 +642,12 @@ static int resume_auto(Trainer *t) {
     for (int i = 0; i < 3; i++)
       if (steps[i] >= 0 && (pick < 0 || steps[i] > steps[pick])) pick = i;
     if (pick < 0) return 1;
-    if (resume_from(t, paths[pick]) == 0) {
+    int rc = resume_from(t, paths[pick]);
+    if (rc == 0) {
       printf("resuming from %s (step %lld)\n", paths[pick], (long long)t->step);
       return 0;
     }
+    if (rc == RESUME_INCOMPATIBLE) return -1;  // the run's settings, not the file, are at fault
     fprintf(stderr, "samx train: warning: cannot resume from %s: %s\n", paths[pick], samx_last_error());
     steps[pick] = -1;
   }
@@ -893,9 +898,11 @@ static void print_summary(Trainer *t) {
   const SamxParams *p = &t->mm.sam.params;
   char dev[64];
   samx_device_str(t->dev, dev, sizeof dev);
-  printf("samx train: %s on %s, %.2fM of %.2fM parameters trained, %lld training samples, batch %lld x %lld, %lld steps\n",
+  char ranks[48] = "";
+  if (t->world > 1) snprintf(ranks, sizeof ranks, " x %d ranks%s", t->world, t->dp.zero ? " (ZeRO-1)" : "");
+  printf("samx train: %s on %s, %.2fM of %.2fM parameters trained, %lld training samples, batch %lld x %lld%s, %lld steps\n",
          sam_method_name(t->mm.method), dev, (double)p->n_trainable / 1e6, (double)p->n_values / 1e6,
-         (long long)samx_loader_split_rows(t->train), (long long)c->batch_size, (long long)c->accum_steps,
+         (long long)samx_loader_split_rows(t->train), (long long)c->batch_size, (long long)c->accum_steps, ranks,
          (long long)t->total_steps);
   printf("run directory %s; encoder %s\n", c->dir,
          c->embeddings[0] ? "from the embedding cache" : c->train_encoder ? "trained" : "frozen (run on the fly)");
