@@ -108,7 +108,10 @@ int samx_dist_init(SamxDist *d, const SamxLaunch *launch, SamxDevice device) {
                        d->rank, launch->host, launch->gpu, samx_cuda_device_count());
     samx_device_activate(d->device);  // cudaSetDevice before any communicator exists
   }
-  if (d->world == 1) return 0;
+  // A world of one needs no communicator; SAMX_DIST_FORCE=1 builds one anyway (tests of the real
+  // NCCL on one GPU: NCCL refuses two ranks on the same device).
+  const char *force = getenv("SAMX_DIST_FORCE");
+  if (d->world == 1 && !(force && force[0] == '1')) return 0;
   int mpi_launch = launch->kind == SAMX_LAUNCH_OMPI || launch->kind == SAMX_LAUNCH_PMI;
   if (device.type == SAMX_CUDA && samx_dist_have_nccl()) {
     d->backend = SAMX_DIST_NCCL;
@@ -118,7 +121,7 @@ int samx_dist_init(SamxDist *d, const SamxLaunch *launch, SamxDevice device) {
     return samx_dist_nccl_init(d, mpi_launch && samx_dist_have_mpi());
   }
 #ifdef SAMX_WITH_MPI
-  if (!mpi_launch && launch->kind != SAMX_LAUNCH_SLURM)
+  if (!mpi_launch && launch->kind != SAMX_LAUNCH_SLURM && d->world > 1)
     return samx_fail("rank %d of %d was started by %s: %s ranks communicate with MPI, so start them with mpirun -np %d "
                      "(or srun --mpi=pmix)%s",
                      d->rank, d->world, samx_launch_kind_name(launch->kind), device.type == SAMX_CPU ? "CPU" : "these",
@@ -146,7 +149,7 @@ void samx_dist_finalize(SamxDist *d) {
 
 // ---- collectives ----
 int samx_dist_allreduce_sum(SamxDist *d, void *buf, int64_t n, SamxDistType type) {
-  if (d->world == 1 || n == 0) return 0;
+  if (d->backend == SAMX_DIST_SINGLE || n == 0) return 0;
   if (d->backend == SAMX_DIST_NCCL) return samx_dist_nccl_allreduce(d, buf, n, type);
 #ifdef SAMX_WITH_MPI
   size_t es = type_size(type), bytes = (size_t)n * es;
@@ -166,7 +169,7 @@ int samx_dist_allreduce_sum(SamxDist *d, void *buf, int64_t n, SamxDistType type
 
 int samx_dist_reduce_scatter_sum(SamxDist *d, const void *send, void *recv, int64_t recv_n, SamxDistType type) {
   size_t es = type_size(type);
-  if (d->world == 1) {
+  if (d->backend == SAMX_DIST_SINGLE) {
     if (recv != send) samx_memcpy(d->device, recv, d->device, send, (size_t)recv_n * es);
     return 0;
   }
@@ -187,7 +190,7 @@ int samx_dist_reduce_scatter_sum(SamxDist *d, const void *send, void *recv, int6
 
 int samx_dist_allgather(SamxDist *d, const void *send, void *recv, int64_t send_n, SamxDistType type) {
   size_t es = type_size(type);
-  if (d->world == 1) {
+  if (d->backend == SAMX_DIST_SINGLE) {
     if (recv != send) samx_memcpy(d->device, recv, d->device, send, (size_t)send_n * es);
     return 0;
   }
@@ -209,7 +212,7 @@ int samx_dist_allgather(SamxDist *d, const void *send, void *recv, int64_t send_
 }
 
 int samx_dist_broadcast(SamxDist *d, void *buf, size_t bytes, int root) {
-  if (d->world == 1 || bytes == 0) return 0;
+  if (d->backend == SAMX_DIST_SINGLE || bytes == 0) return 0;
   if (d->backend == SAMX_DIST_NCCL) return samx_dist_nccl_broadcast(d, buf, bytes, root);
 #ifdef SAMX_WITH_MPI
   int rc = 0;
@@ -224,7 +227,7 @@ int samx_dist_broadcast(SamxDist *d, void *buf, size_t bytes, int root) {
 }
 
 int samx_dist_allreduce_host_f64(SamxDist *d, double *buf, int64_t n) {
-  if (d->world == 1 || n == 0) return 0;
+  if (d->backend == SAMX_DIST_SINGLE || n == 0) return 0;
   if (d->device.type == SAMX_CPU || d->backend != SAMX_DIST_NCCL) {
     SamxDevice keep = d->device;  // MPI works on the host buffer directly
     d->device = samx_cpu();
@@ -242,7 +245,7 @@ int samx_dist_allreduce_host_f64(SamxDist *d, double *buf, int64_t n) {
 }
 
 int samx_dist_barrier(SamxDist *d) {
-  if (d->world == 1) return 0;
+  if (d->backend == SAMX_DIST_SINGLE) return 0;
   if (d->backend == SAMX_DIST_NCCL) {
     float one = 1;  // a tiny all-reduce orders every rank
     void *b = samx_dev_malloc(d->device, sizeof one);

@@ -46,6 +46,7 @@ static int share_id(SamxDist *d, ncclUniqueId *id, int mpi_bootstrap) {
     ncclResult_t r = ncclGetUniqueId(id);
     if (r != ncclSuccess) return nccl_fail(d, "ncclGetUniqueId", r);
   }
+  if (d->world == 1) return 0;  // a forced world of one (SAMX_DIST_FORCE): nobody to tell
 #ifdef SAMX_WITH_MPI
   if (mpi_bootstrap) {
     int rc = MPI_Bcast(id, (int)sizeof *id, MPI_BYTE, 0, MPI_COMM_WORLD);
