@@ -376,6 +376,7 @@ typedef struct {
   double loss, grad_norm, lr;
   int64_t samples;
   int skipped;
+  double comm_s;  // several ranks: seconds in the gradient reduction and the optimizer's collectives
 } StepResult;
 
 static int train_step(Trainer *t, StepResult *r) {
@@ -409,9 +410,10 @@ static int train_step(Trainer *t, StepResult *r) {
   }
   // Summed over ranks: the loss and sample count for the logs, the gradient for the update. A NaN on
   // one rank is a NaN in every sum, so every rank skips the same step.
-  double sums[2] = {r->loss, (double)r->samples};
+  double sums[2] = {r->loss, (double)r->samples}, t0 = now_seconds();
   int err = 0;
   if (samx_dp_sum(&t->dp, sums, 2) != 0 || samx_dp_reduce(&t->dp) != 0) return -1;
+  r->comm_s = now_seconds() - t0;
   r->loss = sums[0], r->samples = (int64_t)sums[1];
   r->grad_norm = samx_dp_clip(&t->dp, (float)c->clip_norm, &err);
   if (err) return -1;
@@ -694,6 +696,7 @@ static void log_step(Trainer *t, const StepResult *r) {
   json_num(t->log, "act_peak_mb", (double)t->ctx.act.peak / (1 << 20));
   json_num(t->log, "rss_mb", rss_mb());
   json_num(t->log, "time_s", elapsed);
+  if (t->world > 1) json_num(t->log, "comm_ms", 1e3 * r->comm_s);
   fprintf(t->log, "}\n");
   fflush(t->log);
 }

@@ -80,7 +80,7 @@ records() { "$PY" - "$1" <<'EOF'
 import json, sys
 for line in open(sys.argv[1]):
     o = json.loads(line)
-    for k in ("time_s", "samples_per_s", "rss_mb", "act_peak_mb"):
+    for k in ("time_s", "samples_per_s", "rss_mb", "act_peak_mb", "comm_ms"):
         o.pop(k, None)
     if "val" in o:
         o["val"].pop("seconds", None)
