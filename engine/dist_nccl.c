@@ -22,7 +22,7 @@
 struct SamxDistImpl {
   ncclComm_t comm;
   cudaStream_t stream;
-  cudaEvent_t ready;
+  cudaEvent_t ready, done;  // compute -> communication, communication -> compute and host
 };
 
 int samx_dist_have_nccl(void) { return 1; }
@@ -73,7 +73,8 @@ int samx_dist_nccl_init(SamxDist *d, int mpi_bootstrap) {
   d->impl = im;
   cudaSetDevice(d->device.index);  // again, in case anything changed it since samx_dist_init
   if (cudaStreamCreateWithFlags(&im->stream, cudaStreamNonBlocking) != cudaSuccess ||
-      cudaEventCreateWithFlags(&im->ready, cudaEventDisableTiming) != cudaSuccess)
+      cudaEventCreateWithFlags(&im->ready, cudaEventDisableTiming) != cudaSuccess ||
+      cudaEventCreateWithFlags(&im->done, cudaEventDisableTiming) != cudaSuccess)
     return samx_fail("rank %d: cannot create the communication stream on GPU %d", d->rank, d->device.index);
   ncclResult_t r = ncclCommInitRank(&im->comm, d->world, id, d->rank);
   if (r != ncclSuccess) return nccl_fail(d, "ncclCommInitRank", r);
@@ -87,6 +88,7 @@ void samx_dist_nccl_finalize(SamxDist *d) {
   if (im->comm) ncclCommDestroy(im->comm);
   if (im->stream) cudaStreamDestroy(im->stream);
   if (im->ready) cudaEventDestroy(im->ready);
+  if (im->done) cudaEventDestroy(im->done);
   free(im);
   d->impl = NULL;
 }
@@ -110,12 +112,15 @@ static void after_compute(SamxDistImpl *im) {
   cudaStreamWaitEvent(im->stream, im->ready, 0);
 }
 
-// Waits for the collective, polling NCCL's asynchronous errors; aborts the communicator on timeout.
+// Orders the compute stream after the collective (an event), then waits for it on the host while
+// polling NCCL's asynchronous errors; aborts the communicator on timeout.
 static int wait_done(SamxDist *d, const char *what) {
   SamxDistImpl *im = d->impl;
+  cudaEventRecord(im->done, im->stream);
+  cudaStreamWaitEvent(0, im->done, 0);
   double deadline = now_s() + d->timeout_s;
   for (;;) {
-    cudaError_t q = cudaStreamQuery(im->stream);
+    cudaError_t q = cudaEventQuery(im->done);
     if (q == cudaSuccess) return 0;
     if (q != cudaErrorNotReady) return samx_fail("%s on rank %d: CUDA error %s", what, d->rank, cudaGetErrorString(q));
     if (samx_dist_nccl_poll(d) != 0) {

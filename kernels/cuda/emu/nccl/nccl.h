@@ -17,8 +17,12 @@ extern "C" {
 #define NCCL_VERSION_CODE 22809
 #define NCCL_UNIQUE_ID_BYTES 128
 
-struct CUstream_st;
+#ifdef SAMX_CUDA_EMULATOR
+#include <cuda_runtime.h>  // the emulator's streams (kernels/cuda/emu/cuda_runtime.h)
+#else
+struct CUstream_st;  // the toolkit's declaration, so the CPU-build test needs no CUDA headers
 typedef struct CUstream_st *cudaStream_t;
+#endif
 
 typedef struct ncclComm *ncclComm_t;
 typedef struct { char internal[NCCL_UNIQUE_ID_BYTES]; } ncclUniqueId;
