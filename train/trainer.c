@@ -1094,7 +1094,7 @@ int samx_train_run(const SamxTrainConfig *cfg, const SamxTrainOptions *opts) {
     const char *nc = getenv("NO_COLOR");
     t.color = t.bar && tty && !(nc && nc[0]);
     if (t.step >= t.total_steps) {
-      printf("the run already finished (step %lld of %lld)\n", (long long)t.step, (long long)t.total_steps);
+      if (t.rank == 0) printf("the run already finished (step %lld of %lld)\n", (long long)t.step, (long long)t.total_steps);
       status = SAMX_TRAIN_EXIT_OK;
     } else {
       print_summary(&t);
