@@ -8,21 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dist_backend.h"
 #include "error.h"
 
 #ifdef SAMX_WITH_MPI
 #include <mpi.h>
 #endif
 
-// The NCCL back end (engine/dist_nccl.c; stubs without NCCL).
-int samx_dist_nccl_init(SamxDist *d, int mpi_bootstrap);
-void samx_dist_nccl_finalize(SamxDist *d);
-int samx_dist_nccl_allreduce(SamxDist *d, void *buf, int64_t n, SamxDistType type);
-int samx_dist_nccl_reduce_scatter(SamxDist *d, const void *send, void *recv, int64_t recv_n, SamxDistType type);
-int samx_dist_nccl_allgather(SamxDist *d, const void *send, void *recv, int64_t send_n, SamxDistType type);
-int samx_dist_nccl_broadcast(SamxDist *d, void *buf, size_t bytes, int root);
-int samx_dist_nccl_poll(SamxDist *d);
-void samx_dist_nccl_abort(SamxDist *d);
 
 static size_t type_size(SamxDistType t) { return t == SAMX_DIST_F64 ? 8 : 4; }
 

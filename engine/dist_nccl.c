@@ -3,7 +3,9 @@
 // stream, ordered after the work already queued on the compute (legacy default) stream by an event;
 // the host then waits for it while polling ncclCommGetAsyncError, so a dead or hung peer ends in
 // ncclCommAbort and an error naming the rank after SAMX_DIST_TIMEOUT seconds instead of a hang.
+// Valid C and C++ (the emulated CUDA build compiles it as C++, its cuda_runtime.h being C++).
 #include "dist.h"
+#include "dist_backend.h"
 #include "error.h"
 
 #ifdef SAMX_WITH_NCCL

@@ -2,6 +2,7 @@
 // buffers (nccl_emu.c). Names, values and argument checks follow NCCL 2.x's nccl.h and its documentation
 // (docs.nvidia.com/deeplearning/nccl/user-guide/docs/api/); streams are accepted and ignored because
 // the emulated device executes in order on the host, so every collective is complete on return.
+// Streams are opaque pointers passed through, so the C double and its C++ callers agree on the ABI.
 #ifndef SAMX_EMU_NCCL_H
 #define SAMX_EMU_NCCL_H
 
@@ -17,8 +18,8 @@ extern "C" {
 #define NCCL_VERSION_CODE 22809
 #define NCCL_UNIQUE_ID_BYTES 128
 
-#ifdef SAMX_CUDA_EMULATOR
-#include <cuda_runtime.h>  // the emulator's streams (kernels/cuda/emu/cuda_runtime.h)
+#if defined(SAMX_CUDA_EMULATOR) && defined(__cplusplus)
+#include <cuda_runtime.h>  // the emulator's streams (kernels/cuda/emu/cuda_runtime.h, C++)
 #else
 struct CUstream_st;  // the toolkit's declaration, so the CPU-build test needs no CUDA headers
 typedef struct CUstream_st *cudaStream_t;
