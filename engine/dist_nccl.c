@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #ifdef SAMX_WITH_MPI
+#define OMPI_SKIP_MPICXX 1  // the C API only, also when compiled as C++
+#define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 #endif
 
