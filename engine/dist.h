@@ -7,8 +7,9 @@
 //      (the torchrun agent holds MASTER_PORT: samx's TCP rendezvous listens on MASTER_PORT + 1)
 //   3. Open MPI (OMPI_COMM_WORLD_RANK/SIZE/LOCAL_RANK), MPICH/Hydra or PMI (PMI_RANK, PMI_SIZE,
 //      MPI_LOCALRANKID), PMIx (PMIX_RANK)
-//   4. Slurm: SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID; the master is the first host of
-//      SLURM_STEP_NODELIST (else SLURM_JOB_NODELIST), the port 20000 + job id mod 20000
+//   4. Slurm, in a task of an srun step (SLURM_STEP_ID set; the batch script itself is one process):
+//      SLURM_PROCID, SLURM_STEP_NUM_TASKS (else SLURM_NTASKS), SLURM_LOCALID; the master is the first
+//      host of SLURM_STEP_NODELIST (else SLURM_JOB_NODELIST), the port 20000 + job id mod 20000
 //   5. none of these: a world of one (nothing else changes).
 // The GPU of a rank is its local rank, or device 0 when CUDA_VISIBLE_DEVICES names one device;
 // never the global rank (which would fail on the second node).

@@ -124,7 +124,8 @@ static int detect_mpi(const Env *e, SamxLaunch *l) {
 
 static int detect_slurm(const Env *e, SamxLaunch *l) {
   TAKE(l->rank, "SLURM_PROCID");
-  TAKE(l->world, "SLURM_NTASKS");
+  TAKE(l->world, "SLURM_STEP_NUM_TASKS");  // this srun step's tasks (SLURM_NTASKS: the allocation's)
+  if (l->world < 0) TAKE(l->world, "SLURM_NTASKS");
   TAKE(l->local_rank, "SLURM_LOCALID");
   if (l->world < 0) return samx_fail("launch: SLURM_PROCID is set but SLURM_NTASKS is not (start with srun)");
   const char *nodes = env_get(e, "SLURM_STEP_NODELIST");
@@ -174,8 +175,10 @@ int samx_launch_detect(const SamxLaunchArgs *args, SamxGetenvFn getenv_fn, void 
     rc = detect_torchrun(e, &l);
   else if (env_get(e, "OMPI_COMM_WORLD_RANK") || env_get(e, "PMI_RANK") || env_get(e, "PMIX_RANK"))
     rc = detect_mpi(e, &l);
-  else if (env_get(e, "SLURM_PROCID"))
+  else if (env_get(e, "SLURM_PROCID") && (env_get(e, "SLURM_STEP_ID") || env_get(e, "SLURM_STEPID")))
     rc = detect_slurm(e, &l);
+  else if (env_get(e, "SLURM_PROCID"))  // the batch script itself, not a task of an srun step
+    snprintf(l.source, sizeof l.source, "Slurm batch shell without srun: one process");
   else
     snprintf(l.source, sizeof l.source, "no launcher variables");
   if (rc != 0) return -1;

@@ -68,15 +68,22 @@ static void test_slurm(void) {
   CHECK(l.gpu == 1 && l.local_rank == 1, "Slurm: GPU = SLURM_LOCALID 1, never the global rank 5; got %d", l.gpu);
   CHECK(!strcmp(l.master, "gpu007"), "Slurm: first host of the step's node list is gpu007, got '%s'", l.master);
   CHECK(l.port == 20000 + 123456 % 20000 && !strcmp(l.job_id, "123456.0"), "Slurm: port %d job '%s'", l.port, l.job_id);
-  const char *plain[] = {"SLURM_PROCID=0", "SLURM_NTASKS=2", "SLURM_JOB_NODELIST=a,b", "CUDA_VISIBLE_DEVICES=3", NULL};
+  const char *plain[] = {"SLURM_PROCID=0", "SLURM_NTASKS=2", "SLURM_STEP_ID=1", "SLURM_JOB_NODELIST=a,b",
+                         "CUDA_VISIBLE_DEVICES=3", NULL};
   CHECK(detect(plain, NULL, &l) == 0 && !strcmp(l.master, "a") && l.gpu == 0, "Slurm plain list: '%s' gpu %d", l.master,
         l.gpu);
-  const char *single[] = {"SLURM_PROCID=1", "SLURM_NTASKS=2", "SLURM_LOCALID=1", "SLURM_JOB_NODELIST=n[3-4]",
-                          "CUDA_VISIBLE_DEVICES=5", NULL};
+  const char *single[] = {"SLURM_PROCID=1", "SLURM_NTASKS=2", "SLURM_LOCALID=1", "SLURM_STEPID=0",
+                          "SLURM_JOB_NODELIST=n[3-4]", "CUDA_VISIBLE_DEVICES=5", NULL};
   CHECK(detect(single, NULL, &l) == 0 && l.gpu == 0 && !strcmp(l.master, "n3"),
         "one visible GPU: device 0 whatever the local rank; got %d (%s)", l.gpu, l.master);
-  const char *two[] = {"SLURM_PROCID=1", "SLURM_NTASKS=2", "SLURM_LOCALID=1", "CUDA_VISIBLE_DEVICES=4,5", NULL};
-  CHECK(detect(two, NULL, &l) == 0 && l.gpu == 1, "two visible GPUs: local rank 1, got %d", l.gpu);
+  const char *two[] = {"SLURM_PROCID=1", "SLURM_NTASKS=8", "SLURM_STEP_NUM_TASKS=2", "SLURM_STEP_ID=3",
+                       "SLURM_LOCALID=1", "CUDA_VISIBLE_DEVICES=4,5", NULL};
+  CHECK(detect(two, NULL, &l) == 0 && l.gpu == 1 && l.world == 2,
+        "two visible GPUs: local rank 1, got %d; the step's 2 tasks, not the allocation's 8: %d", l.gpu, l.world);
+  // The batch script itself (no srun step) is one process, whatever the allocation's task count.
+  const char *batch[] = {"SLURM_PROCID=0", "SLURM_NTASKS=8", "SLURM_LOCALID=0", "SLURM_JOB_ID=5", NULL};
+  CHECK(detect(batch, NULL, &l) == 0 && l.kind == SAMX_LAUNCH_SINGLE && l.world == 1 && strstr(l.source, "batch shell"),
+        "sbatch shell without srun: kind %d world %d (%s)", l.kind, l.world, l.source);
 }
 
 static void test_explicit(void) {
