@@ -129,6 +129,8 @@ int samx_dist_init(SamxDist *d, const SamxLaunch *launch, SamxDevice device) {
 }
 
 void samx_dist_finalize(SamxDist *d) {
+  free(d->pending);
+  d->pending = NULL, d->n_pending = d->cap_pending = 0;
   if (d->backend == SAMX_DIST_NCCL) samx_dist_nccl_finalize(d);
 #ifdef SAMX_WITH_MPI
   int fin = 0;
@@ -156,6 +158,35 @@ int samx_dist_allreduce_sum(SamxDist *d, void *buf, int64_t n, SamxDistType type
   return rc;
 #else
   return samx_fail("all-reduce: no communication back end");
+#endif
+}
+
+int samx_dist_allreduce_start(SamxDist *d, void *buf, int64_t n, SamxDistType type) {
+  if (d->backend == SAMX_DIST_SINGLE || n == 0) return 0;
+  if (d->backend == SAMX_DIST_NCCL) return samx_dist_nccl_allreduce_start(d, buf, n, type);
+#ifdef SAMX_WITH_MPI
+  if (d->device.type != SAMX_CPU || n > MPI_CHUNK) return samx_dist_allreduce_sum(d, buf, n, type);
+  if (d->n_pending == d->cap_pending) {
+    d->cap_pending = d->cap_pending ? 2 * d->cap_pending : 64;
+    d->pending = realloc(d->pending, sizeof(MPI_Request) * (size_t)d->cap_pending);
+  }
+  MPI_Request *req = (MPI_Request *)d->pending + d->n_pending++;
+  return mpi_check(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, mpi_type(type), MPI_SUM, MPI_COMM_WORLD, req),
+                   "MPI_Iallreduce", d->rank);
+#else
+  return samx_fail("all-reduce: no communication back end");
+#endif
+}
+
+int samx_dist_wait(SamxDist *d) {
+  if (d->backend == SAMX_DIST_NCCL) return samx_dist_nccl_wait(d);
+#ifdef SAMX_WITH_MPI
+  int n = d->n_pending;
+  d->n_pending = 0;
+  if (n == 0) return 0;
+  return mpi_check(MPI_Waitall(n, (MPI_Request *)d->pending, MPI_STATUSES_IGNORE), "MPI_Waitall", d->rank);
+#else
+  return 0;
 #endif
 }
 

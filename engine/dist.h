@@ -95,6 +95,8 @@ typedef struct {
   SamxDevice device;  // where the collectives' buffers live
   double timeout_s;   // rendezvous and watchdog limit (SAMX_DIST_TIMEOUT, default 300 s)
   SamxDistImpl *impl;
+  void *pending;      // MPI requests of started sums
+  int n_pending, cap_pending;
 } SamxDist;
 
 // Which back ends this build has.
@@ -112,6 +114,11 @@ const char *samx_dist_backend_name(SamxDistBackend b);
 // In-place sum over ranks of n values of type on d->device. Deterministic
 // for a fixed world size: the same ranks' values summed in the same order everywhere.
 int samx_dist_allreduce_sum(SamxDist *d, void *buf, int64_t n, SamxDistType type);
+// The same sum started without waiting (MPI_Iallreduce; NCCL on its stream): buf must not be touched
+// until samx_dist_wait, which completes every started sum in start order. CUDA buffers under the
+// MPI back end are summed at once (staged, blocking).
+int samx_dist_allreduce_start(SamxDist *d, void *buf, int64_t n, SamxDistType type);
+int samx_dist_wait(SamxDist *d);
 // send holds world * recv_n values; rank r receives the sum over ranks of send[r*recv_n, (r+1)*recv_n).
 int samx_dist_reduce_scatter_sum(SamxDist *d, const void *send, void *recv, int64_t recv_n, SamxDistType type);
 // send holds send_n values; recv receives world * send_n, rank r's at r * send_n (in place allowed:

@@ -150,6 +150,15 @@ int samx_dist_nccl_allreduce(SamxDist *d, void *buf, int64_t n, SamxDistType typ
   return r != ncclSuccess ? nccl_fail(d, "ncclAllReduce", r) : wait_done(d, "ncclAllReduce");
 }
 
+int samx_dist_nccl_allreduce_start(SamxDist *d, void *buf, int64_t n, SamxDistType type) {
+  SamxDistImpl *im = d->impl;
+  after_compute(im);  // the bucket's gradients, computed on the compute stream, are complete
+  ncclResult_t r = ncclAllReduce(buf, buf, (size_t)n, nccl_type(type), ncclSum, im->comm, im->stream);
+  return r != ncclSuccess ? nccl_fail(d, "ncclAllReduce", r) : 0;
+}
+
+int samx_dist_nccl_wait(SamxDist *d) { return wait_done(d, "ncclAllReduce (buckets)"); }
+
 int samx_dist_nccl_reduce_scatter(SamxDist *d, const void *send, void *recv, int64_t recv_n, SamxDistType type) {
   SamxDistImpl *im = d->impl;
   after_compute(im);
@@ -193,5 +202,7 @@ int samx_dist_nccl_allgather(SamxDist *d, const void *send, void *recv, int64_t 
   return samx_fail("no NCCL");
 }
 int samx_dist_nccl_broadcast(SamxDist *d, void *buf, size_t bytes, int root) { return samx_fail("no NCCL"); }
+int samx_dist_nccl_allreduce_start(SamxDist *d, void *buf, int64_t n, SamxDistType type) { return samx_fail("no NCCL"); }
+int samx_dist_nccl_wait(SamxDist *d) { return 0; }
 
 #endif

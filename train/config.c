@@ -99,6 +99,8 @@ static const CfgKey KEYS[] = {
     FLT("optim", "clip_norm", clip_norm, "1", 0, 1e9, "clip gradients to this global L2 norm (0: off)"),
     INT("optim", "zero", zero, "0", 0, 1, "several ranks: 1 shards the optimizer state (ZeRO-1: reduce-scatter, update, all-gather)"),
     FLT("optim", "bucket_mb", bucket_mb, "25", 0.001, 1e6, "several ranks: gradient all-reduce bucket size in MiB"),
+    BOOL("optim", "overlap", overlap, "true",
+         "several ranks: start each bucket's all-reduce as soon as the backward pass has finished its gradients"),
 
     FLT("train", "epochs", epochs, "1", 0, 1e6, "epochs over the training split (when steps = 0)"),
     INT("train", "steps", steps, "0", 0, BIG, "optimizer steps (0: from epochs)"),

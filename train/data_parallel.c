@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/error.h"
+#include "engine/tape.h"
 #include "engine/ops_common.h"
 #include "kernels/elementwise.h"
 #include "kernels/optim.h"
@@ -53,6 +54,8 @@ int samx_dp_init(SamxDataParallel *dp, SamxDist *dist, SamxParams *params, SamxO
 
 void samx_dp_free(SamxDataParallel *dp) {
   samx_arena_free(&dp->mem);
+  free(dp->ready);
+  free(dp->order);
   memset(dp, 0, sizeof *dp);
 }
 
@@ -64,6 +67,7 @@ static void axpy1(SamxDataParallel *dp, const float *x, float *y, int64_t n) {
 void samx_dp_micro_done(SamxDataParallel *dp, int64_t micro) {
   int64_t A = dp->accum_steps;
   if (A <= 1 || dp->n == 0) return;
+  if (micro == A - 1 && dp->active) return;  // each bucket added its accumulator before its launch
   SamxParams *p = dp->params;
   if (micro == A - 1) {
     axpy1(dp, dp->accum, p->grad_flat, dp->n);  // g_last + (g_0 + ... ): one more sum, like the ranks'
@@ -78,9 +82,96 @@ void samx_dp_micro_done(SamxDataParallel *dp, int64_t micro) {
   bump_grads(p);
 }
 
+// ---- overlap: bucket sums started from inside the backward pass ----
+typedef struct {
+  const SamxTensor *t;
+  int64_t off;
+} ParamRef;
+
+static int cmp_ref(const void *a, const void *b) {
+  const SamxTensor *x = ((const ParamRef *)a)->t, *y = ((const ParamRef *)b)->t;
+  return x < y ? -1 : x > y;
+}
+
+// Launch order: descending ready index, ties by ascending bucket index (a stable insertion sort; a
+// few hundred buckets at most).
+static void launch_order(int *order, const int *ready, int64_t nb) {
+  for (int64_t b = 0; b < nb; b++) {
+    int64_t k = b;
+    while (k > 0 && ready[order[k - 1]] < ready[b]) order[k] = order[k - 1], k--;
+    order[k] = (int)b;
+  }
+}
+
+// Starts the sums of the next buckets in launch order whose ready index is >= upto (all when -1).
+static void launch_ready(SamxDataParallel *dp, int upto) {
+  SamxParams *p = dp->params;
+  while (dp->next < dp->n_buckets && (upto < 0 || dp->ready[dp->order[dp->next]] >= upto)) {
+    int64_t b = dp->order[dp->next++], lo = b * dp->bucket, len = dp->n - lo < dp->bucket ? dp->n - lo : dp->bucket;
+    if (dp->accum_steps > 1) axpy1(dp, dp->accum + lo, p->grad_flat + lo, len);  // as samx_dp_micro_done
+    if (samx_dist_allreduce_start(dp->dist, p->grad_flat + lo, len, SAMX_DIST_F32) != 0) dp->launch_failed = 1;
+  }
+}
+
+static void after_node(void *user, int i) { launch_ready((SamxDataParallel *)user, i); }
+
+int samx_dp_overlap_begin(SamxDataParallel *dp, SamxCtx *ctx) {
+  dp->active = 0;
+  if (!dp->overlap || dp->zero || dp->world == 1 || dp->n == 0) return 0;
+  SamxParams *p = dp->params;
+  SamxOptim *o = dp->opt;
+  int64_t nb = (dp->n + dp->bucket - 1) / dp->bucket;
+  if (nb != dp->n_buckets) {
+    dp->n_buckets = nb;
+    dp->ready = (int *)realloc(dp->ready, sizeof(int) * (size_t)nb);
+    dp->order = (int *)realloc(dp->order, sizeof(int) * (size_t)nb);
+  }
+  ParamRef *refs = (ParamRef *)malloc(sizeof(ParamRef) * (size_t)(p->n + 1));
+  int nr = 0;
+  for (int i = 0; i < p->n; i++)
+    if (o->offset[i] >= 0) refs[nr].t = p->list[i], refs[nr++].off = o->offset[i];
+  qsort(refs, (size_t)nr, sizeof *refs, cmp_ref);
+  // A bucket is final once the backward pass has passed the earliest node reading any of its
+  // parameters; a bucket nobody reads is final from the start.
+  for (int64_t b = 0; b < nb; b++) dp->ready[b] = ctx->tape.n;
+  for (int i = 0; i < ctx->tape.n; i++) {
+    const SamxNode *node = &ctx->tape.nodes[i];
+    for (int j = 0; j < node->n_in; j++) {
+      if (!node->in[j] || !node->in[j]->is_param) continue;
+      ParamRef key = {node->in[j], 0};
+      const ParamRef *r = (const ParamRef *)bsearch(&key, refs, (size_t)nr, sizeof *refs, cmp_ref);
+      if (!r) continue;  // frozen
+      for (int64_t b = r->off / dp->bucket; b <= (r->off + r->t->numel - 1) / dp->bucket; b++)
+        if (dp->ready[b] > i) dp->ready[b] = i;
+    }
+  }
+  free(refs);
+  launch_order(dp->order, dp->ready, nb);
+  // The launch order must be every rank's (the same tape structure); else this step waits.
+  uint64_t h = 1469598103934665603ull, h0;
+  for (int64_t b = 0; b < nb; b++) h = (h ^ (uint64_t)(uint32_t)dp->ready[b]) * 1099511628211ull;
+  h0 = h;
+  double differs;
+  if (samx_dist_broadcast(dp->dist, &h0, sizeof h0, 0) != 0) return -1;
+  differs = h != h0;
+  if (samx_dist_allreduce_host_f64(dp->dist, &differs, 1) != 0) return -1;
+  if (differs) return 0;
+  dp->next = 0, dp->launch_failed = 0, dp->active = 1, dp->ctx = ctx;
+  ctx->after_node = after_node, ctx->after_node_user = dp;
+  return 0;
+}
+
 int samx_dp_reduce(SamxDataParallel *dp) {
   if (dp->world == 1 || dp->n == 0) return 0;
   SamxParams *p = dp->params;
+  if (dp->active) {
+    launch_ready(dp, -1);  // whatever the backward pass did not reach
+    dp->active = 0;
+    dp->ctx->after_node = NULL, dp->ctx->after_node_user = NULL;
+    bump_grads(p);
+    int rc = samx_dist_wait(dp->dist);
+    return dp->launch_failed ? -1 : rc;
+  }
   if (dp->zero) {
     samx_memcpy(p->device, dp->flat, p->device, p->grad_flat, fbytes(dp->n));
     if (dp->padded > dp->n) samx_dev_memset0(p->device, dp->flat + dp->n, fbytes(dp->padded - dp->n));

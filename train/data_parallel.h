@@ -42,6 +42,14 @@ typedef struct {
   float *flat;               // ZeRO-1: [padded] gradients for the reduce-scatter, parameters for the all-gather
   float *shard_grad, *m, *v; // ZeRO-1: this rank's gradient and optimizer state
   float *full_m, *full_v;    // ZeRO-1: the optimizer's own full buffers while a checkpoint is saved / loaded
+  // Overlap (optim.overlap, not with ZeRO-1): on the last micro-step each bucket's sum starts as soon
+  // as the backward pass has passed the earliest tape node that reads one of its parameters.
+  int overlap, active;
+  int64_t n_buckets, next;
+  int *ready;                // [n_buckets] tape index after which the bucket is final
+  int *order;                // buckets by descending ready, then ascending index: the launch order
+  int launch_failed;
+  struct SamxCtx *ctx;
 } SamxDataParallel;
 
 // opt must be initialised. zero = 1: ZeRO-1 (the optimizer's full state buffers are released).
@@ -50,6 +58,10 @@ int samx_dp_init(SamxDataParallel *dp, SamxDist *dist, SamxParams *params, SamxO
                  int accum_steps);
 void samx_dp_free(SamxDataParallel *dp);
 
+// Before the backward pass of the last micro-step (the tape is complete): plans the buckets' launches
+// and hooks them into samx_backward when every rank has the same plan (else the step reduces after
+// the backward pass, as without overlap). Returns 0 or -1.
+int samx_dp_overlap_begin(SamxDataParallel *dp, struct SamxCtx *ctx);
 // After the backward pass of micro-step `micro` (0-based).
 void samx_dp_micro_done(SamxDataParallel *dp, int64_t micro);
 // After the last micro-step: the gradient summed over ranks (ZeRO-1: this rank's shard of it).

@@ -404,6 +404,7 @@ static int train_step(Trainer *t, StepResult *r) {
     if (nan_here && samx_train_config_nan_step(c, t->step + 1)) loss = samx_scale(&t->ctx, loss, NAN);
     loss = samx_scale(&t->ctx, loss, 1.0f / (float)parts);
     r->loss += read_scalar(loss);
+    if (micro == c->accum_steps - 1 && samx_dp_overlap_begin(&t->dp, &t->ctx) != 0) return -1;
     if (samx_backward(&t->ctx, loss, NULL) != 0) return -1;
     samx_dp_micro_done(&t->dp, micro);
     r->samples += n;
@@ -875,6 +876,7 @@ static int setup(Trainer *t) {
   t->sched = (SamxSchedule){(SamxScheduleKind)c->schedule, (float)c->lr, (float)c->min_lr, c->warmup_steps, t->total_steps};
   if (samx_dp_init(&t->dp, &t->dist, &t->mm.sam.params, &t->opt, (int)c->zero, c->bucket_mb, (int)c->accum_steps) != 0)
     return -1;
+  t->dp.overlap = c->overlap;
   samx_ctx_init(&t->ctx, t->dev, (size_t)c->act_mem_mb << 20, MAX_NODES);
   t->ctx.seed = (uint64_t)c->seed;
   t->best = NAN;

@@ -4,6 +4,7 @@
 #   - 2 ranks x batch b == 1 rank x b x accum 2 bit for bit: every log record (loss, gradient norm,
 #     validation), the final checkpoint (weights, optimizer state, RNG) and sam.safetensors;
 #   - 2 ranks x b vs 1 rank x 2b (MCL): losses within 1e-5 relative, weights within 5e-4;
+#   - buckets reduced during the backward pass (optim.overlap) or after it: the same log and state;
 #   - ZeRO-1 on vs off: the same weights (2 ranks: within 1e-6; 3 ranks, padded shards: losses within
 #     1e-6, weights within 1e-3);
 #   - SIGTERM to one rank: every rank stops at the same step boundary, rank 0 checkpoints, exit 143;
@@ -131,6 +132,17 @@ check "2 ranks print what each detected" grep -q "rank 1/2 local 1 .*Open MPI" "
 check "2 ranks x b == 1 rank x b x accum 2: every log record" same_log "$W/one/log.jsonl" "$W/two/log.jsonl"
 check "... the final checkpoint (weights, optimizer state, RNG)" same_tensors "$W/one/checkpoints/final.safetensors" "$W/two/checkpoints/final.safetensors"
 check "... sam.safetensors byte for byte" cmp "$W/one/sam.safetensors" "$W/two/sam.safetensors"
+# Buckets reduced while the backward pass runs (optim.overlap, the default) or after it: the same
+# sums. Small buckets (10 KiB, about 8 of them) and accum 2 on each rank.
+config ov
+config nov
+mpi "$SAMX" train "$W/ov.ini" --set optim.bucket_mb=0.01 --set optim.accum_steps=2 >"$W/ov.out" 2>&1
+check "overlapped buckets run" test $? -eq 0
+mpi "$SAMX" train "$W/nov.ini" --set optim.bucket_mb=0.01 --set optim.accum_steps=2 --set optim.overlap=false >"$W/nov.out" 2>&1
+check "buckets after the backward pass run" test $? -eq 0
+check "overlap on vs off: the same log" same_log "$W/nov/log.jsonl" "$W/ov/log.jsonl"
+check "overlap on vs off: the same final checkpoint" same_tensors "$W/nov/checkpoints/final.safetensors" "$W/ov/checkpoints/final.safetensors"
+
 # One batch of 2b is not two of b for SeqSAM's per-micro-batch pooling draws, so this compares MCL
 # (no draws): the same samples, only the f32 summation order differs (Adam magnifies it in the weights).
 config big
