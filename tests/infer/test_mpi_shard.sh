@@ -10,22 +10,7 @@ PY=${2:-/usr/bin/python3}
 MPIEXEC=${3:-mpirun}
 W=$(mktemp -d /tmp/samx_mpi_shard.XXXXXX)
 trap 'rm -rf "$W"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
-passed=0
-failed=0
-check() {
-  local what=$1
-  shift
-  if "$@" >"$W/check.out" 2>&1; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $what"
-    sed 's/^/    /' "$W/check.out" | tail -20
-  fi
-}
-mpi() { "$MPIEXEC" -np 2 --oversubscribe "$@"; }
+source "$(dirname "$0")/../mpi_common.sh"
 same_h5() { "$PY" - "$1" "$2" <<'PYEOF'
 import sys
 import h5py
@@ -41,40 +26,16 @@ PYEOF
 same_eval() { diff <(grep -v '"pred":' "$1") <(grep -v '"pred":' "$2"); }
 
 "$SAMX" pack synthetic --out "$W/data.h5" --n 40 --size 32 >/dev/null || { echo "FAIL: pack"; exit 1; }
-cat >"$W/t.ini" <<EOF
-[run]
-dir = $W/run
-device = cpu
-act_mem_mb = 256
-[model]
-arch = tiny
-img_size = 32
-patch = 8
-enc_dim = 16
-enc_depth = 1
-enc_heads = 2
-enc_mlp = 32
-window = 2
-global_blocks = 0
-prompt_dim = 16
-dec_heads = 2
-dec_mlp = 32
-iou_hidden = 16
-[data]
-path = $W/data.h5
-[optim]
+tiny_config t cpu "[optim]
 batch_size = 2
 [train]
 steps = 2
 val_every = 0
-val_samples = 2
-[log]
-progress = none
-EOF
+val_samples = 2"
 "$SAMX" train "$W/t.ini" >"$W/train.out" 2>&1
 check "tiny model trains" test $? -eq 0
-CK=$W/run/checkpoints/final.safetensors
-SAM=$W/run/sam.safetensors
+CK=$W/t/checkpoints/final.safetensors
+SAM=$W/t/sam.safetensors
 
 for b in 1 3; do
   "$SAMX" embed --checkpoint "$SAM" --data "$W/data.h5" --out "$W/e1.h5" --device cpu --batch $b 2>"$W/e1.out"
@@ -101,5 +62,4 @@ check "--candidates on several ranks is refused" grep -q "written by one process
 mpi "$SAMX" info --ranks >"$W/info.out" 2>&1
 check "samx info --ranks under mpirun: one line per rank, MPI agrees" test "$(grep -c 'MPI agrees.*all-reduce ok' "$W/info.out")" -eq 2
 
-echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+summary

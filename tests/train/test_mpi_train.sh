@@ -20,52 +20,13 @@ set -u
 SAMX=$1
 PY=${2:-/usr/bin/python3}
 MPIEXEC=${3:-mpirun}
-HERE=$(cd "$(dirname "$0")" && pwd)
 W=$(mktemp -d /tmp/samx_mpi_train.XXXXXX)
 trap 'rm -rf "$W"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
-passed=0
-failed=0
-check() {  # check "what" command...
-  local what=$1
-  shift
-  if "$@" >"$W/check.out" 2>&1; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $what"
-    sed 's/^/    /' "$W/check.out" | tail -20
-    return 1
-  fi
-}
-show() { echo "    --- $1:"; grep -v '^|' "$1" | tail -n 15 | sed 's/^/    /'; }
-mpi() { "$MPIEXEC" -np 2 --oversubscribe "$@"; }
+source "$(dirname "$0")/../mpi_common.sh"
 
 "$SAMX" pack synthetic --out "$W/data.h5" --n 48 --size 32 >/dev/null || { echo "FAIL: pack"; exit 1; }
 config() {  # config NAME -> $W/NAME.ini with run directory $W/NAME
-  cat >"$W/$1.ini" <<EOF
-[run]
-dir = $W/$1
-device = cpu
-act_mem_mb = 256
-[model]
-arch = tiny
-img_size = 32
-patch = 8
-enc_dim = 16
-enc_depth = 1
-enc_heads = 2
-enc_mlp = 32
-window = 2
-global_blocks = 0
-prompt_dim = 16
-dec_heads = 2
-dec_mlp = 32
-iou_hidden = 16
-[data]
-path = $W/data.h5
-[optim]
+  tiny_config "$1" cpu "[optim]
 lr = 2e-3
 batch_size = 2
 schedule = constant
@@ -74,52 +35,7 @@ steps = 8
 val_every = 4
 val_samples = 4
 save_every = 4
-step_timeout = 20
-[log]
-progress = none
-EOF
-}
-# The log without its timing fields.
-records() { "$PY" - "$1" <<'EOF'
-import json, sys
-for line in open(sys.argv[1]):
-    o = json.loads(line)
-    for k in ("time_s", "samples_per_s", "rss_mb", "act_peak_mb", "comm_ms"):
-        o.pop(k, None)
-    if "val" in o:
-        o["val"].pop("seconds", None)
-    print(json.dumps(o, sort_keys=True))
-EOF
-}
-same_log() { diff <(records "$1") <(records "$2"); }
-same_tensors() { "$PY" "$HERE/st_compare.py" "$1" "$2" "${3:-0}"; }
-close_losses() { "$PY" - "$1" "$2" "$3" <<'EOF'
-import json, sys
-a = [json.loads(l) for l in open(sys.argv[1])]
-b = [json.loads(l) for l in open(sys.argv[2])]
-la = [o["loss"] for o in a if "loss" in o and "val" not in o]
-lb = [o["loss"] for o in b if "loss" in o and "val" not in o]
-worst = max(abs(x - y) / (1 + abs(x)) for x, y in zip(la, lb))
-print(len(la), "losses, max relative difference", worst)
-sys.exit(0 if len(la) == len(lb) and la and worst <= float(sys.argv[3]) else 1)
-EOF
-}
-# pid of rank R among mpirun's children
-rank_pid() {
-  local p try
-  for try in 1 2 3 4 5; do
-    for p in $(ps -o pid= --ppid "$1"); do
-      if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo "$p"; return; fi
-    done
-    sleep 0.2
-  done
-}
-wait_for_step() {  # wait_for_step LOG STEP: until the log holds that step (or 60 s)
-  for _ in $(seq 600); do
-    [ -f "$1" ] && grep -q "\"step\":$2," "$1" && return 0
-    sleep 0.1
-  done
-  return 1
+step_timeout = 20"
 }
 
 # ---- equivalence ----
@@ -246,5 +162,4 @@ TORCHELASTIC_RUN_ID=t1 RANK=0 WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MA
 check "torchrun variables on CPU without mpirun: exit 1" test $? -eq 1
 check "... saying CPU ranks need mpirun" grep -q "CPU ranks communicate with MPI, so start them with mpirun" "$W/tr.out"
 
-echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+summary

@@ -13,55 +13,17 @@ set -u
 SAMX=$1
 PY=${2:-/usr/bin/python3}
 MPIEXEC=${3:-mpirun}
-HERE=$(cd "$(dirname "$0")" && pwd)
 if ! "$SAMX" info | grep -Eq "^cuda devices: [1-9]"; then
   echo "skipped: no CUDA device (real or emulated)"
   exit 77
 fi
 W=$(mktemp -d /tmp/samx_mpi_train_cuda.XXXXXX)
 trap 'rm -rf "$W"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE CUDA_VISIBLE_DEVICES=0
-passed=0
-failed=0
-check() {
-  local what=$1
-  shift
-  if "$@" >"$W/check.out" 2>&1; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $what"
-    sed 's/^/    /' "$W/check.out" | tail -20
-    return 1
-  fi
-}
-show() { echo "    --- $1:"; grep -v '^|' "$1" | tail -n 15 | sed 's/^/    /'; }
-mpi() { "$MPIEXEC" -np 2 --oversubscribe "$@"; }
+source "$(dirname "$0")/../mpi_common.sh"
+export CUDA_VISIBLE_DEVICES=0
 "$SAMX" pack synthetic --out "$W/data.h5" --n 48 --size 32 >/dev/null || { echo "FAIL: pack"; exit 1; }
-config() {
-  cat >"$W/$1.ini" <<EOF
-[run]
-dir = $W/$1
-device = $2
-act_mem_mb = 256
-[model]
-arch = tiny
-img_size = 32
-patch = 8
-enc_dim = 16
-enc_depth = 1
-enc_heads = 2
-enc_mlp = 32
-window = 2
-global_blocks = 0
-prompt_dim = 16
-dec_heads = 2
-dec_mlp = 32
-iou_hidden = 16
-[data]
-path = $W/data.h5
-[optim]
+config() {  # config NAME DEVICE
+  tiny_config "$1" "$2" "[optim]
 lr = 2e-3
 batch_size = 2
 schedule = constant
@@ -70,32 +32,7 @@ steps = 6
 val_every = 3
 val_samples = 4
 save_every = 3
-step_timeout = 60
-[log]
-progress = none
-EOF
-}
-records() { "$PY" - "$1" <<'EOF'
-import json, sys
-for line in open(sys.argv[1]):
-    o = json.loads(line)
-    for k in ("time_s", "samples_per_s", "rss_mb", "act_peak_mb", "comm_ms"):
-        o.pop(k, None)
-    if "val" in o:
-        o["val"].pop("seconds", None)
-    print(json.dumps(o, sort_keys=True))
-EOF
-}
-same_log() { diff <(records "$1") <(records "$2"); }
-same_tensors() { "$PY" "$HERE/st_compare.py" "$1" "$2" "${3:-0}"; }
-close_losses() { "$PY" - "$1" "$2" "$3" <<'EOF'
-import json, sys
-la = [json.loads(l)["loss"] for l in open(sys.argv[1]) if '"val"' not in l]
-lb = [json.loads(l)["loss"] for l in open(sys.argv[2]) if '"val"' not in l]
-worst = max(abs(x - y) / (1 + abs(x)) for x, y in zip(la, lb))
-print(len(la), "losses, max relative difference", worst)
-sys.exit(0 if len(la) == len(lb) and la and worst <= float(sys.argv[3]) else 1)
-EOF
+step_timeout = 60"
 }
 
 for n in one two zero; do config $n cuda; done
@@ -122,11 +59,8 @@ check "CUDA ranks vs CPU ranks: weights within 1e-3" same_tensors "$W/cpu/checkp
 config sig cuda
 "$MPIEXEC" -np 2 --oversubscribe "$SAMX" train "$W/sig.ini" --set debug.step_sleep_ms=500 >"$W/sig.out" 2>&1 &
 MP=$!
-for _ in $(seq 600); do grep -q '"step":2,' "$W/sig/log.jsonl" 2>/dev/null && break; sleep 0.1; done
-R1=""
-for p in $(ps -o pid= --ppid $MP); do
-  tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && R1=$p
-done
+check "sig: step 2 logged" wait_for_step "$W/sig/log.jsonl" 2
+R1=$(rank_pid $MP 1)
 check "CUDA rank 1 found" test -n "$R1"
 [ -n "$R1" ] && kill -TERM "$R1"
 wait $MP
@@ -135,5 +69,4 @@ check "SIGTERM to a CUDA rank: exit 143" test $? -eq 143 || show "$W/sig.out"
 check "... resumed on 1 CUDA rank" test $? -eq 0 || show "$W/sig2.out"
 check "... with the uninterrupted run's log" same_log "$W/one/log.jsonl" "$W/sig/log.jsonl"
 
-echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+summary
