@@ -66,6 +66,16 @@ static int64_t batches_in(const SamxLoader *l, int64_t len) {
   return (len + b - 1) / b;
 }
 
+static int interleaved(const SamxLoader *l) { return l->opts.batch_world > 1; }
+
+// Moves the cursor (epoch, pos) k batches on along the stream.
+static void step_cursor(const SamxLoader *l, int64_t *epoch, int64_t *pos, int64_t k) {
+  int64_t per = batches_in(l, l->share_len);
+  *pos += k;
+  *epoch += *pos / per;
+  *pos %= per;
+}
+
 // This rank's rows of `epoch` in visiting order (count: rank_len).
 static void epoch_share(const SamxLoader *l, int64_t epoch, int64_t *out) {
   int64_t n = l->n_rows;
@@ -240,10 +250,7 @@ static void fill(SamxLoader *l, Slot *s) {
       s->failed = 1;
       snprintf(s->error, sizeof s->error, "%s", samx_last_error());
     }
-  if (pos + 1 < batches_in(l, l->share_len))
-    l->fill_position = pos + 1;
-  else
-    l->fill_epoch = epoch + 1, l->fill_position = 0;
+  step_cursor(l, &l->fill_epoch, &l->fill_position, interleaved(l) ? l->opts.batch_world : 1);
 }
 
 // ---- the reader thread ----
@@ -268,6 +275,7 @@ static void *reader_main(void *arg) {
 static void start_reader(SamxLoader *l) {
   l->head = 0, l->filled = 0, l->held = -1, l->stop = 0;
   l->fill_epoch = l->epoch, l->fill_position = l->position;
+  if (interleaved(l)) step_cursor(l, &l->fill_epoch, &l->fill_position, l->opts.batch_rank);
   if (l->opts.prefetch <= 0) return;
   SAMX_ASSERT(pthread_create(&l->thread, NULL, reader_main, l) == 0, "loader: cannot start the reader thread");
   l->running = 1;
@@ -289,6 +297,9 @@ static int check_opts(const char *path, const SamxLoaderOpts *o, const SamxDatas
   if (o->world < 1 || o->rank < 0 || o->rank >= o->world)
     return samx_fail("loader: rank %d is outside [0, world = %d)", o->rank, o->world);
   if (o->split < -1 || o->split >= SAMX_SPLIT_COUNT) return samx_fail("loader: unknown split %d", o->split);
+  if (o->batch_world > 1 && (o->world != 1 || o->batch_rank < 0 || o->batch_rank >= o->batch_world))
+    return samx_fail("loader: batch rank %d of %d needs rows unsharded (rank 0 of 1), got rank %d of %d", o->batch_rank,
+                     o->batch_world, o->rank, o->world);
   if (o->aug.rot90 && info->h != info->w)
     return samx_fail("%s: 90-degree rotations need square images, the dataset's are %lld x %lld", path,
                      (long long)info->h, (long long)info->w);
@@ -333,6 +344,11 @@ static int load_split(SamxLoader *l) {
   if (l->n_rows < l->opts.world)
     return samx_fail("%s: split %s has %lld rows, fewer than the %d ranks", l->path, name, (long long)l->n_rows,
                      l->opts.world);
+  if (l->opts.batch_world > 1 && batches_in(l, l->n_rows) < l->opts.batch_world)
+    return samx_fail("%s: split %s has %lld rows, %lld batch(es) of %lld: too few for %d ranks (HINT: a smaller "
+                     "optim.batch_size, fewer ranks, or a larger split)",
+                     l->path, name, (long long)l->n_rows, (long long)batches_in(l, l->n_rows), (long long)l->opts.batch,
+                     l->opts.batch_world);
   if (l->opts.drop_last && l->n_rows / l->opts.world < l->opts.batch)
     return samx_fail("%s: split %s has %lld rows: with drop_last, %d ranks and batch %lld no batch is complete",
                      l->path, name, (long long)l->n_rows, l->opts.world, (long long)l->opts.batch);
@@ -388,6 +404,11 @@ void samx_loader_close(SamxLoader *l) {
 
 // ---- the caller's side ----
 static void advance(SamxLoader *l, const SamxBatch *b) {
+  if (interleaved(l)) {  // the caller's cursor: the start of the next group of batch_world batches
+    l->epoch = b->epoch, l->position = b->index;
+    step_cursor(l, &l->epoch, &l->position, l->opts.batch_world - l->opts.batch_rank);
+    return;
+  }
   if (b->index + 1 < batches_in(l, l->share_len))
     l->epoch = b->epoch, l->position = b->index + 1;
   else
@@ -406,6 +427,7 @@ static const SamxBatch *deliver(SamxLoader *l, Slot *s) {
 const SamxBatch *samx_loader_next(SamxLoader *l) {
   if (!l->running) {
     l->fill_epoch = l->epoch, l->fill_position = l->position;
+    if (interleaved(l)) step_cursor(l, &l->fill_epoch, &l->fill_position, l->opts.batch_rank);
     fill(l, &l->slots[0]);
     return deliver(l, &l->slots[0]);
   }

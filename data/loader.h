@@ -61,6 +61,13 @@ typedef struct {
   const char *checkpoint_sha256;
   // The sha256 of the dataset file (NULL: not checked): the cache must have been made from it.
   const char *dataset_sha256;
+  // Data parallelism by whole batches (contracts §8): rank batch_rank of batch_world takes batches
+  // batch_rank, batch_rank + batch_world, ... of the stream one process (rank 0 of 1) would read, so
+  // W such ranks with batch b see what one process sees with batch b and W accumulation steps. The
+  // loader's state is then that one-process stream's position at the start of the next group of
+  // batch_world batches: the same on every rank and independent of batch_world (a run resumes on
+  // another number of ranks). rank/world must be 0/1. batch_world 0 or 1: off.
+  int batch_rank, batch_world;
 } SamxLoaderOpts;
 
 // Defaults: train split, batch 2, seed 0, rank 0 of 1, shuffle, no drop_last, prefetch 2, uint8

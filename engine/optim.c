@@ -150,20 +150,24 @@ static SamxOptimCoef coefficients(const SamxOptimConfig *cfg, const SamxOptimGro
 }
 
 void samx_optim_step(SamxOptim *o, float lr) {
+  samx_optim_step_range(o, lr, 0, o->params->n_trainable, o->m, o->v, o->params->grad_flat);
+}
+
+void samx_optim_step_range(SamxOptim *o, float lr, int64_t lo, int64_t hi, float *m, float *v, const float *g) {
   SamxParams *p = o->params;
   o->step++;
   SamxOptimCoef coef[SAMX_OPTIM_MAX_GROUPS];
-  for (int g = 0; g < o->n_groups; g++)
-    coef[g] = coefficients(&o->cfg, &o->groups[g], (double)lr * o->groups[g].lr_mult, o->step);
+  for (int k = 0; k < o->n_groups; k++)
+    coef[k] = coefficients(&o->cfg, &o->groups[k], (double)lr * o->groups[k].lr_mult, o->step);
   for (int i = 0; i < p->n; i++) {
     if (o->group_of[i] < 0) continue;
     SamxTensor *t = p->list[i];
+    int64_t a = o->offset[i] > lo ? o->offset[i] : lo, b = o->offset[i] + t->numel < hi ? o->offset[i] + t->numel : hi;
+    if (a >= b) continue;
     SamxOptimCoef c = coef[o->group_of[i]];
-    int64_t off = o->offset[i];
-    float *m = o->m ? o->m + off : NULL, *v = o->v ? o->v + off : NULL;
-    const float *g = p->grad_flat + off;
-    SAMX_ON_DEVICE(t, samx_cpu_optim_update(c, samx_f32(t), m, v, g, t->numel),
-                   samx_cuda_optim_update(c, samx_f32(t), m, v, g, t->numel));
+    float *x = samx_f32(t) + (a - o->offset[i]), *mm = m ? m + (a - lo) : NULL, *vv = v ? v + (a - lo) : NULL;
+    SAMX_ON_DEVICE(t, samx_cpu_optim_update(c, x, mm, vv, g + (a - lo), b - a),
+                   samx_cuda_optim_update(c, x, mm, vv, g + (a - lo), b - a));
     samx_bump_version(t);
   }
 }

@@ -86,6 +86,11 @@ int samx_optim_group_size(const SamxOptim *o, int g);
 // (each group uses lr * lr_mult). Gradients are left as they are.
 void samx_optim_step(SamxOptim *o, float lr);
 
+// The same update restricted to the trainable values in [lo, hi) of the flat layout (a ZeRO-1 shard):
+// the state buffers m, v (NULL where the kind keeps none) hold that range only (m[0] is value lo), and
+// g is the shard's gradient (g[0] is value lo). Counts a step like samx_optim_step.
+void samx_optim_step_range(SamxOptim *o, float lr, int64_t lo, int64_t hi, float *m, float *v, const float *g);
+
 // ---- learning-rate schedules ----
 typedef enum { SAMX_SCHED_CONSTANT = 0, SAMX_SCHED_LINEAR = 1, SAMX_SCHED_COSINE = 2 } SamxScheduleKind;
 

@@ -164,9 +164,11 @@ int samx_backward(SamxCtx *ctx, SamxTensor *loss, SamxTensor *grad_out) {
   int rc = 0;
   for (int i = ctx->tape.n - 1; i >= 0; i--) {
     SamxNode *node = &ctx->tape.nodes[i];
-    if (!node->out->grad) continue;  // nothing downstream of this op reached the loss
-    if ((rc = check_saved(node)) != 0) break;
-    node->backward(ctx, node);
+    if (node->out->grad) {  // else nothing downstream of this op reached the loss
+      if ((rc = check_saved(node)) != 0) break;
+      node->backward(ctx, node);
+    }
+    if (ctx->after_node) ctx->after_node(ctx->after_node_user, i);
   }
   samx_ctx_set_recording(ctx, prev);
   return rc;

@@ -54,6 +54,10 @@ struct SamxCtx {
   int recording;        // 0: inference mode, nothing is recorded
   uint64_t seed;        // counter-based RNG: (seed, offset) names every random draw
   uint64_t rng_offset;  // advanced by every random op; saved in checkpoints
+  // When set, called after samx_backward has passed tape node i (i descending, reached or not):
+  // data parallelism starts reducing gradient buckets that no earlier node can change any more.
+  void (*after_node)(void *user, int i);
+  void *after_node_user;
 };
 
 // act_bytes: activation arena size on `device`; max_nodes: tape capacity per step.

@@ -9,6 +9,7 @@
 #include "data/dataset.h"
 #include "data/embed_cache.h"
 #include "data/predictions.h"
+#include "engine/dist.h"
 #include "engine/samx.h"
 #include "models/sam/sam.h"
 #include "models/sam/sam_image.h"
@@ -27,13 +28,17 @@ static void usage(FILE *f) {
           "  --split S        train, val, test or all (default all)\n"
           "  --device D       auto (a GPU when present, default), cpu, cuda or cuda:N\n"
           "  --batch N        images per encoder call (default 1)\n"
-          "  --gzip L         deflate level 0-9 for the embeddings (default 0: they compress poorly)\n");
+          "  --gzip L         deflate level 0-9 for the embeddings (default 0: they compress poorly)\n\n"
+          "On several ranks each computes every W-th batch and rank 0 writes the file, the same file one\n"
+          "process writes.\n");
+  fputs(samx_launch_help, f);
 }
 
 typedef struct {
   const char *checkpoint, *data, *out, *split, *device;
   SamxEmbedDtype dtype;
   int batch, gzip;
+  SamxLaunchArgs launch;
 } EmbedArgs;
 
 static int parse_int(const char *opt, const char *val, int lo, int hi, int *out) {
@@ -49,9 +54,13 @@ static int parse_int(const char *opt, const char *val, int lo, int hi, int *out)
 static int parse_args(int argc, char **argv, EmbedArgs *a) {
   memset(a, 0, sizeof *a);
   a->split = "all", a->device = "auto", a->dtype = SAMX_EMBED_F32, a->batch = 1;
+  a->launch = SAMX_LAUNCH_ARGS_NONE;
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i];
     if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) return 1;
+    int took = samx_launch_take_arg(argc, argv, &i, &a->launch);
+    if (took < 0) return -1;
+    if (took) continue;
     static const char *with_value[] = {"--checkpoint", "--data", "--out", "--split", "--device", "--dtype", "--batch",
                                        "--gzip"};
     int known = 0;
@@ -136,8 +145,11 @@ static void progress(Progress *p, int64_t done, int64_t total) {
   }
 }
 
-// Encodes rows[0..n) in batches and appends them to w.
-static int embed_rows(SamModel *m, SamxDataset *ds, const int64_t *rows, int64_t n, int batch, SamxEmbedWriter *w) {
+// Encodes rows[0..n) in batches and appends them to w (rank 0). On W ranks, batch k is encoded by rank
+// k mod W; after each round of W batches rank 0 receives them in batch order, so the file is the
+// one-process file (the same batches, encoded the same way).
+static int embed_rows(SamModel *m, SamxDataset *ds, const int64_t *rows, int64_t n, int batch, SamxEmbedWriter *w,
+                      SamxDist *d) {
   const SamConfig *c = &m->cfg;
   int h = (int)samx_dataset_h(ds), wd = (int)samx_dataset_w(ds);
   size_t hw = (size_t)h * (size_t)wd;
@@ -146,28 +158,59 @@ static int embed_rows(SamModel *m, SamxDataset *ds, const int64_t *rows, int64_t
   samx_ctx_init(&ctx, m->device, arena_bytes(c, batch), 4096 + 512 * c->enc_depth);
   samx_ctx_set_recording(&ctx, 0);
   int64_t g = sam_embed_grid(c), per = (int64_t)c->out_chans * g * g;
-  float *host = (float *)malloc((size_t)(batch * per) * sizeof *host);
+  int W = d->world, me = d->rank;
+  // One slot per rank of a round: embeddings [batch, per] and infos [batch, 4].
+  float *host = (float *)malloc((size_t)W * (size_t)(batch * per) * sizeof *host);
+  int64_t *info = (int64_t *)malloc((size_t)W * (size_t)batch * 4 * sizeof *info);
   SamxTensor **inputs = (SamxTensor **)malloc((size_t)batch * sizeof *inputs);
   SamImageInfo *infos = (SamImageInfo *)malloc((size_t)batch * sizeof *infos);
   Progress pr = {isatty(2), now_s(), now_s()};
   int rc = 0;
-  for (int64_t at = 0; at < n && rc == 0; at += batch) {
-    int b = (int)(n - at < batch ? n - at : batch);
-    samx_ctx_reset(&ctx);
-    for (int j = 0; j < b && rc == 0; j++) {
-      rc = read_rgb(ds, rows[at + j], raw, rgb);
-      if (rc == 0) inputs[j] = sam_preprocess(&ctx, m, rgb, h, wd, &infos[j]);
+  int64_t n_batches = (n + batch - 1) / batch;
+  for (int64_t round = 0; round * W < n_batches && rc == 0; round++) {
+    int64_t k = round * W + me, at = k * batch;
+    if (k < n_batches) {
+      int b = (int)(n - at < batch ? n - at : batch);
+      float *out = host + (size_t)me * (size_t)(batch * per);
+      samx_ctx_reset(&ctx);
+      for (int j = 0; j < b && rc == 0; j++) {
+        rc = read_rgb(ds, rows[at + j], raw, rgb);
+        if (rc == 0) inputs[j] = sam_preprocess(&ctx, m, rgb, h, wd, &infos[j]);
+      }
+      if (rc == 0) {
+        SamxTensor *x = b == 1 ? inputs[0] : samx_concat(&ctx, inputs, b, 0);
+        samx_tensor_read_f32(sam_encode(&ctx, m, x), out);
+        for (int j = 0; j < b; j++) {
+          int64_t *o = info + ((size_t)me * (size_t)batch + (size_t)j) * 4;
+          o[0] = infos[j].orig_h, o[1] = infos[j].orig_w, o[2] = infos[j].input_h, o[3] = infos[j].input_w;
+        }
+      }
     }
-    if (rc != 0) break;
-    SamxTensor *x = b == 1 ? inputs[0] : samx_concat(&ctx, inputs, b, 0);
-    SamxTensor *emb = sam_encode(&ctx, m, x);
-    samx_tensor_read_f32(emb, host);
-    for (int j = 0; j < b && rc == 0; j++) {
-      int64_t info[4] = {infos[j].orig_h, infos[j].orig_w, infos[j].input_h, infos[j].input_w};
-      rc = samx_embed_append(w, rows[at + j], host + (size_t)j * (size_t)per, info);
+    if (W > 1) {  // a read error on any rank stops every rank
+      double bad = rc != 0;
+      if (samx_dist_allreduce_host_f64(d, &bad, 1) != 0 || bad) {
+        if (rc == 0) samx_fail("samx embed: another rank failed (its message is above)");
+        rc = -1;
+        break;
+      }
     }
-    progress(&pr, at + b, n);
+    for (int r = 0; r < W && rc == 0; r++) {
+      int64_t kr = round * W + r, ar = kr * batch;
+      if (kr >= n_batches) break;
+      int b = (int)(n - ar < batch ? n - ar : batch);
+      float *slot = host + (size_t)r * (size_t)(batch * per);
+      int64_t *islot = info + (size_t)r * (size_t)batch * 4;
+      if (W > 1 && (samx_dist_broadcast(d, slot, (size_t)(b * per) * sizeof *slot, r) != 0 ||
+                    samx_dist_broadcast(d, islot, (size_t)b * 4 * sizeof *islot, r) != 0)) {
+        rc = -1;
+        break;
+      }
+      for (int j = 0; w && j < b && rc == 0; j++)
+        rc = samx_embed_append(w, rows[ar + j], slot + (size_t)j * (size_t)per, islot + (size_t)j * 4);
+      if (me == 0) progress(&pr, ar + b, n);
+    }
   }
+  free(info);
   samx_ctx_free(&ctx);
   free(raw), free(rgb), free(host), free(inputs), free(infos);
   return rc;
@@ -184,9 +227,21 @@ static int64_t *split_rows(SamxDataset *ds, const char *split, int64_t *n) {
   return rows;
 }
 
+static int run_ranks(const EmbedArgs *a, SamxDevice device, SamxDist *dist);
+
 static int run(const EmbedArgs *a) {
   SamxDevice device;
   if (samx_device_parse(a->device, &device) != 0) return -1;
+  SamxLaunch launch;
+  SamxDist dist;
+  if (samx_launch_detect(&a->launch, NULL, NULL, &launch) != 0 || samx_dist_init(&dist, &launch, device) != 0) return -1;
+  device = dist.device;
+  int rc = run_ranks(a, device, &dist);
+  samx_dist_finalize(&dist);
+  return rc;
+}
+
+static int run_ranks(const EmbedArgs *a, SamxDevice device, SamxDist *dist) {
   char ckpt_sha[65], data_sha[65];
   if (samx_sha256_file(a->checkpoint, ckpt_sha) != 0 || samx_sha256_file(a->data, data_sha) != 0) return -1;
   SamxDataset *ds = samx_dataset_open(a->data);
@@ -212,11 +267,14 @@ static int run(const EmbedArgs *a) {
                           .input_size = c->img_size,
                           .split = a->split,
                           .gzip_level = a->gzip};
-    SamxEmbedWriter *w = samx_embed_create(a->out, &spec);
-    int rc = w ? embed_rows(&m, ds, rows, n, a->batch, w) : -1;
+    SamxEmbedWriter *w = dist->rank == 0 ? samx_embed_create(a->out, &spec) : NULL;
+    double no_writer = dist->rank == 0 && !w;  // every rank learns whether rank 0 could create the file
+    int rc = samx_dist_allreduce_host_f64(dist, &no_writer, 1) != 0 || no_writer ? -1 : 0;
+    if (rc != 0 && dist->rank != 0) samx_fail("samx embed: rank 0 could not create %s", a->out);
+    if (rc == 0) rc = embed_rows(&m, ds, rows, n, a->batch, w, dist);
     if (w && rc != 0) samx_embed_abort(w);
     if (w && rc == 0) rc = samx_embed_finish(w);
-    if (rc == 0)
+    if (rc == 0 && dist->rank == 0)
       fprintf(stderr, "samx embed: wrote %lld embeddings [%d, %lld, %lld] %s to %s\n", (long long)n, c->out_chans,
               (long long)g, (long long)g, samx_embed_dtype_name(a->dtype), a->out);
     free(config);

@@ -11,6 +11,7 @@
 
 #include "data/dataset.h"
 #include "data/predictions.h"
+#include "engine/dist.h"
 #include "engine/samx.h"
 #include "infer/infer.h"
 #include "models/p2sam/p2sam.h"
@@ -80,7 +81,10 @@ static void usage(FILE *f) {
           "  --samples N         z draws per snapshot (default 4: 16 hypotheses)\n"
           "  --seed S            eps of row r: normal draws of stream hash(S, r) (default 0)\n"
           "  --mask-weights W.pt, --base SAM.pth, --img-size N   the authors' files, as for samx segment\n"
-          "Exit status 0 on success; otherwise one line on stderr says what is wrong.\n");
+          "Exit status 0 on success; otherwise one line on stderr says what is wrong.\n\n"
+          "On several ranks each runs every W-th batch (every rank reads the data to form the same batches)\n"
+          "and rank 0 writes the file, the same predictions one process writes.\n");
+  fputs(samx_launch_help, f);
 }
 
 typedef struct {
@@ -89,6 +93,7 @@ typedef struct {
   int annotator, hypothesis, seg_annotator, batch, decode_batch, quiet, trained, p2sam, img_size, allow_dataset_mismatch;
   int64_t limit;
   SamxInferOpts o;
+  SamxLaunchArgs launch;
 } InferArgs;
 
 static int parse_int(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *v) {
@@ -109,6 +114,7 @@ static int parse_args(int argc, char **argv, InferArgs *a) {
                                      "--aggregate", "--mask-prompt", "--candidates", "--segmentation", "--hypothesis",
                                      "--seg-annotator", "--point", "--weighting", "--connectivity", "--masks",
                                      "--snapshots", "--samples", "--mask-weights", "--base", "--img-size"};
+  a->launch = SAMX_LAUNCH_ARGS_NONE;
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i];
     if (!strcmp(opt, "-q") || !strcmp(opt, "--quiet")) {
@@ -119,6 +125,9 @@ static int parse_args(int argc, char **argv, InferArgs *a) {
       a->allow_dataset_mismatch = 1;
       continue;
     }
+    int took = samx_launch_take_arg(argc, argv, &i, &a->launch);
+    if (took < 0) return -1;
+    if (took) continue;
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(opt, with_value[k]);
     if (!known) return samx_fail("unknown option '%s' (see samx infer --help)", opt);
@@ -437,7 +446,101 @@ static int load_p2sam(InferArgs *a, SamxDevice device, SamMethodModel *model, P2
   return rc;
 }
 
+
+// One prediction into the file, with the run's statistics.
+static int append_one(const InferArgs *a, SamxPredictionsWriter *w, int64_t row, const uint8_t *masks, float score,
+                      float quality, int64_t *written, int64_t *empty_seg, double *quality_sum) {
+  int rc;
+  if (a->o.method == SAMX_INFER_SQA) {
+    rc = samx_predictions_append(w, row, masks, NULL, quality);
+    if (isnan(quality))
+      ++*empty_seg;
+    else
+      *quality_sum += quality;
+  } else {
+    rc = samx_predictions_append(w, row, masks, &score, NAN);
+  }
+  ++*written;
+  return rc;
+}
+
+// Several ranks: batch k of the one-process sequence runs on rank k mod W; after each round of W
+// batches every rank's results travel to rank 0 (a broadcast from each), which appends them in batch
+// order, so the file is the one a single process writes. Slot layout per rank: int64 count, then per
+// prediction int64 row, float score, float quality and `payload` mask bytes.
+typedef struct {
+  SamxDist *dist;
+  int W, me;
+  int64_t payload, slot_bytes;
+  uint8_t *slots;  // W slots
+} Round;
+
+static size_t item_bytes(const Round *r) { return 16 + (size_t)r->payload; }
+
+static void round_init(Round *r, SamxDist *d, int batch, int64_t payload) {
+  r->dist = d, r->W = d->world, r->me = d->rank, r->payload = payload;
+  r->slot_bytes = 8 + (int64_t)batch * (int64_t)item_bytes(r);
+  r->slots = r->W > 1 ? (uint8_t *)calloc((size_t)r->W, (size_t)r->slot_bytes) : NULL;
+}
+
+static void round_free(Round *r) { free(r->slots); }
+
+static void round_pack(Round *r, const InferArgs *a, const SamxInferInput *in, const SamxInferOutput *out,
+                       const int64_t *rows, int b) {
+  uint8_t *s = r->slots + (size_t)r->me * (size_t)r->slot_bytes;
+  int64_t n = b;
+  memcpy(s, &n, 8);
+  for (int i = 0; i < b; i++) {
+    uint8_t *it = s + 8 + (size_t)i * item_bytes(r);
+    memcpy(it, &rows[i], 8);
+    memcpy(it + 8, &out[i].score, 4);
+    memcpy(it + 12, &out[i].quality, 4);
+    memcpy(it + 16, a->o.method == SAMX_INFER_SQA ? in[i].seg : out[i].mask, (size_t)r->payload);
+  }
+}
+
+// Exchanges and writes the round; a failure on any rank (rc) fails every rank.
+static int round_flush(Round *r, const InferArgs *a, SamxPredictionsWriter *w, int rc, int64_t *written,
+                       int64_t *empty_seg, double *quality_sum) {
+  double bad = rc != 0;
+  if (samx_dist_allreduce_host_f64(r->dist, &bad, 1) != 0) return -1;
+  if (bad) return rc ? rc : samx_fail("another rank failed (its message is above)");
+  for (int q = 0; q < r->W && rc == 0; q++) {
+    uint8_t *s = r->slots + (size_t)q * (size_t)r->slot_bytes;
+    if (samx_dist_broadcast(r->dist, s, (size_t)r->slot_bytes, q) != 0) return -1;
+    int64_t n;
+    memcpy(&n, s, 8);
+    for (int64_t i = 0; i < n && rc == 0; i++) {
+      const uint8_t *it = s + 8 + (size_t)i * item_bytes(r);
+      int64_t row;
+      float score, quality;
+      memcpy(&row, it, 8), memcpy(&score, it + 8, 4), memcpy(&quality, it + 12, 4);
+      if (r->me == 0) rc = append_one(a, w, row, it + 16, score, quality, written, empty_seg, quality_sum);
+    }
+    memset(s, 0, 8);  // an empty slot until its rank fills it again
+  }
+  return rc;
+}
+
+static int run_ranks(InferArgs *a, SamxDist *dist);
+
 static int run(InferArgs *a) {
+  SamxLaunch launch;
+  SamxDist dist;
+  SamxDevice device;
+  if (samx_device_parse(a->device, &device) != 0 || samx_launch_detect(&a->launch, NULL, NULL, &launch) != 0 ||
+      samx_dist_init(&dist, &launch, device) != 0)
+    return -1;
+  if (dist.world > 1 && a->candidates) {
+    samx_dist_finalize(&dist);
+    return samx_fail("--candidates is written by one process only (run without several ranks)");
+  }
+  int rc = run_ranks(a, &dist);
+  samx_dist_finalize(&dist);
+  return rc;
+}
+
+static int run_ranks(InferArgs *a, SamxDist *dist) {
   Source src = {0};
   src.ds = samx_dataset_open(a->data);
   if (!src.ds) return -1;
@@ -471,8 +574,7 @@ static int run(InferArgs *a) {
     rows[kept++] = r;
   }
   nrows = a->limit >= 0 && a->limit < kept ? a->limit : kept;
-  SamxDevice device;
-  if ((rc = samx_device_parse(a->device, &device))) goto done;
+  SamxDevice device = dist->device;
   if (a->p2sam) {
     if ((rc = load_p2sam(a, device, &model, &snaps))) goto done;
     model_loaded = 2;
@@ -519,6 +621,9 @@ static int run(InferArgs *a) {
   int64_t *batch_rows = (int64_t *)malloc(sizeof(int64_t) * (size_t)batch);
   int64_t done = 0, written = 0, no_prompt = 0, empty_seg = 0, next = 0;
   double t0 = now_s(), last = t0, quality_sum = 0;
+  Round rd;
+  round_init(&rd, dist, batch, a->o.method == SAMX_INFER_SQA ? hw : n_masks * hw);
+  int64_t k_batch = 0;  // batches formed so far: batch k runs on rank k mod W
   while (rc == 0 && next < nrows) {
     int b = 0;
     while (b < batch && next < nrows) {
@@ -532,34 +637,40 @@ static int run(InferArgs *a) {
       if (got) batch_rows[b++] = r;
     }
     if (rc || b == 0) break;
-    samx_inferer_run(inf, in, b, out);
-    if (samx_inferer_nonfinite(inf))
-      rc = samx_fail("the model produced %lld non-finite (NaN/inf) mask logits by dataset row %lld: the checkpoint's "
-                     "weights or the inputs hold NaN/inf; no prediction file written",
-                     (long long)samx_inferer_nonfinite(inf), (long long)batch_rows[b - 1]);
-    for (int i = 0; i < b && rc == 0; i++) {
-      SamxInferOutput *o = &out[i];
-      if (a->o.method == SAMX_INFER_SQA) {
-        rc = samx_predictions_append(writer, batch_rows[i], in[i].seg, NULL, o->quality);
-        if (isnan(o->quality)) empty_seg++;
-        else quality_sum += o->quality;
+    if (k_batch++ % rd.W == rd.me) {
+      samx_inferer_run(inf, in, b, out);
+      if (samx_inferer_nonfinite(inf))
+        rc = samx_fail("the model produced %lld non-finite (NaN/inf) mask logits by dataset row %lld: the checkpoint's "
+                       "weights or the inputs hold NaN/inf; no prediction file written",
+                       (long long)samx_inferer_nonfinite(inf), (long long)batch_rows[b - 1]);
+      if (rd.W == 1) {  // one process writes as it goes (SimSAM's candidates file too)
+        for (int i = 0; i < b && rc == 0; i++) {
+          SamxInferOutput *o = &out[i];
+          rc = append_one(a, writer, batch_rows[i], a->o.method == SAMX_INFER_SQA ? in[i].seg : o->mask, o->score,
+                          o->quality, &written, &empty_seg, &quality_sum);
+          if (rc == 0 && cand_writer) rc = append_candidates(cand_writer, batch_rows[i], o, hw);
+        }
       } else {
-        rc = samx_predictions_append(writer, batch_rows[i], o->mask, &o->score, NAN);
-        if (rc == 0 && cand_writer) rc = append_candidates(cand_writer, batch_rows[i], o, hw);
+        round_pack(&rd, a, in, out, batch_rows, b);
       }
-      written++;
+      for (int i = 0; i < b; i++) samx_infer_output_free(&out[i]);
     }
-    for (int i = 0; i < b; i++) samx_infer_output_free(&out[i]);
     done += b;
-    progress(a, done, nrows, t0, &last, 0);
+    if (rd.W > 1 && k_batch % rd.W == 0) rc = round_flush(&rd, a, writer, rc, &written, &empty_seg, &quality_sum);
+    if (rd.me == 0) progress(a, done, nrows, t0, &last, 0);
   }
-  if (rc == 0) {
+  if (rd.W > 1) rc = round_flush(&rd, a, writer, rc, &written, &empty_seg, &quality_sum);  // a short last round
+  round_free(&rd);
+  if (rc == 0 && rd.me != 0) {  // rank 0 writes the file
+    samx_predictions_abort(writer);
+    writer = NULL;
+  } else if (rc == 0) {
     progress(a, done, nrows, t0, &last, 1);
     rc = samx_predictions_finish(writer);
     writer = NULL;
     if (rc == 0 && cand_writer) rc = samx_predictions_finish(cand_writer), cand_writer = NULL;
   }
-  if (rc == 0 && !a->quiet) {
+  if (rc == 0 && !a->quiet && rd.me == 0) {
     double dt = now_s() - t0;
     fprintf(stderr, "samx infer: %s, %lld predictions written to %s in %.1f s (%.2f img/s, %.1f ms/img)", a->method_name,
             (long long)written, a->out, dt, written / fmax(dt, 1e-9), 1e3 * dt / fmax((double)written, 1));

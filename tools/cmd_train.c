@@ -28,17 +28,29 @@ static void usage(FILE *f) {
           "  3 stopped after [train] max_bad_steps non-finite steps in a row (no checkpoint written);\n"
           "  143 SIGTERM, 138 SIGUSR1, 130 SIGINT, 129 SIGHUP: a checkpoint was saved at the step boundary\n"
           "  and `--resume auto` continues with the same losses (requeue on 143 / 138). `--resume` also\n"
-          "  removes the temporary files of a checkpoint save that was killed (SIGKILL).\n");
+          "  removes the temporary files of a checkpoint save that was killed (SIGKILL).\n\n");
+  fputs(samx_launch_help, f);
+  fprintf(f, "  W ranks with optim.batch_size b compute what one rank computes with b and accum_steps x W;\n"
+             "  rank 0 writes checkpoints and logs; optim.zero = 1 shards the optimizer state (ZeRO-1).\n");
 }
 
 int samx_cmd_train(int argc, char **argv) {
   const char *config = NULL;
   SamxTrainOptions opts = {0};
+  SamxLaunchArgs launch = SAMX_LAUNCH_ARGS_NONE;
+  opts.launch = &launch;
   int print_config = 0, n_sets = 0;
   const char **sets = (const char **)calloc((size_t)argc + 1, sizeof(char *));
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     int has_value = i + 1 < argc;
+    int took = samx_launch_take_arg(argc, argv, &i, &launch);
+    if (took < 0) {
+      fprintf(stderr, "samx train: %s\n", samx_last_error());
+      free(sets);
+      return SAMX_TRAIN_EXIT_USAGE;
+    }
+    if (took) continue;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       free(sets);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/dist.h"
 #include "engine/samx.h"
 
 typedef int (*CmdFn)(int argc, char **argv);
@@ -72,7 +73,18 @@ static void usage(FILE *f) {
              "FIFO or device (/dev/stdout) is written into; an output that is one of the inputs is refused\n");
 }
 
+int samx_info_ranks(int argc, char **argv);
+
 int samx_cmd_info(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--ranks")) return samx_info_ranks(argc, argv);
+  if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    printf("usage: samx info [--ranks [--rank R --world-size W --local-rank L --rendezvous HOST:PORT|FILE]]\n\n"
+           "Build, devices and versions; --ranks: what this process detected about its launch (mpirun, srun,\n"
+           "torchrun, explicit flags), one line per rank (run it the way the job will be launched).\n\n%s",
+           samx_launch_help);
+    return 0;
+  }
   char buf[256];
   printf("samx %s, commit %s\n", SAMX_VERSION, SAMX_GIT_COMMIT);
   printf("cuda backend: %s\n", samx_built_with_cuda() ? "built" : "not built");

@@ -127,6 +127,10 @@ static const CfgKey KEYS[] = {
     INT("optim", "batch_size", batch_size, "2", 1, 4096, "samples per micro-batch"),
     INT("optim", "accum_steps", accum_steps, "1", 1, 4096, "micro-batches per optimizer step"),
     FLT("optim", "clip_norm", clip_norm, "1", 0, 1e9, "clip gradients to this global L2 norm (0: off)"),
+    INT("optim", "zero", zero, "0", 0, 1, "several ranks: 1 shards the optimizer state (ZeRO-1: reduce-scatter, update, all-gather)"),
+    FLT("optim", "bucket_mb", bucket_mb, "25", 0.001, 1e6, "several ranks: gradient all-reduce bucket size in MiB"),
+    BOOL("optim", "overlap", overlap, "true",
+         "several ranks: start each bucket's all-reduce as soon as the backward pass has finished its gradients"),
 
     FLT("train", "epochs", epochs, "1", 0, 1e6, "epochs over the training split (when steps = 0)"),
     INT("train", "steps", steps, "0", 0, BIG, "optimizer steps (0: from epochs)"),
@@ -136,6 +140,8 @@ static const CfgKey KEYS[] = {
          "validation metric that picks best.safetensors (ged, loss: lower is better)"),
     INT("train", "save_every", save_every, "100", 0, BIG, "write checkpoints/latest.safetensors every N steps (0: only at the end)"),
     INT("train", "max_bad_steps", max_bad_steps, "10", 1, BIG, "abort after this many non-finite steps in a row"),
+    FLT("train", "step_timeout", step_timeout, "600", 0, 1e9,
+        "several ranks: abort the job when no step finishes for this many seconds (a rank died or hangs; 0: off)"),
     BOOL("train", "save_frozen", save_frozen, "true", "checkpoints hold the frozen weights too (a file alone runs the model)"),
 
     INT("log", "every", log_every, "1", 1, BIG, "log.jsonl: one record every N steps"),
@@ -144,6 +150,7 @@ static const CfgKey KEYS[] = {
 
     STR("debug", "inject_nan_steps", inject_nan_steps, "", "comma list of steps whose loss is made NaN (tests)"),
     INT("debug", "step_sleep_ms", step_sleep_ms, "0", 0, 1e7, "sleep after every step (tests of signals)"),
+    INT("debug", "nan_rank", inject_nan_rank, "-1", -1, 1 << 24, "inject_nan_steps only on this rank (-1: every rank)"),
 };
 #define N_KEYS (sizeof KEYS / sizeof *KEYS)
 

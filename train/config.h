@@ -77,6 +77,12 @@ typedef struct {
   // [debug]
   char inject_nan_steps[256];
   int64_t step_sleep_ms;
+  // data parallelism (contracts §8; train/data_parallel.h)
+  int64_t zero;             // [optim] zero: 1 = ZeRO-1 optimizer-state sharding
+  double bucket_mb;         // [optim] bucket_mb: all-reduce bucket size
+  double step_timeout;      // [train] step_timeout: seconds without progress before the job is aborted
+  int64_t inject_nan_rank;  // [debug] nan_rank: inject_nan_steps on this rank only (-1: all)
+  int overlap;              // [optim] overlap: reduce buckets during the last backward pass
 } SamxTrainConfig;
 
 void samx_train_config_defaults(SamxTrainConfig *c);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 #include "models/method.h"
 #include "models/p2sam/p2sam.h"
 #include "train/curves.h"
+#include "train/data_parallel.h"
 
 #define MAX_NODES 65536
 #define MAX_MASKS 64
@@ -101,7 +103,15 @@ typedef struct {
   SamPrompt *prompts;
   SamImageInfo *info;
   int64_t *use;
+  char resumed_from[SAMX_CFG_STR + 64];
+  // several ranks (contracts §8): rank 0 alone writes checkpoints, logs and curves
+  SamxDist dist;
+  SamxDataParallel dp;
+  int rank, world;
 } Trainer;
+
+// Seconds of the last sign of progress, read by the watchdog thread (several ranks).
+static volatile double heartbeat = 0;
 
 // ---- small helpers ----
 static void path_join(char *out, size_t n, const char *dir, const char *name) { snprintf(out, n, "%s/%s", dir, name); }
@@ -271,6 +281,7 @@ static int open_loader(Trainer *t, const char *split_name, int training, SamxLoa
   o.seed = (uint64_t)c->seed + (training ? 0 : 1);
   o.shuffle = training ? c->shuffle : 0;
   o.prefetch = training ? 2 : 1;
+  if (training && t->world > 1) o.batch_rank = t->rank, o.batch_world = t->world;  // whole batches per rank
   if (c->embeddings[0]) {
     if (!c->checkpoint[0]) return samx_fail("config: [data] embeddings needs [model] checkpoint (the encoder that made them)");
     if (c->train_encoder) return samx_fail("config: [data] embeddings and [model] train_encoder = true exclude each other");
@@ -440,6 +451,7 @@ typedef struct {
   double loss, grad_norm, lr;
   int64_t samples;
   int skipped;
+  double comm_s;  // several ranks: seconds in the gradient reduction and the optimizer's collectives
 } StepResult;
 
 static int train_step(Trainer *t, StepResult *r) {
@@ -448,7 +460,12 @@ static int train_step(Trainer *t, StepResult *r) {
   samx_params_zero_grad(params);
   memset(r, 0, sizeof *r);
   r->lr = samx_lr_at(&t->sched, t->step);
+  // Micro-batch `micro` of this rank is batch micro * W + rank of the step in the one-process stream:
+  // its random draws and its share of the loss (1 / (accum x W)) are that batch's.
+  int64_t parts = c->accum_steps * t->world;
+  int nan_here = c->inject_nan_rank < 0 || c->inject_nan_rank == t->rank;
   for (int64_t micro = 0; micro < c->accum_steps; micro++) {
+    heartbeat = now_seconds();
     samx_ctx_reset(&t->ctx);
     int n;
     const SamxBatch *b = next_usable(t, t->train, &n);
@@ -457,17 +474,28 @@ static int train_step(Trainer *t, StepResult *r) {
     SamxTensor *outs[MAX_MASKS];
     SamxTensor *emb = embed_batch(t, b, n);
     int m = hypotheses(t, emb, n, 1, outs);
-    uint64_t select_seed = samx_hash4((uint64_t)c->seed, 11, (uint64_t)t->step, (uint64_t)micro);
+    uint64_t select_seed = samx_hash4((uint64_t)c->seed, 11, (uint64_t)t->step, (uint64_t)(micro * t->world + t->rank));
     SamxTensor *loss = method_loss(t, emb, outs, m, n, 1, select_seed);
-    if (samx_train_config_nan_step(c, t->step + 1)) loss = samx_scale(&t->ctx, loss, NAN);
-    loss = samx_scale(&t->ctx, loss, 1.0f / (float)c->accum_steps);
+    if (nan_here && samx_train_config_nan_step(c, t->step + 1)) loss = samx_scale(&t->ctx, loss, NAN);
+    loss = samx_scale(&t->ctx, loss, 1.0f / (float)parts);
     r->loss += read_scalar(loss);
+    if (micro == c->accum_steps - 1 && samx_dp_overlap_begin(&t->dp, &t->ctx) != 0) return -1;
     if (samx_backward(&t->ctx, loss, NULL) != 0) return -1;
+    samx_dp_micro_done(&t->dp, micro);
     r->samples += n;
   }
-  r->grad_norm = samx_clip_grad_norm(params, (float)c->clip_norm);
+  // Summed over ranks: the loss and sample count for the logs, the gradient for the update. A NaN on
+  // one rank is a NaN in every sum, so every rank skips the same step.
+  double sums[2] = {r->loss, (double)r->samples}, t0 = now_seconds();
+  int err = 0;
+  if (samx_dp_sum(&t->dp, sums, 2) != 0 || samx_dp_reduce(&t->dp) != 0) return -1;
+  r->comm_s = now_seconds() - t0;
+  r->loss = sums[0], r->samples = (int64_t)sums[1];
+  r->grad_norm = samx_dp_clip(&t->dp, (float)c->clip_norm, &err);
+  if (err) return -1;
   r->skipped = !isfinite(r->loss) || !isfinite(r->grad_norm);
-  if (!r->skipped) samx_optim_step(&t->opt, (float)r->lr);
+  if (!r->skipped && samx_dp_step(&t->dp, (float)r->lr) != 0) return -1;
+  heartbeat = now_seconds();
   return 0;
 }
 
@@ -518,6 +546,7 @@ static int validate(Trainer *t, ValMetrics *out) {
                 (float *)malloc(sizeof(float) * (size_t)(MAX_MASKS * di.h * di.w))};
   int prev = samx_ctx_set_recording(&t->ctx, 0), rc = 0;
   while (done < cap) {
+    heartbeat = now_seconds();
     samx_ctx_reset(&t->ctx);
     const SamxBatch *b = samx_loader_next(t->val);
     if (!b) {
@@ -562,7 +591,25 @@ static void checkpoint_path(const Trainer *t, const char *name, char *out, size_
 
 static json_t *json_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
+static int write_checkpoint(Trainer *t, const char *name, int finished);
+
+// Every rank calls it (ZeRO-1 gathers the optimizer shards first); rank 0 writes, and its outcome
+// is every rank's.
 static int save_checkpoint(Trainer *t, const char *name, int finished) {
+  heartbeat = now_seconds();
+  if (samx_dp_state_begin(&t->dp, 1) != 0) return -1;
+  int rc = t->rank == 0 ? write_checkpoint(t, name, finished) : 0;
+  samx_dp_state_end(&t->dp, 0);
+  if (t->world > 1) {
+    double failed = rc != 0;
+    if (samx_dp_sum(&t->dp, &failed, 1) != 0) return -1;
+    if (failed && rc == 0) return samx_fail("rank 0 could not write the %s checkpoint", name);
+  }
+  heartbeat = now_seconds();
+  return rc;
+}
+
+static int write_checkpoint(Trainer *t, const char *name, int finished) {
   const SamxTrainConfig *c = t->cfg;
   char path[SAMX_CFG_STR + 64], loader_json[1024];
   checkpoint_path(t, name, path, sizeof path);
@@ -576,6 +623,7 @@ static int save_checkpoint(Trainer *t, const char *name, int finished) {
                             json_loads(loader_json, 0, NULL), "skipped", (json_int_t)t->skipped, "bad_in_row",
                             (json_int_t)t->bad_in_row, "best", json_or_null(t->best), "best_step",
                             (json_int_t)t->best_step, "finished", finished, "samx_version", SAMX_VERSION);
+  json_object_set_new(train, "world", json_integer(t->world));  // informative: the file does not depend on it
   json_object_set_new(meta, "train", train);
   char *meta_text = json_dumps(meta, JSON_COMPACT | JSON_PRESERVE_ORDER);
   SamxCheckpoint ck = {.params = &t->mm.sam.params, .optim = &t->opt, .ctx = &t->ctx, .global_step = t->step,
@@ -598,10 +646,15 @@ static int64_t checkpoint_step(const char *path) {
   return step;
 }
 
+enum { RESUME_INCOMPATIBLE = -2 };  // a checkpoint this run's settings cannot continue
+
 static int resume_from(Trainer *t, const char *path) {
   SamxCheckpoint ck = {.params = &t->mm.sam.params, .optim = &t->opt, .ctx = &t->ctx};
   char *meta_text = NULL;
-  if (samx_checkpoint_load(path, &ck, &meta_text) != 0) return -1;
+  if (samx_dp_state_begin(&t->dp, 0) != 0) return -1;
+  int loaded = samx_checkpoint_load(path, &ck, &meta_text) == 0;
+  samx_dp_state_end(&t->dp, loaded);  // ZeRO-1: keep this rank's shard of the full state
+  if (!loaded) return -1;
   json_t *meta = meta_text ? json_loads(meta_text, 0, NULL) : NULL, *train = json_object_get(meta, "train");
   free(meta_text);
   if (!json_is_object(train)) {
@@ -613,11 +666,29 @@ static int resume_from(Trainer *t, const char *path) {
     json_decref(meta);
     return samx_fail("%s: a %s checkpoint, this run trains %s", path, method ? method : "?", sam_method_name(t->mm.method));
   }
+  // The global batch (batch x accum x ranks) must stay, else the data stream and the schedule change.
+  json_t *saved_cfg = json_object_get(meta, "config"), *saved_world = json_object_get(train, "world");
+  int64_t sb = json_integer_value(json_object_get(json_object_get(saved_cfg, "optim"), "batch_size"));
+  int64_t sa = json_integer_value(json_object_get(json_object_get(saved_cfg, "optim"), "accum_steps"));
+  int64_t sw = json_is_integer(saved_world) ? json_integer_value(saved_world) : 1;
+  const SamxTrainConfig *c = t->cfg;
+  if (sb > 0 && sa > 0 && sb * sa * sw != c->batch_size * c->accum_steps * t->world) {
+    int64_t global = sb * sa * sw, per = c->batch_size * t->world;
+    json_decref(meta);
+    samx_fail("%s: saved with a global batch of %lld (batch %lld x accum %lld x %lld ranks), this run has %lld x %lld "
+                     "x %d ranks (HINT: %s)",
+                     path, (long long)global, (long long)sb, (long long)sa, (long long)sw, (long long)c->batch_size,
+                     (long long)c->accum_steps, t->world,
+                     global % per == 0 ? "set optim.accum_steps so that the product stays; e.g. --set optim.accum_steps=N"
+                                       : "keep optim.batch_size and pick ranks x accum_steps with the same product");
+    return RESUME_INCOMPATIBLE;
+  }
   char *loader_json = json_dumps(json_object_get(train, "loader"), JSON_COMPACT);
   SamxLoaderState ls;
   int rc = loader_json && samx_loader_state_from_json(loader_json, &ls) == 0 ? samx_loader_set_state(t->train, &ls) : -1;
   free(loader_json);
   if (rc == 0) {
+    snprintf(t->resumed_from, sizeof t->resumed_from, "%s", path);
     t->step = ck.global_step;
     t->epoch = json_integer_value(json_object_get(train, "epoch"));
     t->skipped = json_integer_value(json_object_get(train, "skipped"));
@@ -652,10 +723,12 @@ static int resume_auto(Trainer *t) {
     for (int i = 0; i < 3; i++)
       if (steps[i] >= 0 && (pick < 0 || steps[i] > steps[pick])) pick = i;
     if (pick < 0) return 1;
-    if (resume_from(t, paths[pick]) == 0) {
+    int rc = resume_from(t, paths[pick]);
+    if (rc == 0) {
       printf("resuming from %s (step %lld)\n", paths[pick], (long long)t->step);
       return 0;
     }
+    if (rc == RESUME_INCOMPATIBLE) return -1;  // the run's settings, not the file, are at fault
     fprintf(stderr, "samx train: warning: cannot resume from %s: %s\n", paths[pick], samx_last_error());
     steps[pick] = -1;
   }
@@ -702,6 +775,7 @@ static void log_step(Trainer *t, const StepResult *r) {
   json_num(t->log, "act_peak_mb", (double)t->ctx.act.peak / (1 << 20));
   json_num(t->log, "rss_mb", rss_mb());
   json_num(t->log, "time_s", elapsed);
+  if (t->world > 1) json_num(t->log, "comm_ms", 1e3 * r->comm_s);
   fprintf(t->log, "}\n");
   fflush(t->log);
 }
@@ -785,17 +859,71 @@ static void clear_run(const SamxTrainConfig *c, const char *ckpt_dir) {
   }
 }
 
-static int setup(Trainer *t) {
+static int agree(Trainer *t, int rc, const char *what);
+
+// --resume: rank 0 picks the checkpoint (auto: the newest complete one), every rank loads that file.
+static int resume(Trainer *t) {
+  const SamxTrainOptions *o = t->opts;
+  char chosen[SAMX_CFG_STR + 64] = "";
+  int rc = 0;
+  if (t->world == 1 || t->rank == 0) {
+    rc = !strcmp(o->resume, "auto") ? resume_auto(t) : resume_from(t, o->resume);
+    if (rc == 0) snprintf(chosen, sizeof chosen, "%s", t->resumed_from);
+    if (rc == 1) printf("no checkpoint in %s: starting a fresh run\n", t->ckpt_dir);
+  }
+  if (t->world == 1) return rc < 0 ? -1 : 0;
+  if (agree(t, rc < 0 ? -1 : 0, "resume") != 0) return -1;
+  if (samx_dist_broadcast(&t->dist, chosen, sizeof chosen, 0) != 0) return -1;
+  if (t->rank != 0 && chosen[0]) return resume_from(t, chosen);
+  return 0;
+}
+
+// Rank 0's verdict (0 or -1) becomes every rank's; the others report that rank 0 failed.
+static int agree(Trainer *t, int rc, const char *what) {
+  if (t->world == 1) return rc;
+  int32_t v = rc;
+  if (samx_dist_broadcast(&t->dist, &v, sizeof v, 0) != 0) return -1;
+  if (v != 0 && t->rank != 0) return samx_fail("rank 0 failed to %s (its message is above)", what);
+  return v;
+}
+
+// The ranks of the job (a world of one without a launcher), and its device: a CUDA rank takes the
+// GPU of its local rank.
+static int join_ranks(Trainer *t) {
+  const SamxTrainOptions *o = t->opts;
+  SamxLaunch launch;
+  if (samx_launch_detect(o->launch, NULL, NULL, &launch) != 0) return -1;
+  if (samx_dist_init(&t->dist, &launch, t->dev) != 0) return -1;
+  t->rank = t->dist.rank, t->world = t->dist.world;
+  t->dev = t->dist.device;
+  if (t->world > 1 && !o->quiet) {
+    char line[1024];
+    samx_launch_describe(&t->dist.launch, line, sizeof line);
+    printf("samx train: %s; %s back end\n", line, samx_dist_backend_name(t->dist.backend));
+    fflush(stdout);
+  }
+  return 0;
+}
+
+static int prepare_run_dir(Trainer *t) {
   const SamxTrainConfig *c = t->cfg;
   const SamxTrainOptions *o = t->opts;
-  snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s/checkpoints", c->dir);
   if (run_dir_holds_run(c, t->ckpt_dir)) {
     if (!o->resume && !o->force)
       return samx_fail("%s already holds a run: continue it with --resume auto, or start over with --force", c->dir);
     if (!o->resume) clear_run(c, t->ckpt_dir);
   }
-  if (mkdir_p(t->ckpt_dir) != 0) return -1;
+  return mkdir_p(t->ckpt_dir);
+}
+
+static int setup(Trainer *t) {
+  const SamxTrainConfig *c = t->cfg;
+  const SamxTrainOptions *o = t->opts;
+  snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s/checkpoints", c->dir);
+  t->world = 1;
   if (samx_device_parse(o->device ? o->device : c->device, &t->dev) != 0) return -1;
+  if (join_ranks(t) != 0) return -1;
+  if (agree(t, t->rank == 0 ? prepare_run_dir(t) : 0, "prepare the run directory") != 0) return -1;
   samx_device_activate(t->dev);
   if (build_model(t) != 0) return -1;
   if (open_loader(t, c->train_split, 1, &t->train) != 0) return -1;
@@ -814,7 +942,8 @@ static int setup(Trainer *t) {
   t->info = (SamImageInfo *)calloc((size_t)B, sizeof(SamImageInfo));
   t->use = (int64_t *)calloc((size_t)B, sizeof(int64_t));
   int64_t bpe = samx_loader_batches_per_epoch(t->train);
-  t->total_steps = c->steps ? c->steps : (int64_t)ceil(c->epochs * (double)bpe / (double)c->accum_steps);
+  // bpe counts batches of the one-process stream; a step takes accum_steps x W of them.
+  t->total_steps = c->steps ? c->steps : (int64_t)ceil(c->epochs * (double)bpe / (double)(c->accum_steps * t->world));
   if (t->total_steps < 1) t->total_steps = 1;
   SamxOptimConfig oc = c->optimizer == SAMX_OPTIM_SGD ? samx_sgd_config(c->momentum, 0, c->weight_decay)
                        : c->optimizer == SAMX_OPTIM_ADAM ? samx_adam_config(c->weight_decay)
@@ -828,15 +957,17 @@ static int setup(Trainer *t) {
     if (!c->decay_1d) samx_optim_add_group_if(&t->opt, samx_param_is_1d, NULL, 1.0, 0.0);
   }
   t->sched = (SamxSchedule){(SamxScheduleKind)c->schedule, (float)c->lr, (float)c->min_lr, c->warmup_steps, t->total_steps};
+  if (samx_dp_init(&t->dp, &t->dist, &t->mm.sam.params, &t->opt, (int)c->zero, c->bucket_mb, (int)c->accum_steps) != 0)
+    return -1;
+  t->dp.overlap = c->overlap;
   samx_ctx_init(&t->ctx, t->dev, (size_t)c->act_mem_mb << 20, MAX_NODES);
   t->ctx.seed = (uint64_t)c->seed;
   t->best = NAN;
   t->best_step = -1;
-  if (o->resume) {
-    int rc = !strcmp(o->resume, "auto") ? resume_auto(t) : resume_from(t, o->resume);
-    if (rc < 0) return -1;
-    if (rc == 1) printf("no checkpoint in %s: starting a fresh run\n", t->ckpt_dir);
-  }
+  if (o->resume && resume(t) != 0) return -1;
+  // Same seed, same checkpoint: every rank must now hold the same model.
+  if (samx_dp_check_same(&t->dp, t->step ? "after resuming" : "at the start") != 0) return -1;
+  if (t->rank != 0) return 0;  // rank 0 alone writes the log and the resolved configuration
   char p[SAMX_CFG_STR + 64];
   path_join(p, sizeof p, c->dir, "log.jsonl");
   if (truncate_log(p, t->step) != 0) return -1;
@@ -855,9 +986,11 @@ static void print_summary(Trainer *t) {
   const SamxParams *p = &t->mm.sam.params;
   char dev[64];
   samx_device_str(t->dev, dev, sizeof dev);
-  printf("samx train: %s on %s, %.2fM of %.2fM parameters trained, %lld training samples, batch %lld x %lld, %lld steps\n",
+  char ranks[48] = "";
+  if (t->world > 1) snprintf(ranks, sizeof ranks, " x %d ranks%s", t->world, t->dp.zero ? " (ZeRO-1)" : "");
+  printf("samx train: %s on %s, %.2fM of %.2fM parameters trained, %lld training samples, batch %lld x %lld%s, %lld steps\n",
          sam_method_name(t->mm.method), dev, (double)p->n_trainable / 1e6, (double)p->n_values / 1e6,
-         (long long)samx_loader_split_rows(t->train), (long long)c->batch_size, (long long)c->accum_steps,
+         (long long)samx_loader_split_rows(t->train), (long long)c->batch_size, (long long)c->accum_steps, ranks,
          (long long)t->total_steps);
   printf("run directory %s; encoder %s\n", c->dir,
          c->embeddings[0] ? "from the embedding cache" : c->train_encoder ? "trained" : "frozen (run on the fly)");
@@ -868,6 +1001,8 @@ static void print_summary(Trainer *t) {
 }
 
 static void teardown(Trainer *t) {
+  samx_dp_free(&t->dp);
+  samx_dist_finalize(&t->dist);
   if (t->log) fclose(t->log);
   if (t->train) samx_loader_close(t->train);
   if (t->val) samx_loader_close(t->val);
@@ -900,6 +1035,7 @@ static int run_validation(Trainer *t) {
 }
 
 static void write_curves(Trainer *t) {
+  if (t->rank != 0) return;
   char log[SAMX_CFG_STR + 64], svg[SAMX_CFG_STR + 64];
   path_join(log, sizeof log, t->cfg->dir, "log.jsonl");
   path_join(svg, sizeof svg, t->cfg->dir, "curves.svg");
@@ -928,7 +1064,7 @@ static int finish(Trainer *t) {
   if (save_checkpoint(t, "final", 1) != 0) return -1;
   char p[SAMX_CFG_STR + 64];
   path_join(p, sizeof p, t->cfg->dir, "sam.safetensors");
-  if (save_sam_part(t, p) != 0) return -1;
+  if (agree(t, t->rank == 0 ? save_sam_part(t, p) : 0, "write sam.safetensors") != 0) return -1;
   write_curves(t);
   if (!t->opts->quiet) {
     if (t->bar) fprintf(stderr, "\n");
@@ -943,7 +1079,7 @@ static int finish(Trainer *t) {
 // (crash-safe write); inference ensembles them (samx infer --method p2sam).
 static int p2sam_snapshot(Trainer *t) {
   const SamxTrainConfig *c = t->cfg;
-  if (!t->p2sam || c->p2sam_stage != 2) return 0;
+  if (!t->p2sam || c->p2sam_stage != 2 || t->rank != 0) return 0;  // rank 0 writes files
   int64_t spe = (samx_loader_batches_per_epoch(t->train) + c->accum_steps - 1) / c->accum_steps, epoch = 0;
   char path[SAMX_CFG_STR + 96], meta[64];
   if (c->p2sam_snapshot_steps) {
@@ -968,6 +1104,8 @@ static int p2sam_snapshot(Trainer *t) {
   return rc;
 }
 
+static int agree_on_signal(Trainer *t);
+
 // Returns an exit status.
 static int loop(Trainer *t) {
   const SamxTrainConfig *c = t->cfg;
@@ -975,6 +1113,7 @@ static int loop(Trainer *t) {
   t->step_at_start = t->step;
   StepResult r = {0};
   while (t->step < t->total_steps) {
+    if (agree_on_signal(t) != 0) return SAMX_TRAIN_EXIT_ERROR;
     if (stop_signal) break;
     if (train_step(t, &r) != 0) return SAMX_TRAIN_EXIT_ERROR;
     t->step++;
@@ -983,8 +1122,9 @@ static int loop(Trainer *t) {
       t->skipped++;
       t->bad_in_row++;
       if (t->bar) fprintf(stderr, "\r\033[K");
-      fprintf(stderr, "samx train: step %lld skipped: loss %g, gradient norm %g (%lld in a row, %lld in all)\n",
-              (long long)t->step, r.loss, r.grad_norm, (long long)t->bad_in_row, (long long)t->skipped);
+      if (t->rank == 0)
+        fprintf(stderr, "samx train: step %lld skipped: loss %g, gradient norm %g (%lld in a row, %lld in all)\n",
+                (long long)t->step, r.loss, r.grad_norm, (long long)t->bad_in_row, (long long)t->skipped);
     } else {
       t->bad_in_row = 0;
     }
@@ -1004,45 +1144,104 @@ static int loop(Trainer *t) {
     }
     if (c->step_sleep_ms) usleep((useconds_t)(c->step_sleep_ms * 1000));
   }
+  if (agree_on_signal(t) != 0) return SAMX_TRAIN_EXIT_ERROR;  // a signal during the last step
   if (stop_signal) {
     if (t->bar) fprintf(stderr, "\r\033[K");
     if (save_checkpoint(t, "latest", 0) != 0) return SAMX_TRAIN_EXIT_ERROR;
     write_curves(t);
-    fprintf(stderr, "samx train: %s at step %lld: checkpoint saved to %s/latest.safetensors; continue with --resume auto\n",
-            stop_signal == SIGTERM   ? "SIGTERM"
-            : stop_signal == SIGUSR1 ? "SIGUSR1"
-            : stop_signal == SIGHUP  ? "SIGHUP"
-                                     : "SIGINT",
-            (long long)t->step,
-            t->ckpt_dir);
+    const char *name = stop_signal == SIGTERM ? "SIGTERM" : stop_signal == SIGUSR1 ? "SIGUSR1"
+                       : stop_signal == SIGHUP  ? "SIGHUP"
+                                                : "SIGINT";
+    if (t->rank == 0)
+      fprintf(stderr, "samx train: %s at step %lld: checkpoint saved to %s/latest.safetensors; continue with --resume auto\n",
+              name, (long long)t->step, t->ckpt_dir);
+    else
+      fprintf(stderr, "samx train: rank %d of %d: %s at step %lld: checkpoint saved by rank 0\n", t->rank, t->world, name,
+              (long long)t->step);
     return exit_status_of(stop_signal);
   }
   return finish(t) == 0 ? SAMX_TRAIN_EXIT_OK : SAMX_TRAIN_EXIT_ERROR;
 }
 
+// Several ranks: a rank that sees no progress for train.step_timeout seconds (a peer died or hangs in
+// a collective) ends the whole job, naming itself, instead of waiting forever.
+static struct {
+  double timeout;
+  int rank, world;
+  SamxDist *dist;
+} watch;
+
+static void *watchdog_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    sleep(1);
+    double idle = now_seconds() - heartbeat;
+    if (idle > watch.timeout) {
+      fprintf(stderr, "samx train: rank %d of %d: no progress for %.0f s (train.step_timeout): another rank died or "
+                      "hangs; aborting the job\n",
+              watch.rank, watch.world, idle);
+      samx_dist_abort(watch.dist, SAMX_TRAIN_EXIT_ERROR);
+    }
+  }
+  return NULL;
+}
+
+static void start_watchdog(Trainer *t) {
+  if (t->world == 1 || t->cfg->step_timeout <= 0) return;
+  watch.timeout = t->cfg->step_timeout, watch.rank = t->rank, watch.world = t->world, watch.dist = &t->dist;
+  heartbeat = now_seconds();
+  pthread_t th;
+  if (pthread_create(&th, NULL, watchdog_main, NULL) == 0) pthread_detach(th);
+}
+
+// Every rank agrees at the step boundary on a signal any of them received (SIGTERM before SIGUSR1
+// before SIGINT), so that all checkpoint together and exit with the same status.
+static int agree_on_signal(Trainer *t) {
+  if (t->world == 1) return 0;
+  double seen[3] = {stop_signal == SIGTERM, stop_signal == SIGUSR1, stop_signal == SIGINT};
+  if (samx_dp_sum(&t->dp, seen, 3) != 0) return -1;
+  if (seen[0] > 0)
+    stop_signal = SIGTERM;
+  else if (seen[1] > 0)
+    stop_signal = SIGUSR1;
+  else if (seen[2] > 0)
+    stop_signal = SIGINT;
+  return 0;
+}
+
 int samx_train_run(const SamxTrainConfig *cfg, const SamxTrainOptions *opts) {
   Trainer t;
   memset(&t, 0, sizeof t);
+  SamxTrainOptions local = *opts;
   t.cfg = cfg;
-  t.opts = opts;
+  t.opts = &local;
   stop_signal = 0;
   install_signals();
-  int status = SAMX_TRAIN_EXIT_ERROR;
-  if (setup(&t) == 0) {
+  heartbeat = now_seconds();
+  int status = SAMX_TRAIN_EXIT_ERROR, ok = setup(&t) == 0;
+  if (t.rank != 0) local.quiet = 1;  // rank 0 speaks for the job
+  if (ok) start_watchdog(&t);
+  if (ok) {
     int tty = isatty(2);
     t.bar = cfg->progress == SAMX_PROGRESS_BAR || (cfg->progress == SAMX_PROGRESS_AUTO && tty);
     const char *nc = getenv("NO_COLOR");
     t.color = t.bar && tty && !(nc && nc[0]);
     if (t.step >= t.total_steps) {
-      printf("the run already finished (step %lld of %lld)\n", (long long)t.step, (long long)t.total_steps);
+      if (t.rank == 0) printf("the run already finished (step %lld of %lld)\n", (long long)t.step, (long long)t.total_steps);
       status = SAMX_TRAIN_EXIT_OK;
     } else {
       print_summary(&t);
       status = loop(&t);
     }
   }
-  if (status == SAMX_TRAIN_EXIT_ERROR || status == SAMX_TRAIN_EXIT_NONFINITE)
-    fprintf(stderr, "samx train: %s\n", samx_last_error());
+  if (status == SAMX_TRAIN_EXIT_ERROR || status == SAMX_TRAIN_EXIT_NONFINITE) {
+    if (t.world > 1)
+      fprintf(stderr, "samx train: rank %d of %d: %s\n", t.rank, t.world, samx_last_error());
+    else
+      fprintf(stderr, "samx train: %s\n", samx_last_error());
+    // One rank's failure ends the job: the others would wait for it in the next collective.
+    if (t.world > 1 && status == SAMX_TRAIN_EXIT_ERROR) samx_dist_abort(&t.dist, status);
+  }
   teardown(&t);
   return status;
 }

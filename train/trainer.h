@@ -16,6 +16,7 @@
 #ifndef SAMX_TRAIN_TRAINER_H
 #define SAMX_TRAIN_TRAINER_H
 
+#include "engine/dist.h"
 #include "train/config.h"
 
 #ifdef __cplusplus
@@ -39,6 +40,7 @@ typedef struct {
   int force;           // start over in a directory that holds a run
   const char *device;  // overrides [run] device when not NULL
   int quiet;           // no progress output (errors only)
+  const SamxLaunchArgs *launch;  // explicit --rank/--world-size/...; NULL: from the environment (engine/dist.h)
 } SamxTrainOptions;
 
 // Returns the exit status (SAMX_TRAIN_EXIT_*); errors are printed to stderr.

@@ -179,6 +179,53 @@ static void test_shards(void) {
     }
 }
 
+// Batch-interleaved ranks (data parallelism): ranks r of W read batches r, r + W, ... of the one-process
+// stream, with prefetch and without, across epoch ends; the state after each group of W batches is the
+// one-process stream's, the same on every rank; a split with fewer batches than ranks is refused.
+static void test_batch_ranks(void) {
+  enum { W = 2, GROUPS = 9 };
+  SamxLoaderOpts o = opts_base();
+  SamxLoader *one = samx_loader_open(square_path, &o);
+  CHECK(one != NULL, "open: %s", samx_last_error());
+  if (!one) return;
+  int64_t want[W * GROUPS][3], want_n[W * GROUPS];
+  SamxLoaderState want_state[GROUPS];
+  for (int g = 0; g < W * GROUPS; g++) {
+    const SamxBatch *b = samx_loader_next(one);
+    want_n[g] = b->n;
+    for (int64_t j = 0; j < b->n; j++) want[g][j] = b->rows[j];
+    if (g % W == W - 1) want_state[g / W] = samx_loader_get_state(one);
+  }
+  for (int prefetch = 0; prefetch <= 2; prefetch += 2)
+    for (int r = 0; r < W; r++) {
+      SamxLoaderOpts q = opts_base();
+      q.batch_rank = r, q.batch_world = W, q.prefetch = prefetch;
+      SamxLoader *l = samx_loader_open(square_path, &q);
+      CHECK(l != NULL, "open rank %d: %s", r, samx_last_error());
+      if (!l) continue;
+      int same = 1, state_same = 1;
+      for (int g = 0; g < GROUPS; g++) {
+        const SamxBatch *b = samx_loader_next(l);
+        same &= b && b->n == want_n[g * W + r];
+        for (int64_t j = 0; same && j < b->n; j++) same &= b->rows[j] == want[g * W + r][j];
+        SamxLoaderState st = samx_loader_get_state(l), w = want_state[g];
+        state_same &= st.epoch == w.epoch && st.position == w.position && st.world == 1 && st.rank == 0;
+        if (g == 3) {  // restoring the state continues the same sequence
+          samx_loader_set_state(l, &st);
+        }
+      }
+      CHECK(same, "prefetch %d rank %d: batches are not the one-process stream's %d-th ones", prefetch, r, r);
+      CHECK(state_same, "prefetch %d rank %d: state differs from the one-process stream's", prefetch, r);
+      samx_loader_close(l);
+    }
+  samx_loader_close(one);
+  SamxLoaderOpts big = opts_base();
+  big.batch = 64, big.batch_rank = 0, big.batch_world = 4;
+  SamxLoader *l = samx_loader_open(square_path, &big);
+  CHECK(!l && strstr(samx_last_error(), "too few for 4 ranks"), "split too small for the world: %s", samx_last_error());
+  samx_loader_close(l);
+}
+
 static void test_state(void) {
   SamxLoaderOpts o = opts_base();
   o.aug = (SamxAugment){.hflip = 1, .vflip = 1, .rot90 = 1, .contrast = 0.2f, .brightness = 0.1f};
@@ -465,6 +512,7 @@ int main(void) {
   }
   test_epochs_and_determinism();
   test_shards();
+  test_batch_ranks();
   test_state();
   test_augmentation();
   test_bad_options();
