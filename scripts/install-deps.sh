@@ -14,6 +14,7 @@ PKGS=(
   libcairo2-dev         # figures (overlays, grids, curves)
   libinih-dev           # INI config files for `samx train`
   libjansson-dev        # strict JSON (safetensors headers: duplicate keys rejected, 64-bit integers)
+  clang libclang-rt-14-dev   # libFuzzer targets (scripts/fuzz.sh, tests/fuzz)
   python3 python3-numpy python3-torch python3-torchvision python3-scipy python3-h5py python3-venv   # references for tests and benchmarks
 )
 
