@@ -95,13 +95,24 @@ static int gather(Reader *r, const char *name, const PkValue *t, SamxSTEntry *e)
   for (int i = 0; i < t->ndim; i++) {
     if (t->shape[i] < 0 || t->stride[i] < 0)
       return samx_fail("%s: tensor '%s' has a negative size or stride", r->path, name);
-    numel *= t->shape[i];
-    if (t->shape[i] > 0) last += (t->shape[i] - 1) * t->stride[i];
+    int64_t span;
+    if (__builtin_mul_overflow(numel, t->shape[i], &numel) ||
+        (t->shape[i] > 0 && (__builtin_mul_overflow(t->shape[i] - 1, t->stride[i], &span) ||
+                             __builtin_add_overflow(last, span, &last))))
+      return samx_fail("%s: tensor '%s' has a size or stride too large to index", r->path, name);
   }
-  if (numel > 0 && last >= s->numel)
-    return samx_fail("%s: tensor '%s' reads element %lld of storage '%s', which has %lld (offset %lld out of range)",
-                     r->path, name, (long long)last, s->s, (long long)s->numel, (long long)t->offset);
+  // The storage is cached by key: a later reference may declare another size or dtype than the one
+  // that was checked when it was read, so the bound is what its bytes hold, in this view's dtype.
   size_t es = samx_dtype_size(t->dtype);
+  int64_t have = (int64_t)(st->size / es);
+  if (numel > 0 && (last >= s->numel || last >= have))
+    return samx_fail("%s: tensor '%s' reads element %lld of storage '%s', which has %lld (offset %lld out of range)",
+                     r->path, name, (long long)last, s->s, (long long)(s->numel < have ? s->numel : have),
+                     (long long)t->offset);
+  // Overlapping views (expand, as_strided) could ask for far more memory than the file holds.
+  if (numel > have)
+    return samx_fail("%s: tensor '%s' is a view of %lld elements over storage '%s' of %lld (overlapping strides: "
+                     "re-save it with .contiguous())", r->path, name, (long long)numel, s->s, (long long)have);
   unsigned char *out = (unsigned char *)malloc((size_t)numel * es + 1);
   int64_t idx[SAMX_MAX_DIMS] = {0};
   for (int64_t k = 0; k < numel; k++) {
