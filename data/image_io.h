@@ -15,6 +15,10 @@
 extern "C" {
 #endif
 
+// The most pixels a JPEG or TIFF may declare (8192 x 8192): larger sizes are refused before any
+// allocation (PIL's decompression-bomb limit is of the same order).
+#define SAMX_IMAGE_MAX_PIXELS ((int64_t)1 << 26)
+
 typedef struct {
   int64_t w, h;
   int channels;   // 1 (grey) or 3 (RGB)
