@@ -50,6 +50,7 @@ export SAMX_FUZZ_SKIP=$skip
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:allocator_may_return_null=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0"
 rss=${FUZZ_RSS_MB:-2048} tmo=${FUZZ_TIMEOUT:-10}
 echo "fuzz.sh: ${#targets[@]} targets, ${seconds} s each, -rss_limit_mb=$rss -timeout=$tmo, skipping known: ${skip:-none}"
 failed=()
@@ -58,7 +59,8 @@ for t in "${targets[@]}"; do
   bin=build-fuzz/tests/fuzz/fuzz_$t
   [ -x "$bin" ] || { echo "fuzz.sh: no target fuzz_$t" >&2; exit 2; }
   seed=tests/fuzz/corpus/$t work=build-fuzz/corpus/$t art=build-fuzz/artifacts/$t log=build-fuzz/logs/$t.log
-  mkdir -p "$seed" "$work" "$art" build-fuzz/logs
+  mkdir -p "$seed" "$work" "$art" build-fuzz/logs build-fuzz/upstream/$t
+  export SAMX_FUZZ_UPSTREAM_DIR=$root/build-fuzz/upstream/$t
   dict=()
   [ -f "tests/fuzz/dict/$t.dict" ] && dict=(-dict="tests/fuzz/dict/$t.dict")
   rc=0

@@ -20,4 +20,10 @@ const char *fuzz_out_path(int slot, const char *suffix);
 int fuzz_skip(const char *id);
 // Redirects stdout to /dev/null once (commands print tables); stderr stays for libFuzzer.
 void fuzz_quiet(void);
+
+// libhdf5 must not take samx down with it: before a target hands file bytes to samx's HDF5 readers,
+// a forked child opens the file with libhdf5 alone and reads every attribute and dataset (3 s at
+// most). Returns 1 when that child crashed or hung: a libhdf5 finding, not samx's; the input is
+// saved under $SAMX_FUZZ_UPSTREAM_DIR (when set) and the target skips it.
+int fuzz_h5_upstream_fails(const char *path, const uint8_t *data, size_t n);
 #endif
