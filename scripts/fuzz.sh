@@ -12,7 +12,9 @@
 # Each input gets at most FUZZ_RSS_MB MiB (default 2048) and FUZZ_TIMEOUT s (default 10): a pickle
 # bomb or a huge declared shape is reported as a finding, not a hang. New inputs go to
 # build-fuzz/corpus/<target>/, logs to build-fuzz/logs/<target>.log, crashes, leaks, timeouts and
-# out-of-memory inputs to build-fuzz/artifacts/<target>/. Exit status 1 when any target failed; the
+# out-of-memory inputs to build-fuzz/artifacts/<target>/, inputs on which libhdf5 alone crashes or
+# hangs (upstream findings, skipped) to build-fuzz/upstream/<target>/. The targets' own output is
+# closed (-close_fd_mask=3); sanitizer reports still reach the log. Exit status 1 when any target failed; the
 # reproducer's path and the command that replays it are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +26,7 @@ while [ $# -gt 0 ]; do
     --hours) hours=$2; shift 2 ;;
     --build-only) build_only=1; shift ;;
     --no-skip-known) skip_known=0; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) targets+=("${1#fuzz_}"); shift ;;
   esac
@@ -65,7 +67,7 @@ for t in "${targets[@]}"; do
   [ -f "tests/fuzz/dict/$t.dict" ] && dict=(-dict="tests/fuzz/dict/$t.dict")
   rc=0
   "$bin" "$work" "$seed" "${dict[@]}" -max_total_time="$seconds" -rss_limit_mb="$rss" -malloc_limit_mb="$rss" \
-    -timeout="$tmo" -artifact_prefix="$art/" -print_final_stats=1 -print_pcs=0 >"$log" 2>&1 || rc=$?
+    -timeout="$tmo" -artifact_prefix="$art/" -print_final_stats=1 -close_fd_mask=3 >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last") ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")

@@ -18,3 +18,9 @@ if [ "${SAMX_SKIP_ASAN:-0}" != "1" ]; then
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   (cd build-asan && ctest --output-on-failure -j2 --timeout 1200 -E '_cuda$')
 fi
+# libFuzzer targets (tests/fuzz/README.md), each for a bounded time on top of its committed corpus:
+# a crash, leak, timeout or out-of-memory fails the run and prints the reproducer's path.
+# SAMX_SKIP_FUZZ=1 leaves it out; SAMX_FUZZ_SECONDS sets the seconds per target (default 15).
+if [ "${SAMX_SKIP_FUZZ:-0}" != "1" ]; then
+  bash scripts/fuzz.sh --seconds-per-target "${SAMX_FUZZ_SECONDS:-15}"
+fi

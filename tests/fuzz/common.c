@@ -141,11 +141,14 @@ static void save_upstream(const uint8_t *data, size_t n, int status) {
 }
 
 int fuzz_h5_upstream_fails(const char *path, const uint8_t *data, size_t n) {
+  static int off = -1;
+  if (off < 0) off = getenv("SAMX_FUZZ_NO_ISOLATION") != NULL;
+  if (off) return 0;  // triage: let a libhdf5 crash happen in-process, with its stack
   pid_t pid = fork();
   if (pid < 0) return 0;
   if (pid == 0) {
     signal(SIGALRM, SIG_DFL);  // libFuzzer's handler would let a hang go on
-    alarm(3);
+    alarm(1);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f >= 0) {
