@@ -183,7 +183,7 @@ def png(w, h, depth, colour, raw):
 
 
 put("image", "known-resize-zero-side-2000x1.png", png(2000, 1, 8, 0, b"\x00" + bytes(range(256)) * 7 + bytes(208)))
-put("image", "known-png-huge-alloc-20000x20000.png", png(20000, 20000, 8, 0, b"\x00" * 64))
+put("image", "known-png-huge-alloc-20000x20000.png", png(20000, 20000, 16, 2, b"\x00" * 64))  # 2.4 GB of rows
 put("image", "palette_1bit.png", png(8, 2, 1, 0, b"\x00\xa5\x00\x5a"))
 
 
