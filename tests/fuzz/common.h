@@ -25,6 +25,6 @@ void fuzz_quiet(void);
 // a checker process (forked once, replaced after each failure) opens the file with libhdf5 alone and
 // reads every attribute and dataset, 1 s at most. Returns 1 when the checker crashed or hung: a
 // libhdf5 finding, not samx's; the input is saved under $SAMX_FUZZ_UPSTREAM_DIR (when set) and the
-// target skips it. SAMX_FUZZ_NO_ISOLATION=1 turns the check off (to see a libhdf5 crash's stack).
+// target skips it. SAMX_FUZZ_NO_ISOLATION=1 runs the same reads in-process instead (to see a libhdf5 crash's stack).
 int fuzz_h5_upstream_fails(const char *path, const uint8_t *data, size_t n);
 #endif

@@ -58,6 +58,13 @@ def torch_bytes(obj):
 
 put("torch", "micro_sam.pth", torch_bytes(sam))
 put("torch", "micro_sam_nested.pth", torch_bytes({"model": sam, "epoch": 1}))
+# training-checkpoint forms (as P2SAM's and other SAM fine-tuning repositories save them): the state
+# dict beside the optimizer state, an epoch and a config dict; and a whole nn.Module (refused).
+opt = torch.optim.AdamW([torch.nn.Parameter(torch.ones(2, 2))])
+put("torch", "train_ckpt_state_dict.pth", torch_bytes({"state_dict": {k: v for k, v in list(sam.items())[:6]},
+                                                       "optimizer": opt.state_dict(), "epoch": 7,
+                                                       "config": {"lr": 1e-4, "arch": "vit_b", "prompts": [1, 2]}}))
+put("torch", "whole_module.pth", torch_bytes(torch.nn.Linear(2, 2)))
 
 HF = [  # segment_anything prefix -> transformers SamModel prefix (inverse of hf_to_sam in sam_model.c)
     ("image_encoder.patch_embed.proj.", "vision_encoder.patch_embed.projection."),
