@@ -103,7 +103,15 @@ def to_hf(name):
     return name
 
 
+# shapes that made sam_load divide by zero (regression inputs): a zero-width rel_pos table, and no
+# rel_pos tables with an encoder narrower than one 64-wide head
 d = tempfile.mkdtemp()
+relpos = [k for k in sam if k.endswith("attn.rel_pos_h")][0]
+for name, edited in (("regress-sam-relpos-width-zero", dict(sam, **{relpos: torch.zeros(sam[relpos].shape[0], 0)})),
+                     ("regress-sam-no-relpos-narrow", {k: v for k, v in sam.items() if "rel_pos" not in k})):
+    save_safetensors(os.path.join(d, "r.safetensors"), edited)
+    with open(os.path.join(d, "r.safetensors"), "rb") as f:
+        put("safetensors", name + ".safetensors", f.read())
 hf = {to_hf(k): v for k, v in sam.items()}
 save_safetensors(os.path.join(d, "hf.safetensors"), hf)
 with open(os.path.join(d, "hf.safetensors"), "rb") as f:

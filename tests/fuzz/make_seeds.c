@@ -114,7 +114,8 @@ static void micro_sam(void) {
   SamConfig c;
   check(sam_config_preset("tiny", &c), "preset");
   c.img_size = 32, c.patch = 16, c.enc_dim = 8, c.enc_depth = 2, c.enc_heads = 2, c.enc_mlp = 8, c.window = 1;
-  c.out_chans = c.prompt_dim = 8, c.mask_in_chans = 4, c.dec_depth = 1, c.dec_heads = 2, c.dec_mlp = 8;
+  // the decoder's attention width (prompt_dim / 2) must hold its 8 heads
+  c.out_chans = c.prompt_dim = 16, c.mask_in_chans = 4, c.dec_depth = 1, c.dec_heads = 8, c.dec_mlp = 8;
   c.iou_hidden = 8;
   memset(c.global_block, 0, sizeof c.global_block);
   c.global_block[1] = 1;
