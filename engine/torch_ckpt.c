@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zip.h>
 
 #include "error.h"
@@ -21,6 +22,7 @@ typedef struct {
   char prefix[512];
   Storage *storages;
   int n_storages;
+  uint64_t file_size;  // of the archive, bounds what its members can hold
 } Reader;
 
 // Reads a whole archive member; NULL (with an error) when absent or unreadable.
@@ -32,6 +34,15 @@ static unsigned char *read_member(Reader *r, const char *name, size_t *size, zip
   }
   if (st.size > limit) {
     samx_fail("%s: archive member '%s' is implausibly large (%llu bytes)", r->path, name, (unsigned long long)st.size);
+    return NULL;
+  }
+  // The size the directory declares must be what the member's bytes can give (stored: as many;
+  // deflate: at most 1032:1) before it is allocated: a damaged directory must not ask for gigabytes.
+  if ((st.valid & ZIP_STAT_COMP_SIZE) && (st.valid & ZIP_STAT_COMP_METHOD) &&
+      (st.comp_size > r->file_size ||
+       st.size > (st.comp_method == ZIP_CM_STORE ? st.comp_size : st.comp_size * 1032 + 64))) {
+    samx_fail("%s: archive member '%s' declares %llu bytes from %llu stored (corrupt zip directory)", r->path, name,
+              (unsigned long long)st.size, (unsigned long long)st.comp_size);
     return NULL;
   }
   zip_file_t *f = zip_fopen(r->zip, name, 0);
@@ -159,6 +170,8 @@ int samx_torch_load(SamxTorchCkpt *ck, const char *path) {
   memset(ck, 0, sizeof *ck);
   ck->path = strdup(path);
   Reader r = {.path = path};
+  struct stat sb;
+  r.file_size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
   int err = 0;
   r.zip = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &err);
   if (!r.zip) {
