@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <tiffio.h>
 #include <unistd.h>
 // jpeglib.h needs size_t and FILE declared first.
@@ -292,6 +293,13 @@ static int read_tiff(const char *path, SamxSamples *img) {
   TIFFSetWarningHandler(NULL);
   TIFF *t = TIFFOpen(path, "r");
   if (!t) return samx_fail("%s: cannot read TIFF (truncated or corrupt)", path);
+  uint32_t w = 0, h = 0;
+  TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w);
+  TIFFGetField(t, TIFFTAG_IMAGELENGTH, &h);
+  if (samx_image_check_size(path, w, h) != 0) {
+    TIFFClose(t);
+    return -1;
+  }
   uint16_t bits = 8;
   TIFFGetFieldDefaulted(t, TIFFTAG_BITSPERSAMPLE, &bits);
   int rc = bits <= 8 ? read_tiff_rgba(t, path, img) : read_tiff_wide(t, path, img);
@@ -597,6 +605,24 @@ static void *nifti_raw_data(const nifti_image *nim, const char *path) {
   return buf;
 }
 
+// Whether the voxels the header declares fit in the file: uncompressed data must be there byte for
+// byte; gzip inflates at most 1032:1 (deflate's limit). *n receives the voxel count.
+static int nifti_data_fits(const nifti_image *nim, const char *path, const int64_t dim[4], size_t *n) {
+  uint64_t voxels = 1, bytes;
+  for (int a = 0; a < 4; a++)
+    if (__builtin_mul_overflow(voxels, (uint64_t)dim[a], &voxels)) return 0;
+  if (__builtin_mul_overflow(voxels, (uint64_t)(nim->nbyper > 0 ? nim->nbyper : 1), &bytes)) return 0;
+  struct stat sb;
+  const char *data_file = nim->iname ? nim->iname : path;
+  if (stat(data_file, &sb) != 0) return 1;  // the read reports the missing file
+  size_t len = strlen(data_file);
+  int gz = len > 3 && !strcmp(data_file + len - 3, ".gz");
+  uint64_t have = (uint64_t)sb.st_size, offset = nim->iname_offset > 0 ? (uint64_t)nim->iname_offset : 0;
+  if (gz ? bytes / 1032 > have : offset > have || bytes > have - offset) return 0;
+  *n = (size_t)voxels;
+  return 1;
+}
+
 int samx_nifti_read(const char *path, SamxVolume *v) {
   memset(v, 0, sizeof *v);
   if (access(path, R_OK) != 0) return samx_fail("%s: cannot open: %s", path, strerror(errno));
@@ -612,9 +638,14 @@ int samx_nifti_read(const char *path, SamxVolume *v) {
     for (int a = 0; a < 4; a++) v->dim[a] = d[a] > 0 ? d[a] : 1;
     double sp[3] = {nim->dx, nim->dy, nim->dz};
     for (int a = 0; a < 3; a++) v->spacing[a] = isfinite(sp[a]) && sp[a] > 0 ? sp[a] : 1.0;
-    size_t n = (size_t)(v->dim[0] * v->dim[1] * v->dim[2] * v->dim[3]);
-    v->data = (float *)malloc(n * sizeof(float) + 1);
-    if (n != (size_t)nim->nvox) {
+    size_t n = 0;
+    int fits = nifti_data_fits(nim, path, v->dim, &n);
+    v->data = fits ? (float *)malloc(n * sizeof(float) + 1) : NULL;
+    if (!fits) {
+      rc = samx_fail("%s: NIfTI header declares %lld x %lld x %lld x %lld voxels of %d bytes, more than the file "
+                     "can hold (truncated or corrupt)", path, (long long)v->dim[0], (long long)v->dim[1],
+                     (long long)v->dim[2], (long long)v->dim[3], nim->nbyper);
+    } else if (n != (size_t)nim->nvox) {
       rc = samx_fail("%s: NIfTI header holds %lld voxels, its dimensions %zu", path, (long long)nim->nvox, n);
     } else if (nifti_to_float(nim->datatype, NULL, NULL, 0) != 0) {
       rc = samx_fail("%s: NIfTI datatype %d (%s) is not supported (integers, float32, float64)", path, nim->datatype,

@@ -556,6 +556,7 @@ PkValue *samx_pickle_get(const PkValue *dict, const char *key) {
 }
 
 int64_t samx_pickle_array_numel(const PkValue *a) {
+  if (!a->s) return 0;  // _reconstruct without its BUILD: no elements (not the one of a 0-d array)
   int64_t n = 1;
   for (int d = 0; d < a->ndim; d++) n *= a->shape[d];
   return n;

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zip.h>
 
 #include "error.h"
@@ -21,6 +22,7 @@ typedef struct {
   char prefix[512];
   Storage *storages;
   int n_storages;
+  uint64_t file_size;  // of the archive, bounds what its members can hold
 } Reader;
 
 // Reads a whole archive member; NULL (with an error) when absent or unreadable.
@@ -32,6 +34,15 @@ static unsigned char *read_member(Reader *r, const char *name, size_t *size, zip
   }
   if (st.size > limit) {
     samx_fail("%s: archive member '%s' is implausibly large (%llu bytes)", r->path, name, (unsigned long long)st.size);
+    return NULL;
+  }
+  // The size the directory declares must be what the member's bytes can give (stored: as many;
+  // deflate: at most 1032:1) before it is allocated: a damaged directory must not ask for gigabytes.
+  if ((st.valid & ZIP_STAT_COMP_SIZE) && (st.valid & ZIP_STAT_COMP_METHOD) &&
+      (st.comp_size > r->file_size ||
+       st.size > (st.comp_method == ZIP_CM_STORE ? st.comp_size : st.comp_size * 1032 + 64))) {
+    samx_fail("%s: archive member '%s' declares %llu bytes from %llu stored (corrupt zip directory)", r->path, name,
+              (unsigned long long)st.size, (unsigned long long)st.comp_size);
     return NULL;
   }
   zip_file_t *f = zip_fopen(r->zip, name, 0);
@@ -101,13 +112,24 @@ static int gather(Reader *r, const char *name, const PkValue *t, SamxSTEntry *e)
   for (int i = 0; i < t->ndim; i++) {
     if (t->shape[i] < 0 || t->stride[i] < 0)
       return samx_fail("%s: tensor '%s' has a negative size or stride", r->path, name);
-    numel *= t->shape[i];
-    if (t->shape[i] > 0) last += (t->shape[i] - 1) * t->stride[i];
+    int64_t span;
+    if (__builtin_mul_overflow(numel, t->shape[i], &numel) ||
+        (t->shape[i] > 0 && (__builtin_mul_overflow(t->shape[i] - 1, t->stride[i], &span) ||
+                             __builtin_add_overflow(last, span, &last))))
+      return samx_fail("%s: tensor '%s' has a size or stride too large to index", r->path, name);
   }
-  if (numel > 0 && last >= s->numel)
-    return samx_fail("%s: tensor '%s' reads element %lld of storage '%s', which has %lld (offset %lld out of range)",
-                     r->path, name, (long long)last, s->s, (long long)s->numel, (long long)t->offset);
+  // The storage is cached by key: a later reference may declare another size or dtype than the one
+  // that was checked when it was read, so the bound is what its bytes hold, in this view's dtype.
   size_t es = samx_dtype_size(t->dtype);
+  int64_t have = (int64_t)(st->size / es);
+  if (numel > 0 && (last >= s->numel || last >= have))
+    return samx_fail("%s: tensor '%s' reads element %lld of storage '%s', which has %lld (offset %lld out of range)",
+                     r->path, name, (long long)last, s->s, (long long)(s->numel < have ? s->numel : have),
+                     (long long)t->offset);
+  // Overlapping views (expand, as_strided) could ask for far more memory than the file holds.
+  if (numel > have)
+    return samx_fail("%s: tensor '%s' is a view of %lld elements over storage '%s' of %lld (overlapping strides: "
+                     "re-save it with .contiguous())", r->path, name, (long long)numel, s->s, (long long)have);
   unsigned char *out = (unsigned char *)malloc((size_t)numel * es + 1);
   int64_t idx[SAMX_MAX_DIMS] = {0};
   for (int64_t k = 0; k < numel; k++) {
@@ -173,6 +195,8 @@ int samx_torch_load(SamxTorchCkpt *ck, const char *path) {
   memset(ck, 0, sizeof *ck);
   ck->path = strdup(path);
   Reader r = {.path = path};
+  struct stat sb;
+  r.file_size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
   int err = 0;
   r.zip = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &err);
   if (!r.zip) {

@@ -50,5 +50,13 @@ if [ "${SAMX_SKIP_ASAN:-0}" != "1" ]; then
   summary+=("$(ran build-asan/ctest.log) tests passed under ASan + UBSan, of them $(cd build-asan && ctest -N -L cuda |
     grep -c 'Test *#') CUDA tests on the CUDA emulator ($((SECONDS - t0)) s)")
 fi
+# libFuzzer targets (tests/fuzz/README.md), each for a bounded time on top of its committed corpus:
+# a crash, leak, timeout or out-of-memory fails the run and prints the reproducer's path.
+# SAMX_SKIP_FUZZ=1 leaves it out; SAMX_FUZZ_SECONDS sets the seconds per target (default 15).
+if [ "${SAMX_SKIP_FUZZ:-0}" != "1" ]; then
+  t0=$SECONDS
+  bash scripts/fuzz.sh --seconds-per-target "${SAMX_FUZZ_SECONDS:-15}"
+  summary+=("libFuzzer targets ran ${SAMX_FUZZ_SECONDS:-15} s each on their corpora without a crash ($((SECONDS - t0)) s)")
+fi
 echo "==== samx test summary ($((SECONDS - start)) s after dependencies) ===="
 for line in "${summary[@]}"; do echo "  $line"; done

@@ -166,7 +166,32 @@ static const SamxSTEntry *source_find(Sources *s, const char *fmt, ...) {
   return NULL;
 }
 
-static int64_t dim_of(const SamxSTEntry *e, int i) { return e && i < e->ndim ? e->shape[i] : -1; }
+// A size read off a checkpoint's shape; -1 when absent, zero or beyond any SAM (the config checks
+// then refuse the file: a hostile shape must give an error, not a division by zero).
+static int64_t dim_of(const SamxSTEntry *e, int i) {
+  return e && i < e->ndim && e->shape[i] >= 1 && e->shape[i] <= (1 << 20) ? e->shape[i] : -1;
+}
+
+// Every size the architecture divides or allocates by must be positive and divide as SAM needs.
+static int check_config(const Sources *s, const SamConfig *c) {
+  const struct {
+    const char *what;
+    int v;
+  } dims[] = {{"encoder width", c->enc_dim},   {"patch size", c->patch},          {"image size", c->img_size},
+              {"encoder heads", c->enc_heads}, {"encoder MLP width", c->enc_mlp}, {"window", c->window},
+              {"prompt width", c->prompt_dim}, {"mask channels", c->mask_in_chans}, {"decoder MLP width", c->dec_mlp},
+              {"attention downsampling", c->attn_downsample}, {"mask tokens", c->num_mask_tokens},
+              {"IoU head width", c->iou_hidden}};
+  for (size_t i = 0; i < sizeof dims / sizeof *dims; i++)
+    if (dims[i].v < 1 || dims[i].v > (1 << 16))
+      return samx_fail("%s: its tensor shapes give %s = %d (not a SAM checkpoint?)", s->path, dims[i].what, dims[i].v);
+  if (c->enc_dim % c->enc_heads)
+    return samx_fail("%s: encoder width %d is not a multiple of its %d heads", s->path, c->enc_dim, c->enc_heads);
+  if (c->prompt_dim % c->attn_downsample || (c->prompt_dim / c->attn_downsample) % c->dec_heads)
+    return samx_fail("%s: decoder attention width %d / %d is not a multiple of its %d heads", s->path, c->prompt_dim,
+                     c->attn_downsample, c->dec_heads);
+  return 0;
+}
 
 // ---- architecture from shapes ----
 
@@ -199,7 +224,8 @@ static int infer_config(Sources *s, SamConfig *c) {
   c->enc_dim = (int)dim_of(pos, 3);
   int grid = (int)dim_of(pos, 1);
   c->patch = (int)dim_of(pw, 2);
-  c->img_size = grid * c->patch;
+  int64_t img_size = (int64_t)grid * c->patch;
+  c->img_size = img_size > 0 && img_size <= (1 << 16) ? (int)img_size : -1;
   c->enc_depth = count_indexed(s, "image_encoder.blocks.%d.norm1.weight");
   if (c->enc_depth < 1 || c->enc_depth > SAM_MAX_DEPTH)
     return samx_fail("%s: %d encoder blocks (1..%d supported)", s->path, c->enc_depth, SAM_MAX_DEPTH);
@@ -239,7 +265,7 @@ static int infer_config(Sources *s, SamConfig *c) {
   if (c->out_chans != c->prompt_dim)
     return samx_fail("%s: image embedding has %d channels but the prompt encoder %d", s->path, c->out_chans,
                      c->prompt_dim);
-  return 0;
+  return check_config(s, c);
 }
 
 // ---- declaration ----
