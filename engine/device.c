@@ -41,7 +41,13 @@ int samx_cuda_device_count(void) {
 
 int samx_device_parse(const char *spec, SamxDevice *out) {
   if (!spec || strcmp(spec, "auto") == 0) {
+#ifdef SAMX_CUDA_EMULATOR
+    // The emulated CUDA device (kernels/cuda/emu) is for testing the CUDA path, never faster than
+    // the CPU backend: "auto" keeps to the CPU, --device cuda asks for the emulator.
+    *out = samx_cpu();
+#else
     *out = samx_cuda_device_count() > 0 ? (SamxDevice){SAMX_CUDA, 0} : samx_cpu();
+#endif
     return 0;
   }
   if (strcmp(spec, "cpu") == 0) {

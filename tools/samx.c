@@ -87,7 +87,12 @@ int samx_cmd_info(int argc, char **argv) {
   }
   char buf[256];
   printf("samx %s, commit %s\n", SAMX_VERSION, SAMX_GIT_COMMIT);
+#ifdef SAMX_CUDA_EMULATOR
+  printf("cuda backend: built on the CUDA host emulator (kernels run on the CPU; --device cuda selects it, "
+         "auto keeps to the CPU)\n");
+#else
   printf("cuda backend: %s\n", samx_built_with_cuda() ? "built" : "not built");
+#endif
   printf("cpu: %s\n", (samx_device_describe(samx_cpu(), buf, sizeof buf), buf));
   int n = samx_cuda_device_count();
   printf("cuda devices: %d\n", n);
