@@ -452,7 +452,25 @@ typedef struct {
   int64_t samples;
   int skipped;
   double comm_s;  // several ranks: seconds in the gradient reduction and the optimizer's collectives
+  char first_bad[128];  // the first parameter (store order) whose gradient is not finite, for the message
 } StepResult;
+
+// Names the first trainable parameter with a non-finite gradient (read back only on a skipped step).
+static void find_bad_gradient(const SamxParams *p, char *out, size_t n) {
+  out[0] = 0;
+  for (int i = 0; i < p->n && !out[0]; i++) {
+    const SamxTensor *t = p->list[i];
+    if (!t->grad) continue;
+    float *g = (float *)malloc(sizeof(float) * (size_t)t->numel);
+    samx_tensor_read_f32(t->grad, g);
+    for (int64_t k = 0; k < t->numel; k++)
+      if (!isfinite(g[k])) {
+        snprintf(out, n, "%s", t->name);
+        break;
+      }
+    free(g);
+  }
+}
 
 static int train_step(Trainer *t, StepResult *r) {
   const SamxTrainConfig *c = t->cfg;
@@ -494,6 +512,7 @@ static int train_step(Trainer *t, StepResult *r) {
   r->grad_norm = samx_dp_clip(&t->dp, (float)c->clip_norm, &err);
   if (err) return -1;
   r->skipped = !isfinite(r->loss) || !isfinite(r->grad_norm);
+  if (r->skipped && isfinite(r->loss)) find_bad_gradient(params, r->first_bad, sizeof r->first_bad);
   if (!r->skipped && samx_dp_step(&t->dp, (float)r->lr) != 0) return -1;
   heartbeat = now_seconds();
   return 0;
@@ -545,6 +564,10 @@ static int validate(Trainer *t, ValMetrics *out) {
   ValAccum a = {{0}, {0}, (uint8_t *)malloc((size_t)(MAX_MASKS * di.h * di.w)), (uint8_t *)malloc((size_t)(di.h * di.w)),
                 (float *)malloc(sizeof(float) * (size_t)(MAX_MASKS * di.h * di.w))};
   int prev = samx_ctx_set_recording(&t->ctx, 0), rc = 0;
+  // Draws made in validation (P2SAM's z) come from their own stream position, so that a run that
+  // validates at a step and one that does not (a resumed run) train with the same draws.
+  uint64_t rng_at = t->ctx.rng_offset;
+  t->ctx.rng_offset = samx_hash4((uint64_t)t->cfg->seed, 17, (uint64_t)t->step, 0);
   while (done < cap) {
     heartbeat = now_seconds();
     samx_ctx_reset(&t->ctx);
@@ -563,6 +586,7 @@ static int validate(Trainer *t, ValMetrics *out) {
     for (int i = 0; i < n; i++) score_sample(t, b, i, outs, nh, &a);
   }
   samx_ctx_set_recording(&t->ctx, prev);
+  t->ctx.rng_offset = rng_at;
   free(a.hyp);
   free(a.vote);
   free(a.logits);
@@ -1123,8 +1147,9 @@ static int loop(Trainer *t) {
       t->bad_in_row++;
       if (t->bar) fprintf(stderr, "\r\033[K");
       if (t->rank == 0)
-        fprintf(stderr, "samx train: step %lld skipped: loss %g, gradient norm %g (%lld in a row, %lld in all)\n",
-                (long long)t->step, r.loss, r.grad_norm, (long long)t->bad_in_row, (long long)t->skipped);
+        fprintf(stderr, "samx train: step %lld skipped: loss %g, gradient norm %g (%lld in a row, %lld in all)%s%s\n",
+                (long long)t->step, r.loss, r.grad_norm, (long long)t->bad_in_row, (long long)t->skipped,
+                r.first_bad[0] ? "; first non-finite gradient: " : "", r.first_bad);
     } else {
       t->bad_in_row = 0;
     }

@@ -137,6 +137,18 @@ int main(int argc, char **argv) {
   }
   if (a.sam.params.list) sam_method_free(&a);
 
+  // stage 2 stopped after 2 steps and resumed gives the uninterrupted run's losses (z's draws included)
+  snprintf(body, sizeof body, "[p2sam]\nstage = 2\nfrom = %s\nsnapshot_every = 0\n[optim]\nlr = 1e-4\n[train]\nsteps = 4\nsave_every = 2\n", run1);
+  write_config("s2r.ini", body);
+  snprintf(cfg, sizeof cfg, "%s/s2r.ini", dir);
+  int ra = samx_run("train %s --set run.dir=%s/ra", cfg, dir);
+  int rb = samx_run("train %s --set run.dir=%s/rb --set train.steps=2", cfg, dir);
+  int rc2 = samx_run("train %s --set run.dir=%s/rb --resume auto", cfg, dir);
+  CHECK(ra == 0 && rb == 0 && rc2 == 0, "stage-2 resume runs: %d %d %d: %s", ra, rb, rc2, err_text);
+  double a4 = loss_at("ra", 0), b4 = loss_at("rb", 0);
+  CHECK(a4 == b4 && isfinite(a4), "stage 2 resumed: last loss %.9g, uninterrupted %.9g", b4, a4);
+  printf("stage 2 resumed at step 2: step-4 loss %.9g = uninterrupted %.9g\n", b4, a4);
+
   write_config("bad.ini", "[p2sam]\nstage = 2\n[train]\nsteps = 1\n");
   snprintf(cfg, sizeof cfg, "%s/bad.ini", dir);
   snprintf(set, sizeof set, "run.dir=%s/bad", dir);
