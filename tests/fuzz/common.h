@@ -22,9 +22,11 @@ int fuzz_skip(const char *id);
 void fuzz_quiet(void);
 
 // libhdf5 must not take samx down with it: before a target hands file bytes to samx's HDF5 readers,
-// a checker process (forked once, replaced after each failure) opens the file with libhdf5 alone and
+// a checker process (the program fuzz_h5_checker, started once, restarted after each failure) opens the file with libhdf5 alone and
 // reads every attribute and dataset, 1 s at most. Returns 1 when the checker crashed or hung: a
 // libhdf5 finding, not samx's; the input is saved under $SAMX_FUZZ_UPSTREAM_DIR (when set) and the
 // target skips it. SAMX_FUZZ_NO_ISOLATION=1 runs the same reads in-process instead (to see a libhdf5 crash's stack).
 int fuzz_h5_upstream_fails(const char *path, const uint8_t *data, size_t n);
+// What the checker does with one file: open it and read every attribute and dataset as h5io.c does.
+void fuzz_h5_preflight(const char *path);
 #endif

@@ -22,6 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
     sink += samx_st_find(&st, e->name) == e;
   }
   sink += samx_st_meta(&st, "format") != NULL;
+  (void)sink;
   samx_st_close(&st);
   SamModel m;
   if (sam_load(&m, path, samx_cpu(), 0, NULL) == 0) sam_free(&m);

@@ -17,6 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
       if (e->nbytes) sink += ((const uint8_t *)e->data)[e->nbytes - 1];
       sink += samx_torch_find(&ck, e->name) == e;
     }
+    (void)sink;
     samx_torch_free(&ck);
     SamModel m;
     if (sam_load(&m, path, samx_cpu(), 0, NULL) == 0) sam_free(&m);
