@@ -14,6 +14,7 @@
 #define SAMX_FIGURES_H
 
 #include <stdint.h>
+#include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -93,6 +94,11 @@ int samx_figure_overlay(const SamxOverlaySpec *spec);
 // `samx data show FILE --index i --out grid.png`: the overlay of sample i's annotators (no
 // predictions, box drawn, default size).
 int samx_figure_data_show(const char *data_path, int64_t index, const char *out_path);
+
+// The name of prediction file p among n in one figure (column titles, legends): its method, or,
+// when another file of the figure has the same method (SeqSAM with M = 3 and M = 10), the file's
+// name without its directory and ".h5", so that every run is named apart.
+void samx_figure_pred_label(const char *const *paths, const char *const *methods, int n, int p, char *out, size_t size);
 
 // ---- plots ----
 // Scatter of y against x (n points; pairs with a non-finite side are skipped and counted in the

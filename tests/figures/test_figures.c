@@ -226,6 +226,20 @@ static void test_scatter(void) {
   CHECK(samx_figure_scatter(x + 20, y + 20, 1, "t", "x", "y", 0, 0, out) == -1, "scatter without finite pairs fails");
 }
 
+static void test_pred_label(void) {
+  const char *paths[] = {"runs/pred/seed1/mcl.h5", "runs/pred/seed1/seqsam_m3.h5", "seqsam_m10.h5", "x/p2sam"};
+  const char *methods[] = {"mcl", "seqsam", "seqsam", "p2sam"};
+  char out[64];
+  samx_figure_pred_label(paths, methods, 4, 0, out, sizeof out);
+  CHECK(!strcmp(out, "mcl"), "a method alone in the figure is named by its method: '%s'", out);
+  samx_figure_pred_label(paths, methods, 4, 1, out, sizeof out);
+  CHECK(!strcmp(out, "seqsam_m3"), "two SeqSAM runs: the first named by its file: '%s'", out);
+  samx_figure_pred_label(paths, methods, 4, 2, out, sizeof out);
+  CHECK(!strcmp(out, "seqsam_m10"), "two SeqSAM runs: the second named by its file: '%s'", out);
+  samx_figure_pred_label(paths, methods, 2, 1, out, sizeof out);
+  CHECK(!strcmp(out, "seqsam"), "one SeqSAM run among the first two: its method: '%s'", out);
+}
+
 static void write_text(const char *path, const char *text) {
   FILE *f = fopen(path, "w");
   fputs(text, f);
@@ -335,6 +349,7 @@ int main(int argc, char **argv) {
   test_overlay();
   test_scatter();
   test_curves();
+  test_pred_label();
   if (access(samx_bin, X_OK) == 0)
     test_cli();
   else
