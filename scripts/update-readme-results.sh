@@ -45,7 +45,7 @@ if [ "$mode" = record ]; then
   echo "recorded $run in $dest"
 fi
 
-latest="$(ls -d bench/results/*-main-job*/ 2>/dev/null | while read -r d; do [ -f "$d/results.md" ] && echo "$d"; done | sort | tail -1)"
+latest="$(for d in bench/results/*-main-job*/; do if [ -f "$d/results.md" ]; then echo "$d"; fi; done | sort | tail -1)"
 [ -n "$latest" ] || { echo "update-readme-results.sh: no bench/results/*-main-job*/results.md recorded yet" >&2; exit 1; }
 src="${latest%/}/results.md"
 
