@@ -15,7 +15,7 @@ repo="$(cd "$(dirname "$0")/../../.." && pwd)"
 out="$1" threads="$2"
 shift 2
 samx="${SAMX_BIN:-$repo/build/samx}"
-data="$(dirname "$out")/synthetic.h5"
+data="${DATA:-$(dirname "$out")/synthetic.h5}"  # DATA: another dataset (add-distractor.py's)
 [ -f "$data" ] || "$samx" pack synthetic --out "$data" --n 1024 --size 64 --seed 0 > /dev/null
 sets=()
 for kv in "$@"; do sets+=(--set "$kv"); done
@@ -25,4 +25,3 @@ OMP_NUM_THREADS="$threads" "$samx" train "$repo/configs/synthetic_pretrain.ini" 
   --set run.dir="$out" --set log.progress=none "${sets[@]}" > "$out/train.txt" 2>&1
 OMP_NUM_THREADS="$threads" "$samx" infer --method sam-ft --checkpoint "$out/checkpoints/final.safetensors" \
   --data "$data" --split test --annotator 2 --device cpu --out "$out/pred.h5" -q >> "$out/train.txt" 2>&1
-/usr/bin/python3 "$repo/scripts/prompted-dice.py" "$data" "$out/pred.h5" 2 > "$out/prompted_dice.tsv"

@@ -6,7 +6,9 @@ annotator, and the share of the predicted pixels that lie inside that box (a mod
 prompt keeps its mask inside it; filling the box alone scores Dice 0.833 on this split, the
 inscribed ellipse 0.891).
 
-    summarize.py DATA.h5 RUN_DIR...
+    summarize.py RUN_DIR...
+
+The dataset of each run is the data.path of its config.ini.
 """
 import configparser
 import json
@@ -17,23 +19,29 @@ import h5py
 import numpy as np
 
 
-def inside_share(data, pred, k=2):
+def prompted(data, pred, k=2):
+    """Mean Dice against annotator k (scripts/prompted-dice.py) and the share of predicted pixels
+    inside annotator k's tight box."""
     with h5py.File(data, "r") as d, h5py.File(pred, "r") as p:
         inside = total = 0
+        dice = []
         for row, h in zip(p["index"][:], p["pred_masks"][:, 0].astype(bool)):
             g = d["masks"][row, k].astype(bool)
-            if not g.any():
+            if not d["annotator_valid"][row, k] or not g.any():
                 continue
+            dice.append(2.0 * (h & g).sum() / (h.sum() + g.sum()))
             ys, xs = np.where(g)
             inside += h[ys.min():ys.max() + 1, xs.min():xs.max() + 1].sum()
             total += h.sum()
-    return inside / total if total else float("nan")
+    return np.mean(dice), inside / total if total else float("nan")
 
 
 print("| run | loss, mean per 250 steps | max grad norm @ step | steps with norm > 10 | val D_avg @ 250/500/750/1000 | test Dice vs box annotator | predicted pixels inside the box |")
 print("|---|---|---:|---:|---|---:|---:|")
-data = sys.argv[1]
-for d in sys.argv[2:]:
+for d in sys.argv[1:]:
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(d, "config.ini"))
+    data = cfg["data"]["path"]
     recs = [json.loads(line) for line in open(os.path.join(d, "log.jsonl")) if line.strip()]
     tr = [r for r in recs if "loss" in r]
     va = [f"{r['val']['d_avg']:.3f}" for r in recs if "val" in r]
@@ -43,9 +51,9 @@ for d in sys.argv[2:]:
         xs = [r["loss"] for r in tr if a < r["step"] <= a + 250]
         means.append(f"{sum(xs) / len(xs):.3f}")
     big = sum(r["grad_norm"] > 10 for r in tr)
-    pd = os.path.join(d, "prompted_dice.tsv")
-    dice = open(pd).read().split("\t")[0] if os.path.exists(pd) and os.path.getsize(pd) else "—"
     pred = os.path.join(d, "pred.h5")
-    share = f"{inside_share(data, pred):.2f}" if os.path.exists(pred) else "—"
+    dice, share = ("—", "—")
+    if os.path.exists(pred):
+        dice, share = (f"{v:.3f}" for v in prompted(data, pred))
     print(f"| {os.path.basename(d.rstrip('/'))} | {' '.join(means)} | {top['grad_norm']:.0f} @ {top['step']} | {big} | "
           f"{' '.join(va)} | {dice} | {share} |")
