@@ -25,6 +25,7 @@ start=$(date +%s)
   scripts/main.sh > "$tmp/main.out" 2>&1 || { tail -40 "$tmp/main.out"; exit 1; }
   # What the README promises after the run: the table, and the binary where it says.
   grep -q '^| MCL |' runs/main/table.md
+  grep -q '^- commit: ' runs/main/results.md  # the tables with the commit and machine that made them
   test -x build/samx
 )
 ok=1
