@@ -36,7 +36,7 @@ def prompted(data, pred, k=2):
     return np.mean(dice), inside / total if total else float("nan")
 
 
-print("| run | loss, mean per 250 steps | max grad norm @ step | steps with norm > 10 | val D_avg @ 250/500/750/1000 | test Dice vs box annotator | predicted pixels inside the box |")
+print("| run | loss, mean per 250 steps | max grad norm @ step | steps with norm > 10 | val D_avg at each validation (every 250 steps; full_*: 300) | test Dice vs box annotator | predicted pixels inside the box |")
 print("|---|---|---:|---:|---|---:|---:|")
 for d in sys.argv[1:]:
     cfg = configparser.ConfigParser()
