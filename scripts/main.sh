@@ -152,7 +152,9 @@ train_from() {
 
 # The downstream methods, one block each: train_<id> SEED DIR trains one seed's run into DIR, and
 # METHODS lists "id|samx infer --method|table label" in table order (MCL first: the paired tests'
-# baseline, as in SeqSAM's Table 1). A new method adds its function and its METHODS entry.
+# baseline, as in SeqSAM's Table 1). A new method adds its function and its METHODS entry, and an
+# infer_<id> SEED DIR OUT.h5 function where `samx infer --method M` on DIR's best checkpoint is not
+# how it predicts the test split.
 train_mcl() { train_from configs/synthetic_mcl.ini "$1" "$2" "${SAMX_MAIN_MCL:-}"; }
 train_seqsam_m3() { train_from configs/synthetic_seqsam.ini "$1" "$2" "method.masks=3 ${SAMX_MAIN_SEQSAM:-}"; }
 train_seqsam_m10() { train_from configs/synthetic_seqsam.ini "$1" "$2" "method.masks=10 ${SAMX_MAIN_SEQSAM:-}"; }
@@ -169,17 +171,21 @@ for s in $(seq 1 "$SEEDS"); do
 done
 
 begin "infer: test split, box of annotator $BOX"
-# infer_one NAME METHOD CHECKPOINT OUT
+# infer_one METHOD CHECKPOINT OUT
 infer_one() {
-  $SAMX infer --method "$2" --checkpoint "$3" --data "$D" --split test --annotator "$BOX" --device "$DEVICE" \
-    --out "$4" -q
+  $SAMX infer --method "$1" --checkpoint "$2" --data "$D" --split test --annotator "$BOX" --device "$DEVICE" \
+    --out "$3" -q
 }
-infer_one sam-ft sam-ft "$RUN/pretrain/checkpoints/best.safetensors" "$RUN/pred/sam-ft.h5"
+infer_one sam-ft "$RUN/pretrain/checkpoints/best.safetensors" "$RUN/pred/sam-ft.h5"
 for s in $(seq 1 "$SEEDS"); do
   mkdir -p "$RUN/pred/seed$s"
   for entry in "${METHODS[@]}"; do
     IFS='|' read -r id method _ <<< "$entry"
-    infer_one "$id" "$method" "$RUN/seed$s/$id/checkpoints/best.safetensors" "$RUN/pred/seed$s/$id.h5"
+    if declare -F "infer_$id" > /dev/null; then
+      "infer_$id" "$s" "$RUN/seed$s/$id" "$RUN/pred/seed$s/$id.h5"
+    else
+      infer_one "$method" "$RUN/seed$s/$id/checkpoints/best.safetensors" "$RUN/pred/seed$s/$id.h5"
+    fi
   done
 done
 end
