@@ -14,6 +14,7 @@
 #define SAMX_FIGURES_H
 
 #include <stdint.h>
+#include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -94,6 +95,11 @@ int samx_figure_overlay(const SamxOverlaySpec *spec);
 // predictions, box drawn, default size).
 int samx_figure_data_show(const char *data_path, int64_t index, const char *out_path);
 
+// The name of prediction file p among n in one figure (column titles, legends): its method, or,
+// when another file of the figure has the same method (SeqSAM with M = 3 and M = 10), the file's
+// name without its directory and ".h5", so that every run is named apart.
+void samx_figure_pred_label(const char *const *paths, const char *const *methods, int n, int p, char *out, size_t size);
+
 // ---- plots ----
 // Scatter of y against x (n points; pairs with a non-finite side are skipped and counted in the
 // subtitle), title "<title>: Pearson r = .., Spearman rho = .. (n = ..)", axis labels, a fitted
@@ -101,15 +107,19 @@ int samx_figure_data_show(const char *data_path, int64_t index, const char *out_
 int samx_figure_scatter(const double *x, const double *y, int64_t n, const char *title, const char *xlabel,
                         const char *ylabel, int width, int height, const char *out_path);
 
-// Training curves from a JSON-lines log (one object per line): every numeric key other than "step",
-// "ts" and "rank" becomes a curve against "step" (lines without a numeric "step" are skipped; lines
-// that are not JSON objects are an error naming the line). One panel per key, in order of first
-// appearance, SAMX_FIG_CURVE_COLS panels per row of SAMX_FIG_CURVE_W x SAMX_FIG_CURVE_H pixels.
+// Training curves from a JSON-lines log (one object per line; lines without a numeric "step" are
+// skipped, lines that are not JSON objects are an error naming the line), the panels of nnU-Net's
+// progress.png against "step": the training loss with its moving average and the validation loss
+// ("val.loss" of the trainer's nested "val" record, or "val_loss"), the validation metrics ("val.*"
+// or "val_*"), the learning rate ("lr"), log10 of the gradient norm ("grad_norm") and the seconds
+// per step (from the cumulative "time_s"). A panel whose keys the log lacks is left out; other keys
+// (constants and bookkeeping) are not drawn. SAMX_FIG_CURVE_COLS panels per row of
+// SAMX_FIG_CURVE_W x SAMX_FIG_CURVE_H pixels.
 #define SAMX_FIG_CURVE_COLS 3
 #define SAMX_FIG_CURVE_W 360
 #define SAMX_FIG_CURVE_H 260
 int samx_figure_curves(const char *log_path, const char *out_path);
-// Number of curves (panels) samx_figure_curves would draw for log_path, or -1.
+// Number of panels samx_figure_curves would draw for log_path, or -1.
 int samx_figure_curves_count(const char *log_path);
 
 #ifdef __cplusplus

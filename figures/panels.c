@@ -45,6 +45,33 @@ static int sources_open(Sources *s, const char *data_path, const char *const *pr
   return 0;
 }
 
+void samx_figure_pred_label(const char *const *paths, const char *const *methods, int n, int p, char *out, size_t size) {
+  int shared = 0;
+  for (int q = 0; q < n; q++) shared |= q != p && !strcmp(methods[q], methods[p]);
+  if (!shared) {
+    snprintf(out, size, "%s", methods[p]);
+    return;
+  }
+  const char *base = strrchr(paths[p], '/');
+  base = base ? base + 1 : paths[p];
+  size_t len = strlen(base);
+  if (len > 3 && !strcmp(base + len - 3, ".h5")) len -= 3;
+  snprintf(out, size, "%.*s", (int)len, base);
+}
+
+// Label of prediction file p in this figure (samx_figure_pred_label).
+static void pred_label(const Sources *s, int p, char *out, size_t size) {
+  const char *paths[64], *methods[64];
+  int n = s->n_pred < 64 ? s->n_pred : 64;
+  for (int q = 0; q < n; q++)
+    paths[q] = samx_predictions_path(s->preds[q]), methods[q] = samx_predictions_method(s->preds[q]);
+  if (p >= n) {
+    snprintf(out, size, "%s", samx_predictions_method(s->preds[p]));
+    return;
+  }
+  samx_figure_pred_label(paths, methods, n, p, out, size);
+}
+
 static int check_index(const Sources *s, int64_t index) {
   if (index < 0 || index >= samx_dataset_n(s->ds))
     return samx_fail("%s: index %lld is out of range (the file has %lld samples)", samx_dataset_path(s->ds),
@@ -167,7 +194,8 @@ static void column_titles(cairo_t *cr, const GridLayout *g, const Sources *s, in
   }
   if (variance) samx_fig_text(cr, cell_x(&pen, col++) + g->cell / 2.0, y, 12, g->cell, SAMX_FIG_CENTRE, "annotator variance");
   for (int p = 0; p < s->n_pred; p++) {
-    const char *method = samx_predictions_method(s->preds[p]);
+    char method[128];
+    pred_label(s, p, method, sizeof method);
     for (int64_t m = 0; m < g->m_shown[p]; m++) {
       snprintf(buf, sizeof buf, "%s %lld", method, (long long)m + 1);
       samx_fig_text(cr, cell_x(&pen, col++) + g->cell / 2.0, y, 12, g->cell, SAMX_FIG_CENTRE, buf);
@@ -301,7 +329,7 @@ static int legend_entries(const SamxOverlaySpec *spec, const Sources *s, LegendE
       e[n].colour = samx_fig_palette((int)a), e[n].dashed = 0, n++;
     }
   for (int p = 0; p < s->n_pred && n < MAX_LEGEND; p++) {
-    snprintf(e[n].label, sizeof e[n].label, "%s", samx_predictions_method(s->preds[p]));
+    pred_label(s, p, e[n].label, sizeof e[n].label);
     if (spec->hyp >= 0) snprintf(e[n].label + strlen(e[n].label), sizeof e[n].label - strlen(e[n].label), " %d", spec->hyp + 1);
     e[n].colour = samx_fig_palette((int)s->k + p), e[n].dashed = 1, n++;
   }

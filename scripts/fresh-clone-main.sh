@@ -22,9 +22,13 @@ start=$(date +%s)
   export SAMX_MAIN_PRETRAIN="train.steps=6 train.val_every=0 train.val_samples=4 optim.batch_size=2"
   export SAMX_MAIN_MCL="train.steps=3 train.val_every=0 train.val_samples=4"
   export SAMX_MAIN_SEQSAM="train.steps=2 train.val_every=0 train.val_samples=4"
+  export SAMX_MAIN_P2SAM="train.epochs=1 train.val_every=0 train.val_samples=4" SAMX_MAIN_SEEDS=2
+  export SAMX_MAIN_ANATOMY_N=6 SAMX_MAIN_FEWSHOT="fewshot.iterations=2"
+  export SAMX_MAIN_ANATOMY_SAM="train.steps=4 train.val_every=0 train.val_samples=4 optim.batch_size=2"
   scripts/main.sh > "$tmp/main.out" 2>&1 || { tail -40 "$tmp/main.out"; exit 1; }
   # What the README promises after the run: the table, and the binary where it says.
   grep -q '^| MCL |' runs/main/table.md
+  grep -q '^- commit: ' runs/main/results.md  # the tables with the commit and machine that made them
   test -x build/samx
 )
 ok=1

@@ -4,10 +4,16 @@
 #   prompts (it stands in for the official weights), cache its embeddings, train MCL and SeqSAM
 #   (M = 3 and M = 10) on the cache, infer on the test split, evaluate, print a table in the form of
 #   SeqSAM's Table 1 with Wilcoxon p-values, draw a hypothesis grid, and print the time of each stage.
+#   The downstream methods train once per seed (--seeds N, default 3, run.seed = 1..N); the table
+#   shows each metric's mean over seeds with its spread (sample std over seeds), and the paired tests
+#   pool the seeds: each test sample's metric is averaged over the seeds first (eval/pooled/*.json),
+#   then the methods are compared per sample (two-sided Wilcoxon signed-rank, samx compare).
+#   results.md holds the tables with the commit, the machine, its BLAS and threads, and the date:
+#   scripts/update-readme-results.sh records it in bench/results/ and embeds it in README.md.
 # Every output goes to the run directory: runs/main, or SAMX_RUN_DIR. A run directory that already
 # holds a main job is refused unless --force (which replaces the stages' outputs, nothing else).
 #
-#   scripts/main.sh [--force] [--no-build]
+#   scripts/main.sh [--force] [--no-build] [--seeds N]
 #
 # Environment (for controlled variations; the defaults are the README's run):
 #   SAMX_RUN_DIR          run directory (runs/main)
@@ -26,19 +32,32 @@
 #   SAMX_MAIN_ANATOMY_N   synthetic anatomy volumes of the second table, and of its SAM's corpus (24)
 #   SAMX_MAIN_ANATOMY_SAM extra --set overrides for configs/synthetic_anatomy_sam.ini (second table)
 #   SAMX_MAIN_FEWSHOT     extra --set overrides for configs/synthetic_fewshot.ini (second table, all shots)
+#   SAMX_MAIN_SEEDS       seeds of the downstream methods (3; --seeds overrides)
+#   SAMX_MAIN_P2SAM       extra --set overrides for configs/synthetic_p2sam_stage{1,2}.ini (both stages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 force=0
 build=1
-for arg in "$@"; do
-  case "$arg" in
+SEEDS="${SAMX_MAIN_SEEDS:-3}"
+while [ $# -gt 0 ]; do
+  case "$1" in
     --force) force=1 ;;
     --no-build) build=0 ;;
-    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
-    *) echo "main.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
+    --seeds)
+      [ $# -ge 2 ] || { echo "main.sh: --seeds needs a number" >&2; exit 2; }
+      SEEDS="$2"
+      shift
+      ;;
+    --seeds=*) SEEDS="${1#--seeds=}" ;;
+    -h | --help) sed -n '2,36p' "$0"; exit 0 ;;
+    *) echo "main.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
+  shift
 done
+case "$SEEDS" in
+  '' | *[!0-9]* | 0*) echo "main.sh: --seeds needs a whole number >= 1, got '$SEEDS'" >&2; exit 2 ;;
+esac
 
 RUN="${SAMX_RUN_DIR:-runs/main}"
 DEVICE="${SAMX_DEVICE:-auto}"
@@ -56,10 +75,13 @@ fi
 mkdir -p "$RUN"
 RUN="$(cd "$RUN" && pwd)"
 # Only what this script writes is removed, so a mistyped SAMX_RUN_DIR cannot cost other files.
-rm -rf "$RUN/data" "$RUN/pretrain" "$RUN/mcl" "$RUN/seqsam_m3" "$RUN/seqsam_m10" "$RUN/pred" "$RUN/eval" \
-  "$RUN/grid.png" "$RUN/table.md" "$RUN/compare.md" "$RUN/timings.tsv" "$RUN/main.log"
+rm -rf "$RUN/data" "$RUN/pretrain" "$RUN"/seed[0-9]* "$RUN/pred" "$RUN/eval" "$RUN/grid.png" "$RUN/table.md" \
+  "$RUN/compare.md" "$RUN/results.md" "$RUN/methods.tsv" "$RUN/timings.tsv" "$RUN/main.log"
 mkdir -p "$RUN/data" "$RUN/pred" "$RUN/eval"
 exec > >(tee "$RUN/main.log") 2>&1
+# The machine, recorded before the run (results.md): the load says how far timings can be trusted.
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+date_start="$(date -u '+%Y-%m-%d %H:%M UTC')"
 
 printf 'stage\tseconds\n' > "$RUN/timings.tsv.part"
 stage_start=0
@@ -125,91 +147,105 @@ $SAMX embed --checkpoint "$RUN/pretrain/sam.safetensors" --data "$D" --out "$E" 
 end
 
 FROM=(--set model.checkpoint="$RUN/pretrain/sam.safetensors" --set data.embeddings="$E")
-begin "train: MCL (3 multimask outputs)"
-mapfile -t extra < <(set_args "${SAMX_MAIN_MCL:-}")
-$SAMX train configs/synthetic_mcl.ini "${COMMON[@]}" "${FROM[@]}" --set run.dir="$RUN/mcl" "${extra[@]}"
-end
+# train_from CONFIG SEED DIR OVERRIDES: a downstream run from the pretrained SAM's cached embeddings.
+train_from() {
+  local extra
+  mapfile -t extra < <(set_args "$4")
+  $SAMX train "$1" "${COMMON[@]}" "${FROM[@]}" --set run.dir="$3" --set run.seed="$2" "${extra[@]}"
+}
 
-for m in 3 10; do
-  begin "train: SeqSAM M = $m"
-  mapfile -t extra < <(set_args "${SAMX_MAIN_SEQSAM:-}")
-  $SAMX train configs/synthetic_seqsam.ini "${COMMON[@]}" "${FROM[@]}" --set run.dir="$RUN/seqsam_m$m" \
-    --set method.masks="$m" "${extra[@]}"
-  end
+# The downstream methods, one block each: train_<id> SEED DIR trains one seed's run into DIR, and
+# METHODS lists "id|samx infer --method|table label" in table order (MCL first: the paired tests'
+# baseline, as in SeqSAM's Table 1). A new method adds its function and its METHODS entry, and an
+# infer_<id> SEED DIR OUT.h5 function where `samx infer --method M` on DIR's best checkpoint is not
+# how it predicts the test split.
+train_mcl() { train_from configs/synthetic_mcl.ini "$1" "$2" "${SAMX_MAIN_MCL:-}"; }
+train_seqsam_m3() { train_from configs/synthetic_seqsam.ini "$1" "$2" "method.masks=3 ${SAMX_MAIN_SEQSAM:-}"; }
+train_seqsam_m10() { train_from configs/synthetic_seqsam.ini "$1" "$2" "method.masks=10 ${SAMX_MAIN_SEQSAM:-}"; }
+METHODS=("mcl|mcl|MCL" "seqsam_m3|seqsam|SeqSAM, M = 3" "seqsam_m10|seqsam|SeqSAM, M = 10")
+
+# P2SAM: stage 1 (LoRA in the encoder, 8 assembled masks; it trains through the encoder, so no cache)
+# from the pretrained small SAM at its own input size, then stage 2 (prior network + Fcomb) with 4
+# snapshots; 4 snapshots x 4 samples = 16 hypotheses per test image, no prompt. SAMX_MAIN_P2SAM: extra
+# --set overrides of both stages.
+train_p2sam() {
+  local extra
+  mapfile -t extra < <(set_args "${SAMX_MAIN_P2SAM:-}")
+  $SAMX train configs/synthetic_p2sam_stage1.ini "${COMMON[@]}" --set run.dir="$2/stage1" --set run.seed="$1" \
+    --set model.checkpoint="$RUN/pretrain/sam.safetensors" --set p2sam.img_size="$SIZE" "${extra[@]}"
+  $SAMX train configs/synthetic_p2sam_stage2.ini "${COMMON[@]}" --set run.dir="$2/stage2" --set run.seed="$1" \
+    --set p2sam.from="$2/stage1" "${extra[@]}"
+}
+infer_p2sam() {
+  $SAMX infer --method p2sam --checkpoint "$2/stage2/checkpoints/final.safetensors" \
+    --snapshots step_20,step_40,step_60,step_80 --samples 4 --seed "$1" --data "$D" --split test --device "$DEVICE" \
+    --batch 8 --out "$3" -q
+}
+METHODS+=("p2sam|p2sam|P²SAM, 4 snapshots × 4 samples")
+
+printf '%s\n' "sam-ft|sam-ft|SAM-FT (the pretrained model, 1 mask)" "${METHODS[@]}" > "$RUN/methods.tsv"
+for s in $(seq 1 "$SEEDS"); do
+  for entry in "${METHODS[@]}"; do
+    IFS='|' read -r id _ label <<< "$entry"
+    begin "train: $label, seed $s of $SEEDS"
+    "train_$id" "$s" "$RUN/seed$s/$id"
+    end
+  done
 done
 
-# name:method:run directory (hypotheses per image: the checkpoint's, 1, 3, M)
-RUNS=("sam-ft:sam-ft:pretrain" "mcl:mcl:mcl" "seqsam-M3:seqsam:seqsam_m3" "seqsam-M10:seqsam:seqsam_m10")
 begin "infer: test split, box of annotator $BOX"
-for r in "${RUNS[@]}"; do
-  IFS=: read -r name method dir <<< "$r"
-  $SAMX infer --method "$method" --checkpoint "$RUN/$dir/checkpoints/best.safetensors" --data "$D" \
-    --split test --annotator "$BOX" --device "$DEVICE" --out "$RUN/pred/$name.h5" -q
+# infer_one METHOD CHECKPOINT OUT
+infer_one() {
+  $SAMX infer --method "$1" --checkpoint "$2" --data "$D" --split test --annotator "$BOX" --device "$DEVICE" \
+    --out "$3" -q
+}
+infer_one sam-ft "$RUN/pretrain/checkpoints/best.safetensors" "$RUN/pred/sam-ft.h5"
+for s in $(seq 1 "$SEEDS"); do
+  mkdir -p "$RUN/pred/seed$s"
+  for entry in "${METHODS[@]}"; do
+    IFS='|' read -r id method _ <<< "$entry"
+    if declare -F "infer_$id" > /dev/null; then
+      "infer_$id" "$s" "$RUN/seed$s/$id" "$RUN/pred/seed$s/$id.h5"
+    else
+      infer_one "$method" "$RUN/seed$s/$id/checkpoints/best.safetensors" "$RUN/pred/seed$s/$id.h5"
+    fi
+  done
 done
 end
 
 begin "eval: samx eval --json"
-for r in "${RUNS[@]}"; do
-  IFS=: read -r name _ _ <<< "$r"
-  $SAMX eval --data "$D" --pred "$RUN/pred/$name.h5" --split test --json "$RUN/eval/$name.json" --quiet
+$SAMX eval --data "$D" --pred "$RUN/pred/sam-ft.h5" --split test --json "$RUN/eval/sam-ft.json" --quiet
+for s in $(seq 1 "$SEEDS"); do
+  mkdir -p "$RUN/eval/seed$s"
+  for entry in "${METHODS[@]}"; do
+    IFS='|' read -r id _ _ <<< "$entry"
+    $SAMX eval --data "$D" --pred "$RUN/pred/seed$s/$id.h5" --split test --json "$RUN/eval/seed$s/$id.json" --quiet
+  done
 done
 end
 
-begin "table and samx compare"
-$PY - "$RUN" > "$RUN/table.md" <<'EOF'
-import json, sys
-run = sys.argv[1]
-rows = [("SAM-FT (the pretrained model, 1 mask)", "sam-ft"), ("MCL", "mcl"),
-        ("SeqSAM, M = 3", "seqsam-M3"), ("SeqSAM, M = 10", "seqsam-M10")]
-cols = [("D_avg ↑", "dice_avg"), ("GED ↓", "ged"), ("D_max ↑", "dmax"), ("HM-IoU ↑", "hm_iou")]
-print("| method | " + " | ".join(c for c, _ in cols) + " |")
-print("|---|" + "---:|" * len(cols))
-for label, name in rows:
-    m = json.load(open(f"{run}/eval/{name}.json"))
-    cells = [f"{m['metrics'][k]['mean']:.4f} ± {m['metrics'][k]['std']:.4f}" for _, k in cols]
-    print(f"| {label} | " + " | ".join(cells) + " |")
-print(f"\n(test split, {m['n']} samples; mean ± std over samples; policy {m.get('empty_policy', '?')})")
-EOF
+begin "table and samx compare (seeds pooled per sample)"
+$PY scripts/main-tables.py "$RUN" "$SEEDS" > "$RUN/table.md"
 cat "$RUN/table.md"
 echo
-# Paired Wilcoxon tests against MCL, the baseline SeqSAM's Table 1 compares with.
-(cd "$RUN/eval" && $SAMX compare mcl.json seqsam-M3.json seqsam-M10.json --metrics dice_avg,ged,dmax,hm_iou) \
-  | tee "$RUN/compare.md"
+# Paired Wilcoxon tests against MCL, the baseline SeqSAM's Table 1 compares with, on the per-sample
+# means over seeds.
+mapfile -t pooled < <(for entry in "${METHODS[@]}"; do echo "${entry%%|*}.json"; done)
+(cd "$RUN/eval/pooled" && $SAMX compare "${pooled[@]}" --metrics dice_avg,ged,dmax,hm_iou) | tee "$RUN/compare.md"
+prompted="$($PY scripts/prompted-dice.py "$D" "$RUN/pred/sam-ft.h5" "$BOX")"
+echo "SAM-FT box-prompted Dice against annotator $BOX (mean, std, samples): $prompted"
 end
 
-# ---- P2SAM (self-contained block): stage 1 (LoRA, 8 assembled masks) from the pretrained small SAM at its own
-# input size, stage 2 (prior network + Fcomb) with 4 snapshots, 4 x 4 hypotheses per test image, its row
-# appended to the table and a paired comparison with MCL. SAMX_MAIN_P2SAM: extra --set overrides of both stages.
-begin "train: P2SAM stage 1 and stage 2"
-mapfile -t extra < <(set_args "${SAMX_MAIN_P2SAM:-}")
-$SAMX train configs/synthetic_p2sam_stage1.ini "${COMMON[@]}" --set run.dir="$RUN/p2sam_s1" \
-  --set model.checkpoint="$RUN/pretrain/sam.safetensors" --set p2sam.img_size="$SIZE" "${extra[@]}"
-$SAMX train configs/synthetic_p2sam_stage2.ini "${COMMON[@]}" --set run.dir="$RUN/p2sam_s2" \
-  --set p2sam.from="$RUN/p2sam_s1" "${extra[@]}"
-end
-begin "infer + eval: P2SAM (4 snapshots x 4 samples)"
-$SAMX infer --method p2sam --checkpoint "$RUN/p2sam_s2/checkpoints/final.safetensors" \
-  --snapshots step_20,step_40,step_60,step_80 --samples 4 --data "$D" --split test --device "$DEVICE" \
-  --batch 8 --out "$RUN/pred/p2sam.h5" -q
-$SAMX eval --data "$D" --pred "$RUN/pred/p2sam.h5" --split test --json "$RUN/eval/p2sam.json" --quiet
-$PY - "$RUN" >> "$RUN/table.md" <<'EOF'
-import json, sys
-m = json.load(open(f"{sys.argv[1]}/eval/p2sam.json"))
-keys = ("dice_avg", "ged", "dmax", "hm_iou")
-print("\n| P2SAM, 4 snapshots x 4 samples | " + " | ".join(
-    f"{m['metrics'][k]['mean']:.4f} ± {m['metrics'][k]['std']:.4f}" for k in keys) + " |")
-print(f"(P2SAM: every test image, {m['n']} samples, no prompt)")
-EOF
-tail -2 "$RUN/table.md"
-(cd "$RUN/eval" && $SAMX compare mcl.json p2sam.json --metrics dice_avg,ged,dmax,hm_iou) | tee -a "$RUN/compare.md"
-end
-# ---- end of the P2SAM block
 
 begin "figure: hypothesis grid of test samples"
 # Rows: the first 4 test samples (the first prediction file's first rows).
-$SAMX figure grid --data "$D" --pred "$RUN/pred/mcl.h5" --pred "$RUN/pred/seqsam-M3.h5" \
-  --pred "$RUN/pred/seqsam-M10.h5" --max-hyp 10 --cell 96 --out "$RUN/grid.png"
-for d in pretrain mcl seqsam_m3 seqsam_m10; do $SAMX figure curves "$RUN/$d" > /dev/null; done
+# Seed 1's predictions of every method.
+grid=()
+for entry in "${METHODS[@]}"; do grid+=(--pred "$RUN/pred/seed1/${entry%%|*}.h5"); done
+$SAMX figure grid --data "$D" "${grid[@]}" --max-hyp 10 --cell 96 --out "$RUN/grid.png"
+for d in "$RUN/pretrain" "$RUN"/seed*/*/ "$RUN"/seed*/*/*/; do
+  if [ -f "$d/log.jsonl" ]; then $SAMX figure curves "$d" > /dev/null; fi
+done
 end
 
 # ---- second table: few-shot decoders on the synthetic anatomy volumes (README "Few-shot decoders") ----
@@ -280,5 +316,10 @@ mv "$RUN/timings.tsv.part" "$RUN/timings.tsv"
 echo
 echo "== time per stage (s; the pipeline total excludes the build)"
 column -t -s $'\t' "$RUN/timings.tsv"
+bash scripts/main-results.sh "$RUN" "$SAMX" "$SEEDS" "$BOX" "$prompted" "$date_start" "$load_start" \
+  > "$RUN/results.md.part"
+mv "$RUN/results.md.part" "$RUN/results.md"
 echo
-echo "outputs in $RUN: table.md, table2.md (few-shot, anatomy/), compare.md, grid.png, eval/*.json, pred/*.h5, */curves.png, timings.tsv, main.log"
+echo "outputs in $RUN: results.md (table.md, compare.md, timings, machine), grid.png, eval/, pred/,"
+echo "  pretrain/ and seed*/*/ (log.jsonl, curves.png), timings.tsv, main.log;"
+echo "  table2.md (few-shot, anatomy/)"

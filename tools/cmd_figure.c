@@ -34,8 +34,10 @@ static void usage(FILE *f) {
           "scatter  the prediction file's /quality (SQA score) against the true per-sample metric (default\n"
           "         dice: first hypothesis vs first valid annotator; any `samx eval` metric name), with\n"
           "         Pearson and Spearman correlation in the title.\n"
-          "curves   every numeric key of RUN_DIR/log.jsonl (one JSON object per line) against \"step\",\n"
-          "         one panel per key; without --out writes RUN_DIR/curves.png and RUN_DIR/curves.svg.\n\n"
+          "curves   the panels of nnU-Net's progress.png from RUN_DIR/log.jsonl against \"step\": training loss\n"
+          "         with its moving average (and the validation loss), validation metrics, learning rate,\n"
+          "         log10 gradient norm, seconds per step;\n"
+          "         without --out writes RUN_DIR/curves.png and RUN_DIR/curves.svg.\n\n"
           "Output is SVG when the name ends in .svg, PNG otherwise. Colours: Okabe-Ito per annotator and\n"
           "method (colour-blind safe), viridis for maps.\n");
 }

@@ -226,6 +226,20 @@ static void test_scatter(void) {
   CHECK(samx_figure_scatter(x + 20, y + 20, 1, "t", "x", "y", 0, 0, out) == -1, "scatter without finite pairs fails");
 }
 
+static void test_pred_label(void) {
+  const char *paths[] = {"runs/pred/seed1/mcl.h5", "runs/pred/seed1/seqsam_m3.h5", "seqsam_m10.h5", "x/p2sam"};
+  const char *methods[] = {"mcl", "seqsam", "seqsam", "p2sam"};
+  char out[64];
+  samx_figure_pred_label(paths, methods, 4, 0, out, sizeof out);
+  CHECK(!strcmp(out, "mcl"), "a method alone in the figure is named by its method: '%s'", out);
+  samx_figure_pred_label(paths, methods, 4, 1, out, sizeof out);
+  CHECK(!strcmp(out, "seqsam_m3"), "two SeqSAM runs: the first named by its file: '%s'", out);
+  samx_figure_pred_label(paths, methods, 4, 2, out, sizeof out);
+  CHECK(!strcmp(out, "seqsam_m10"), "two SeqSAM runs: the second named by its file: '%s'", out);
+  samx_figure_pred_label(paths, methods, 2, 1, out, sizeof out);
+  CHECK(!strcmp(out, "seqsam"), "one SeqSAM run among the first two: its method: '%s'", out);
+}
+
 static void write_text(const char *path, const char *text) {
   FILE *f = fopen(path, "w");
   fputs(text, f);
@@ -243,7 +257,7 @@ static void test_curves(void) {
             1000 + s, s, 1.0 / (s + 1), 1e-4, 0.5 + s);
   fprintf(f, "\n{\"step\": 5, \"val_dice\": 0.5, \"split\": \"val\"}\n{\"step\": 9, \"val_dice\": 0.6}\n");
   fclose(f);
-  CHECK(samx_figure_curves_count(log) == 4, "4 curves (loss, lr, grad_norm, val_dice), got %d",
+  CHECK(samx_figure_curves_count(log) == 4, "4 panels (loss, validation, lr, grad_norm), got %d",
         samx_figure_curves_count(log));
   snprintf(out, sizeof out, "%s/c.png", run), snprintf(svg, sizeof svg, "%s/c.svg", run);
   int rc = samx_figure_curves(log, out);
@@ -253,6 +267,31 @@ static void test_curves(void) {
   if (p.s) cairo_surface_destroy(p.s);
   CHECK(samx_figure_curves(log, svg) == 0 && file_contains(svg, "<svg"), "curves SVG");
 
+  // The trainer's log: constants and bookkeeping (samples, skipped, memory) make no panel, the nested
+  // "val" record makes the validation panel and the validation loss, time_s the seconds per step.
+  char trainer[160];
+  path_in(trainer, sizeof trainer, "trainer.jsonl");
+  f = fopen(trainer, "w");
+  for (int s = 1; s <= 40; s++) {
+    fprintf(f, "{\"step\":%d,\"epoch\":0,\"loss\":%g,\"lr\":1e-3,\"grad_norm\":%g,\"skipped\":0,\"samples\":8,"
+            "\"samples_per_s\":100,\"act_peak_mb\":33.7,\"rss_mb\":211,\"time_s\":%g}\n", s, 1.0 / s, s == 20 ? 2e4 : 1.0, 0.05 * s);
+    if (s % 20 == 0)
+      fprintf(f, "{\"step\":%d,\"val\":{\"n\":32,\"ged\":0.9,\"d_avg\":0.4,\"d_max\":0.5,\"hm_iou\":0.3,\"loss\":0.5,"
+              "\"seconds\":0.05}}\n", s);
+  }
+  fclose(f);
+  CHECK(samx_figure_curves_count(trainer) == 5, "trainer log: 5 panels (loss, validation, lr, grad norm, step time), got %d",
+        samx_figure_curves_count(trainer));
+  rc = samx_figure_curves(trainer, out);
+  CHECK(rc == 0 && png_open(&p, out) == 0 && p.w == 3 * SAMX_FIG_CURVE_W && p.h == 2 * SAMX_FIG_CURVE_H,
+        "trainer curves: 3 panels a row, 2 rows (%d x %d)", p.w, p.h);
+  if (p.s) cairo_surface_destroy(p.s);
+  // Without the loss and lr, and with the clock missing, those panels go; constants never make one.
+  write_text(trainer, "{\"step\":1,\"grad_norm\":2,\"samples\":8,\"rss_mb\":3}\n{\"step\":2,\"grad_norm\":3,\"samples\":8}\n"
+             "{\"step\":2,\"val\":{\"n\":4,\"d_avg\":0.5,\"seconds\":1}}\n");
+  CHECK(samx_figure_curves_count(trainer) == 2, "grad_norm and val.d_avg only: 2 panels, got %d",
+        samx_figure_curves_count(trainer));
+
   char bad[160];
   path_in(bad, sizeof bad, "bad.jsonl");
   write_text(bad, "{\"step\": 1, \"loss\": 2}\nnot json\n");
@@ -260,6 +299,9 @@ static void test_curves(void) {
         "malformed line named: %s", samx_last_error());
   write_text(bad, "{\"loss\": 2}\n");
   CHECK(samx_figure_curves(bad, out) == -1 && strstr(samx_last_error(), "step"), "no step: %s", samx_last_error());
+  write_text(bad, "{\"step\": 1, \"samples\": 8, \"skipped\": 0}\n");
+  CHECK(samx_figure_curves(bad, out) == -1 && strstr(samx_last_error(), "loss") && strstr(samx_last_error(), bad),
+        "only bookkeeping keys: %s", samx_last_error());
 }
 
 static int run_samx(const char *args, const char *out_path) {
@@ -307,6 +349,7 @@ int main(int argc, char **argv) {
   test_overlay();
   test_scatter();
   test_curves();
+  test_pred_label();
   if (access(samx_bin, X_OK) == 0)
     test_cli();
   else

@@ -1,8 +1,10 @@
-// scripts/main.sh end to end on a tiny budget (64 samples, a few steps per stage): every stage runs,
-// the outputs the README promises exist and hold what they should (a table with the four methods
-// and finite numbers, p-values against MCL, a PNG grid, one timing per stage, eval JSON files that
-// scored every test row with a non-empty box annotator), and a second run into the same directory
-// is refused without --force. The numbers themselves are not checked: a few steps train nothing.
+// scripts/main.sh end to end on a tiny budget (64 samples, a few steps per stage, 2 seeds): every
+// stage runs, the outputs the README promises exist and hold what they should (a table with the four
+// methods, finite means and spreads over seeds, p-values against MCL, a PNG grid, timings per stage
+// and seed, eval JSON files that scored every test row with a non-empty box annotator, pooled JSON
+// files whose per-sample values are the means over the seeds' files, results.md with the commit and
+// the machine), and a second run into the same directory is refused without --force. The numbers
+// themselves are not checked: a few steps train nothing.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,14 +39,15 @@ static int run_main_job(const char *bin, const char *run_dir, const char *extra_
            "SAMX_MAIN_MCL='train.steps=3 train.val_every=0 train.val_samples=4' "
            "SAMX_MAIN_SEQSAM='train.steps=2 train.val_every=0 train.val_samples=4' "
            "SAMX_MAIN_ANATOMY_N=6 SAMX_MAIN_ANATOMY_SAM='train.steps=4 train.val_every=0 train.val_samples=4 optim.batch_size=2' "
-           "SAMX_MAIN_FEWSHOT='fewshot.iterations=2' "
-           "bash scripts/main.sh --no-build %s > '%s/out.txt' 2>&1",
+           "SAMX_MAIN_FEWSHOT='fewshot.iterations=2' SAMX_MAIN_P2SAM='train.epochs=1 train.val_every=0 train.val_samples=4' "
+           "bash scripts/main.sh --no-build --seeds 2 %s > '%s/out.txt' 2>&1",
            bin, run_dir, extra_args, dir);
   return samx_test_exit_status(system(cmd));
 }
 
-// The table row starting with "| label |": four "mean ± std" cells, all finite.
-static void check_table_row(const char *table, const char *label) {
+// The table row starting with "| label |": four "mean ± spread" cells (a bare mean where the row is
+// one run), all finite, then the number of runs.
+static void check_table_row(const char *table, const char *label, int runs) {
   char head[128];
   snprintf(head, sizeof head, "| %s |", label);
   const char *row = strstr(table, head);
@@ -53,13 +56,17 @@ static void check_table_row(const char *table, const char *label) {
   row += strlen(head);
   int cells = 0;
   for (; cells < 4; cells++) {
-    double mean, std;
+    double mean, std = 0;
     int used = 0;
-    if (sscanf(row, " %lf ± %lf |%n", &mean, &std, &used) != 2 || used == 0) break;
+    if (runs > 1 ? sscanf(row, " %lf ± %lf |%n", &mean, &std, &used) != 2 || used == 0
+                 : sscanf(row, " %lf |%n", &mean, &used) != 1 || used == 0)
+      break;
     CHECK(isfinite(mean) && isfinite(std) && std >= 0, "table row '%s': cell %d is %g ± %g", label, cells, mean, std);
     row += used;
   }
   CHECK(cells == 4, "table row '%s': %d numeric cells, expected 4", label, cells);
+  int n = 0;
+  CHECK(cells == 4 && sscanf(row, " %d |", &n) == 1 && n == runs, "table row '%s': %d runs, expected %d", label, n, runs);
 }
 
 int main(int argc, char **argv) {
@@ -84,11 +91,11 @@ int main(int argc, char **argv) {
   char *table = read_text(samx_test_path(run_dir, "table.md"));
   CHECK(strstr(table, "D_avg") && strstr(table, "GED") && strstr(table, "D_max") && strstr(table, "HM-IoU"),
         "table.md lacks a column:\n%s", table);
-  check_table_row(table, "SAM-FT (the pretrained model, 1 mask)");
-  check_table_row(table, "MCL");
-  check_table_row(table, "SeqSAM, M = 3");
-  check_table_row(table, "SeqSAM, M = 10");
-  check_table_row(table, "P2SAM, 4 snapshots x 4 samples");
+  check_table_row(table, "SAM-FT (the pretrained model, 1 mask)", 1);
+  check_table_row(table, "MCL", 2);
+  check_table_row(table, "SeqSAM, M = 3", 2);
+  check_table_row(table, "SeqSAM, M = 10", 2);
+  check_table_row(table, "P²SAM, 4 snapshots × 4 samples", 2);
 
   char *compare = read_text(samx_test_path(run_dir, "compare.md"));
   int p_values = 0;
@@ -111,15 +118,18 @@ int main(int argc, char **argv) {
   free(table2);
 
   char *timings = read_text(samx_test_path(run_dir, "timings.tsv"));
-  const char *stages[] = {"data", "pretrain", "embed", "train: MCL", "train: SeqSAM M = 3", "train: SeqSAM M = 10",
-                          "infer", "eval", "table", "figure", "anatomy SAM", "few-shot", "pipeline total"};
+  const char *stages[] = {"data", "pretrain", "embed", "train: MCL, seed 1 of 2", "train: MCL, seed 2 of 2",
+                          "train: SeqSAM, M = 3, seed 2", "train: SeqSAM, M = 10, seed 2", "infer", "eval",
+                          "train: P²SAM, 4 snapshots × 4 samples, seed 2", "table", "figure",
+                          "anatomy SAM", "few-shot", "pipeline total"};
   for (size_t i = 0; i < sizeof stages / sizeof *stages; i++)
     CHECK(strstr(timings, stages[i]) != NULL, "timings.tsv has no stage '%s':\n%s", stages[i], timings);
 
   // Each method scored the same test rows: those whose box annotator (2) is non-empty.
-  const char *evals[] = {"eval/sam-ft.json", "eval/mcl.json", "eval/seqsam-M3.json", "eval/seqsam-M10.json"};
+  const char *evals[] = {"eval/sam-ft.json",        "eval/seed1/mcl.json",        "eval/seed2/seqsam_m3.json",
+                         "eval/seed1/seqsam_m10.json", "eval/pooled/mcl.json", "eval/pooled/seqsam_m10.json"};
   long n_first = -1;
-  for (size_t i = 0; i < 4; i++) {
+  for (size_t i = 0; i < sizeof evals / sizeof *evals; i++) {
     char *js = read_text(samx_test_path(run_dir, evals[i]));
     long n = -1;
     const char *p = strstr(js, "\"n\":");
@@ -129,6 +139,29 @@ int main(int argc, char **argv) {
     CHECK(n == n_first, "%s: %ld samples, %s had %ld", evals[i], n, evals[0], n_first);
     free(js);
   }
+
+  // The pooled file's per-sample values are the means of the two seeds' (an independent reader).
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           "/usr/bin/python3 -c \"import json,sys,math\n"
+           "d=sys.argv[1]; p=json.load(open(d+'/eval/pooled/seqsam_m3.json'))\n"
+           "a,b=[{r['index']:r for r in json.load(open(d+'/eval/seed%%d/seqsam_m3.json' %% s))['per_sample']} for s in (1,2)]\n"
+           "assert p['pooled_seeds']==2 and len(p['per_sample'])==len(a)\n"
+           "for r in p['per_sample']:\n"
+           " for k in ('dice_avg','ged','dmax','hm_iou'):\n"
+           "  assert abs(r[k]-(a[r['index']][k]+b[r['index']][k])/2)<1e-12,(k,r['index'])\n\" '%s'",
+           run_dir);
+  CHECK(samx_test_exit_status(system(cmd)) == 0, "eval/pooled/seqsam_m3.json is not the per-sample mean of the seeds");
+
+  char *results = read_text(samx_test_path(run_dir, "results.md"));
+  CHECK(strstr(results, "- commit: `") && strstr(results, "- machine: ") && strstr(results, "OMP_NUM_THREADS") &&
+            strstr(results, "BLAS") && strstr(results, "| SeqSAM, M = 10 |") && strstr(results, "(p ") &&
+            strstr(results, "| pipeline total |") && strstr(results, "annotator 2"),
+        "results.md lacks the provenance, a table or the timings:\n%s", results);
+  free(results);
+  CHECK(access(samx_test_path(run_dir, "seed2/seqsam_m10/log.jsonl"), R_OK) == 0 &&
+            access(samx_test_path(run_dir, "seed3"), F_OK) != 0,
+        "--seeds 2 did not train exactly seeds 1 and 2");
 
   int again = run_main_job(bin, run_dir, "");
   CHECK(again == 1, "a second run into a finished run directory exited with %d, expected 1 (refused)", again);
