@@ -64,7 +64,7 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:allocator_may_return_null=0
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0"
 rss=${FUZZ_RSS_MB:-2048} tmo=${FUZZ_TIMEOUT:-10}
-echo "fuzz.sh: ${#targets[@]} targets, ${seconds} s each, -rss_limit_mb=$rss -timeout=$tmo, skipping known: ${skip:-none}"
+echo "fuzz.sh: ${#targets[@]} targets, ${seconds} s each unless TARGET:SECONDS, -rss_limit_mb=$rss -timeout=$tmo, skipping known: ${skip:-none}"
 failed=()
 printf '%-14s %12s %8s %8s %7s  %s\n' target executions cov ft corpus result
 for t in "${targets[@]}"; do

@@ -150,6 +150,13 @@ void fuzz_h5_preflight(const char *path) {
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) return;
   H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, attr_cb, NULL);
+  // by name too, as samx opens them: an iteration can stop at a damaged attribute before these
+  static const char *root_attrs[] = {"schema", "version", "method", "checkpoint", "dataset", "split", "dtype",
+                                     "model_config", "input_size", "created_by", "source", "modality"};
+  for (size_t i = 0; i < sizeof root_attrs / sizeof *root_attrs; i++) {
+    hid_t a = H5Aexists(f, root_attrs[i]) > 0 ? H5Aopen(f, root_attrs[i], H5P_DEFAULT) : -1;
+    if (a >= 0) read_attr(a), H5Aclose(a);
+  }
   H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, visit_cb, NULL, H5O_INFO_BASIC);
   H5Fclose(f);
 }
