@@ -40,6 +40,14 @@ static void sam_path(const SamxImage *im) {
   sam_postprocess(c, &m, low, &info);
 }
 
+// The pixel limit users can raise (SAMX_MAX_IMAGE_PIXELS, default PIL's 178,956,970) is held at 2^26
+// here, so a valid image of the largest accepted size still fits the fuzzer's -rss_limit_mb.
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc, (void)argv;
+  setenv("SAMX_MAX_IMAGE_PIXELS", "67108864", 0);
+  return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
   // libpng reads the declared size first: 8-byte signature, IHDR length and type, width, height.
   if (n >= 24 && !memcmp(data, "\x89PNG", 4) && fuzz_skip("png-huge-alloc")) {
