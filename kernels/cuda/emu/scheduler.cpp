@@ -76,6 +76,10 @@ struct Sched {
   std::vector<int> order;  // schedule order of thread ids
   std::vector<int> ready;  // released threads, run in this order
   size_t ready_head = 0;
+  // Lanes released by a warp operation run before `ready`: a warp runs ahead of the others until it
+  // reaches a block barrier, so a missing __syncthreads between warps shows (random: by coin flip).
+  std::vector<int> warp_ready;
+  size_t warp_ready_head = 0;
   int next_pending = 0, live = 0, bar_arrived = 0, cur = -1;
   // Per warp: the open rendezvous (lanes arrived, the mask they named; at most kGroups at once, for
   // disjoint masks), and the lanes that have exited.
@@ -306,6 +310,11 @@ void release(int t) {
   S.ready.push_back(t);
 }
 
+void release_lane(int t, bool ahead) {
+  S.th[t].st = READY;
+  (ahead ? S.warp_ready : S.ready).push_back(t);
+}
+
 // Releases the block barrier once every live thread has reached it.
 void check_barrier() {
   if (S.bar_arrived == 0 || S.bar_arrived < S.live) return;
@@ -445,9 +454,10 @@ uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int b, int width, con
   }
   if (S.fault) fault_here("");
   x.st = RUNNING;
+  const bool ahead = S.kind != 2 || (S.rng() & 1);
   for (int i = 0; i < 32; i++) {
     int l = S.kind == 1 ? 31 - i : i;
-    if (l != lane && (mask >> l & 1u)) release(warp0 + l);
+    if (l != lane && (mask >> l & 1u)) release_lane(warp0 + l, ahead);
   }
   return x.result;
 }
@@ -513,6 +523,8 @@ __attribute__((no_sanitize_address, optimize("no-tree-loop-distribute-patterns")
 void run_block() {
   S.ready.clear();
   S.ready_head = 0;
+  S.warp_ready.clear();
+  S.warp_ready_head = 0;
   S.next_pending = 0;
   S.live = S.n;
   S.bar_arrived = 0;
@@ -528,9 +540,15 @@ void run_block() {
   for (;;) {
     if (S.fault) break;
     Fiber *f;
-    if (S.ready_head < S.ready.size()) {
-      int t = S.ready[S.ready_head++];
-      if (S.ready_head == S.ready.size()) S.ready.clear(), S.ready_head = 0;  // no unbounded growth
+    if (S.warp_ready_head < S.warp_ready.size() || S.ready_head < S.ready.size()) {
+      int t;
+      if (S.warp_ready_head < S.warp_ready.size()) {
+        t = S.warp_ready[S.warp_ready_head++];
+        if (S.warp_ready_head == S.warp_ready.size()) S.warp_ready.clear(), S.warp_ready_head = 0;
+      } else {
+        t = S.ready[S.ready_head++];
+        if (S.ready_head == S.ready.size()) S.ready.clear(), S.ready_head = 0;  // no unbounded growth
+      }
       S.th[t].st = RUNNING;
       f = S.th[t].fiber;
       S.th[t].fiber = nullptr;
