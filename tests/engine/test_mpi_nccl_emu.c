@@ -69,6 +69,25 @@ int main(int argc, char **argv) {
   CHECK(!strcmp(ncclGetErrorString(ncclInvalidArgument), "invalid argument (run with NCCL_DEBUG=WARN for details)"),
         "error string");
   CHECK(ncclCommDestroy(comm) == ncclSuccess && ncclCommDestroy(NULL) == ncclSuccess, "destroy");
+  // A world of one (valid in NCCL: its own id, nranks 1, rank 0) on rank 0 alone, rank 1 taking no
+  // part (a double that made this collective over MPI_COMM_WORLD would hang here): the collectives
+  // return the rank's own values.
+  if (r == 0) {
+    ncclUniqueId solo;
+    ncclComm_t one = NULL;
+    CHECK(ncclGetUniqueId(&solo) == ncclSuccess && ncclCommInitRank(&one, 1, solo, 0) == ncclSuccess,
+          "world of one on rank %d: %s", r, ncclGetLastError(NULL));
+    for (int i = 0; i < 4; i++) a[i] = (float)(r * 4 + i) + 0.25f;
+    CHECK(ncclAllReduce(a, b, 4, ncclFloat32, ncclSum, one, s) == ncclSuccess && !memcmp(a, b, sizeof a) &&
+              ncclAllReduce(a, a, 4, ncclFloat32, ncclAvg, one, s) == ncclSuccess && a[3] == (float)(r * 4 + 3) + 0.25f,
+          "world of one: all-reduce %g", b[3]);
+    CHECK(ncclReduceScatter(a, b, 4, ncclFloat32, ncclSum, one, s) == ncclSuccess && !memcmp(a, b, sizeof a) &&
+              ncclAllGather(a, b, 4, ncclFloat32, one, s) == ncclSuccess && ncclBroadcast(a, b, 4, ncclFloat32, 0, one, s) ==
+              ncclSuccess && !memcmp(a, b, sizeof a),
+          "world of one: reduce-scatter, all-gather, broadcast");
+    CHECK(ncclBroadcast(a, b, 4, ncclFloat32, 1, one, s) == ncclInvalidArgument, "world of one: root 1 refused");
+    CHECK(ncclCommDestroy(one) == ncclSuccess, "world of one: destroy");
+  }
   int rc = samx_test_summary();
   MPI_Finalize();
   return rc;

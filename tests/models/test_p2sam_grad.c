@@ -4,10 +4,12 @@
 // P²SAM (32 px SAM) with the full training loss of stage 1 or 2 (CE + Dice + focal + norms). The loss is
 // f32, so the differences resolve gradients to a few percent (and ReLU kinks within h blur them); the
 // tight check of these gradients is test_p2sam_oracle (the authors' autograd, ~1e-6).
-// argv[1] "cuda": the same gradients on cuda:0 against the CPU's (skipped without a GPU).
+// argv[1] "cuda": the model on cuda:0: the same finite-difference checks there, and every checked
+// parameter's whole gradient (and the loss) against the CPU backend's (skipped without a GPU).
 #include <string.h>
 
 #include "../harness.h"
+#include "../test_util.h"
 #include "models/p2sam/p2sam.h"
 
 enum { B = 2, S = 32 };
@@ -84,31 +86,84 @@ static void check(SamMethodModel *mm, SamxCtx *ctx, int stage, const char *name,
   free(v), free(gv);
 }
 
-int main(int argc, char **argv) {
-  if (argc > 1 && !strcmp(argv[1], "cuda")) {
-    printf("skipped: finite differences run on the CPU (the ops' CUDA entries compare the kernels)\n");
-    return SAMX_TEST_SKIP;
+typedef struct {
+  int stage;
+  const char *name;
+  int64_t idx;
+} Probe;
+
+static const Probe probes[] = {
+    {1, "p2sam.w_a_002", 5},
+    {1, "p2sam.w_b_001", 7},
+    {1, "p2sam.mask_weights.weights", 3},
+    {1, "prompt_encoder.no_mask_embed.weight", 4},
+    {2, "p2sam.prior_dense.conv_layer.bias", 3},    // mu
+    {2, "p2sam.prior_dense.conv_layer.bias", 300},  // log sigma
+    {2, "p2sam.prior_dense.encoder.layers.25.weight", 17},
+    {2, "p2sam.fcomb.layers.0.weight", 260 * 1 + 3},
+    {2, "p2sam.fcomb.last_layer.weight", 21},
+    {2, "p2sam.fcomb.layers.4.bias", 2},
+};
+enum { N_PROBES = (int)(sizeof probes / sizeof *probes) };
+
+static void check_fd(SamxDevice dev) {
+  SamxCtx ctx;
+  samx_ctx_init(&ctx, dev, (size_t)512 << 20, 65536);
+  for (int stage = 1; stage <= 2; stage++) {
+    SamMethodModel mm = make(dev, stage);
+    for (int p = 0; p < N_PROBES; p++)
+      if (probes[p].stage == stage) check(&mm, &ctx, stage, probes[p].name, probes[p].idx);
+    sam_method_free(&mm);
   }
+  samx_ctx_free(&ctx);
+}
+
+// One backward pass on each backend (same seeds, same inputs): the loss, and each probed parameter's
+// whole gradient, within rounding of the f32 reductions (max |diff| <= 2e-3 of the largest |grad|).
+static void check_against_cpu(SamxDevice dev, int stage) {
+  SamxCtx cc, gc;
+  samx_ctx_init(&cc, samx_cpu(), (size_t)512 << 20, 65536);
+  samx_ctx_init(&gc, dev, (size_t)512 << 20, 65536);
+  SamMethodModel a = make(samx_cpu(), stage), b = make(dev, stage);
+  samx_params_zero_grad(&a.sam.params);
+  samx_params_zero_grad(&b.sam.params);
+  double la = loss_of(&a, &cc, stage, 1), lb = loss_of(&b, &gc, stage, 1);
+  CHECK(fabs(la - lb) <= 1e-4 * (1 + fabs(la)), "stage %d cuda loss %.7g vs cpu %.7g", stage, lb, la);
+  printf("stage %d loss cuda %.7f cpu %.7f\n", stage, lb, la);
+  for (int p = 0; p < N_PROBES; p++) {
+    if (probes[p].stage != stage || (p > 0 && !strcmp(probes[p].name, probes[p - 1].name))) continue;
+    SamxTensor *ta = samx_params_find(&a.sam.params, probes[p].name), *tb = samx_params_find(&b.sam.params, probes[p].name);
+    if (!ta || !tb || !ta->grad || !tb->grad) {
+      CHECK(0, "%s: parameter or gradient missing", probes[p].name);
+      continue;
+    }
+    float *ga = (float *)malloc(sizeof(float) * (size_t)ta->numel), *gb = (float *)malloc(sizeof(float) * (size_t)ta->numel);
+    samx_tensor_read_f32(ta->grad, ga);
+    samx_tensor_read_f32(tb->grad, gb);
+    double worst = 0, scale = 0;
+    for (int64_t i = 0; i < ta->numel; i++) worst = fmax(worst, fabs((double)ga[i] - gb[i])), scale = fmax(scale, fabs(ga[i]));
+    CHECK(worst <= 2e-3 * scale && scale > 0, "stage %d %s: cuda gradient differs from cpu by %.3g of %.3g", stage,
+          probes[p].name, worst, scale);
+    printf("stage %d %-40s cuda vs cpu gradient: max diff %.2g of %.2g\n", stage, probes[p].name, worst, scale);
+    free(ga), free(gb);
+  }
+  sam_method_free(&a);
+  sam_method_free(&b);
+  samx_ctx_free(&cc);
+  samx_ctx_free(&gc);
+}
+
+int main(int argc, char **argv) {
+  SamxDevice dev;
+  if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
   uint64_t st = 11;
   samx_test_fill_uniform(px, B * S * S, 0, 1, &st);
   samx_test_fill_uniform(eps, B * P2SAM_LATENT, -1.5f, 1.5f, &st);
   for (int i = 0; i < B * S * S; i++) target[i] = ((i % S) - 12) * ((i % S) - 12) + (((i / S) % S) - 16) * (((i / S) % S) - 16) < 50;
-  SamxCtx ctx;
-  samx_ctx_init(&ctx, samx_cpu(), (size_t)512 << 20, 65536);
-  SamMethodModel m1 = make(samx_cpu(), 1);
-  check(&m1, &ctx, 1, "p2sam.w_a_002", 5);
-  check(&m1, &ctx, 1, "p2sam.w_b_001", 7);
-  check(&m1, &ctx, 1, "p2sam.mask_weights.weights", 3);
-  check(&m1, &ctx, 1, "prompt_encoder.no_mask_embed.weight", 4);
-  sam_method_free(&m1);
-  SamMethodModel m2 = make(samx_cpu(), 2);
-  check(&m2, &ctx, 2, "p2sam.prior_dense.conv_layer.bias", 3);    // mu
-  check(&m2, &ctx, 2, "p2sam.prior_dense.conv_layer.bias", 300);  // log sigma
-  check(&m2, &ctx, 2, "p2sam.prior_dense.encoder.layers.25.weight", 17);
-  check(&m2, &ctx, 2, "p2sam.fcomb.layers.0.weight", 260 * 1 + 3);
-  check(&m2, &ctx, 2, "p2sam.fcomb.last_layer.weight", 21);
-  check(&m2, &ctx, 2, "p2sam.fcomb.layers.4.bias", 2);
-  sam_method_free(&m2);
-  samx_ctx_free(&ctx);
+  if (dev.type == SAMX_CUDA) {
+    check_against_cpu(dev, 1);
+    check_against_cpu(dev, 2);
+  }
+  check_fd(dev);
   return samx_test_summary();
 }

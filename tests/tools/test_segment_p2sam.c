@@ -2,7 +2,8 @@
 // (its pixels are k/255, so an 8-bit PNG holds it exactly) and its eps through --noise; the committed
 // snapshot (tests/data/p2sam) as --checkpoint. --tensors must match the oracle's mu, log sigma, z, image
 // embeddings, low-res logits and assembled logit, and --out its mask; without --noise, --seed draws eps
-// reproducibly.
+// reproducibly. argv[1] "cuda": the model on cuda:0 (--device cuda:0), against the same reference and
+// against a CPU run of the same command; the conversion checks (device-independent) run in the CPU entry.
 #include <string.h>
 
 #include "../harness.h"
@@ -13,6 +14,7 @@ static char dir[256], err_text[4096];
 #define samx_run(...) samx_test_run_samx(dir, 0, err_text, sizeof err_text, __VA_ARGS__)
 
 static SamxSafetensors ref, out;
+static const char *device = "cpu";
 
 // Max |out[name] - ref[key][row 0]| / max(1, |ref|).
 static void compare(const char *name, const char *key, double tol) {
@@ -31,11 +33,56 @@ static void compare(const char *name, const char *key, double tol) {
   printf("%-18s vs the authors' code: %.3g\n", name, err / scale);
 }
 
-int main(int argc, char **argv) {
-  if (argc > 1 && !strcmp(argv[1], "cuda")) {
-    printf("skipped: the command-line test runs on the CPU\n");
-    return SAMX_TEST_SKIP;
+// --seed: the same draw twice gives the same z.
+static void seed_checks(const char *ck, const char *png, const char *mask, const char *tens, const char *tens2) {
+  int rc = samx_run("segment --checkpoint %s --image %s --seed 7 --device %s --out %s --tensors %s", ck, png, device, mask, tens);
+  int rc2 = samx_run("segment --checkpoint %s --image %s --seed 7 --device %s --out %s --tensors %s", ck, png, device, mask, tens2);
+  CHECK(rc == 0 && rc2 == 0, "--seed runs: %s", err_text);
+  SamxSafetensors s1, s2;
+  if (rc == 0 && rc2 == 0 && samx_st_open(&s1, tens) == 0 && samx_st_open(&s2, tens2) == 0) {
+    const SamxSTEntry *z1 = samx_st_find(&s1, "z"), *z2 = samx_st_find(&s2, "z");
+    CHECK(z1 && z2 && !memcmp(z1->data, z2->data, z1->nbytes), "--seed 7 twice gave different z");
+    samx_st_close(&s1), samx_st_close(&s2);
   }
+}
+
+static int finish(void) {
+  samx_st_close(&ref);
+  char rm[300];
+  snprintf(rm, sizeof rm, "rm -rf %s", dir);
+  if (system(rm) != 0) printf("note: %s failed\n", rm);
+  return samx_test_summary();
+}
+
+// Every tensor of the cuda run's --tensors against the CPU run's: max |a - b| / max(1, |b|).
+static void compare_runs(const char *cuda_file, const char *cpu_file) {
+  SamxSafetensors a, b;
+  if (samx_st_open(&a, cuda_file) != 0 || samx_st_open(&b, cpu_file) != 0) {
+    CHECK(0, "%s", samx_last_error());
+    return;
+  }
+  static const char *names[] = {"prior_mu", "prior_log_sigma", "z", "image_embeddings", "low_res_logits", "assembled_logits"};
+  for (int k = 0; k < 6; k++) {
+    const SamxSTEntry *x = samx_st_find(&a, names[k]), *y = samx_st_find(&b, names[k]);
+    if (!x || !y || x->numel != y->numel) {
+      CHECK(0, "%s missing or of another size in the cuda or cpu run", names[k]);
+      continue;
+    }
+    const float *u = (const float *)x->data, *v = (const float *)y->data;
+    double err = 0, scale = 1;
+    for (int64_t i = 0; i < x->numel; i++) scale = fmax(scale, fabs(v[i])), err = fmax(err, fabs(u[i] - v[i]));
+    CHECK(err / scale <= 1e-4, "%s: cuda vs cpu %g", names[k], err / scale);
+    printf("%-18s cuda vs cpu: %.3g\n", names[k], err / scale);
+  }
+  const SamxSTEntry *x = samx_st_find(&a, "masks"), *y = samx_st_find(&b, "masks");
+  CHECK(x && y && x->nbytes == y->nbytes && !memcmp(x->data, y->data, x->nbytes), "masks: cuda and cpu differ");
+  samx_st_close(&a), samx_st_close(&b);
+}
+
+int main(int argc, char **argv) {
+  SamxDevice dev;
+  if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
+  if (dev.type == SAMX_CUDA) device = "cuda:0";
   samx_test_samx_bin(argv[0]);
   if (samx_test_mkdtemp(dir, sizeof dir, "samx_segment_p2sam") != 0) return 1;
   if (samx_st_open(&ref, "tests/data/p2sam/p2sam_tiny_ref.safetensors") != 0) {
@@ -58,7 +105,7 @@ int main(int argc, char **argv) {
   CHECK(samx_st_writer_save(w, noise) == 0, "eps file");
   samx_st_writer_free(w);
   const char *ck = "tests/data/p2sam/p2sam_tiny_weights.safetensors";
-  int rc = samx_run("segment --checkpoint %s --image %s --noise %s --device cpu --out %s --tensors %s", ck, png, noise, mask, tens);
+  int rc = samx_run("segment --checkpoint %s --image %s --noise %s --device %s --out %s --tensors %s", ck, png, noise, device, mask, tens);
   CHECK(rc == 0, "samx segment exit %d: %s", rc, err_text);
   if (rc == 0 && samx_st_open(&out, tens) == 0) {
     compare("prior_mu", "fwd.mu", 1e-5);
@@ -81,6 +128,13 @@ int main(int argc, char **argv) {
     printf("mask.png: %d of 16384 pixels differ from the authors' mask\n", diff);
     samx_st_close(&out);
   }
+  if (dev.type == SAMX_CUDA) {
+    rc = samx_run("segment --checkpoint %s --image %s --noise %s --device cpu --out %s --tensors %s", ck, png, noise, mask, tens2);
+    CHECK(rc == 0, "samx segment --device cpu exit %d: %s", rc, err_text);
+    if (rc == 0) compare_runs(tens, tens2);
+    seed_checks(ck, png, mask, tens, tens2);
+    return finish();
+  }
   // samx convert --p2sam: the authors' final_weights.pth (written by torch.save now) to a samx checkpoint,
   // which segments the same
   char cmd[1200], conv[400];
@@ -100,21 +154,8 @@ int main(int argc, char **argv) {
   }
   rc = samx_run("segment --checkpoint %s --snapshot epoch_20 --image %s --noise %s --device cpu --out %s", conv, png, noise, mask);
   CHECK(rc == 0, "segment --snapshot epoch_20 of the converted checkpoint: %s", err_text);
-  // --seed: the same draw twice, another with another seed
-  rc = samx_run("segment --checkpoint %s --image %s --seed 7 --device cpu --out %s --tensors %s", ck, png, mask, tens);
-  int rc2 = samx_run("segment --checkpoint %s --image %s --seed 7 --device cpu --out %s --tensors %s", ck, png, mask, tens2);
-  CHECK(rc == 0 && rc2 == 0, "--seed runs: %s", err_text);
-  SamxSafetensors s1, s2;
-  if (rc == 0 && samx_st_open(&s1, tens) == 0 && samx_st_open(&s2, tens2) == 0) {
-    const SamxSTEntry *z1 = samx_st_find(&s1, "z"), *z2 = samx_st_find(&s2, "z");
-    CHECK(z1 && z2 && !memcmp(z1->data, z2->data, z1->nbytes), "--seed 7 twice gave different z");
-    samx_st_close(&s1), samx_st_close(&s2);
-  }
+  seed_checks(ck, png, mask, tens, tens2);
   rc = samx_run("segment --checkpoint %s --image %s --snapshot epoch_3 --device cpu --out %s", "/nonexistent.pth", png, mask);
   CHECK(rc == 1 && strstr(err_text, "nonexistent"), "a missing checkpoint: exit %d, %s", rc, err_text);
-  samx_st_close(&ref);
-  char rm[300];
-  snprintf(rm, sizeof rm, "rm -rf %s", dir);
-  if (system(rm) != 0) printf("note: %s failed\n", rm);
-  return samx_test_summary();
+  return finish();
 }

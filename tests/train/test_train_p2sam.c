@@ -4,6 +4,9 @@
 //  - stage 2 from stage 1's run directory writes a snapshot of the prompt-generation network every epoch, changes
 //    the prior network and Fcomb and leaves SAM, LoRA and the assembling weights bit for bit as stage 1 left them;
 //  - stage 2 without p2sam.from is a configuration error.
+// argv[1] "cuda": stage 1 and stage 2 (from the same stage-1 run) on cuda:0 log the CPU runs' losses step by
+// step (relative 1e-3: f32 reduction order differs and the difference grows over the steps), and stage 2 on
+// cuda:0 leaves the frozen parts bit for bit as stage 1 left them.
 #include <jansson.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +17,7 @@
 #include "models/p2sam/p2sam.h"
 
 static char dir[256], data[512], err_text[8192];
+static const char *device_name = "cpu";
 
 #define samx_run(...) samx_test_run_samx(dir, 1, err_text, sizeof err_text, __VA_ARGS__)
 
@@ -22,13 +26,13 @@ static void write_config(const char *name, const char *body) {
   snprintf(path, sizeof path, "%s/%s", dir, name);
   FILE *f = fopen(path, "w");
   fprintf(f,
-          "[run]\ndevice = cpu\nact_mem_mb = 1024\n"
+          "[run]\ndevice = %s\nact_mem_mb = 1024\n"
           "[model]\narch = tiny\nimg_size = 32\npatch = 8\nenc_dim = 16\nenc_depth = 1\nenc_heads = 2\n"
           "enc_mlp = 32\nwindow = 2\nglobal_blocks = 0\nprompt_dim = 16\ndec_heads = 2\ndec_mlp = 32\niou_hidden = 16\n"
           "[method]\nname = p2sam\nmasks = 2\n[data]\npath = %s\n"
           "[optim]\nbatch_size = 4\nschedule = constant\nclip_norm = 0\n"
           "[train]\nval_every = 0\nval_samples = 4\nsave_every = 0\n[log]\nprogress = none\n%s",
-          data, body);
+          device_name, data, body);
   fclose(f);
 }
 
@@ -65,11 +69,77 @@ static int same(SamMethodModel *a, SamMethodModel *b, const char *name) {
   return eq;
 }
 
-int main(int argc, char **argv) {
-  if (argc > 1 && !strcmp(argv[1], "cuda")) {
-    printf("skipped: the command-line tests run on the CPU\n");
-    return SAMX_TEST_SKIP;
+// The training losses of run `run`, in step order; returns how many (at most max).
+static int losses(const char *run, double *out, int max) {
+  char path[512], line[4096];
+  snprintf(path, sizeof path, "%s/%s/log.jsonl", dir, run);
+  FILE *f = fopen(path, "r");
+  int n = 0;
+  while (f && fgets(line, sizeof line, f)) {
+    json_t *o = json_loads(line, 0, NULL);
+    json_t *l = json_object_get(o, "loss");
+    if (l && !json_object_get(o, "val") && n < max) out[n++] = json_number_value(l);
+    json_decref(o);
   }
+  if (f) fclose(f);
+  return n;
+}
+
+// Config `ini` (stage `stage`) run for `steps` steps on the CPU and on cuda:0: the same losses.
+static void parity(const char *ini, int stage, int steps) {
+  double l[2][16];
+  int n[2];
+  const char *devs[2] = {"cpu", "cuda"};
+  for (int d = 0; d < 2; d++) {
+    char set[400];
+    snprintf(set, sizeof set, "run.dir=%s/s%d_%s", dir, stage, devs[d]);
+    int rc = samx_run("train %s/%s --set %s --set run.device=%s --set train.steps=%d", dir, ini, set, devs[d], steps);
+    CHECK(rc == 0, "stage %d on %s: exit %d: %s", stage, devs[d], rc, err_text);
+    snprintf(set, sizeof set, "s%d_%s", stage, devs[d]);
+    n[d] = losses(set, l[d], 16);
+  }
+  double worst = 0;
+  for (int i = 0; i < n[0] && i < n[1]; i++) worst = fmax(worst, fabs(l[1][i] - l[0][i]) / (1e-6 + fabs(l[0][i])));
+  CHECK(n[0] == steps && n[1] == steps && worst <= 1e-3, "stage %d: %d cuda losses, %d cpu, worst rel diff %.3g", stage,
+        n[1], n[0], worst);
+  CHECK(n[1] == steps && l[1][0] != l[1][steps - 1], "stage %d on cuda: the loss never changed", stage);
+  printf("stage %d: %d steps on cuda, losses %.5f -> %.5f, worst rel diff to cpu %.2g\n", stage, n[1], l[1][0],
+         l[1][n[1] > 0 ? n[1] - 1 : 0], worst);
+}
+
+static int cuda_main(void) {
+  write_config("s1.ini", "[p2sam]\nstage = 1\nimg_size = 32\n[optim]\nlr = 3e-3\n[train]\nsteps = 4\n");
+  parity("s1.ini", 1, 4);
+  char body[700], from[400], ck1[500], ck2[500];
+  snprintf(from, sizeof from, "%s/s1_cpu", dir);
+  snprintf(body, sizeof body, "[p2sam]\nstage = 2\nfrom = %s\nsnapshot_every = 0\n[optim]\nlr = 1e-3\n[train]\nsteps = 4\n", from);
+  write_config("s2.ini", body);
+  parity("s2.ini", 2, 4);
+  snprintf(ck1, sizeof ck1, "%s/checkpoints/final.safetensors", from);
+  snprintf(ck2, sizeof ck2, "%s/s2_cuda/checkpoints/final.safetensors", dir);
+  SamMethodModel a, b;
+  if (sam_method_load(&a, ck1, samx_cpu(), 0) == 0) {
+    if (sam_method_load(&b, ck2, samx_cpu(), 0) == 0) {
+      const char *frozen[] = {"p2sam.w_a_000", "p2sam.w_b_000", "p2sam.mask_weights.weights", "mask_decoder.mask_tokens.weight"};
+      for (int i = 0; i < 4; i++) CHECK(same(&a, &b, frozen[i]), "stage 2 on cuda changed %s", frozen[i]);
+      CHECK(!same(&a, &b, "p2sam.fcomb.last_layer.weight"), "stage 2 on cuda left Fcomb as it was");
+      sam_method_free(&b);
+    } else {
+      CHECK(0, "load %s: %s", ck2, samx_last_error());
+    }
+    sam_method_free(&a);
+  } else {
+    CHECK(0, "load %s: %s", ck1, samx_last_error());
+  }
+  char rm[300];
+  snprintf(rm, sizeof rm, "rm -rf %s", dir);
+  if (system(rm) != 0) printf("note: %s failed\n", rm);
+  return samx_test_summary();
+}
+
+int main(int argc, char **argv) {
+  SamxDevice dev;
+  if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
   samx_test_samx_bin(argv[0]);
   if (samx_test_mkdtemp(dir, sizeof dir, "samx_train_p2sam") != 0) return 1;
   snprintf(data, sizeof data, "%s/syn.h5", dir);
@@ -79,6 +149,7 @@ int main(int argc, char **argv) {
   char run1[300], run2[300];
   snprintf(run1, sizeof run1, "%s/s1", dir);
   snprintf(run2, sizeof run2, "%s/s2", dir);
+  if (dev.type == SAMX_CUDA) return cuda_main();
 
   write_config("s1.ini", "[p2sam]\nstage = 1\nimg_size = 32\n[optim]\nlr = 3e-3\n[train]\nsteps = 16\n");
   char cfg[600], set[600];

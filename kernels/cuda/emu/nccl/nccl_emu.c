@@ -1,5 +1,6 @@
 // NCCL over MPI for the emulated CUDA build (see nccl.h). One communicator per unique id: the ranks
-// that pass the same id to ncclCommInitRank form it (MPI_Comm_split of MPI_COMM_WORLD by the id), and
+// that pass the same id to ncclCommInitRank form it (MPI_Comm_split of MPI_COMM_WORLD by the id; a world
+// of one, as in NCCL, needs no peer and no MPI), and
 // every argument NCCL checks is checked here with the result code NCCL documents. Reductions are
 // MPI's, so they are deterministic for a fixed world size and identical on every rank, as NCCL's are.
 #include "nccl.h"
@@ -15,7 +16,7 @@
 #define ID_MAGIC "samx-emu-nccl-id"
 
 struct ncclComm {
-  MPI_Comm mpi;
+  MPI_Comm mpi;  // MPI_COMM_NULL for a world of one: NCCL needs no peer (nor MPI) there
   int rank, nranks;
   ncclResult_t async;  // set by ncclCommAbort; reported by ncclCommGetAsyncError
   int aborted;
@@ -83,6 +84,12 @@ ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId commId,
   if (rank < 0 || rank >= nranks) return fail(ncclInvalidArgument, "%s", "ncclCommInitRank: rank is outside [0, nranks)");
   if (memcmp(commId.internal, ID_MAGIC, sizeof ID_MAGIC) != 0)
     return fail(ncclInvalidArgument, "%s", "ncclCommInitRank: the unique id was not made by ncclGetUniqueId");
+  if (nranks == 1) {  // valid in NCCL without any bootstrap: collectives of one rank are copies
+    struct ncclComm *x = (struct ncclComm *)calloc(1, sizeof *x);
+    x->mpi = MPI_COMM_NULL, x->rank = 0, x->nranks = 1, x->async = ncclSuccess;
+    *comm = x;
+    return ncclSuccess;
+  }
   if (!mpi_ready())
     return fail(ncclInvalidUsage, "%s", "ncclCommInitRank: the emulated NCCL runs over MPI and needs MPI_Init first");
   MPI_Comm c;
@@ -117,7 +124,7 @@ static ncclResult_t check_comm(ncclComm_t comm, const char *fn) {
 
 ncclResult_t ncclCommDestroy(ncclComm_t comm) {
   if (!comm) return ncclSuccess;  // NCCL: destroying NULL is a no-op
-  if (!comm->aborted) MPI_Comm_free(&comm->mpi);
+  if (!comm->aborted && comm->mpi != MPI_COMM_NULL) MPI_Comm_free(&comm->mpi);
   free(comm);
   return ncclSuccess;
 }
@@ -218,10 +225,17 @@ static ncclResult_t mpi_result(int rc, const char *fn) {
   return rc == MPI_SUCCESS ? ncclSuccess : fail(ncclRemoteError, "%s: the MPI transfer failed", fn);
 }
 
+// A world of one: sum, avg, prod, max and min of one value are that value.
+static ncclResult_t copy_local(void *recv, const void *send, size_t bytes) {
+  if (recv != send) memmove(recv, send, bytes);
+  return ncclSuccess;
+}
+
 ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count, ncclDataType_t datatype, ncclRedOp_t op,
                            ncclComm_t comm, cudaStream_t stream) {
   ncclResult_t r = check_args("ncclAllReduce", comm, datatype, op, sendbuff, recvbuff, count, 1);
   if (r != ncclSuccess || count == 0) return r;
+  if (comm->nranks == 1) return copy_local(recvbuff, sendbuff, count * type_size(datatype));
   r = mpi_result(MPI_Allreduce(sendbuff == recvbuff ? MPI_IN_PLACE : sendbuff, recvbuff, (int)count, mpi_type(datatype),
                                mpi_op(op), comm->mpi),
                  "ncclAllReduce");
@@ -234,6 +248,7 @@ ncclResult_t ncclReduceScatter(const void *sendbuff, void *recvbuff, size_t recv
   ncclResult_t r = check_args("ncclReduceScatter", comm, datatype, op, sendbuff, recvbuff, recvcount, 1);
   if (r != ncclSuccess || recvcount == 0) return r;
   size_t es = type_size(datatype);
+  if (comm->nranks == 1) return copy_local(recvbuff, sendbuff, recvcount * es);
   // In place when recvbuff == sendbuff + rank * recvcount (NCCL's definition): MPI needs a copy then.
   const char *src = (const char *)sendbuff;
   char *copy = NULL;
@@ -254,6 +269,7 @@ ncclResult_t ncclAllGather(const void *sendbuff, void *recvbuff, size_t sendcoun
   ncclResult_t r = check_args("ncclAllGather", comm, datatype, ncclSum, sendbuff, recvbuff, sendcount, 0);
   if (r != ncclSuccess || sendcount == 0) return r;
   size_t es = type_size(datatype);
+  if (comm->nranks == 1) return copy_local(recvbuff, sendbuff, sendcount * es);
   int in_place = (const char *)sendbuff == (const char *)recvbuff + (size_t)comm->rank * sendcount * es;
   return mpi_result(MPI_Allgather(in_place ? MPI_IN_PLACE : sendbuff, (int)sendcount, mpi_type(datatype), recvbuff,
                                   (int)sendcount, mpi_type(datatype), comm->mpi),
@@ -269,5 +285,6 @@ ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count, n
   if (r != ncclSuccess || count == 0) return r;
   size_t es = type_size(datatype);
   if (comm->rank == root && sendbuff != recvbuff) memcpy(recvbuff, sendbuff, count * es);
+  if (comm->nranks == 1) return ncclSuccess;
   return mpi_result(MPI_Bcast(recvbuff, (int)count, mpi_type(datatype), root, comm->mpi), "ncclBroadcast");
 }
