@@ -36,21 +36,6 @@ static void write_config(const char *name, const char *body) {
   fclose(f);
 }
 
-static double loss_at(const char *run, int first) {
-  char path[512], line[4096];
-  snprintf(path, sizeof path, "%s/%s/log.jsonl", dir, run);
-  FILE *f = fopen(path, "r");
-  double v = NAN;
-  while (f && fgets(line, sizeof line, f)) {
-    json_t *o = json_loads(line, 0, NULL);
-    json_t *l = json_object_get(o, "loss");
-    if (l && !json_object_get(o, "val") && (first ? isnan(v) : 1)) v = json_number_value(l);
-    json_decref(o);
-  }
-  if (f) fclose(f);
-  return v;
-}
-
 static float *read_param(SamMethodModel *mm, const char *name, int64_t *n) {
   SamxTensor *t = samx_params_find(&mm->sam.params, name);
   if (!t) return NULL;
@@ -83,6 +68,13 @@ static int losses(const char *run, double *out, int max) {
   }
   if (f) fclose(f);
   return n;
+}
+
+// The first (first = 1) or last training loss of run `run`; NaN without any.
+static double loss_at(const char *run, int first) {
+  static double l[1024];
+  int n = losses(run, l, 1024);
+  return n == 0 ? NAN : first ? l[0] : l[n - 1];
 }
 
 // Config `ini` (stage `stage`) run for `steps` steps on the CPU and on cuda:0: the same losses.
