@@ -111,3 +111,19 @@ int samx_test_run_samx(const char *dir, int in_dir, char *err, size_t err_size, 
   }
   return samx_test_exit_status(st);
 }
+
+float samx_test_get_elem(SamxTensor *t, int i) {
+  float *v = (float *)malloc(samx_nbytes(t)), x;
+  samx_tensor_read_f32(t, v);
+  x = v[i];
+  free(v);
+  return x;
+}
+
+void samx_test_set_elem(SamxTensor *t, int i, float x) {
+  float *v = (float *)malloc(samx_nbytes(t));
+  samx_tensor_read_f32(t, v);
+  v[i] = x;
+  samx_tensor_write_f32(t, v);
+  free(v);
+}

@@ -40,4 +40,8 @@ const char *samx_test_samx_bin(const char *argv0);
 int samx_test_run_samx(const char *dir, int in_dir, char *err, size_t err_size, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+// Element i of a float tensor on any device (a round trip through the host, for finite differences).
+float samx_test_get_elem(SamxTensor *t, int i);
+void samx_test_set_elem(SamxTensor *t, int i, float x);
+
 #endif

@@ -135,26 +135,10 @@ static const Probe PROBES[] = {
 };
 #define N_PROBES (int)(sizeof PROBES / sizeof *PROBES)
 
-static float get_elem(SamxTensor *t, int i) {
-  float *v = (float *)malloc(samx_nbytes(t)), x;
-  samx_tensor_read_f32(t, v);
-  x = v[i];
-  free(v);
-  return x;
-}
-
-static void set_elem(SamxTensor *t, int i, float x) {
-  float *v = (float *)malloc(samx_nbytes(t));
-  samx_tensor_read_f32(t, v);
-  v[i] = x;
-  samx_tensor_write_f32(t, v);
-  free(v);
-}
-
 static void probe_grads(SamMethodModel *mm, const float *emb_grad, const int *idx, double *g) {
   for (int p = 0; p < N_PROBES; p++) {
     SamxTensor *t = PROBES[p].param ? samx_params_find(&mm->sam.params, PROBES[p].param) : NULL;
-    g[p] = !PROBES[p].param ? emb_grad[idx[p]] : t && t->grad ? get_elem(t->grad, idx[p]) : 0.0;
+    g[p] = !PROBES[p].param ? emb_grad[idx[p]] : t && t->grad ? samx_test_get_elem(t->grad, idx[p]) : 0.0;
   }
 }
 
@@ -191,15 +175,15 @@ static void check_fd(Inputs *in, int kind) {
     SamxTensor *t = PROBES[p].param ? samx_params_find(&mm.sam.params, PROBES[p].param) : NULL;
     CHECK(!PROBES[p].param || t, "no parameter %s", PROBES[p].param);
     float *slot = t ? NULL : &in->emb[idx[p]];
-    float keep = t ? get_elem(t, idx[p]) : *slot;
+    float keep = t ? samx_test_get_elem(t, idx[p]) : *slot;
     static const double at[4] = {2, 1, -1, -2};
     double l[4];
     for (int s = 0; s < 4; s++) {
       float v = keep + (float)(at[s] * FD_H);
-      if (t) set_elem(t, idx[p], v); else *slot = v;
+      if (t) samx_test_set_elem(t, idx[p], v); else *slot = v;
       l[s] = run(&mm, samx_cpu(), in, kind, 0, NULL);
     }
-    if (t) set_elem(t, idx[p], keep); else *slot = keep;
+    if (t) samx_test_set_elem(t, idx[p], keep); else *slot = keep;
     fd[p] = (8 * (l[1] - l[2]) - (l[0] - l[3])) / (12 * FD_H);
     scale = fmax(scale, fabs(fd[p]));
   }

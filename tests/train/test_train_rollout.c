@@ -89,22 +89,6 @@ static const Probe PROBES[] = {
 };
 #define N_PROBES (int)(sizeof PROBES / sizeof *PROBES)
 
-static float get_elem(SamxTensor *t, int i) {
-  float *v = (float *)malloc(samx_nbytes(t)), x;
-  samx_tensor_read_f32(t, v);
-  x = v[i];
-  free(v);
-  return x;
-}
-
-static void set_elem(SamxTensor *t, int i, float x) {
-  float *v = (float *)malloc(samx_nbytes(t));
-  samx_tensor_read_f32(t, v);
-  v[i] = x;
-  samx_tensor_write_f32(t, v);
-  free(v);
-}
-
 // Analytic gradients of the probes (after a recorded run).
 static void probe_grads(SamMethodModel *mm, const float *emb_grad, double *g) {
   for (int p = 0; p < N_PROBES; p++) {
@@ -113,7 +97,7 @@ static void probe_grads(SamMethodModel *mm, const float *emb_grad, double *g) {
       continue;
     }
     SamxTensor *t = samx_params_find(&mm->sam.params, PROBES[p].param);
-    g[p] = t && t->grad ? get_elem(t->grad, PROBES[p].index) : 0.0;
+    g[p] = t && t->grad ? samx_test_get_elem(t->grad, PROBES[p].index) : 0.0;
   }
 }
 
@@ -129,16 +113,16 @@ static void check_fd(SamxDevice dev, Inputs *in) {
     SamxTensor *t = PROBES[p].param ? samx_params_find(&mm.sam.params, PROBES[p].param) : NULL;
     CHECK(!PROBES[p].param || t, "no parameter %s", PROBES[p].param);
     float *slot = t ? NULL : &in->emb[PROBES[p].index];
-    float keep = t ? get_elem(t, PROBES[p].index) : *slot;
+    float keep = t ? samx_test_get_elem(t, PROBES[p].index) : *slot;
     // Five-point stencil: O(h^4) truncation lets h stay well above f32 rounding noise.
     static const double at[4] = {2, 1, -1, -2};
     double l[4];
     for (int s = 0; s < 4; s++) {
       float v = keep + (float)(at[s] * h);
-      if (t) set_elem(t, PROBES[p].index, v); else *slot = v;
+      if (t) samx_test_set_elem(t, PROBES[p].index, v); else *slot = v;
       l[s] = run(&mm, dev, in, M, 1, 0, NULL);
     }
-    if (t) set_elem(t, PROBES[p].index, keep); else *slot = keep;
+    if (t) samx_test_set_elem(t, PROBES[p].index, keep); else *slot = keep;
     fd[p] = (8 * (l[1] - l[2]) - (l[0] - l[3])) / (12 * h);
     scale = fmax(scale, fabs(fd[p]));
   }
@@ -165,7 +149,7 @@ static void check_fd(SamxDevice dev, Inputs *in) {
   // One step: the hidden state is never used.
   run(&mm, dev, in, 1, 1, 1, emb_grad);
   SamxTensor *wh = samx_params_find(&mm.sam.params, "seqsam.cell.conv_hidden.weight");
-  CHECK(!wh->grad || get_elem(wh->grad, 77) == 0.0f, "one step: conv_hidden got a gradient");
+  CHECK(!wh->grad || samx_test_get_elem(wh->grad, 77) == 0.0f, "one step: conv_hidden got a gradient");
   sam_method_free(&mm);
 }
 
