@@ -556,7 +556,10 @@ void sam_init_random(SamModel *m, const SamConfig *c, SamxDevice device, int tra
     if (t->ndim == 1) {
       samx_tensor_fill(t, 1.0f);  // LayerNorm / LayerNorm2d scales
     } else if (strstr(n, "gaussian_matrix") || strstr(n, "embeddings.") || strstr(n, "_embed.weight") ||
-               strstr(n, "_token")) {
+               ends_with(n, "iou_token.weight") || ends_with(n, "mask_tokens.weight")) {
+      // Only the token tables: a substring "_token" also matched the decoder's cross-attention
+      // projections (cross_attn_token_to_image, ...), drawing them from N(0, 1) instead of
+      // U(+-1/sqrt(fan_in)), 14x too large (bench/results/2026-12-06-standin).
       samx_randn_fill(t, seed, (uint64_t)i << 32, 0.0f, 1.0f);  // nn.Embedding and torch.randn buffers
     } else {
       // nn.Linear / nn.Conv2d default: kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
