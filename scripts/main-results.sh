@@ -35,6 +35,6 @@ echo
 echo "The pretrained model (SAM-FT) against the annotator whose tight box prompts it (annotator $box):"
 echo "Dice $pd_mean ± $pd_std over $pd_n test samples with a non-empty mask of that annotator."
 echo
-echo "| stage | seconds |"
-echo "|---|---:|"
-tail -n +2 "$run/timings.tsv" | awk -F'\t' '{ printf "| %s | %s |\n", $1, $2 }'
+echo "| stage | seconds | CPU seconds |"
+echo "|---|---:|---:|"
+tail -n +2 "$run/timings.tsv" | awk -F'\t' '{ printf "| %s | %s | %s |\n", $1, $2, ($3 == "" ? "—" : $3) }'
