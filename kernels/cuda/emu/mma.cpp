@@ -83,27 +83,25 @@ char *frag_elem(void *const lanes_frag[32], int kind, int p) {
   return (char *)lanes_frag[s / 8] + (s % 8) * elem_bytes(kind);
 }
 
-const char *load_body(void *const lanes[32]) {
+// Moves the tile between memory and the lanes' fragments (to_frag: a load, else a store).
+const char *move_tile(void *const lanes[32], bool to_frag) {
   if (const char *e = check_mem_args(lanes)) return e;
   const Lane &l0 = *(const Lane *)lanes[0];
   void *frags[32];
   for (int i = 0; i < 32; i++) frags[i] = ((const Lane *)lanes[i])->frag;
   for (int r = 0; r < 16; r++)
-    for (int c = 0; c < 16; c++)
-      copy_elem(frag_elem(frags, l0.kind, r * 16 + c), (const char *)l0.ptr + mem_offset(l0, r, c), l0.kind);
+    for (int c = 0; c < 16; c++) {
+      char *f = frag_elem(frags, l0.kind, r * 16 + c), *m = (char *)l0.ptr + mem_offset(l0, r, c);
+      if (to_frag)
+        copy_elem(f, m, l0.kind);
+      else
+        copy_elem(m, f, l0.kind);
+    }
   return nullptr;
 }
 
-const char *store_body(void *const lanes[32]) {
-  if (const char *e = check_mem_args(lanes)) return e;
-  const Lane &l0 = *(const Lane *)lanes[0];
-  void *frags[32];
-  for (int i = 0; i < 32; i++) frags[i] = ((const Lane *)lanes[i])->frag;
-  for (int r = 0; r < 16; r++)
-    for (int c = 0; c < 16; c++)
-      copy_elem((char *)l0.ptr + mem_offset(l0, r, c), frag_elem(frags, l0.kind, r * 16 + c), l0.kind);
-  return nullptr;
-}
+const char *load_body(void *const lanes[32]) { return move_tile(lanes, true); }
+const char *store_body(void *const lanes[32]) { return move_tile(lanes, false); }
 
 float bf16_at(const char *p) {
   unsigned short u;

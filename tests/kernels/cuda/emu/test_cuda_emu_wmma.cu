@@ -12,36 +12,9 @@
 #include <string.h>
 
 #include "../../../../engine/dtype.h"
+#include "emu_test.h"
 
 using namespace nvcuda;
-
-static int g_failures = 0;
-
-#define CHECK(cond, ...)                            \
-  do {                                              \
-    if (!(cond)) {                                  \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);   \
-      printf(__VA_ARGS__);                          \
-      printf("\n");                                 \
-      g_failures++;                                 \
-    }                                               \
-  } while (0)
-
-static const char *kSchedules[] = {"forward", "reverse", "random:1", "random:7"};
-
-#define LAUNCH_ERR(...) (__VA_ARGS__, cudaGetLastError())
-
-template <class T>
-static T *dev_alloc(size_t n) {
-  T *p = nullptr;
-  if (cudaMalloc(&p, n * sizeof(T)) != cudaSuccess) abort();
-  return p;
-}
-
-static bool fault_names(const char *a, const char *b) {
-  const char *f = samx_cuda_emu_last_fault();
-  return strstr(f, a) && (!b || strstr(f, b));
-}
 
 // ---- conversions ----
 
@@ -92,16 +65,25 @@ __global__ void gemm_kernel(const __nv_bfloat16 *a, int lda, const __nv_bfloat16
   wmma::store_matrix_sync(c + c_off, acc, ldc, lc);
 }
 
-// Wrong on purpose: adds a per-row bias assuming lane l holds row l / 2 of the accumulator (true
-// of no documented layout).
-__global__ void layout_assuming_kernel(const __nv_bfloat16 *a, const __nv_bfloat16 *b, const float *bias, float *c) {
-  wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
-  wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> FragA;
+typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> FragB;
+typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> FragC;
+
+// acc = A B for the row-major 16 x 16 tiles a and b; fa and fb keep the operands.
+static void product16(FragA &fa, FragB &fb, FragC &acc, const __nv_bfloat16 *a, const __nv_bfloat16 *b) {
   wmma::fill_fragment(acc, 0.0f);
   wmma::load_matrix_sync(fa, a, 16);
   wmma::load_matrix_sync(fb, b, 16);
   wmma::mma_sync(acc, fa, fb, acc);
+}
+
+// Wrong on purpose: adds a per-row bias assuming lane l holds row l / 2 of the accumulator (true
+// of no documented layout).
+__global__ void layout_assuming_kernel(const __nv_bfloat16 *a, const __nv_bfloat16 *b, const float *bias, float *c) {
+  FragA fa;
+  FragB fb;
+  FragC acc;
+  product16(fa, fb, acc, a, b);
   const int lane = threadIdx.x % 32;
   for (int i = 0; i < acc.num_elements; i++) acc.x[i] += bias[lane / 2];
   wmma::store_matrix_sync(c, acc, 16, wmma::mem_row_major);
@@ -110,13 +92,10 @@ __global__ void layout_assuming_kernel(const __nv_bfloat16 *a, const __nv_bfloat
 // Wrong on purpose: reuses the accumulator's elements as matrix_a's (A B B, the second product
 // through a register copy instead of memory).
 __global__ void frag_reuse_kernel(const __nv_bfloat16 *a, const __nv_bfloat16 *b, float *c) {
-  wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
-  wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-  wmma::fill_fragment(acc, 0.0f);
-  wmma::load_matrix_sync(fa, a, 16);
-  wmma::load_matrix_sync(fb, b, 16);
-  wmma::mma_sync(acc, fa, fb, acc);
+  FragA fa;
+  FragB fb;
+  FragC acc;
+  product16(fa, fb, acc, a, b);
   for (int i = 0; i < fa.num_elements; i++) fa.x[i] = __float2bfloat16(acc.x[i]);
   wmma::fill_fragment(acc, 0.0f);
   wmma::mma_sync(acc, fa, fb, acc);
@@ -127,13 +106,10 @@ __global__ void frag_reuse_kernel(const __nv_bfloat16 *a, const __nv_bfloat16 *b
 __global__ void frag_via_smem_kernel(const __nv_bfloat16 *a, const __nv_bfloat16 *b, float *c) {
   __shared__ __attribute__((aligned(32))) float t[256];
   __shared__ __attribute__((aligned(32))) __nv_bfloat16 tb[256];
-  wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
-  wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-  wmma::fill_fragment(acc, 0.0f);
-  wmma::load_matrix_sync(fa, a, 16);
-  wmma::load_matrix_sync(fb, b, 16);
-  wmma::mma_sync(acc, fa, fb, acc);
+  FragA fa;
+  FragB fb;
+  FragC acc;
+  product16(fa, fb, acc, a, b);
   wmma::store_matrix_sync(t, acc, 16, wmma::mem_row_major);
   __syncwarp();
   for (int i = threadIdx.x; i < 256; i += 32) tb[i] = __float2bfloat16(t[i]);
