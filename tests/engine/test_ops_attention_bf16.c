@@ -17,10 +17,13 @@
 //    over d terms errs by ~2^-8 sqrt(d) |q||k| scale (~0.005 in the logit for d = 64, q, k in
 //    [-2, 2], scale 1/8) and of v (2^-9): tol 3e-2.
 // The global case uses 1,024 tokens (32 x 32) instead of SAM's 4,096 to keep the emulator fast;
-// the kernels loop over key tiles the same way at any length.
+// the kernels loop over key tiles the same way at any length. SAMX_TEST_FULL_GLOBAL=1 adds SAM's
+// 64 x 64 global block (one head).
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../harness.h"
 #include "../test_util.h"
@@ -38,6 +41,7 @@ static const Case kCases[] = {
     {"decoder image->token 4096 x 7, D 16", 1, 2, 4096, 7, 16, 0, 0, 0.25f},
     {"decoder token self-attention 7 x 7, D 32", 2, 2, 7, 7, 32, 0, 0, 0.1767767f},
     {"partial tiles 40 x 70, bias 7x10, D 128", 1, 2, 40, 70, 128, 7, 10, 0.0884f},
+    {"encoder global 64x64, D 64 (one head)", 1, 1, 4096, 4096, 64, 64, 64, 0.125f},  // SAMX_TEST_FULL_GLOBAL
 };
 
 enum { Q, K, V, RH, RW, N_IN };
@@ -112,13 +116,53 @@ static double err_of(const float *a, const float *b, int64_t n) {
   return e / m;
 }
 
+// Bad arguments: a BF16 q with head dim 48 (no whole 16-wide tiles), or BF16 q with F32 k.
+static void call_bad(SamxDevice dev, int which) {
+  SamxCtx ctx;
+  samx_ctx_init(&ctx, dev, (size_t)1 << 20, 16);
+  const int D = which == 0 ? 48 : 16;
+  SamxTensor *q = samx_new(&ctx, SAMX_BF16, SHAPE(1, 1, 4, D));
+  SamxTensor *k = samx_new(&ctx, which == 0 ? SAMX_BF16 : SAMX_F32, SHAPE(1, 1, 4, D));
+  SamxTensor *v = samx_new(&ctx, SAMX_BF16, SHAPE(1, 1, 4, D));
+  samx_attention(&ctx, q, k, v, NULL, NULL, 0.25f);
+}
+
+// Whether call_bad(dev, which) dies with a message containing needle (run in a child).
+static int dies_with(SamxDevice dev, int which, const char *needle) {
+  int fds[2];
+  if (pipe(fds) != 0) return 0;
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    close(fds[0]);
+    call_bad(dev, which);
+    _exit(0);
+  }
+  close(fds[1]);
+  char msg[2048] = {0};
+  size_t len = 0;
+  ssize_t got;
+  while (len < sizeof msg - 1 && (got = read(fds[0], msg + len, sizeof msg - 1 - len)) > 0) len += (size_t)got;
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const int ok = !(WIFEXITED(status) && WEXITSTATUS(status) == 0) && strstr(msg, needle) != NULL;
+  if (!ok) printf("child status %d, stderr: %s\n", status, msg);
+  return ok;
+}
+
 int main(int argc, char **argv) {
   SamxDevice dev;
   if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
   const int cuda = dev.type == SAMX_CUDA;
+  CHECK(dies_with(dev, 0, "head dim 48; the tensor-core path takes 16, 32, 64 or 128"), "head dim 48 refused");
+  CHECK(dies_with(dev, 1, "q is BF16, so k must be too (got F32)"), "mixed dtypes refused");
   static const char *names[N_IN] = {"dq", "dk", "dv", "drel_h", "drel_w"};
   const double tol_out = cuda ? 6e-3 : 0x1p-9 + 1e-6, tol_grad = cuda ? 1e-2 : 5e-3, tol_raw = 3e-2;
-  for (size_t ci = 0; ci < sizeof kCases / sizeof *kCases; ci++) {
+  const char *full = getenv("SAMX_TEST_FULL_GLOBAL");
+  const size_t n_cases = sizeof kCases / sizeof *kCases - (full && strcmp(full, "1") == 0 ? 0 : 1);
+  for (size_t ci = 0; ci < n_cases; ci++) {
     const Case *c = &kCases[ci];
     const int n_in = c->KH ? N_IN : 3;
     uint64_t state = 0x9e3779b97f4a7c15ull + ci;
