@@ -9,6 +9,8 @@
 // fragments are only filled, loaded, stored, multiplied and scaled as a whole: the element layout
 // of a fragment, unspecified by NVIDIA, is never assumed (the emulator scrambles it to prove that).
 //
+// The bias rows of a warp's queries (rel_h, rel_w) are staged in shared memory once (forward, dq).
+//
 // Precision: q, k, v, out and the probabilities fed to P V are bf16; logits, softmax maxima and
 // sums, lse and every accumulator are fp32. The row sum l adds the bf16-rounded probabilities that
 // P V uses, so out = sum_j p_j v_j / sum_j p_j holds for the very weights applied.
@@ -75,13 +77,28 @@ __device__ void load_vec(float *dst, const float *src, int r0, int n, int T, flo
   for (int t = threadIdx.x; t < n; t += blockDim.x) dst[t] = r0 + t < T ? src[r0 + t] : pad;
 }
 
-// Logit of (query i, key j) from their dot product: -inf past Tk (weight 0), no bias past Tq.
+// Logit of key j for one query row from their dot product (rh, rw: that row of rel_h, rel_w, or
+// NULL for no bias); -inf past Tk (weight 0).
+__device__ __forceinline__ float logit_row(const SamxAttnDims &d, const float *rh, const float *rw, float qk, int j) {
+  if (j >= (int)d.Tk) return -INFINITY;
+  return samx_attn_logit(qk, d.scale, rh ? samx_attn_bias(rh, rw, (int)d.KW, j) : 0.0f);
+}
+
+// The same for query i, reading the bias from global memory (no bias past Tq).
 __device__ __forceinline__ float logit_at(const SamxAttnDims &d, const float *rel_h, const float *rel_w, float qk,
                                           int i, int j) {
-  if (j >= (int)d.Tk) return -INFINITY;
   const bool bias = rel_h && i < (int)d.Tq;
-  return samx_attn_logit(qk, d.scale,
-                         bias ? samx_attn_bias(rel_h + (int64_t)i * d.KH, rel_w + (int64_t)i * d.KW, (int)d.KW, j) : 0.0f);
+  return logit_row(d, bias ? rel_h + (int64_t)i * d.KH : nullptr, bias ? rel_w + (int64_t)i * d.KW : nullptr, qk, j);
+}
+
+// A warp's 16 query rows of rel_h and rel_w staged in shared memory, [16][KH + KW] (zeros past Tq):
+// every key tile reads them again.
+__device__ void stage_bias(float *rb, const SamxAttnDims &d, const float *rel_h, const float *rel_w, int row0) {
+  const int KH = (int)d.KH, KW = (int)d.KW;
+  for (int t = threadIdx.x % 32; t < 16 * (KH + KW); t += 32) {
+    const int r = t / (KH + KW), b = t % (KH + KW), i = row0 + r;
+    rb[t] = i >= (int)d.Tq ? 0.0f : b < KH ? rel_h[(int64_t)i * KH + b] : rel_w[(int64_t)i * KW + b - KH];
+  }
 }
 
 // S [16 x TILE] = A rows (16 x D, fragments) times the tile's rows transposed, into s (ld LDS).
@@ -130,12 +147,15 @@ __global__ void __launch_bounds__(WARPS * 32)
   float *ss = (float *)(base + 3 * L::HT) + warp * 16 * L::LDS;
   bf16 *ps = (bf16 *)(base + 3 * L::HT + L::ST) + warp * 16 * L::LDP;
   float *os = (float *)(base + 3 * L::HT + L::ST + L::PT) + warp * 16 * L::LDO;
+  float *rb = (float *)(base + 3 * L::HT + L::ST + L::PT + L::OT) + warp * 16 * (d.KH + d.KW);
   const int Tq = (int)d.Tq, Tk = (int)d.Tk, i0 = blockIdx.y * ROWS, i = i0 + warp * 16 + r;
   const int64_t bh = blockIdx.x;
   q += bh * Tq * D, k += bh * Tk * D, v += bh * Tk * D, out += bh * Tq * D;
   if (rel_h) rel_h += bh * Tq * d.KH, rel_w += bh * Tq * d.KW;
   if (lse) lse += bh * Tq;
+  const float *rh = rel_h ? rb + r * (d.KH + d.KW) : nullptr, *rw = rel_h ? rh + d.KH : nullptr;
 
+  if (rel_h) stage_bias(rb, d, rel_h, rel_w, i0 + warp * 16);
   load_rows(qs, L::LDH, q, i0, ROWS, Tq, D);
   __syncthreads();
   FragA qa[D / 16];
@@ -153,7 +173,7 @@ __global__ void __launch_bounds__(WARPS * 32)
     const int c0 = half * TILE / 2;
     float x[TILE / 2], mx = -INFINITY;
     for (int c = 0; c < TILE / 2; c++) {
-      x[c] = logit_at(d, rel_h, rel_w, ss[r * L::LDS + c0 + c], i, j0 + c0 + c);
+      x[c] = logit_row(d, rh, rw, ss[r * L::LDS + c0 + c], j0 + c0 + c);
       mx = fmaxf(mx, x[c]);
     }
     // The tile holds at least one key, so m_new is finite; alpha is 0 on the first tile.
@@ -293,11 +313,16 @@ __global__ void __launch_bounds__(WARPS * 32)
   const bool rel_grad = drel_h || drel_w;
   // Per warp: the bias gradients of its 16 rows, [16][KH] then [16][KW].
   float *rg = (float *)(base + 4 * L::HT + L::ST + L::PT) + (rel_grad ? warp * 16 * (KH + KW) : 0);
+  // Then the staged bias rows, [16][KH + KW] per warp.
+  float *rb = (float *)(base + 4 * L::HT + L::ST + L::PT) + (rel_grad ? WARPS * 16 * (KH + KW) : 0) +
+              warp * 16 * (KH + KW);
   const int Tq = (int)d.Tq, Tk = (int)d.Tk, i0 = blockIdx.y * ROWS, i = i0 + warp * 16 + r;
   const int64_t bh = blockIdx.x;
   q += bh * Tq * D, k += bh * Tk * D, v += bh * Tk * D, dout += bh * Tq * D, lse += bh * Tq, delta += bh * Tq;
   if (rel_h) rel_h += bh * Tq * KH, rel_w += bh * Tq * KW;
 
+  const float *rh = rel_h ? rb + r * (KH + KW) : nullptr, *rw = rel_h ? rh + KH : nullptr;
+  if (rel_h) stage_bias(rb, d, rel_h, rel_w, i0 + warp * 16);
   load_rows(qs, L::LDH, q, i0, ROWS, Tq, D);
   load_rows_f32(dos, L::LDH, dout, i0, ROWS, Tq, D);
   if (rel_grad)
@@ -319,7 +344,7 @@ __global__ void __launch_bounds__(WARPS * 32)
     __syncwarp();
     float p[TILE / 2];
     for (int c = 0; c < TILE / 2; c++) {
-      p[c] = i < Tq ? samx_attn_prob(logit_at(d, rel_h, rel_w, ss[r * L::LDS + c0 + c], i, j0 + c0 + c), lse_i) : 0.0f;
+      p[c] = i < Tq ? samx_attn_prob(logit_row(d, rh, rw, ss[r * L::LDS + c0 + c], j0 + c0 + c), lse_i) : 0.0f;
       p[c] = __bfloat162float(__float2bfloat16(p[c]));
     }
     __syncwarp();
@@ -366,7 +391,8 @@ template <int D>
 void launch_fwd(SamxAttnDims d, const bf16 *q, const bf16 *k, const bf16 *v, const float *rel_h, const float *rel_w,
                 bf16 *out, float *lse) {
   typedef Smem<D> L;
-  const size_t smem = 3 * L::HT + L::ST + L::PT + L::OT + 32;
+  const size_t bias = rel_h ? (size_t)WARPS * 16 * (d.KH + d.KW) * sizeof(float) : 0;
+  const size_t smem = 3 * L::HT + L::ST + L::PT + L::OT + bias + 32;
   samx_cuda_set_smem(attn_bf16_fwd_kernel<D>, smem, "attention (bf16) forward");
   SAMX_LAUNCH(attn_bf16_fwd_kernel<D>, grid_of(d, d.Tq), WARPS * 32, smem)(d, q, k, v, rel_h, rel_w, out, lse);
   CUDA_LAUNCH_CHECK();
@@ -385,7 +411,8 @@ void launch_bwd(SamxAttnDims d, const bf16 *q, const bf16 *k, const bf16 *v, con
     CUDA_LAUNCH_CHECK();
   }
   if (dq || drel_h || drel_w) {
-    const size_t rel = drel_h || drel_w ? (size_t)WARPS * 16 * (d.KH + d.KW) * sizeof(float) : 0;
+    const size_t rows = (size_t)WARPS * 16 * (d.KH + d.KW) * sizeof(float);
+    const size_t rel = (drel_h || drel_w ? rows : 0) + (rel_h ? rows : 0);
     const size_t smem = 4 * L::HT + L::ST + L::PT + rel + 32;
     samx_cuda_set_smem(attn_bf16_dq_kernel<D>, smem, "attention (bf16) backward dq");
     SAMX_LAUNCH(attn_bf16_dq_kernel<D>, grid_of(d, d.Tq), WARPS * 32, smem)(d, q, k, v, rel_h, rel_w, lse, delta, dout,
