@@ -1,6 +1,7 @@
 #include "ops_attention.h"
 
 #include "../kernels/attention.h"
+#include "../kernels/attention_bf16.h"
 #include "ops_common.h"
 
 typedef struct {
@@ -16,6 +17,20 @@ static SamxTensor *cpu_scratch(SamxCtx *ctx, const SamxTensor *q, SamxAttnDims d
   return samx_new(ctx, SAMX_F32, SHAPE((int64_t)samx_cpu_attention_scratch_floats(d)));
 }
 
+// ---- bf16: tensor cores on CUDA; on the CPU the fp32 kernels on the bf16 values (the reference) ----
+
+static uint16_t *u16(SamxTensor *t) { return t ? (uint16_t *)t->data : NULL; }
+
+// An fp32 copy of a BF16 tensor on the CPU (exact).
+static float *widen(SamxCtx *ctx, SamxTensor *t) {
+  SamxTensor *w = samx_new(ctx, SAMX_F32, samx_shape_of(t));
+  for (int64_t i = 0; i < t->numel; i++) samx_f32(w)[i] = samx_bf16_to_f32(u16(t)[i]);
+  return samx_f32(w);
+}
+
+// A CPU tensor's values as fp32 (BF16 ones widened): the CPU runs BF16 attention in fp32.
+static float *cpu_f32(SamxCtx *ctx, SamxTensor *t) { return t->dtype == SAMX_BF16 ? widen(ctx, t) : samx_f32(t); }
+
 static void attention_backward(SamxCtx *ctx, SamxNode *node) {
   const AttnArgs *a = samx_node_args(node, AttnArgs);
   const SamxAttnDims d = a->dims;
@@ -28,14 +43,19 @@ static void attention_backward(SamxCtx *ctx, SamxNode *node) {
   SamxTensor *scratch = q->device.type == SAMX_CPU ? cpu_scratch(ctx, q, d)
                                                    : samx_new(ctx, SAMX_F32, SHAPE(d.B, d.H, d.Tq));
   SAMX_ON_DEVICE(q,
-                 samx_cpu_attention_bwd(d, samx_f32(q), samx_f32(k), samx_f32(v), f32_or_null(rel_h),
-                                        f32_or_null(rel_w), samx_f32(out), samx_f32(a->lse), samx_f32(out->grad),
+                 samx_cpu_attention_bwd(d, cpu_f32(ctx, q), cpu_f32(ctx, k), cpu_f32(ctx, v), f32_or_null(rel_h),
+                                        f32_or_null(rel_w), cpu_f32(ctx, out), samx_f32(a->lse), samx_f32(out->grad),
                                         f32_or_null(dq), f32_or_null(dk), f32_or_null(dv), f32_or_null(drel_h),
                                         f32_or_null(drel_w), samx_f32(scratch)),
-                 samx_cuda_attention_bwd(d, samx_f32(q), samx_f32(k), samx_f32(v), f32_or_null(rel_h),
-                                         f32_or_null(rel_w), samx_f32(out), samx_f32(a->lse), samx_f32(out->grad),
-                                         f32_or_null(dq), f32_or_null(dk), f32_or_null(dv), f32_or_null(drel_h),
-                                         f32_or_null(drel_w), samx_f32(scratch)));
+                 q->dtype == SAMX_BF16
+                     ? samx_cuda_attention_bf16_bwd(d, u16(q), u16(k), u16(v), f32_or_null(rel_h), f32_or_null(rel_w),
+                                                    u16(out), samx_f32(a->lse), samx_f32(out->grad), f32_or_null(dq),
+                                                    f32_or_null(dk), f32_or_null(dv), f32_or_null(drel_h),
+                                                    f32_or_null(drel_w), samx_f32(scratch))
+                     : samx_cuda_attention_bwd(d, samx_f32(q), samx_f32(k), samx_f32(v), f32_or_null(rel_h),
+                                               f32_or_null(rel_w), samx_f32(out), samx_f32(a->lse),
+                                               samx_f32(out->grad), f32_or_null(dq), f32_or_null(dk), f32_or_null(dv),
+                                               f32_or_null(drel_h), f32_or_null(drel_w), samx_f32(scratch)));
 }
 
 // Checks the arguments of samx_attention and returns the sizes of the call.
@@ -46,7 +66,11 @@ static SamxAttnDims check_args(SamxTensor *q, SamxTensor *k, SamxTensor *v, Samx
   SamxTensor *all[5] = {q, k, v, rel_h, rel_w};
   for (int i = 0; i < 5; i++)
     if (all[i]) {
-      samx_check_f32(op, all[i]);
+      if (i < 3 && q->dtype == SAMX_BF16)
+        SAMX_ASSERT(all[i]->dtype == SAMX_BF16, "attention: q is BF16, so %s must be too (got %s)", (const char *[]){"q", "k", "v"}[i],
+                    samx_dtype_name(all[i]->dtype));
+      else
+        samx_check_f32(op, all[i]);
       samx_check_same_device(op, q, all[i]);
     }
   SAMX_ASSERT(q->ndim == 4 && k->ndim == 4, "attention: q %s and k %s must be [B, H, T, D]",
@@ -55,6 +79,9 @@ static SamxAttnDims check_args(SamxTensor *q, SamxTensor *k, SamxTensor *v, Samx
                     .scale = scale};
   SAMX_ASSERT(d.D >= 1 && d.D <= SAMX_ATTN_MAX_D, "attention: head dim %lld of q %s is not in [1, %d]",
               (long long)d.D, samx_shape_str(samx_shape_of(q), a, sizeof a), SAMX_ATTN_MAX_D);
+  SAMX_ASSERT(q->dtype != SAMX_BF16 || samx_attention_bf16_head_dim_ok(d.D),
+              "attention: BF16 q %s has head dim %lld; the tensor-core path takes 16, 32, 64 or 128",
+              samx_shape_str(samx_shape_of(q), a, sizeof a), (long long)d.D);
   samx_check_shape(op, k, SHAPE(d.B, d.H, d.Tk, d.D));
   samx_check_shape(op, v, SHAPE(d.B, d.H, d.Tk, d.D));
   SAMX_ASSERT(!rel_h == !rel_w, "attention: rel_h and rel_w must be given together (got %s and %s)",
@@ -73,19 +100,39 @@ static SamxAttnDims check_args(SamxTensor *q, SamxTensor *k, SamxTensor *v, Samx
   return d;
 }
 
+static void cpu_bf16_fwd(SamxCtx *ctx, SamxAttnDims d, SamxTensor *q, SamxTensor *k, SamxTensor *v,
+                         SamxTensor *rel_h, SamxTensor *rel_w, SamxTensor *out, SamxTensor *lse) {
+  SamxTensor *o32 = samx_new(ctx, SAMX_F32, samx_shape_of(out));
+  samx_cpu_attention_fwd(d, widen(ctx, q), widen(ctx, k), widen(ctx, v), f32_or_null(rel_h), f32_or_null(rel_w),
+                         samx_f32(o32), samx_f32(lse), samx_f32(cpu_scratch(ctx, q, d)));
+  for (int64_t i = 0; i < out->numel; i++) u16(out)[i] = samx_f32_to_bf16(samx_f32(o32)[i]);
+}
+
+static void attention_bf16_fwd(SamxCtx *ctx, SamxAttnDims d, SamxTensor *q, SamxTensor *k, SamxTensor *v,
+                               SamxTensor *rel_h, SamxTensor *rel_w, SamxTensor *out, SamxTensor *lse) {
+  SAMX_ON_DEVICE(q, cpu_bf16_fwd(ctx, d, q, k, v, rel_h, rel_w, out, lse),
+                 samx_cuda_attention_bf16_fwd(d, u16(q), u16(k), u16(v), f32_or_null(rel_h), f32_or_null(rel_w),
+                                              u16(out), samx_f32(lse)));
+}
+
 SamxTensor *samx_attention(SamxCtx *ctx, SamxTensor *q, SamxTensor *k, SamxTensor *v, SamxTensor *rel_h,
                            SamxTensor *rel_w, float scale) {
   const SamxAttnDims d = check_args(q, k, v, rel_h, rel_w, scale);
-  SamxTensor *out = samx_new(ctx, SAMX_F32, SHAPE(d.B, d.H, d.Tq, d.D));
+  const int bf16 = q->dtype == SAMX_BF16;
+  SamxTensor *out = samx_new(ctx, q->dtype, SHAPE(d.B, d.H, d.Tq, d.D));
   SamxTensor *lse = samx_new(ctx, SAMX_F32, SHAPE(d.B, d.H, d.Tq));
-  SamxTensor *scratch = cpu_scratch(ctx, q, d);
-  SAMX_ON_DEVICE(q,
-                 samx_cpu_attention_fwd(d, samx_f32(q), samx_f32(k), samx_f32(v), f32_or_null(rel_h),
-                                        f32_or_null(rel_w), samx_f32(out), samx_f32(lse), samx_f32(scratch)),
-                 samx_cuda_attention_fwd(d, samx_f32(q), samx_f32(k), samx_f32(v), f32_or_null(rel_h),
-                                         f32_or_null(rel_w), samx_f32(out), samx_f32(lse)));
+  if (bf16) {
+    attention_bf16_fwd(ctx, d, q, k, v, rel_h, rel_w, out, lse);
+  } else {
+    SamxTensor *scratch = cpu_scratch(ctx, q, d);
+    SAMX_ON_DEVICE(q,
+                   samx_cpu_attention_fwd(d, samx_f32(q), samx_f32(k), samx_f32(v), f32_or_null(rel_h),
+                                          f32_or_null(rel_w), samx_f32(out), samx_f32(lse), samx_f32(scratch)),
+                   samx_cuda_attention_fwd(d, samx_f32(q), samx_f32(k), samx_f32(v), f32_or_null(rel_h),
+                                           f32_or_null(rel_w), samx_f32(out), samx_f32(lse)));
+  }
   SamxTensor *in[5] = {q, k, v, rel_h, rel_w};
-  SamxNode *node = samx_record(ctx, "attention", attention_backward, out, rel_h ? 5 : 3, in);
+  SamxNode *node = samx_record(ctx, bf16 ? "attention_bf16" : "attention", attention_backward, out, rel_h ? 5 : 3, in);
   if (node) {
     AttnArgs *args = samx_node_args(node, AttnArgs);
     args->dims = d;

@@ -11,6 +11,10 @@
 //   bias[b, h, i, kh * KW + kw] = rel_h[b, h, i, kh] + rel_w[b, h, i, kw]
 // which is SAM's add_decomposed_rel_pos (the model computes rel_h/rel_w from q and the Rh/Rw tables).
 // Gradients flow to q, k, v, rel_h and rel_w.
+// BF16 q, k, v (head dim 16, 32, 64 or 128; rel_h, rel_w stay F32) give a BF16 out: on CUDA the
+// tensor-core flash attention (kernels/cuda/attention_bf16.cu: bf16 products, fp32 accumulation
+// and softmax statistics); on the CPU the fp32 kernels on the bf16 values with the output rounded
+// to bf16, which is the reference the CUDA path is tested against. Gradients are F32 as always.
 SamxTensor *samx_attention(SamxCtx *ctx, SamxTensor *q, SamxTensor *k, SamxTensor *v, SamxTensor *rel_h,
                            SamxTensor *rel_w, float scale);
 

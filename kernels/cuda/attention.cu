@@ -301,18 +301,6 @@ __global__ void __launch_bounds__(WARPS * 32)
 
 // ---- launchers ----
 
-// Shared memory of a kernel, opting in above the default 48 KiB (checked against the device).
-template <typename Kernel>
-static void set_smem(Kernel kernel, size_t bytes, const char *what) {
-  if (bytes <= 48 * 1024) return;
-  int dev = 0, max_bytes = 0;
-  CUDA_CHECK(cudaGetDevice(&dev));
-  CUDA_CHECK(cudaDeviceGetAttribute(&max_bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-  SAMX_ASSERT(bytes <= (size_t)max_bytes, "attention %s: needs %zu bytes of shared memory, the device has %d", what,
-              bytes, max_bytes);
-  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
-}
-
 static dim3 grid_of(const SamxAttnDims &d, int64_t rows) {
   const int64_t heads = d.B * d.H, blocks = (rows + BLOCK_ROWS - 1) / BLOCK_ROWS;
   SAMX_ASSERT(heads <= 0x7fffffff && blocks <= 65535 && d.Tq * d.D < 0x7fffffff && d.Tk * d.D < 0x7fffffff,
@@ -325,7 +313,7 @@ template <int NC>
 static void launch_fwd(SamxAttnDims d, const float *q, const float *k, const float *v, const float *rel_h,
                        const float *rel_w, float *out, float *lse) {
   const size_t smem = (size_t)(BLOCK_ROWS * d.D + TILE * (d.D + 1) + TILE * d.D) * sizeof(float);
-  set_smem(attn_fwd_kernel<NC>, smem, "forward");
+  samx_cuda_set_smem(attn_fwd_kernel<NC>, smem, "attention forward");
   SAMX_LAUNCH(attn_fwd_kernel<NC>, grid_of(d, d.Tq), WARPS * 32, smem)(d, q, k, v, rel_h, rel_w, out, lse);
   CUDA_LAUNCH_CHECK();
 }
@@ -336,14 +324,14 @@ static void launch_bwd(SamxAttnDims d, const float *q, const float *k, const flo
                        float *dk, float *dv, float *drel_h, float *drel_w) {
   if (dk || dv) {
     const size_t smem = (size_t)(2 * BLOCK_ROWS * d.D + 2 * TILE * (d.D + 1) + 2 * TILE) * sizeof(float);
-    set_smem(attn_dkdv_kernel<NC>, smem, "backward dk/dv");
+    samx_cuda_set_smem(attn_dkdv_kernel<NC>, smem, "attention backward dk/dv");
     SAMX_LAUNCH(attn_dkdv_kernel<NC>, grid_of(d, d.Tk), WARPS * 32, smem)(d, q, k, v, rel_h, rel_w, lse, delta, dout, dk, dv);
     CUDA_LAUNCH_CHECK();
   }
   if (dq || drel_h || drel_w) {
     const int64_t rel = drel_h || drel_w ? BLOCK_ROWS * (d.KH + d.KW) : 0;
     const size_t smem = (size_t)(2 * BLOCK_ROWS * d.D + 2 * TILE * (d.D + 1) + rel) * sizeof(float);
-    set_smem(attn_dq_kernel<NC>, smem, "backward dq");
+    samx_cuda_set_smem(attn_dq_kernel<NC>, smem, "attention backward dq");
     SAMX_LAUNCH(attn_dq_kernel<NC>, grid_of(d, d.Tq), WARPS * 32, smem)(d, q, k, v, rel_h, rel_w, lse, delta, dout, dq,
                                                                 drel_h, drel_w);
     CUDA_LAUNCH_CHECK();

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../engine/error.h"
 #include "../common.h"
 
 // Kernels are launched as SAMX_LAUNCH(kernel, grid, block, smem_bytes)(args...) and declare dynamic
@@ -62,6 +63,19 @@ SAMX_EXTERN_C cublasHandle_t samx_cublas_handle(void);
 #define SAMX_LAUNCH(kernel, grid, block, smem) kernel<<<(grid), (block), (smem)>>>
 #define SAMX_EXTERN_SHARED(type, name) extern __shared__ type name[]
 #endif
+
+// Opts a kernel in to `bytes` of dynamic shared memory above the default 48 KiB (checked against
+// the device's opt-in limit; `what` names the kernel in the error).
+template <typename Kernel>
+static void samx_cuda_set_smem(Kernel kernel, size_t bytes, const char *what) {
+  if (bytes <= 48 * 1024) return;
+  int dev = 0, max_bytes = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  CUDA_CHECK(cudaDeviceGetAttribute(&max_bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  SAMX_ASSERT(bytes <= (size_t)max_bytes, "%s: needs %zu bytes of shared memory, the device has %d", what, bytes,
+              max_bytes);
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+}
 
 static inline unsigned samx_grid_1d(size_t n, unsigned block) {
   size_t g = (n + block - 1) / block;

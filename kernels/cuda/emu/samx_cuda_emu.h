@@ -44,11 +44,17 @@ static constexpr int warpSize = 32;
 
 namespace samx_emu {
 
-enum WarpOp { OP_SHFL_IDX, OP_SHFL_UP, OP_SHFL_DOWN, OP_SHFL_XOR, OP_SYNCWARP, OP_BALLOT, OP_ANY, OP_ALL };
+enum WarpOp { OP_SHFL_IDX, OP_SHFL_UP, OP_SHFL_DOWN, OP_SHFL_XOR, OP_SYNCWARP, OP_BALLOT, OP_ANY, OP_ALL, OP_COLLECTIVE };
 
 void syncthreads(const char *file, int line);
 uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int b, int width, const char *file, int line);
 unsigned active_mask();
+// A warp-collective operation on data every lane keeps (the WMMA calls of mma.h): all 32 lanes of
+// the warp rendezvous at it (an exited or absent lane is a fault, as for a full-mask shuffle); the
+// last lane to arrive calls fn with what each lane passed, lane by lane. fn returns NULL, or the text
+// of a fault (the block is then abandoned and the launch fails, the kernel named).
+typedef const char *(*WarpCollectiveFn)(void *const lane_data[32]);
+void warp_collective(const char *name, WarpCollectiveFn fn, void *data, const char *file, int line);
 char *dynamic_shared();
 
 // One launch: the kernel (type-erased), its name and launch site, the configuration.

@@ -67,6 +67,8 @@ struct Thread {
   unsigned mask;
   int b, width;
   uint64_t value, result;
+  const char *coll_name;  // OP_COLLECTIVE: the operation's name and body
+  WarpCollectiveFn coll_fn;
 };
 
 struct Sched {
@@ -161,9 +163,13 @@ std::string site(const char *file, int line) {
 
 const char *op_name(WarpOp op) {
   static const char *names[] = {"__shfl_sync", "__shfl_up_sync", "__shfl_down_sync", "__shfl_xor_sync",
-                                "__syncwarp",  "__ballot_sync",  "__any_sync",       "__all_sync"};
+                                "__syncwarp",  "__ballot_sync",  "__any_sync",       "__all_sync",
+                                "warp collective"};
   return names[op];
 }
+
+// The name of what a waiting thread called (a collective by its own name).
+const char *op_name(const Thread &x) { return x.op == OP_COLLECTIVE ? x.coll_name : op_name(x.op); }
 
 std::string thread_name(int t) {
   unsigned bx = blockDim.x, by = blockDim.y;
@@ -287,7 +293,7 @@ std::string describe_waiters() {
     } else if (x.st == AT_WARP) {
       char m[16];
       snprintf(m, sizeof m, "0x%08x", x.mask);
-      what = std::string(op_name(x.op)) + " (mask " + m + ") at " + site(x.file, x.line);
+      what = std::string(op_name(x)) + " (mask " + m + ") at " + site(x.file, x.line);
     } else {
       continue;
     }
@@ -351,7 +357,7 @@ void block_current() {
 // ---- warp operations ----
 
 uint64_t shfl_result(const Thread &x, int lane, int warp0) {
-  if (x.op == OP_SYNCWARP) return 0;
+  if (x.op == OP_SYNCWARP || x.op == OP_COLLECTIVE) return 0;
   if (x.op >= OP_BALLOT) {
     unsigned ballot = 0;
     for (int l = 0; l < 32; l++)
@@ -384,7 +390,7 @@ uint64_t shfl_result(const Thread &x, int lane, int warp0) {
 
 void warp_fault(const Thread &x, int lane, const char *why, int other) {
   char m[320];
-  snprintf(m, sizeof m, "%s (mask 0x%08x) at %s by lane %d: %s lane %d", op_name(x.op), x.mask,
+  snprintf(m, sizeof m, "%s (mask 0x%08x) at %s by lane %d: %s lane %d", op_name(x), x.mask,
            site(x.file, x.line).c_str(), lane, why, other);
   fault_here(m);
 }
@@ -400,11 +406,15 @@ void syncthreads(const char *file, int line) {
   block_current();
 }
 
-uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int b, int width, const char *file, int line) {
+namespace {
+
+uint64_t warp_rendezvous(WarpOp op, unsigned mask, uint64_t value, int b, int width, const char *file, int line,
+                         const char *coll_name, WarpCollectiveFn coll_fn) {
   const int t = S.cur, lane = t % 32, warp0 = t - lane;
   Sched::Warp &w = S.warps[t / 32];
   Thread &x = S.th[t];
   x.op = op, x.mask = mask, x.value = value, x.b = b, x.width = width, x.file = file, x.line = line;
+  x.coll_name = coll_name, x.coll_fn = coll_fn;
   if (!(mask >> lane & 1u)) warp_fault(x, lane, "the mask does not name the calling", lane);
   if (width < 1 || width > 32 || (width & (width - 1)))
     warp_fault(x, lane, "width must be a power of two <= 32, called by", lane);
@@ -422,8 +432,8 @@ uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int b, int width, con
       const Thread &y = S.th[warp0 + __builtin_ctz(w.arrived[i])];
       char m[400];
       snprintf(m, sizeof m, "lanes of warp %d disagree: lane %d calls %s (mask 0x%08x) at %s while lane %d waits "
-               "at %s (mask 0x%08x) at %s", t / 32, lane, op_name(op), mask, site(file, line).c_str(),
-               __builtin_ctz(w.arrived[i]), op_name(y.op), y.mask, site(y.file, y.line).c_str());
+               "at %s (mask 0x%08x) at %s", t / 32, lane, op_name(x), mask, site(file, line).c_str(),
+               __builtin_ctz(w.arrived[i]), op_name(y), y.mask, site(y.file, y.line).c_str());
       fault_here(m);
     }
   }
@@ -432,10 +442,10 @@ uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int b, int width, con
     g = free_g, w.mask[g] = mask;
   } else {
     const Thread &y = S.th[warp0 + __builtin_ctz(w.arrived[g])];
-    if (y.op != op) {
+    if (y.op != op || y.coll_fn != coll_fn) {
       char m[400];
       snprintf(m, sizeof m, "lanes of warp %d disagree: lane %d calls %s at %s, lane %d calls %s at %s (mask 0x%08x)",
-               t / 32, lane, op_name(op), site(file, line).c_str(), __builtin_ctz(w.arrived[g]), op_name(y.op),
+               t / 32, lane, op_name(x), site(file, line).c_str(), __builtin_ctz(w.arrived[g]), op_name(y),
                site(y.file, y.line).c_str(), mask);
       fault_here(m);
     }
@@ -448,6 +458,11 @@ uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int b, int width, con
   }
   // The last lane to arrive computes every lane's result, releases the others and goes on.
   w.arrived[g] = 0;
+  if (op == OP_COLLECTIVE) {
+    void *lane_data[32];
+    for (int l = 0; l < 32; l++) lane_data[l] = (void *)(uintptr_t)S.th[warp0 + l].value;
+    if (const char *err = coll_fn(lane_data)) fault_here(std::string(coll_name) + " at " + site(file, line) + ": " + err);
+  }
   for (unsigned m = mask; m; m &= m - 1) {
     int l = __builtin_ctz(m);
     S.th[warp0 + l].result = shfl_result(S.th[warp0 + l], l, warp0);
@@ -460,6 +475,16 @@ uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int b, int width, con
     if (l != lane && (mask >> l & 1u)) release_lane(warp0 + l, ahead);
   }
   return x.result;
+}
+
+}  // namespace
+
+uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int b, int width, const char *file, int line) {
+  return warp_rendezvous(op, mask, value, b, width, file, line, nullptr, nullptr);
+}
+
+void warp_collective(const char *name, WarpCollectiveFn fn, void *data, const char *file, int line) {
+  warp_rendezvous(OP_COLLECTIVE, 0xffffffffu, (uint64_t)(uintptr_t)data, 0, 32, file, line, name, fn);
 }
 
 unsigned active_mask() {
@@ -486,7 +511,7 @@ void thread_exit(int t) {
       const Thread &y = S.th[t - lane + __builtin_ctz(w.arrived[i])];
       char m[320];
       snprintf(m, sizeof m, "lane %d exited while lane %d waits for it at %s (mask 0x%08x) at %s", lane,
-               __builtin_ctz(w.arrived[i]), op_name(y.op), y.mask, site(y.file, y.line).c_str());
+               __builtin_ctz(w.arrived[i]), op_name(y), y.mask, site(y.file, y.line).c_str());
       record_fault(m);
       return;
     }

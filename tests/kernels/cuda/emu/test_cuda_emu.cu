@@ -10,34 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int g_failures = 0;
-
-#define CHECK(cond, ...)                  \
-  do {                                    \
-    if (!(cond)) {                        \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                \
-      printf("\n");                       \
-      g_failures++;                       \
-    }                                     \
-  } while (0)
-
-static const char *kSchedules[] = {"forward", "reverse", "random:1", "random:7"};
-
-template <class T>
-static T *dev_alloc(size_t n) {
-  T *p = nullptr;
-  if (cudaMalloc(&p, n * sizeof(T)) != cudaSuccess) abort();
-  return p;
-}
-
-template <class T>
-static void to_host(T *dst, const T *src, size_t n) {
-  if (cudaMemcpy(dst, src, n * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess) abort();
-}
-
-// Runs a launch and returns its error (clearing it), so faults can be checked for.
-#define LAUNCH_ERR(...) (__VA_ARGS__, cudaGetLastError())
+#include "emu_test.h"
 
 // ---- correct kernels ----
 
@@ -291,11 +264,6 @@ static void child_past_dynamic(void) {
   SAMX_LAUNCH(past_dynamic_kernel, 1, 64, 64 * sizeof(float))(x, y);
   to_host(hy, y, 64);
   _exit(isnan(hy[63]) ? 3 : 0);
-}
-
-static bool fault_names(const char *a, const char *b) {
-  const char *f = samx_cuda_emu_last_fault();
-  return strstr(f, a) && (!b || strstr(f, b));
 }
 
 static void test_wrong_kernels(void) {
