@@ -2,6 +2,8 @@
 #include <cublasLt.h>
 #include <limits.h>
 
+#include <type_traits>
+
 #include "../../engine/error.h"
 #include "../linalg.h"
 #include "cuda_common.cuh"
@@ -119,42 +121,40 @@ extern "C" void samx_cuda_linalg_gemm_bf16(int64_t m, int64_t n, int64_t k, int 
   lt_descs_free(&descs);
 }
 
-// Four elements per thread: a 16-byte load of f32 and an 8-byte store of bf16 when both are aligned
-// (arena tensors are 256-byte aligned), element by element otherwise and for the tail. The aligned
-// structs make nvcc emit one vector access (ld.global.v4.f32 / st.global.v4.u16).
-struct alignas(16) F32x4 {
+// Four elements per thread: a 16-byte load of f32 (or an 8-byte one of bf16) when both sides are
+// aligned (arena tensors are 256-byte aligned), element by element otherwise and for the tail. The
+// aligned structs make nvcc emit one vector access per side.
+template <class T>
+struct Vec4;
+template <>
+struct alignas(16) Vec4<float> {
   float v[4];
 };
-struct alignas(8) BF16x4 {
+template <>
+struct alignas(8) Vec4<uint16_t> {
   uint16_t v[4];
 };
 
-__global__ static void cast_f32_bf16_kernel(const float *x, uint16_t *y, int64_t n, int vec) {
-  int64_t stride = (int64_t)gridDim.x * blockDim.x;
-  for (int64_t q = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; 4 * q < n; q += stride) {
-    int64_t i = 4 * q;
-    if (vec && i + 4 <= n) {
-      F32x4 in = *(const F32x4 *)(x + i);
-      BF16x4 out;
-      for (int j = 0; j < 4; j++) out.v[j] = samx_f32_to_bf16(in.v[j]);
-      *(BF16x4 *)(y + i) = out;
-    } else {
-      for (int64_t j = i; j < n && j < i + 4; j++) y[j] = samx_f32_to_bf16(x[j]);
-    }
-  }
-}
+__device__ static uint16_t convert(float x, uint16_t *) { return samx_f32_to_bf16(x); }
+__device__ static float convert(uint16_t x, float *) { return samx_bf16_to_f32(x); }
 
-__global__ static void cast_bf16_f32_kernel(const uint16_t *x, float *y, int64_t n, int vec) {
+// TO_BF16 1: f32 -> bf16 (round to nearest even); 0: bf16 -> f32 (exact).
+template <int TO_BF16>
+__global__ static void cast_kernel(const void *xv, void *yv, int64_t n, int vec) {
+  typedef typename std::conditional<TO_BF16 != 0, float, uint16_t>::type In;
+  typedef typename std::conditional<TO_BF16 != 0, uint16_t, float>::type Out;
+  const In *x = (const In *)xv;
+  Out *y = (Out *)yv;
   int64_t stride = (int64_t)gridDim.x * blockDim.x;
   for (int64_t q = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; 4 * q < n; q += stride) {
     int64_t i = 4 * q;
     if (vec && i + 4 <= n) {
-      BF16x4 in = *(const BF16x4 *)(x + i);
-      F32x4 out;
-      for (int j = 0; j < 4; j++) out.v[j] = samx_bf16_to_f32(in.v[j]);
-      *(F32x4 *)(y + i) = out;
+      Vec4<In> in = *(const Vec4<In> *)(x + i);
+      Vec4<Out> out;
+      for (int j = 0; j < 4; j++) out.v[j] = convert(in.v[j], (Out *)0);
+      *(Vec4<Out> *)(y + i) = out;
     } else {
-      for (int64_t j = i; j < n && j < i + 4; j++) y[j] = samx_bf16_to_f32(x[j]);
+      for (int64_t j = i; j < n && j < i + 4; j++) y[j] = convert(x[j], (Out *)0);
     }
   }
 }
@@ -164,13 +164,13 @@ static int aligned(const void *p, size_t bytes) { return ((uintptr_t)p % bytes) 
 extern "C" void samx_cuda_linalg_cast_f32_bf16(const float *x, uint16_t *y, int64_t n) {
   if (n <= 0) return;
   int vec = aligned(x, 16) && aligned(y, 8);
-  SAMX_LAUNCH(cast_f32_bf16_kernel, samx_grid_1d((size_t)((n + 3) / 4), 256), 256, 0)(x, y, n, vec);
+  SAMX_LAUNCH(cast_kernel<1>, samx_grid_1d((size_t)((n + 3) / 4), 256), 256, 0)(x, y, n, vec);
   CUDA_LAUNCH_CHECK();
 }
 
 extern "C" void samx_cuda_linalg_cast_bf16_f32(const uint16_t *x, float *y, int64_t n) {
   if (n <= 0) return;
   int vec = aligned(x, 8) && aligned(y, 16);
-  SAMX_LAUNCH(cast_bf16_f32_kernel, samx_grid_1d((size_t)((n + 3) / 4), 256), 256, 0)(x, y, n, vec);
+  SAMX_LAUNCH(cast_kernel<0>, samx_grid_1d((size_t)((n + 3) / 4), 256), 256, 0)(x, y, n, vec);
   CUDA_LAUNCH_CHECK();
 }

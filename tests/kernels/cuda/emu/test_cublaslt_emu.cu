@@ -70,26 +70,21 @@ static void run_case(cublasLtHandle_t h, const Case &c) {
   std::vector<float> Cf((size_t)ldc * c.n), bias_f(c.m);
   for (auto &v : Cf) v = uniform();
   for (auto &v : bias_f) v = uniform();
-  // C and bias in D's type (bf16 values when D is bf16).
-  std::vector<unsigned char> Cbytes(Cf.size() * esz), bias_bytes(bias_f.size() * esz);
-  for (size_t i = 0; i < Cf.size(); i++) {
-    if (c.d_bf16) {
-      uint16_t v = samx_f32_to_bf16(Cf[i]);
-      Cf[i] = samx_bf16_to_f32(v);
-      memcpy(&Cbytes[i * 2], &v, 2);
-    } else {
-      memcpy(&Cbytes[i * 4], &Cf[i], 4);
+  // C and bias in D's type (bf16 values when D is bf16; the float copies then hold those values).
+  auto in_d_type = [&](std::vector<float> &f) {
+    std::vector<unsigned char> bytes(f.size() * esz);
+    for (size_t i = 0; i < f.size(); i++) {
+      if (c.d_bf16) {
+        uint16_t v = samx_f32_to_bf16(f[i]);
+        f[i] = samx_bf16_to_f32(v);
+        memcpy(&bytes[i * 2], &v, 2);
+      } else {
+        memcpy(&bytes[i * 4], &f[i], 4);
+      }
     }
-  }
-  for (size_t i = 0; i < bias_f.size(); i++) {
-    if (c.d_bf16) {
-      uint16_t v = samx_f32_to_bf16(bias_f[i]);
-      bias_f[i] = samx_bf16_to_f32(v);
-      memcpy(&bias_bytes[i * 2], &v, 2);
-    } else {
-      memcpy(&bias_bytes[i * 4], &bias_f[i], 4);
-    }
-  }
+    return bytes;
+  };
+  std::vector<unsigned char> Cbytes = in_d_type(Cf), bias_bytes = in_d_type(bias_f);
   uint16_t *dA = upload(A), *dB = upload(B);
   unsigned char *dC = upload(Cbytes), *dBias = upload(bias_bytes);
   unsigned char *dD = upload(std::vector<unsigned char>(Cbytes.size(), 0xff));
