@@ -13,9 +13,17 @@ typedef struct {
 
 static float *f32_or_null(SamxTensor *t) { return t ? samx_f32(t) : NULL; }
 
-// cuBLASLt's workspace for one bf16 GEMM: its recommended 32 MiB on Hopper, less when the activation
-// arena has less to spare (a quarter of what is free).
+// cuBLASLt's workspace for one bf16 GEMM: its recommended 32 MiB on Hopper, or the largest power of
+// two within a quarter of what the activation arena has free (none below 64 KiB). Powers of two keep
+// the per-shape algorithm cache from seeing a new workspace limit at every call.
 #define LT_WORKSPACE_MAX ((size_t)32 << 20)
+#define LT_WORKSPACE_MIN ((size_t)64 << 10)
+
+static size_t lt_workspace_bytes(const SamxArena *a) {
+  size_t spare = (a->capacity - a->used) / 4, ws = LT_WORKSPACE_MAX;
+  while (ws > spare && ws >= LT_WORKSPACE_MIN) ws /= 2;
+  return ws >= LT_WORKSPACE_MIN ? ws : 0;
+}
 
 // The precision a GEMM of this context runs in. tf32 and bf16 are CUDA modes; a CPU context set to bf16
 // is the CPU's reference mode (operands rounded to bf16, fp32 GEMM), tf32 there is fp32. bf16 applies to
@@ -46,8 +54,7 @@ static SamxTensor *gemm_operand(SamxCtx *ctx, SamxPrecision p, SamxTensor *t) {
 static void gemm_lt(SamxCtx *ctx, Gemm g, float alpha, const void *a, const void *b, float beta, float *c,
                     const float *bias) {
   SAMX_ASSERT(g.batch == 1, "gemm: bf16 GEMMs are single (batch %lld)", (long long)g.batch);
-  size_t mark = ctx->act.used, spare = (ctx->act.capacity - ctx->act.used) / 4;
-  size_t ws = (spare < LT_WORKSPACE_MAX ? spare : LT_WORKSPACE_MAX) & ~(size_t)(SAMX_ARENA_ALIGN - 1);
+  size_t mark = ctx->act.used, ws = lt_workspace_bytes(&ctx->act);
   void *work = ws ? samx_arena_alloc(&ctx->act, ws) : NULL;
   samx_cuda_linalg_gemm_bf16(g.m, g.n, g.k, g.trans_a, g.trans_b, alpha, (const uint16_t *)a, (const uint16_t *)b,
                              beta, c, c, 0, bias, work, ws);
@@ -237,10 +244,17 @@ static SamxTensor *linear_op(SamxCtx *ctx, const char *op, SamxTensor *x, SamxTe
     samx_check_same_device(op, x, b);
     samx_check_shape(op, b, SHAPE(out));
   }
+  SamxTensor *inputs[5] = {x, w, b, lora_a, lora_b};
+  int n_in = lora_a ? 5 : 3, records = 0;
+  for (int i = 0; i < n_in && ctx->recording; i++) records |= inputs[i] && inputs[i]->requires_grad;
   SamxPrecision p = gemm_precision(ctx, x, 1);
-  SamxTensor *xl = gemm_operand(ctx, p, x), *wl = gemm_operand(ctx, p, w);
   SamxTensor *y = samx_new(ctx, SAMX_F32, with_last_dim(x, out));
+  size_t mark = ctx->act.used;
+  SamxTensor *xl = gemm_operand(ctx, p, x), *wl = gemm_operand(ctx, p, w);
   gemm(ctx, p, x, linear_plan(x, w), 1.0f, xl->data, wl->data, 0.0f, samx_f32(y), b ? samx_f32(b) : NULL);
+  // Without a backward the bf16 copies are dead once the GEMM is queued (the stream orders any reuse
+  // of their memory after it): inference needs no more activation memory than in fp32.
+  if (!records && xl != x) ctx->act.used = mark;
   SamxTensor *h = NULL;
   if (lora_a) {
     int64_t rank = lora_a->ndim == 2 ? lora_a->shape[0] : -1;
@@ -251,8 +265,7 @@ static SamxTensor *linear_op(SamxCtx *ctx, const char *op, SamxTensor *x, SamxTe
     gemm(ctx, fp32, x, linear_plan(x, lora_a), 1.0f, samx_f32(x), samx_f32(lora_a), 0.0f, samx_f32(h), NULL);
     gemm(ctx, fp32, x, linear_plan(h, lora_b), scale, samx_f32(h), samx_f32(lora_b), 1.0f, samx_f32(y), NULL);
   }
-  SamxTensor *inputs[5] = {x, w, b, lora_a, lora_b};
-  SamxNode *node = samx_record(ctx, op, linear_backward, y, lora_a ? 5 : 3, inputs);
+  SamxNode *node = samx_record(ctx, op, linear_backward, y, n_in, inputs);
   if (node) {
     LinearArgs *args = samx_node_args(node, LinearArgs);
     args->scale = scale;

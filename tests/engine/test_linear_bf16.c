@@ -194,6 +194,18 @@ int main(int argc, char **argv) {
     compare("CUDA fp32 vs CPU fp32", &gf, &f32, x, w, gy, order_rel);
     free_run(&g16), free_run(&g32), free_run(&gf);
     lt_residual_check(dev, x, w, gy);
+    // Inference: the bf16 copies and cuBLASLt's workspace are handed back, only y stays allocated.
+    SamxCtx ctx;
+    samx_test_ctx(&ctx, dev);
+    ctx.precision = SAMX_PRECISION_BF16;
+    samx_ctx_set_recording(&ctx, 0);
+    SamxTensor *tx = samx_from_host(&ctx, SHAPE(M, IN), x), *tw = samx_from_host(&ctx, SHAPE(OUT, IN), w);
+    size_t before = ctx.act.used;
+    SamxTensor *y = samx_linear(&ctx, tx, tw, NULL);
+    size_t y_bytes = (samx_nbytes(y) + SAMX_ARENA_ALIGN - 1) / SAMX_ARENA_ALIGN * SAMX_ARENA_ALIGN;
+    CHECK(ctx.act.used - before >= samx_nbytes(y) && ctx.act.used - before <= y_bytes && ctx.act.peak > ctx.act.used,
+          "bf16 inference keeps %zu bytes (y: %zu), peak above", ctx.act.used - before, y_bytes);
+    samx_ctx_free(&ctx);
   }
   free_run(&f32), free_run(&ref16);
   free(x), free(w), free(gy);
