@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tests/harness.h"
+#include "tests/test_util.h"
 #include "train/config.h"
 
 static int resolves(const char *spec, SamxDevice d, SamxPrecision want) {
@@ -58,6 +59,21 @@ int main(void) {
   char *ini = samx_train_config_ini(&c);
   CHECK(strstr(ini, "precision = bf16") != NULL, "the resolved config writes run.precision");
   free(ini);
+
+  // The command line: one clear line for a refused precision, before any work.
+  char dir[256], err[512];
+  if (samx_test_mkdtemp(dir, sizeof dir, "samx_precision") == 0) {
+    int rc = samx_test_run_samx(dir, 0, err, sizeof err, "bench kernels --device cpu --precision bf16 --quick");
+    CHECK(rc != 0 && strstr(err, "--precision bf16: the CPU backend computes in fp32 only"),
+          "samx bench --device cpu --precision bf16: exit %d, %s", rc, err);
+    rc = samx_test_run_samx(dir, 0, err, sizeof err,
+                            "embed --checkpoint none.pth --data none.h5 --out e.h5 --device cpu --precision half");
+    CHECK(rc != 0 && strstr(err, "--precision half: expected auto, fp32, tf32 or bf16"),
+          "samx embed --precision half: exit %d, %s", rc, err);
+    rc = samx_test_run_samx(dir, 0, err, sizeof err, "train --help-config");
+    CHECK(rc == 0, "samx train --help-config");
+    samx_test_remove_dir(dir);
+  }
 
   if (samx_cuda_device_count() > 0) {
     SamxDevice gpu = {SAMX_CUDA, 0};
