@@ -116,10 +116,11 @@ int bench_parse_opts(int argc, char **argv, BenchOpts *o, const char *usage) {
 int bench_parse_opts_ex(int argc, char **argv, BenchOpts *o, const char *usage, BenchExtraOpt extra, void *user) {
   memset(o, 0, sizeof *o);
   o->reps = 5;
-  const char *dev = "auto";
+  const char *dev = "auto", *precision = "auto";
   int i = 1;
   for (; i < argc; i++) {
     if (!strcmp(argv[i], "--device") && i + 1 < argc) dev = argv[++i];
+    else if (!strcmp(argv[i], "--precision") && i + 1 < argc) precision = argv[++i];
     else if (!strcmp(argv[i], "-r") && i + 1 < argc) {
       char *end;
       long r = strtol(argv[++i], &end, 10);
@@ -150,10 +151,11 @@ int bench_parse_opts_ex(int argc, char **argv, BenchOpts *o, const char *usage, 
       i += used - 1;
     }
   }
-  if (samx_device_parse(dev, &o->device) != 0) {
+  if (samx_device_parse(dev, &o->device) != 0 || samx_precision_setup(precision, o->device) != 0) {
     fprintf(stderr, "samx bench: %s\n", samx_last_error());
     return -1;
   }
+  o->precision = samx_precision_default();
   return i;
 }
 
@@ -219,6 +221,7 @@ static void print_json(const char *title, const BenchOpts *o, const HwLimits *hw
     if (r->torch_ms >= 0) json_object_set_new(row, "torch_ms", json_real(r->torch_ms));
     json_array_append_new(arr, row);
   }
+  json_object_set_new(root, "precision", json_string(samx_precision_name(o->precision)));
   json_object_set_new(root, "results", arr);
   char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
   printf("%s\n", s);
@@ -233,7 +236,8 @@ void bench_print(const char *title, const BenchOpts *o, const HwLimits *hw, cons
   }
   char desc[256];
   samx_device_describe(o->device, desc, sizeof desc);
-  printf("## samx bench %s: %s (samx %s, %s), median of %d\n\n", title, desc, SAMX_VERSION, SAMX_GIT_COMMIT, o->reps);
+  printf("## samx bench %s: %s, %s (samx %s, %s), median of %d\n\n", title, desc, samx_precision_name(o->precision),
+         SAMX_VERSION, SAMX_GIT_COMMIT, o->reps);
   int has_items = 0, has_mem = 0;
   for (int i = 0; i < n; i++) has_items |= rows[i].items > 0, has_mem |= rows[i].mem_mb > 0;
   printf("| op | shape | ms |%s GFLOP/s | GB/s | %% of peak |%s%s\n", has_items ? " items/s |" : "",

@@ -25,6 +25,7 @@ typedef struct {
 
 typedef struct {
   SamxDevice device;
+  SamxPrecision precision;  // --precision, resolved for the device (also the default of new contexts)
   int reps;
   int json;
   int quick;
@@ -35,7 +36,7 @@ double bench_now_ms(void);
 // Median of v[0..n) (sorts v).
 double bench_median(double *v, int n);
 void bench_limits(SamxDevice d, HwLimits *hw);
-// Parses the options shared by all `samx bench` modes (--device, -r, -o, --quick, --compare-torch,
+// Parses the options shared by all `samx bench` modes (--device, --precision, -r, -o, --quick, --compare-torch,
 // --help); returns argc on success or -1 after printing an error.
 int bench_parse_opts(int argc, char **argv, BenchOpts *o, const char *usage);
 // The same, handing options it does not know to extra(opt, value, user), which returns how many

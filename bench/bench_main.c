@@ -43,7 +43,9 @@ int samx_cmd_bench(int argc, char **argv) {
     printf("usage: samx bench MODE [options]   (samx bench MODE --help for its options)\n\nmodes:\n");
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++)
       printf("  %-8s %s%s\n", modes[i].name, modes[i].help, lookup(modes[i].name) ? "" : " (not in this build yet)");
-    printf("\nCommon options: --device auto|cpu|cuda[:N]  -r REPS  -o md|json  --quick  --compare-torch\n"
+    printf("\nCommon options: --device auto|cpu|cuda[:N]  --precision auto|fp32|tf32|bf16  -r REPS  -o md|json\n"
+           "  --quick  --compare-torch   (--precision auto: bf16 on CUDA devices of compute capability >= 8.0,\n"
+           "  fp32 on the CPU, which computes in fp32 only)\n"
            "Every mode prints a markdown table (or JSON with -o json): time, throughput, the fraction of the\n"
            "device's peak, and with --compare-torch the same work in PyTorch on the same device.\n"
            "SAMX_PROFILE=1 samx bench ... adds where the kernel time went (per engine launch site) on stderr.\n");

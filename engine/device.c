@@ -19,6 +19,7 @@ void samx_cuda_free(void *p);
 void samx_cuda_memset0(void *p, size_t bytes);
 void samx_cuda_memcpy(void *dst, int dst_on_gpu, const void *src, int src_on_gpu, size_t bytes);
 void samx_cuda_sync(void);
+int samx_cuda_compute_capability(int index);
 #endif
 
 int samx_built_with_cuda(void) {
@@ -119,6 +120,14 @@ void samx_device_describe(SamxDevice d, char *buf, size_t n) {
 #else
   snprintf(buf, n, "cuda unavailable");
 #endif
+}
+
+int samx_device_compute_capability(SamxDevice d) {
+#ifdef SAMX_WITH_CUDA
+  if (d.type == SAMX_CUDA) return samx_cuda_compute_capability(d.index);
+#endif
+  (void)d;
+  return 0;
 }
 
 void samx_device_activate(SamxDevice d) {

@@ -29,6 +29,8 @@ int samx_cuda_device_count(void);
 int samx_built_with_cuda(void);
 // One line describing the device (GPU name, memory; CPU model, threads).
 void samx_device_describe(SamxDevice d, char *buf, size_t n);
+// Compute capability as major * 10 + minor (90 for sm_90); 0 for the CPU.
+int samx_device_compute_capability(SamxDevice d);
 // Makes d the current device (cudaSetDevice); no-op for the CPU.
 void samx_device_activate(SamxDevice d);
 

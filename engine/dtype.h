@@ -43,6 +43,19 @@ SAMX_HD uint16_t samx_f32_to_bf16(float f) {
   return (uint16_t)((v.u + rounding) >> 16);
 }
 
+// f32 -> bf16 -> f32: the value a bf16 tensor holds for f (reference results of bf16 kernels).
+SAMX_HD float samx_round_bf16(float f) { return samx_bf16_to_f32(samx_f32_to_bf16(f)); }
+
+// f rounded to tf32 (8-bit exponent, 10-bit mantissa: the low 13 bits of the f32 mantissa cleared),
+// to nearest even, NaN and inf kept: what a tensor core multiplies under cuBLAS's TF32 compute types.
+SAMX_HD float samx_round_tf32(float f) {
+  union { uint32_t u; float f; } v;
+  v.f = f;
+  if ((v.u & 0x7f800000u) == 0x7f800000u) return f;
+  v.u = (v.u + 0xfffu + ((v.u >> 13) & 1u)) & ~0x1fffu;
+  return v.f;
+}
+
 SAMX_HD float samx_f16_to_f32(uint16_t h) {
   uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1f;

@@ -13,35 +13,102 @@ typedef struct {
 
 static float *f32_or_null(SamxTensor *t) { return t ? samx_f32(t) : NULL; }
 
-// The family's one GEMM entry point, run where `on` lives.
-static void gemm(const SamxTensor *on, Gemm g, float alpha, const float *a, const float *b, float beta, float *c) {
-  SAMX_ON_DEVICE(on,
-                 samx_cpu_linalg_gemm(g.batch, g.m, g.n, g.k, g.trans_a, g.trans_b, alpha, a, g.stride_a, b,
-                                      g.stride_b, beta, c, g.stride_c),
-                 samx_cuda_linalg_gemm(g.batch, g.m, g.n, g.k, g.trans_a, g.trans_b, alpha, a, g.stride_a, b,
-                                       g.stride_b, beta, c, g.stride_c));
+// cuBLASLt's workspace for one bf16 GEMM: its recommended 32 MiB on Hopper, or the largest power of
+// two within a quarter of what the activation arena has free (none below 64 KiB). Powers of two keep
+// the per-shape algorithm cache from seeing a new workspace limit at every call.
+#define LT_WORKSPACE_MAX ((size_t)32 << 20)
+#define LT_WORKSPACE_MIN ((size_t)64 << 10)
+
+static size_t lt_workspace_bytes(const SamxArena *a) {
+  size_t spare = (a->capacity - a->used) / 4, ws = LT_WORKSPACE_MAX;
+  while (ws > spare && ws >= LT_WORKSPACE_MIN) ws /= 2;
+  return ws >= LT_WORKSPACE_MIN ? ws : 0;
+}
+
+// The precision a GEMM of this context runs in. tf32 and bf16 are CUDA modes; a CPU context set to bf16
+// is the CPU's reference mode (operands rounded to bf16, fp32 GEMM), tf32 there is fp32. bf16 applies to
+// the linear layers (allow_bf16); the batched products of matmul stay fp32 in bf16 mode.
+static SamxPrecision gemm_precision(const SamxCtx *ctx, const SamxTensor *on, int allow_bf16) {
+  SamxPrecision p = ctx->precision;
+  if (p == SAMX_PRECISION_BF16 && !allow_bf16) return SAMX_PRECISION_FP32;
+  if (p == SAMX_PRECISION_TF32 && on->device.type == SAMX_CPU) return SAMX_PRECISION_FP32;
+  return p;
+}
+
+// A GEMM operand in precision p: t itself for fp32/tf32; in bf16, a bf16 copy on CUDA and an f32 copy
+// rounded to bf16 on the CPU.
+static SamxTensor *gemm_operand(SamxCtx *ctx, SamxPrecision p, SamxTensor *t) {
+  if (p != SAMX_PRECISION_BF16) return t;
+  if (t->device.type == SAMX_CPU) {
+    SamxTensor *r = samx_new(ctx, SAMX_F32, samx_shape_of(t));
+    SAMX_ON_DEVICE(t, samx_cpu_linalg_round_bf16(samx_f32(t), samx_f32(r), t->numel), (void)0);
+    return r;
+  }
+  SamxTensor *r = samx_new(ctx, SAMX_BF16, samx_shape_of(t));
+  SAMX_ON_DEVICE(t, (void)0, samx_cuda_linalg_cast_f32_bf16(samx_f32(t), (uint16_t *)r->data, t->numel));
+  return r;
+}
+
+// One bf16 GEMM through cuBLASLt with its workspace carved from the top of the activation arena and
+// handed back right after (the stream orders the GEMM before any later use of that memory).
+static void gemm_lt(SamxCtx *ctx, Gemm g, float alpha, const void *a, const void *b, float beta, float *c,
+                    const float *bias) {
+  SAMX_ASSERT(g.batch == 1, "gemm: bf16 GEMMs are single (batch %lld)", (long long)g.batch);
+  size_t mark = ctx->act.used, ws = lt_workspace_bytes(&ctx->act);
+  void *work = ws ? samx_arena_alloc(&ctx->act, ws) : NULL;
+  samx_cuda_linalg_gemm_bf16(g.m, g.n, g.k, g.trans_a, g.trans_b, alpha, (const uint16_t *)a, (const uint16_t *)b,
+                             beta, c, c, 0, bias, work, ws);
+  ctx->act.used = mark;
+}
+
+// The family's one GEMM entry point, run where `on` lives in precision p (operands from gemm_operand).
+// bias (f32 [n], or NULL) is added to every row of C; fp32 and tf32 GEMMs take it through beta = 1 on
+// a C filled with it, bf16 ones through cuBLASLt's bias epilogue.
+static void gemm(SamxCtx *ctx, SamxPrecision p, const SamxTensor *on, Gemm g, float alpha, const void *a,
+                 const void *b, float beta, float *c, const float *bias) {
+  if (p == SAMX_PRECISION_BF16 && on->device.type == SAMX_CUDA) {
+    SAMX_ON_DEVICE(on, (void)0, gemm_lt(ctx, g, alpha, a, b, beta, c, bias));
+    return;
+  }
+  if (bias) {
+    SAMX_ASSERT(g.batch == 1 && beta == 0.0f, "gemm: a bias goes with one GEMM that overwrites C");
+    SAMX_ON_DEVICE(on, samx_cpu_linalg_bias_fill(c, bias, g.m, g.n), samx_cuda_linalg_bias_fill(c, bias, g.m, g.n));
+    beta = 1.0f;
+  }
+  const float *fa = (const float *)a, *fb = (const float *)b;
+  if (p == SAMX_PRECISION_TF32)
+    SAMX_ON_DEVICE(on, (void)0,
+                   samx_cuda_linalg_gemm_tf32(g.batch, g.m, g.n, g.k, g.trans_a, g.trans_b, alpha, fa, g.stride_a, fb,
+                                              g.stride_b, beta, c, g.stride_c));
+  else
+    SAMX_ON_DEVICE(on,
+                   samx_cpu_linalg_gemm(g.batch, g.m, g.n, g.k, g.trans_a, g.trans_b, alpha, fa, g.stride_a, fb,
+                                        g.stride_b, beta, c, g.stride_c),
+                   samx_cuda_linalg_gemm(g.batch, g.m, g.n, g.k, g.trans_a, g.trans_b, alpha, fa, g.stride_a, fb,
+                                         g.stride_b, beta, c, g.stride_c));
 }
 
 // Backward of C (+)= alpha op(A) op(B): given gc = dL/dC, adds dL/dA into ga and dL/dB into gb,
 // skipping a NULL one. From d op(A) = alpha dC op(B)^T and d op(B) = alpha op(A)^T dC, rewritten as
 // GEMMs on the stored matrices. A broadcast B (stride 0) makes gb's stride 0: the GEMM sums over the batch.
-static void gemm_backward(const SamxTensor *on, Gemm g, float alpha, const float *a, const float *b,
-                          const float *gc, float *ga, float *gb) {
+// In bf16, a, b and gc are bf16 operands (gemm_operand) and the f32 gradients accumulate in fp32.
+static void gemm_backward(SamxCtx *ctx, SamxPrecision p, const SamxTensor *on, Gemm g, float alpha, const void *a,
+                          const void *b, const void *gc, float *ga, float *gb) {
   if (ga) {
     if (g.trans_a)  // dA [k, m] = op(B) dC^T
-      gemm(on, (Gemm){g.batch, g.k, g.m, g.n, g.trans_b, 1, g.stride_b, g.stride_c, g.stride_a}, alpha, b, gc, 1.0f,
-           ga);
+      gemm(ctx, p, on, (Gemm){g.batch, g.k, g.m, g.n, g.trans_b, 1, g.stride_b, g.stride_c, g.stride_a}, alpha, b, gc,
+           1.0f, ga, NULL);
     else  // dA [m, k] = dC op(B)^T
-      gemm(on, (Gemm){g.batch, g.m, g.k, g.n, 0, !g.trans_b, g.stride_c, g.stride_b, g.stride_a}, alpha, gc, b, 1.0f,
-           ga);
+      gemm(ctx, p, on, (Gemm){g.batch, g.m, g.k, g.n, 0, !g.trans_b, g.stride_c, g.stride_b, g.stride_a}, alpha, gc, b,
+           1.0f, ga, NULL);
   }
   if (gb) {
     if (g.trans_b)  // dB [n, k] = dC^T op(A)
-      gemm(on, (Gemm){g.batch, g.n, g.k, g.m, 1, g.trans_a, g.stride_c, g.stride_a, g.stride_b}, alpha, gc, a, 1.0f,
-           gb);
+      gemm(ctx, p, on, (Gemm){g.batch, g.n, g.k, g.m, 1, g.trans_a, g.stride_c, g.stride_a, g.stride_b}, alpha, gc, a,
+           1.0f, gb, NULL);
     else  // dB [k, n] = op(A)^T dC
-      gemm(on, (Gemm){g.batch, g.k, g.n, g.m, !g.trans_a, 0, g.stride_a, g.stride_c, g.stride_b}, alpha, a, gc, 1.0f,
-           gb);
+      gemm(ctx, p, on, (Gemm){g.batch, g.k, g.n, g.m, !g.trans_a, 0, g.stride_a, g.stride_c, g.stride_b}, alpha, a, gc,
+           1.0f, gb, NULL);
   }
 }
 
@@ -82,8 +149,8 @@ static Gemm matmul_plan(const SamxTensor *a, const SamxTensor *b, int trans_a, i
 
 static void matmul_backward(SamxCtx *ctx, SamxNode *node) {
   SamxTensor *a = node->in[0], *b = node->in[1];
-  gemm_backward(a, *samx_node_args(node, Gemm), 1.0f, samx_f32(a), samx_f32(b), samx_f32(node->out->grad),
-                f32_or_null(samx_grad_of(ctx, a)), f32_or_null(samx_grad_of(ctx, b)));
+  gemm_backward(ctx, gemm_precision(ctx, a, 0), a, *samx_node_args(node, Gemm), 1.0f, samx_f32(a), samx_f32(b),
+                samx_f32(node->out->grad), f32_or_null(samx_grad_of(ctx, a)), f32_or_null(samx_grad_of(ctx, b)));
 }
 
 SamxTensor *samx_matmul(SamxCtx *ctx, SamxTensor *a, SamxTensor *b, int trans_a, int trans_b) {
@@ -93,7 +160,7 @@ SamxTensor *samx_matmul(SamxCtx *ctx, SamxTensor *a, SamxTensor *b, int trans_a,
   SamxShape out_shape;
   Gemm g = matmul_plan(a, b, trans_a, trans_b, &out_shape);
   SamxTensor *c = samx_new(ctx, SAMX_F32, out_shape);
-  gemm(a, g, 1.0f, samx_f32(a), samx_f32(b), 0.0f, samx_f32(c));
+  gemm(ctx, gemm_precision(ctx, a, 0), a, g, 1.0f, samx_f32(a), samx_f32(b), 0.0f, samx_f32(c), NULL);
   SamxTensor *in[2] = {a, b};
   SamxNode *node = samx_record(ctx, "matmul", matmul_backward, c, 2, in);
   if (node) {
@@ -127,35 +194,44 @@ static void check_matrix(const char *op, const SamxTensor *x, const SamxTensor *
 
 typedef struct {
   float scale;
-  SamxTensor *h;  // x lora_a^T, kept for lora_b's gradient; NULL without an adapter
+  SamxPrecision precision;  // of the main GEMM (x w^T); LoRA's small products are always fp32
+  SamxTensor *xl, *wl;      // x and w as that GEMM's operands (gemm_operand), kept for its backward
+  SamxTensor *h;            // x lora_a^T, kept for lora_b's gradient; NULL without an adapter
 } LinearArgs;
 
 // Inputs: x, w, b, lora_a, lora_b, any of the last three NULL when absent. Every product goes through
-// gemm_backward; a frozen tensor has no gradient buffer and its GEMM is skipped there.
+// gemm_backward; a frozen tensor has no gradient buffer and its GEMM is skipped there. In bf16 the
+// main GEMM's backward reads dL/dy in bf16 too (fp32 accumulation; dW lands in the fp32 gradient),
+// and the bias gradient sums dL/dy in fp32.
 static void linear_backward(SamxCtx *ctx, SamxNode *node) {
   SamxTensor *x = node->in[0], *w = node->in[1], *b = node->in[2];
   SamxTensor *gy = node->out->grad;
-  SamxTensor *gx = samx_grad_of(ctx, x), *gb = samx_grad_of(ctx, b);
+  SamxTensor *gx = samx_grad_of(ctx, x), *gb = samx_grad_of(ctx, b), *gw = samx_grad_of(ctx, w);
+  const LinearArgs *args = samx_node_args(node, LinearArgs);
   Gemm g = linear_plan(x, w);
-  gemm_backward(x, g, 1.0f, samx_f32(x), samx_f32(w), samx_f32(gy), f32_or_null(gx),
-                f32_or_null(samx_grad_of(ctx, w)));
+  if (gx || gw) {
+    SamxTensor *gyl = gemm_operand(ctx, args->precision, gy);
+    gemm_backward(ctx, args->precision, x, g, 1.0f, args->xl->data, args->wl->data, gyl->data, f32_or_null(gx),
+                  f32_or_null(gw));
+  }
   if (gb)
     SAMX_ON_DEVICE(x, samx_cpu_linalg_bias_grad(samx_f32(gy), samx_f32(gb), g.m, g.n),
                    samx_cuda_linalg_bias_grad(samx_f32(gy), samx_f32(gb), g.m, g.n));
   if (node->n_in < 5) return;
   SamxTensor *la = node->in[3], *lb = node->in[4];
-  const LinearArgs *args = samx_node_args(node, LinearArgs);
   SamxTensor *gla = samx_grad_of(ctx, la), *h = args->h;
+  SamxPrecision fp32 = SAMX_PRECISION_FP32;
   // dL/dh is only needed on the way to lora_a or x.
   SamxTensor *gh = gla || gx ? samx_zeros(ctx, SAMX_F32, samx_shape_of(h)) : NULL;
-  gemm_backward(x, linear_plan(h, lb), args->scale, samx_f32(h), samx_f32(lb), samx_f32(gy), f32_or_null(gh),
-                f32_or_null(samx_grad_of(ctx, lb)));
+  gemm_backward(ctx, fp32, x, linear_plan(h, lb), args->scale, samx_f32(h), samx_f32(lb), samx_f32(gy),
+                f32_or_null(gh), f32_or_null(samx_grad_of(ctx, lb)));
   if (gh)
-    gemm_backward(x, linear_plan(x, la), 1.0f, samx_f32(x), samx_f32(la), samx_f32(gh), f32_or_null(gx),
+    gemm_backward(ctx, fp32, x, linear_plan(x, la), 1.0f, samx_f32(x), samx_f32(la), samx_f32(gh), f32_or_null(gx),
                   f32_or_null(gla));
 }
 
-// y = x w^T + b, plus scale * (x lora_a^T) lora_b^T when lora_a is given.
+// y = x w^T + b, plus scale * (x lora_a^T) lora_b^T when lora_a is given. The main GEMM runs in the
+// context's precision (bf16: x and w cast to bf16, cuBLASLt with the bias epilogue, y in f32).
 static SamxTensor *linear_op(SamxCtx *ctx, const char *op, SamxTensor *x, SamxTensor *w, SamxTensor *b,
                              SamxTensor *lora_a, SamxTensor *lora_b, float scale) {
   samx_check_f32(op, x);
@@ -168,26 +244,34 @@ static SamxTensor *linear_op(SamxCtx *ctx, const char *op, SamxTensor *x, SamxTe
     samx_check_same_device(op, x, b);
     samx_check_shape(op, b, SHAPE(out));
   }
+  SamxTensor *inputs[5] = {x, w, b, lora_a, lora_b};
+  int n_in = lora_a ? 5 : 3, records = 0;
+  for (int i = 0; i < n_in && ctx->recording; i++) records |= inputs[i] && inputs[i]->requires_grad;
+  SamxPrecision p = gemm_precision(ctx, x, 1);
   SamxTensor *y = samx_new(ctx, SAMX_F32, with_last_dim(x, out));
-  Gemm g = linear_plan(x, w);
-  if (b)
-    SAMX_ON_DEVICE(x, samx_cpu_linalg_bias_fill(samx_f32(y), samx_f32(b), g.m, g.n),
-                   samx_cuda_linalg_bias_fill(samx_f32(y), samx_f32(b), g.m, g.n));
-  gemm(x, g, 1.0f, samx_f32(x), samx_f32(w), b ? 1.0f : 0.0f, samx_f32(y));
+  size_t mark = ctx->act.used;
+  SamxTensor *xl = gemm_operand(ctx, p, x), *wl = gemm_operand(ctx, p, w);
+  gemm(ctx, p, x, linear_plan(x, w), 1.0f, xl->data, wl->data, 0.0f, samx_f32(y), b ? samx_f32(b) : NULL);
+  // Without a backward the bf16 copies are dead once the GEMM is queued (the stream orders any reuse
+  // of their memory after it): inference needs no more activation memory than in fp32.
+  if (!records && xl != x) ctx->act.used = mark;
   SamxTensor *h = NULL;
   if (lora_a) {
     int64_t rank = lora_a->ndim == 2 ? lora_a->shape[0] : -1;
     check_matrix(op, x, lora_a, rank, in);
     check_matrix(op, x, lora_b, out, rank);
     h = samx_new(ctx, SAMX_F32, with_last_dim(x, rank));
-    gemm(x, linear_plan(x, lora_a), 1.0f, samx_f32(x), samx_f32(lora_a), 0.0f, samx_f32(h));
-    gemm(x, linear_plan(h, lora_b), scale, samx_f32(h), samx_f32(lora_b), 1.0f, samx_f32(y));
+    SamxPrecision fp32 = SAMX_PRECISION_FP32;
+    gemm(ctx, fp32, x, linear_plan(x, lora_a), 1.0f, samx_f32(x), samx_f32(lora_a), 0.0f, samx_f32(h), NULL);
+    gemm(ctx, fp32, x, linear_plan(h, lora_b), scale, samx_f32(h), samx_f32(lora_b), 1.0f, samx_f32(y), NULL);
   }
-  SamxTensor *inputs[5] = {x, w, b, lora_a, lora_b};
-  SamxNode *node = samx_record(ctx, op, linear_backward, y, lora_a ? 5 : 3, inputs);
+  SamxNode *node = samx_record(ctx, op, linear_backward, y, n_in, inputs);
   if (node) {
     LinearArgs *args = samx_node_args(node, LinearArgs);
     args->scale = scale;
+    args->precision = p;
+    args->xl = xl;
+    args->wl = wl;
     args->h = h;
     samx_node_save(node, x);
     samx_node_save(node, w);

@@ -12,6 +12,7 @@
 #include "optim.h"
 #include "params.h"
 #include "pickle.h"
+#include "precision.h"
 #include "profile.h"
 #include "safetensors.h"
 #include "torch_ckpt.h"

@@ -16,6 +16,7 @@ void samx_ctx_init(SamxCtx *ctx, SamxDevice device, size_t act_bytes, int max_no
   ctx->tape.nodes = (SamxNode *)calloc((size_t)max_nodes, sizeof(SamxNode));
   SAMX_ASSERT(ctx->tape.nodes, "out of memory for a tape of %d nodes", max_nodes);
   ctx->recording = 1;
+  ctx->precision = device.type == SAMX_CUDA ? samx_precision_default() : SAMX_PRECISION_FP32;
 }
 
 void samx_ctx_free(SamxCtx *ctx) {

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "precision.h"
 #include "tensor.h"
 
 #ifdef __cplusplus
@@ -58,6 +59,9 @@ struct SamxCtx {
   // data parallelism starts reducing gradient buckets that no earlier node can change any more.
   void (*after_node)(void *user, int i);
   void *after_node_user;
+  // GEMM precision of the ops run in this context: samx_precision_default() on a CUDA device, fp32 on
+  // the CPU (set by samx_ctx_init; a caller may change it between ops).
+  SamxPrecision precision;
 };
 
 // act_bytes: activation arena size on `device`; max_nodes: tape capacity per step.

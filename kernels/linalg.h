@@ -6,6 +6,7 @@
 #define SAMX_KERNELS_LINALG_H
 
 #include "common.h"
+#include "../engine/dtype.h"
 
 // Whether an embedding index names a row of a table with n_rows rows.
 SAMX_HD int samx_linalg_index_ok(int32_t index, int64_t n_rows) { return index >= 0 && (int64_t)index < n_rows; }
@@ -29,6 +30,34 @@ SAMX_EXTERN_C void samx_cpu_linalg_gemm(int64_t batch, int64_t m, int64_t n, int
 SAMX_EXTERN_C void samx_cuda_linalg_gemm(int64_t batch, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
                                          float alpha, const float *a, int64_t stride_a, const float *b,
                                          int64_t stride_b, float beta, float *c, int64_t stride_c);
+
+// The same GEMM with the multiplications in TF32 (A and B rounded to 10 mantissa bits, fp32
+// accumulation: cuBLAS's CUBLAS_COMPUTE_32F_FAST_TF32). CUDA only.
+SAMX_EXTERN_C void samx_cuda_linalg_gemm_tf32(int64_t batch, int64_t m, int64_t n, int64_t k, int trans_a,
+                                              int trans_b, float alpha, const float *a, int64_t stride_a,
+                                              const float *b, int64_t stride_b, float beta, float *c,
+                                              int64_t stride_c);
+
+// One row-major GEMM with bf16 operands through cuBLASLt (CUDA only), fp32 accumulation:
+//   D = alpha * op(A) op(B) + beta * C (+ bias broadcast over D's rows when bias != NULL)
+// A, B: bf16 (uint16_t), stored as in samx_cpu_linalg_gemm (m x k or k x m when trans_a; k x n or
+// n x k when trans_b). C, D: m x n, fp32 (d_bf16 = 0) or bf16 (d_bf16 = 1; rounded to nearest even);
+// C may be D (beta 1: accumulate in place) and is not read when beta is 0. bias: n values of D's type.
+// workspace: device scratch of workspace_bytes (may be 0) for the algorithm cuBLASLt picks (cached per
+// shape). Runs on the current stream.
+SAMX_EXTERN_C void samx_cuda_linalg_gemm_bf16(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, float alpha,
+                                              const uint16_t *a, const uint16_t *b, float beta, const void *c,
+                                              void *d, int d_bf16, const void *bias, void *workspace,
+                                              size_t workspace_bytes);
+
+// bf16 <-> f32: y = bf16(x) rounded to nearest even, and back (exact). Both backends.
+SAMX_EXTERN_C void samx_cpu_linalg_cast_f32_bf16(const float *x, uint16_t *y, int64_t n);
+SAMX_EXTERN_C void samx_cuda_linalg_cast_f32_bf16(const float *x, uint16_t *y, int64_t n);
+SAMX_EXTERN_C void samx_cpu_linalg_cast_bf16_f32(const uint16_t *x, float *y, int64_t n);
+SAMX_EXTERN_C void samx_cuda_linalg_cast_bf16_f32(const uint16_t *x, float *y, int64_t n);
+// y = x rounded to bf16 and kept as f32: the CPU's bf16 reference mode (operands of an fp32 GEMM that
+// then computes what the bf16 GEMM computes, up to the order of the fp32 sums).
+SAMX_EXTERN_C void samx_cpu_linalg_round_bf16(const float *x, float *y, int64_t n);
 
 // y [rows, cols] += bias [cols] broadcast over rows.
 // y [rows, cols] = bias in every row (a linear layer's GEMM then accumulates into it with beta = 1:

@@ -29,6 +29,8 @@ tiny_config() {
 [run]
 dir = $W/$1
 device = $2
+; CUDA ranks are compared with CPU ranks: fp32 on both (auto would be bf16 on a GPU)
+precision = fp32
 act_mem_mb = 256
 [model]
 arch = tiny

@@ -17,7 +17,7 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: samx embed --checkpoint W --data D.h5 --out E.h5 [--dtype f16|bf16|f32] [--split S]\n"
-          "                  [--device auto|cpu|cuda[:N]] [--batch N] [--gzip L]\n\n"
+          "                  [--device auto|cpu|cuda[:N]] [--precision P] [--batch N] [--gzip L]\n\n"
           "Runs the frozen image encoder of checkpoint W on every sample of D.h5 (images replicated to RGB\n"
           "uint8 and preprocessed as SamPredictor does) and writes the embeddings to E.h5, with the\n"
           "checkpoint's and the dataset's sha256, so that training refuses a cache made by another encoder.\n\n"
@@ -27,6 +27,7 @@ static void usage(FILE *f) {
           "  --dtype T        stored precision: f32 (default, exact), f16 or bf16 (half the size)\n"
           "  --split S        train, val, test or all (default all)\n"
           "  --device D       auto (a GPU when present, default), cpu, cuda or cuda:N\n"
+          SAMX_PRECISION_HELP
           "  --batch N        images per encoder call (default 1)\n"
           "  --gzip L         deflate level 0-9 for the embeddings (default 0: they compress poorly)\n\n"
           "On several ranks each computes every W-th batch and rank 0 writes the file, the same file one\n"
@@ -35,7 +36,7 @@ static void usage(FILE *f) {
 }
 
 typedef struct {
-  const char *checkpoint, *data, *out, *split, *device;
+  const char *checkpoint, *data, *out, *split, *device, *precision;
   SamxEmbedDtype dtype;
   int batch, gzip;
   SamxLaunchArgs launch;
@@ -62,7 +63,7 @@ static int parse_args(int argc, char **argv, EmbedArgs *a) {
     if (took < 0) return -1;
     if (took) continue;
     static const char *with_value[] = {"--checkpoint", "--data", "--out", "--split", "--device", "--dtype", "--batch",
-                                       "--gzip"};
+                                       "--gzip", "--precision"};
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(opt, with_value[k]);
     if (!known) return samx_fail("samx embed: unknown option %s (see samx embed --help)", opt);
@@ -78,6 +79,8 @@ static int parse_args(int argc, char **argv, EmbedArgs *a) {
       a->split = val;
     else if (!strcmp(opt, "--device"))
       a->device = val;
+    else if (!strcmp(opt, "--precision"))
+      a->precision = val;
     else if (!strcmp(opt, "--dtype")) {
       int d = samx_embed_dtype_parse(val);
       if (d < 0) return samx_fail("samx embed: --dtype '%s' is not f32, f16 or bf16", val);
@@ -236,7 +239,8 @@ static int run(const EmbedArgs *a) {
   SamxDist dist;
   if (samx_launch_detect(&a->launch, NULL, NULL, &launch) != 0 || samx_dist_init(&dist, &launch, device) != 0) return -1;
   device = dist.device;
-  int rc = run_ranks(a, device, &dist);
+  int rc = samx_precision_setup(a->precision, device);
+  if (rc == 0) rc = run_ranks(a, device, &dist);
   samx_dist_finalize(&dist);
   return rc;
 }

@@ -38,6 +38,7 @@ static void usage(FILE *f) {
           "                      original pixels; '#' starts a comment); only the rows listed are run\n"
           "  --limit N           at most N rows\n"
           "  --device D          auto (default), cpu, cuda or cuda:N\n"
+          SAMX_PRECISION_HELP
           "  --batch B           images per encoder call (default 4 on CUDA, 1 on CPU)\n"
           "  --decode-batch P    prompts per decoder call (default: from a memory budget)\n"
           "  -q, --quiet         no progress lines\n"
@@ -88,7 +89,7 @@ static void usage(FILE *f) {
 }
 
 typedef struct {
-  const char *method_name, *checkpoint, *data, *out, *split, *prompts, *device, *candidates, *segmentation;
+  const char *method_name, *checkpoint, *data, *out, *split, *prompts, *device, *precision, *candidates, *segmentation;
   const char *snapshots, *mask_weights, *base;  // P2SAM
   int annotator, hypothesis, seg_annotator, batch, decode_batch, quiet, trained, p2sam, img_size, allow_dataset_mismatch;
   int64_t limit;
@@ -113,7 +114,7 @@ static int parse_args(int argc, char **argv, InferArgs *a) {
                                      "--limit", "--device", "--batch", "--decode-batch", "--k", "--clicks", "--seed",
                                      "--aggregate", "--mask-prompt", "--candidates", "--segmentation", "--hypothesis",
                                      "--seg-annotator", "--point", "--weighting", "--connectivity", "--masks",
-                                     "--snapshots", "--samples", "--mask-weights", "--base", "--img-size"};
+                                     "--snapshots", "--samples", "--mask-weights", "--base", "--img-size", "--precision"};
   a->launch = SAMX_LAUNCH_ARGS_NONE;
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i];
@@ -141,6 +142,7 @@ static int parse_args(int argc, char **argv, InferArgs *a) {
     else if (!strcmp(opt, "--split")) a->split = v;
     else if (!strcmp(opt, "--prompts")) a->prompts = v;
     else if (!strcmp(opt, "--device")) a->device = v;
+    else if (!strcmp(opt, "--precision")) a->precision = v;
     else if (!strcmp(opt, "--candidates")) a->candidates = v;
     else if (!strcmp(opt, "--segmentation")) a->segmentation = v;
     else if (!strcmp(opt, "--snapshots")) a->snapshots = v;
@@ -535,7 +537,8 @@ static int run(InferArgs *a) {
     samx_dist_finalize(&dist);
     return samx_fail("--candidates is written by one process only (run without several ranks)");
   }
-  int rc = run_ranks(a, &dist);
+  int rc = samx_precision_setup(a->precision, dist.device);
+  if (rc == 0) rc = run_ranks(a, &dist);
   samx_dist_finalize(&dist);
   return rc;
 }

@@ -17,7 +17,8 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: samx infer --method sam --prompt point|box --per-component --checkpoint W --data D.h5 --out P.h5\n"
-          "                  [--labels all|ID,NAME,...] [--split test|val|train|all] [--limit N] [--device D] [--quiet]\n\n"
+          "                  [--labels all|ID,NAME,...] [--split test|val|train|all] [--limit N] [--device D] [--precision P]\n"
+          "                  [--quiet]\n\n"
           "SAM prompted from the ground truth with one prompt per connected component (8-connected) of each\n"
           "label, the component masks united (the few-shot paper's Table 2 baselines):\n"
           "  --prompt point  the component's interior point at the maximum of its distance transform\n"
@@ -55,7 +56,7 @@ static int atlas_masks(SamxDataset *ds, const char *path, const int *ids, int L,
 
 int samx_cmd_infer_components(int argc, char **argv) {
   const char *ckpt = NULL, *data = NULL, *out = NULL, *split = "test", *prompt = NULL, *labels = NULL,
-             *device = "auto", *shots = NULL;
+             *device = "auto", *shots = NULL, *precision = NULL;
   int atlas = 0;
   int64_t limit = -1;
   int quiet = 0;
@@ -80,6 +81,7 @@ int samx_cmd_infer_components(int argc, char **argv) {
     else if (!strcmp(a, "--prompt")) prompt = v;
     else if (!strcmp(a, "--labels")) labels = v;
     else if (!strcmp(a, "--device")) device = v;
+    else if (!strcmp(a, "--precision")) precision = v;
     else if (!strcmp(a, "--limit")) limit = atoll(v);
     else return fprintf(stderr, "samx infer: unknown option %s with --per-component (see --per-component --help)\n", a), 2;
   }
@@ -93,6 +95,7 @@ int samx_cmd_infer_components(int argc, char **argv) {
   int rc = ds ? 0 : -1, ids[SAMX_MAX_LABELS], L = 0;
   if (rc == 0) rc = samx_labels_parse(ds, labels ? labels : samx_dataset_has_labels(ds) ? "all" : "", ids, &L);
   if (rc == 0) rc = samx_device_parse(device, &dev);
+  if (rc == 0) rc = samx_precision_setup(precision, dev);
   SamModel sam;
   int loaded = 0;
   if (rc == 0 && !atlas) rc = sam_method_load_base(&sam, ckpt, dev, 0), loaded = rc == 0;

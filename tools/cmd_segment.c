@@ -18,8 +18,8 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: samx segment --checkpoint W --image IMG [--box x0,y0,x1,y1] [--point x,y,label]...\n"
           "                    [--mask-input F.safetensors] [--multimask] [--device auto|cpu|cuda[:N]]\n"
-          "                    --out mask.png [--tensors out.safetensors] [--overlay overlay.png]\n"
-          "                    [--intensity-range lo,hi] [-v]\n"
+          "                    [--precision auto|fp32|tf32|bf16] --out mask.png [--tensors out.safetensors]\n"
+          "                    [--overlay overlay.png] [--intensity-range lo,hi] [-v]\n"
           "\n"
           "Segments one image with SAM from one prompt set, exactly like segment_anything's SamPredictor.\n"
           "\n"
@@ -37,6 +37,7 @@ static void usage(FILE *f) {
           "                      embedding grid), e.g. a previous run's --tensors output with one mask\n"
           "  --multimask         SAM's three mask tokens (ambiguity-aware) instead of the single-mask token\n"
           "  --device D          auto (a GPU when present, default), cpu, cuda or cuda:N\n"
+          SAMX_PRECISION_HELP
           "  --out mask.png      the mask with the highest predicted IoU, 8-bit 0/255, original image size;\n"
           "                      PNG, JPEG (.jpg/.jpeg, quality 95) or TIFF (.tif/.tiff) by the extension\n"
           "  --tensors F         safetensors with image_embeddings F32 [1,C,h,w], low_res_logits F32\n"
@@ -53,7 +54,7 @@ static void usage(FILE *f) {
 }
 
 typedef struct {
-  const char *checkpoint, *image, *mask_input, *out, *tensors, *overlay, *device;
+  const char *checkpoint, *image, *mask_input, *out, *tensors, *overlay, *device, *precision;
   int multimask, verbose, has_range;
   double range[2];
   SamPrompt prompt;  // original-image pixels
@@ -87,7 +88,7 @@ static int parse_args(int argc, char **argv, SegmentArgs *a) {
       continue;
     }
     static const char *with_value[] = {"--checkpoint", "--image", "--mask-input", "--out", "--tensors", "--overlay",
-                                       "--device", "--box", "--point", "--intensity-range"};
+                                       "--device", "--box", "--point", "--intensity-range", "--precision"};
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(opt, with_value[k]);
     if (!known) return samx_fail("unknown option '%s' (see samx segment --help)", opt);
@@ -108,6 +109,8 @@ static int parse_args(int argc, char **argv, SegmentArgs *a) {
       a->overlay = val;
     } else if (!strcmp(opt, "--device")) {
       a->device = val;
+    } else if (!strcmp(opt, "--precision")) {
+      a->precision = val;
     } else if (!strcmp(opt, "--box")) {
       if (a->prompt.has_box) return samx_fail("--box given twice: SamPredictor takes one box");
       if (parse_numbers(opt, val, v, 4)) return -1;
@@ -369,7 +372,8 @@ static int segment(const SegmentArgs *a) {
   int h, w;
   if (read_rgb8(a, &rgb, &h, &w)) return -1;
   SamxDevice device;
-  if (check_prompt(&a->prompt, h, w, a->image) || samx_device_parse(a->device, &device)) {
+  if (check_prompt(&a->prompt, h, w, a->image) || samx_device_parse(a->device, &device) ||
+      samx_precision_setup(a->precision, device)) {
     free(rgb);
     return -1;
   }
@@ -390,8 +394,8 @@ static int segment(const SegmentArgs *a) {
     if (rc == 0) rc = write_outputs(a, &r, rgb, h, w, best);
     if (a->verbose) {
       char dev[64];
-      fprintf(stderr, "samx segment: %s, %dx%d image, mask %d of %d (predicted IoU %.4f)\n",
-              samx_device_str(device, dev, sizeof dev), w, h, best, r.M, r.iou[best]);
+      fprintf(stderr, "samx segment: %s (%s), %dx%d image, mask %d of %d (predicted IoU %.4f)\n",
+              samx_device_str(device, dev, sizeof dev), samx_precision_name(samx_precision_default()), w, h, best, r.M, r.iou[best]);
       fprintf(stderr, "samx segment: load %.1f ms, encode %.1f ms, decode %.1f ms; activations %.1f MiB (encoder), %.1f MiB (decoder)\n",
               load_ms, r.encode_ms, r.decode_ms, r.enc_peak / 1048576.0, r.dec_peak / 1048576.0);
     }

@@ -16,7 +16,8 @@ void samx_segment_p2sam_usage(FILE *f) {
   fprintf(f,
           "\nP2SAM models (no box or point; contracts §6):\n"
           "  samx segment --checkpoint final_weights.pth --mask-weights W.pt [--snapshot epoch_N] --image IMG\n"
-          "               [--noise eps.safetensors | --seed S] [--device D] --out mask.png [--tensors F]\n"
+          "               [--noise eps.safetensors | --seed S] [--device D] [--precision P] --out mask.png\n"
+          "               [--tensors F]\n"
           "  samx segment --checkpoint X_model_epoch_N.pth --base SAM.pth --mask-weights W.pt [--img-size 128]\n"
           "               --image IMG [--device D] --out mask.png [--tensors F]\n"
           "  --checkpoint also takes a samx P2SAM checkpoint (samx train, method.name = p2sam; --snapshot epoch_N\n"
@@ -33,7 +34,7 @@ void samx_segment_p2sam_usage(FILE *f) {
 }
 
 typedef struct {
-  const char *checkpoint, *image, *out, *tensors, *device, *mask_weights, *snapshot, *base, *noise;
+  const char *checkpoint, *image, *out, *tensors, *device, *mask_weights, *snapshot, *base, *noise, *precision;
   uint64_t seed;
   int img_size;
 } P2Args;
@@ -42,24 +43,24 @@ static int parse(int argc, char **argv, P2Args *a) {
   memset(a, 0, sizeof *a);
   a->device = "auto";
   static const char *opts[] = {"--checkpoint", "--image", "--out", "--tensors", "--device", "--mask-weights",
-                               "--snapshot", "--base", "--noise", "--seed", "--img-size"};
+                               "--snapshot", "--base", "--noise", "--precision", "--seed", "--img-size"};
   const char **dst[] = {&a->checkpoint, &a->image, &a->out, &a->tensors, &a->device, &a->mask_weights, &a->snapshot,
-                        &a->base, &a->noise};
+                        &a->base, &a->noise, &a->precision};
   for (int i = 1; i < argc; i++) {
     int k = -1;
-    for (int j = 0; j < 11; j++)
+    for (int j = 0; j < 12; j++)
       if (!strcmp(argv[i], opts[j])) k = j;
     if (k < 0) return samx_fail("%s: not an option for a P2SAM model (see samx segment --help)", argv[i]);
     if (i + 1 >= argc) return samx_fail("%s needs a value", argv[i]);
     const char *v = argv[++i];
-    if (k < 9) {
+    if (k < 10) {
       *dst[k] = v;
     } else {
       char *end;
       errno = 0;
       long long x = strtoll(v, &end, 10);
       if (*end || errno || x < 0) return samx_fail("%s '%s': expected a non-negative integer", opts[k], v);
-      if (k == 9) a->seed = (uint64_t)x;
+      if (k == 10) a->seed = (uint64_t)x;
       else a->img_size = (int)x;
     }
   }
@@ -130,7 +131,7 @@ int samx_segment_p2sam(int argc, char **argv) {
   P2Args a;
   if (parse(argc, argv, &a)) return 2;
   SamxDevice dev;
-  if (samx_device_parse(a.device, &dev)) return 1;
+  if (samx_device_parse(a.device, &dev) || samx_precision_setup(a.precision, dev)) return 1;
   SamMethodModel mm;
   int stage1 = 0, rc;
   if (samx_is_samx_p2sam(a.checkpoint)) {

@@ -11,7 +11,8 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: samx train CONFIG.ini [--set section.key=value]... [--resume auto|PATH] [--force]\n"
-          "                  [--device auto|cpu|cuda[:N]] [--quiet] [--print-config] [--help-config]\n\n"
+          "                  [--device auto|cpu|cuda[:N]] [--precision P] [--quiet] [--print-config]\n"
+          "                  [--help-config]\n\n"
           "Trains SeqSAM, MCL or single-mask SAM fine-tuning as CONFIG says (configs/*.ini; every key:\n"
           "--help-config). The run directory ([run] dir) receives config.ini (the resolved configuration),\n"
           "log.jsonl, checkpoints/{latest,best,final}.safetensors, sam.safetensors and curves.svg.\n\n"
@@ -20,6 +21,7 @@ static void usage(FILE *f) {
           "                  run when there is none); --resume PATH: from that checkpoint\n"
           "  --force         start over in a directory that holds a run (its files are replaced)\n"
           "  --device D      overrides [run] device\n"
+          "  --precision P   overrides [run] precision: auto, fp32, tf32 or bf16\n"
           "  --quiet         no progress output\n"
           "  --print-config  print the resolved configuration and exit\n\n"
           "A directory that already holds a run is refused without --resume or --force.\n"
@@ -65,6 +67,8 @@ int samx_cmd_train(int argc, char **argv) {
       opts.resume = argv[++i];
     } else if (!strcmp(a, "--device") && has_value) {
       opts.device = argv[++i];
+    } else if (!strcmp(a, "--precision") && has_value) {
+      opts.precision = argv[++i];
     } else if (!strcmp(a, "--force")) {
       opts.force = 1;
     } else if (!strcmp(a, "--quiet")) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "engine/error.h"
+#include "engine/precision.h"
 
 typedef enum { CFG_INT, CFG_FLOAT, CFG_BOOL, CFG_STR, CFG_ENUM } CfgType;
 
@@ -35,6 +36,10 @@ static const CfgKey KEYS[] = {
     STR("run", "dir", dir, "", "run directory (required): config.ini, log.jsonl, checkpoints/, curves.svg"),
     INT("run", "seed", seed, "42", 0, BIG, "seed of every random choice (data order, annotator, pooling, init)"),
     STR("run", "device", device, "auto", "auto | cpu | cuda | cuda:N (--device overrides)"),
+    ENUM("run", "precision", precision, "auto", "auto|fp32|tf32|bf16",
+         "GEMM precision (--precision overrides): auto is bf16 on CUDA devices of compute capability >= 8.0 and "
+         "fp32 on the CPU; bf16 and tf32 need such a GPU (the CPU computes in fp32 only). Parameters, their "
+         "gradients and the optimizer state stay fp32; bf16 GEMMs accumulate in fp32"),
     INT("run", "act_mem_mb", act_mem_mb, "4096", 16, 1e7, "activation arena per step, MiB"),
 
     STR("model", "checkpoint", checkpoint, "",
@@ -370,6 +375,14 @@ const char *samx_train_config_choice(const char *section, const char *key, int i
   SAMX_ASSERT(k && k->type == CFG_ENUM, "no enumerated key [%s] %s", section, key);
   choice_text(k->choices, index, buf, sizeof buf);
   return buf;
+}
+
+int samx_train_config_precision(const SamxTrainConfig *c, const char *opts_precision, SamxDevice d) {
+  const char *spec = opts_precision ? opts_precision : samx_train_config_choice("run", "precision", c->precision);
+  SamxPrecision p;
+  if (samx_precision_resolve(spec, d, opts_precision ? "--precision" : "run.precision", &p) != 0) return -1;
+  samx_precision_set_default(p);
+  return 0;
 }
 
 char *samx_train_config_ini(const SamxTrainConfig *c) {

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "engine/device.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -27,6 +29,7 @@ typedef struct {
   char dir[SAMX_CFG_STR];
   int64_t seed;
   char device[64];
+  int precision;  // index of auto|fp32|tf32|bf16 (samx_train_config_choice gives the name)
   int64_t act_mem_mb;
   // [model]
   char checkpoint[SAMX_CFG_STR];
@@ -100,6 +103,9 @@ char *samx_train_config_json(const SamxTrainConfig *c);
 void samx_train_config_help(FILE *f);
 // The text of an enumerated key's value (e.g. the method's name).
 const char *samx_train_config_choice(const char *section, const char *key, int index);
+// Resolves run.precision (or opts_precision, the --precision override, when not NULL) for device d and
+// makes it the default of new contexts (engine/precision.h). Returns 0, or -1 with samx_last_error().
+int samx_train_config_precision(const SamxTrainConfig *c, const char *opts_precision, SamxDevice d);
 // 1 when `step` is listed in debug.inject_nan_steps.
 int samx_train_config_nan_step(const SamxTrainConfig *c, int64_t step);
 

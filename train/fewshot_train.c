@@ -155,7 +155,7 @@ static int write_text(const char *dir, const char *name, const char *text) {
 int samx_fewshot_train(const SamxTrainConfig *c, const SamxTrainOptions *opts) {
   SamxDevice dev;
   const char *dspec = opts->device ? opts->device : c->device;
-  if (samx_device_parse(dspec, &dev) != 0) {
+  if (samx_device_parse(dspec, &dev) != 0 || samx_train_config_precision(c, opts->precision, dev) != 0) {
     fprintf(stderr, "samx train: %s\n", samx_last_error());
     return SAMX_TRAIN_EXIT_ERROR;
   }

@@ -947,6 +947,7 @@ static int setup(Trainer *t) {
   t->world = 1;
   if (samx_device_parse(o->device ? o->device : c->device, &t->dev) != 0) return -1;
   if (join_ranks(t) != 0) return -1;
+  if (samx_train_config_precision(c, o->precision, t->dev) != 0) return -1;
   if (agree(t, t->rank == 0 ? prepare_run_dir(t) : 0, "prepare the run directory") != 0) return -1;
   samx_device_activate(t->dev);
   if (build_model(t) != 0) return -1;
@@ -1016,8 +1017,9 @@ static void print_summary(Trainer *t) {
          sam_method_name(t->mm.method), dev, (double)p->n_trainable / 1e6, (double)p->n_values / 1e6,
          (long long)samx_loader_split_rows(t->train), (long long)c->batch_size, (long long)c->accum_steps, ranks,
          (long long)t->total_steps);
-  printf("run directory %s; encoder %s\n", c->dir,
-         c->embeddings[0] ? "from the embedding cache" : c->train_encoder ? "trained" : "frozen (run on the fly)");
+  printf("run directory %s; encoder %s; GEMMs in %s\n", c->dir,
+         c->embeddings[0] ? "from the embedding cache" : c->train_encoder ? "trained" : "frozen (run on the fly)",
+         samx_precision_name(t->dev.type == SAMX_CUDA ? samx_precision_default() : SAMX_PRECISION_FP32));
   // Every byte the run will use is allocated here; nothing is allocated inside a step.
   SamxArena *arenas[4] = {(SamxArena *)&p->values, (SamxArena *)&p->grads, &t->opt.state, &t->ctx.act};
   samx_arena_table(arenas, 4, stdout);

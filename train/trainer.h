@@ -39,6 +39,7 @@ typedef struct {
   const char *resume;  // NULL: fresh run; "auto": the newest complete checkpoint of the run (fresh if none); else a path
   int force;           // start over in a directory that holds a run
   const char *device;  // overrides [run] device when not NULL
+  const char *precision;  // overrides [run] precision when not NULL
   int quiet;           // no progress output (errors only)
   const SamxLaunchArgs *launch;  // explicit --rank/--world-size/...; NULL: from the environment (engine/dist.h)
 } SamxTrainOptions;

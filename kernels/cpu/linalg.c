@@ -38,6 +38,21 @@ void samx_cpu_linalg_gemm(int64_t batch, int64_t m, int64_t n, int64_t k, int tr
     gemm_one(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, b + i * stride_b, beta, c + i * stride_c);
 }
 
+void samx_cpu_linalg_cast_f32_bf16(const float *x, uint16_t *y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; i++) y[i] = samx_f32_to_bf16(x[i]);
+}
+
+void samx_cpu_linalg_cast_bf16_f32(const uint16_t *x, float *y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; i++) y[i] = samx_bf16_to_f32(x[i]);
+}
+
+void samx_cpu_linalg_round_bf16(const float *x, float *y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; i++) y[i] = samx_round_bf16(x[i]);
+}
+
 void samx_cpu_linalg_bias_fill(float *y, const float *bias, int64_t rows, int64_t cols) {
 #pragma omp parallel for schedule(static) if (rows * cols > 32768)
   for (int64_t r = 0; r < rows; r++) memcpy(y + r * cols, bias, (size_t)cols * sizeof *y);

@@ -23,6 +23,13 @@ extern "C" void samx_cuda_describe(int index, char *buf, size_t n) {
            (double)p.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), p.multiProcessorCount);
 }
 
+extern "C" int samx_cuda_compute_capability(int index) {
+  int major = 0, minor = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, index));
+  CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, index));
+  return major * 10 + minor;
+}
+
 extern "C" void samx_cuda_set_device(int index) { CUDA_CHECK(cudaSetDevice(index)); }
 
 extern "C" void *samx_cuda_malloc(size_t bytes) {

@@ -10,19 +10,27 @@ static int ld_of(int64_t cols) { return (int)(cols > 1 ? cols : 1); }
 
 // cuBLAS is column-major: to it, a row-major r x c matrix is its c x r transpose. The row-major product
 // C = op(A) op(B) is therefore computed as the column-major C^T = op(B)^T op(A)^T, with B passed first;
-// each operand keeps its own transpose flag and row-major leading dimension.
-static void gemm_strided(int64_t batch, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, float alpha,
-                         const float *a, int64_t stride_a, const float *b, int64_t stride_b, float beta, float *c,
-                         int64_t stride_c) {
+// each operand keeps its own transpose flag and row-major leading dimension. tf32: the same product
+// with cublasGemmStridedBatchedEx in CUBLAS_COMPUTE_32F_FAST_TF32 (fp32 stays cublasSgemm's path).
+static void gemm_strided(int tf32, int64_t batch, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                         float alpha, const float *a, int64_t stride_a, const float *b, int64_t stride_b, float beta,
+                         float *c, int64_t stride_c) {
+  if (tf32) {
+    CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+        samx_cublas_handle(), op_of(trans_b), op_of(trans_a), (int)n, (int)m, (int)k, &alpha, b, CUDA_R_32F,
+        ld_of(trans_b ? k : n), (long long)stride_b, a, CUDA_R_32F, ld_of(trans_a ? m : k), (long long)stride_a, &beta,
+        c, CUDA_R_32F, ld_of(n), (long long)stride_c, (int)batch, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
+    return;
+  }
   CUBLAS_CHECK(cublasSgemmStridedBatched(samx_cublas_handle(), op_of(trans_b), op_of(trans_a), (int)n, (int)m,
                                          (int)k, &alpha, b, ld_of(trans_b ? k : n), (long long)stride_b, a,
                                          ld_of(trans_a ? m : k), (long long)stride_a, &beta, c, ld_of(n),
                                          (long long)stride_c, (int)batch));
 }
 
-extern "C" void samx_cuda_linalg_gemm(int64_t batch, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
-                                      float alpha, const float *a, int64_t stride_a, const float *b,
-                                      int64_t stride_b, float beta, float *c, int64_t stride_c) {
+static void gemm_any(int tf32, int64_t batch, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, float alpha,
+                     const float *a, int64_t stride_a, const float *b, int64_t stride_b, float beta, float *c,
+                     int64_t stride_c) {
   SAMX_ASSERT(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX && batch <= INT_MAX && m >= 0 && n >= 0 && k >= 0,
               "gemm: sizes batch=%lld m=%lld n=%lld k=%lld do not fit cuBLAS ints", (long long)batch, (long long)m,
               (long long)n, (long long)k);
@@ -31,11 +39,24 @@ extern "C" void samx_cuda_linalg_gemm(int64_t batch, int64_t m, int64_t n, int64
     // One accumulator for the whole batch: batched GEMMs would race on it, so the products are added
     // one after another on the stream.
     for (int64_t i = 0; i < batch; i++)
-      gemm_strided(1, m, n, k, trans_a, trans_b, alpha, a + i * stride_a, 0, b + i * stride_b, 0,
+      gemm_strided(tf32, 1, m, n, k, trans_a, trans_b, alpha, a + i * stride_a, 0, b + i * stride_b, 0,
                    i == 0 ? beta : 1.0f, c, 0);
     return;
   }
-  gemm_strided(batch, m, n, k, trans_a, trans_b, alpha, a, stride_a, b, stride_b, beta, c, stride_c);
+  gemm_strided(tf32, batch, m, n, k, trans_a, trans_b, alpha, a, stride_a, b, stride_b, beta, c, stride_c);
+}
+
+extern "C" void samx_cuda_linalg_gemm(int64_t batch, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                                      float alpha, const float *a, int64_t stride_a, const float *b,
+                                      int64_t stride_b, float beta, float *c, int64_t stride_c) {
+  gemm_any(0, batch, m, n, k, trans_a, trans_b, alpha, a, stride_a, b, stride_b, beta, c, stride_c);
+}
+
+extern "C" void samx_cuda_linalg_gemm_tf32(int64_t batch, int64_t m, int64_t n, int64_t k, int trans_a,
+                                           int trans_b, float alpha, const float *a, int64_t stride_a,
+                                           const float *b, int64_t stride_b, float beta, float *c,
+                                           int64_t stride_c) {
+  gemm_any(1, batch, m, n, k, trans_a, trans_b, alpha, a, stride_a, b, stride_b, beta, c, stride_c);
 }
 
 __global__ static void bias_fill_kernel(float *y, const float *bias, int64_t rows, int64_t cols) {

@@ -218,7 +218,7 @@ static void test_cli(void) {
   } runs[] = {{"f32", "all", 2, 0}, {"f16", "val", 1, 1.0 / 2048}, {"bf16", "train", 3, 1.0 / 256}};
   for (int r = 0; r < 3; r++) {
     const char *out = tmp("embed.h5");
-    int rc = samx_run("embed --checkpoint %s --data %s --out %s --dtype %s --split %s --batch %d --device %s", CKPT,
+    int rc = samx_run("embed --checkpoint %s --data %s --out %s --dtype %s --split %s --batch %d --device %s --precision fp32", CKPT,
                       tmp("data.h5"), out, runs[r].dtype, runs[r].split, runs[r].batch, device);
     CHECK(rc == 0, "samx embed --dtype %s --split %s: exit %d: %s", runs[r].dtype, runs[r].split, rc, err_text);
     SamxEmbedCache *c = rc == 0 ? samx_embed_open(out, ckpt_sha) : NULL;

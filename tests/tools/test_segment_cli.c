@@ -204,7 +204,7 @@ static void golden_cases(void) {
         snprintf(extra, sizeof extra, " --mask-input %s", mpath);
       }
       char *out = path_in_dir("%s.%s.png", img, cs), *tensors = path_in_dir("%s.%s.safetensors", img, cs);
-      int rc = samx_run("segment --checkpoint %s --image %s --device %s --out %s --tensors %s%s%s", CKPT,
+      int rc = samx_run("segment --checkpoint %s --image %s --device %s --precision fp32 --out %s --tensors %s%s%s", CKPT,
                         path_in_dir("%s.png", img, ""), device, out, tensors, prompt, extra);
       CHECK(rc == 0, "%s.%s: samx segment exited with %d: %s", img, cs, rc, err_text);
       if (rc) continue;
@@ -212,7 +212,7 @@ static void golden_cases(void) {
       check_out_png(out, img, cs);
       if (mi) {
         // The box case's own --tensors output ([1, 1, 40, 40]) fed back, as a user would chain runs.
-        rc = samx_run("segment --checkpoint %s --image %s --device %s --out %s --tensors %s%s --mask-input %s", CKPT,
+        rc = samx_run("segment --checkpoint %s --image %s --device %s --precision fp32 --out %s --tensors %s%s --mask-input %s", CKPT,
                       path_in_dir("%s.png", img, ""), device, out, tensors, prompt,
                       path_in_dir("%s.%s.safetensors", img, "box"));
         CHECK(rc == 0, "%s.%s chained: exited with %d: %s", img, cs, rc, err_text);
@@ -295,7 +295,7 @@ static void grey_and_wide_inputs(void) {
   for (int k = 0; k < 6 && ok; k++) {
     char tensors[600];
     snprintf(tensors, sizeof tensors, "%s/grey.%d.safetensors", dir, k);
-    int rc = samx_run("segment --checkpoint %s --image %s --device %s --out %s/grey.png --tensors %s%s%s", CKPT,
+    int rc = samx_run("segment --checkpoint %s --image %s --device %s --precision fp32 --out %s/grey.png --tensors %s%s%s", CKPT,
                       path_in_dir("%s%s", names[k], ""), device, dir, tensors, prompt, extra[k]);
     CHECK(rc == 0, "%s%s: exited with %d: %s", names[k], extra[k], rc, err_text);
     char first[600];
@@ -314,7 +314,7 @@ static void overlay(void) {
   char prompt[1024];
   prompt_args(img, cs, prompt, sizeof prompt);
   char *ov = path_in_dir("%s%s", "overlay.png", ""), *tensors = path_in_dir("%s%s", "overlay.safetensors", "");
-  int rc = samx_run("segment --checkpoint %s --image %s --device %s --out %s/ov_mask.png --tensors %s --overlay %s%s",
+  int rc = samx_run("segment --checkpoint %s --image %s --device %s --precision fp32 --out %s/ov_mask.png --tensors %s --overlay %s%s",
                     CKPT, path_in_dir("%s.png", img, ""), device, dir, tensors, ov, prompt);
   CHECK(rc == 0, "overlay: exited with %d: %s", rc, err_text);
   SamxImage im;
@@ -353,7 +353,7 @@ static void overlay(void) {
 static void expect_error(const char *what, const char *args, const char *needle) {
   char *out = path_in_dir("%s%s", "error_out.png", "");
   remove(out);
-  int rc = samx_run("segment --checkpoint %s --device %s --out %s %s", CKPT, device, out, args);
+  int rc = samx_run("segment --checkpoint %s --device %s --precision fp32 --out %s %s", CKPT, device, out, args);
   int lines = count_lines(err_text);
   CHECK(rc > 0 && lines == 1 && err_text[0] != '\n' && !file_exists(out) && strstr(err_text, needle),
         "%s: exit %d, %d stderr lines (want a non-zero exit, 1 line naming '%s', no --out file): %s", what, rc, lines,
@@ -407,7 +407,7 @@ static void error_cases(void) {
   snprintf(args, sizeof args, "--image %s --box 10,10,50,50 --device cuda:99", same);
   expect_error("device that does not exist", args, "cuda:99");
   // The full range of the image is allowed (SamPredictor's frame runs from 0 to width/height).
-  int rc = samx_run("segment --checkpoint %s --image %s --device %s --out %s/edge.png --box 0,0,160,112 --point 160,112,1",
+  int rc = samx_run("segment --checkpoint %s --image %s --device %s --precision fp32 --out %s/edge.png --box 0,0,160,112 --point 160,112,1",
                     CKPT, same, device, dir);
   CHECK(rc == 0, "box and point on the image border: exit %d: %s", rc, err_text);
   rc = samx_run("segment --help");
@@ -446,7 +446,7 @@ static void convert_round_trip(void) {
       char prompt[1024];
       prompt_args(img, cs, prompt, sizeof prompt);
       char *tensors = path_in_dir("%s.%s.converted.safetensors", img, cs);
-      rc = samx_run("segment --checkpoint %s --image %s --device %s --out %s/conv.png --tensors %s%s", conv,
+      rc = samx_run("segment --checkpoint %s --image %s --device %s --precision fp32 --out %s/conv.png --tensors %s%s", conv,
                     path_in_dir("%s.png", img, ""), device, dir, tensors, prompt);
       CHECK(rc == 0, "segment with the converted checkpoint: exit %d: %s", rc, err_text);
       CHECK(rc == 0 && same_file(tensors, path_in_dir("%s.%s.safetensors", img, cs)),

@@ -35,8 +35,8 @@ static void compare(const char *name, const char *key, double tol) {
 
 // --seed: the same draw twice gives the same z.
 static void seed_checks(const char *ck, const char *png, const char *mask, const char *tens, const char *tens2) {
-  int rc = samx_run("segment --checkpoint %s --image %s --seed 7 --device %s --out %s --tensors %s", ck, png, device, mask, tens);
-  int rc2 = samx_run("segment --checkpoint %s --image %s --seed 7 --device %s --out %s --tensors %s", ck, png, device, mask, tens2);
+  int rc = samx_run("segment --checkpoint %s --image %s --seed 7 --device %s --precision fp32 --out %s --tensors %s", ck, png, device, mask, tens);
+  int rc2 = samx_run("segment --checkpoint %s --image %s --seed 7 --device %s --precision fp32 --out %s --tensors %s", ck, png, device, mask, tens2);
   CHECK(rc == 0 && rc2 == 0, "--seed runs: %s", err_text);
   SamxSafetensors s1, s2;
   if (rc == 0 && rc2 == 0 && samx_st_open(&s1, tens) == 0 && samx_st_open(&s2, tens2) == 0) {
@@ -105,7 +105,7 @@ int main(int argc, char **argv) {
   CHECK(samx_st_writer_save(w, noise) == 0, "eps file");
   samx_st_writer_free(w);
   const char *ck = "tests/data/p2sam/p2sam_tiny_weights.safetensors";
-  int rc = samx_run("segment --checkpoint %s --image %s --noise %s --device %s --out %s --tensors %s", ck, png, noise, device, mask, tens);
+  int rc = samx_run("segment --checkpoint %s --image %s --noise %s --device %s --precision fp32 --out %s --tensors %s", ck, png, noise, device, mask, tens);
   CHECK(rc == 0, "samx segment exit %d: %s", rc, err_text);
   if (rc == 0 && samx_st_open(&out, tens) == 0) {
     compare("prior_mu", "fwd.mu", 1e-5);

@@ -33,7 +33,7 @@ static void write_config(const char *name, const char *run, const char *extra) {
   snprintf(path, sizeof path, "%s/%s", dir, name);
   FILE *f = fopen(path, "w");
   fprintf(f,
-          "; test configuration\n[run]\ndir = %s/%s\ndevice = %s\nact_mem_mb = 256\n"
+          "; test configuration\n[run]\ndir = %s/%s\ndevice = %s\nprecision = fp32\nact_mem_mb = 256\n"
           "[model]\narch = tiny\nimg_size = 32\npatch = 8\nenc_dim = 16\nenc_depth = 1\nenc_heads = 2\n"
           "enc_mlp = 32\nwindow = 2\nglobal_blocks = 0\nprompt_dim = 16\ndec_heads = 2\ndec_mlp = 32\niou_hidden = 16\n"
           "[data]\npath = %s\n[optim]\nlr = 2e-3\nbatch_size = 4\nschedule = constant\n"

@@ -26,7 +26,7 @@ static void write_config(const char *name, const char *body) {
   snprintf(path, sizeof path, "%s/%s", dir, name);
   FILE *f = fopen(path, "w");
   fprintf(f,
-          "[run]\ndevice = %s\nact_mem_mb = 1024\n"
+          "[run]\ndevice = %s\nprecision = fp32\nact_mem_mb = 1024\n"
           "[model]\narch = tiny\nimg_size = 32\npatch = 8\nenc_dim = 16\nenc_depth = 1\nenc_heads = 2\n"
           "enc_mlp = 32\nwindow = 2\nglobal_blocks = 0\nprompt_dim = 16\ndec_heads = 2\ndec_mlp = 32\niou_hidden = 16\n"
           "[method]\nname = p2sam\nmasks = 2\n[data]\npath = %s\n"

@@ -1,10 +1,14 @@
-// cuBLAS on the CPU BLAS for the host emulator. Column-major like cuBLAS; the arguments are checked
+// cuBLAS on the CPU BLAS for the host emulator. Column-major like cuBLAS; TF32 math (the
+// CUBLAS_TF32_TENSOR_OP_MATH mode, the CUBLAS_COMPUTE_32F_FAST_TF32 compute type) rounds A and B to tf32; the arguments are checked
 // as cuBLAS documents it (CUBLAS_STATUS_INVALID_VALUE for m, n, k < 0, a bad transpose, lda/ldb/ldc
 // below the rows of the stored matrix, a negative batch count, null scalars), and every operand must
 // lie inside one device allocation, as on a GPU, where a host pointer or an overrun faults.
 #include <cblas.h>
 #include <stdio.h>
 
+#include <vector>
+
+#include "../../../engine/dtype.h"
 #include "cublas_v2.h"
 #include "emu_internal.h"
 
@@ -54,16 +58,48 @@ cublasStatus_t gemm_check(const char *fn, cublasHandle_t h, cublasOperation_t ta
   return CUBLAS_STATUS_SUCCESS;
 }
 
+// Whether a GEMM of this handle and compute type multiplies in TF32: CUBLAS_COMPUTE_32F_FAST_TF32, or
+// plain fp32 compute under CUBLAS_TF32_TENSOR_OP_MATH (the _PEDANTIC compute type never does).
+bool uses_tf32(cublasHandle_t h, cublasComputeType_t ct) {
+  if (ct == CUBLAS_COMPUTE_32F_FAST_TF32) return true;
+  return ct == CUBLAS_COMPUTE_32F && (h->math & ~CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION) == CUBLAS_TF32_TENSOR_OP_MATH;
+}
+
+// The elements of a matrix rounded to tf32, as a tensor core reads them.
+std::vector<float> tf32_copy(const float *p, long long elems) {
+  std::vector<float> out((size_t)elems);
+  for (long long i = 0; i < elems; i++) out[(size_t)i] = samx_round_tf32(p[i]);
+  return out;
+}
+
 cublasStatus_t sgemm_one(const char *fn, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha,
-                         const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc, int batch) {
+                         const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc, int batch,
+                         bool tf32 = false) {
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
   const bool reads_ab = k > 0 && alpha != 0.0f;
-  if ((reads_ab && !operand_ok(fn, "A", A, ta == CUBLAS_OP_N ? extent(m, k, lda) : extent(k, m, lda), 4, batch)) ||
-      (reads_ab && !operand_ok(fn, "B", B, tb == CUBLAS_OP_N ? extent(k, n, ldb) : extent(n, k, ldb), 4, batch)) ||
+  long long ea = ta == CUBLAS_OP_N ? extent(m, k, lda) : extent(k, m, lda);
+  long long eb = tb == CUBLAS_OP_N ? extent(k, n, ldb) : extent(n, k, ldb);
+  if ((reads_ab && !operand_ok(fn, "A", A, ea, 4, batch)) || (reads_ab && !operand_ok(fn, "B", B, eb, 4, batch)) ||
       !operand_ok(fn, "C", C, extent(m, n, ldc), 4, batch))
     return CUBLAS_STATUS_EXECUTION_FAILED;
+  std::vector<float> ra, rb;
+  if (tf32 && reads_ab) {
+    ra = tf32_copy(A, ea), rb = tf32_copy(B, eb);
+    A = ra.data(), B = rb.data();
+  }
   cblas_sgemm(CblasColMajor, cblas_op(ta), cblas_op(tb), m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
   return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t sgemm_strided(const char *fn, cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
+                             int m, int n, int k, const float *alpha, const float *A, int lda, long long strideA,
+                             const float *B, int ldb, long long strideB, const float *beta, float *C, int ldc,
+                             long long strideC, int batchCount, bool tf32) {
+  cublasStatus_t st = gemm_check(fn, handle, transa, transb, m, n, k, alpha, lda, ldb, beta, ldc, batchCount);
+  for (int i = 0; i < batchCount && st == CUBLAS_STATUS_SUCCESS; i++)
+    st = sgemm_one(fn, transa, transb, m, n, k, *alpha, A + i * strideA, lda, B + i * strideB, ldb, *beta,
+                   C + i * strideC, ldc, i, tf32);
+  return st;
 }
 
 bool types_supported(const char *fn, cudaDataType_t a, cudaDataType_t b, cudaDataType_t c, cublasComputeType_t ct) {
@@ -143,19 +179,16 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cubl
                            const float *beta, float *C, int ldc) {
   cublasStatus_t st = gemm_check("cublasSgemm", handle, transa, transb, m, n, k, alpha, lda, ldb, beta, ldc, 1);
   if (st != CUBLAS_STATUS_SUCCESS) return st;
-  return sgemm_one("cublasSgemm", transa, transb, m, n, k, *alpha, A, lda, B, ldb, *beta, C, ldc, 0);
+  return sgemm_one("cublasSgemm", transa, transb, m, n, k, *alpha, A, lda, B, ldb, *beta, C, ldc, 0,
+                   uses_tf32(handle, CUBLAS_COMPUTE_32F));
 }
 
 cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
                                          int m, int n, int k, const float *alpha, const float *A, int lda,
                                          long long strideA, const float *B, int ldb, long long strideB,
                                          const float *beta, float *C, int ldc, long long strideC, int batchCount) {
-  const char *fn = "cublasSgemmStridedBatched";
-  cublasStatus_t st = gemm_check(fn, handle, transa, transb, m, n, k, alpha, lda, ldb, beta, ldc, batchCount);
-  for (int i = 0; i < batchCount && st == CUBLAS_STATUS_SUCCESS; i++)
-    st = sgemm_one(fn, transa, transb, m, n, k, *alpha, A + i * strideA, lda, B + i * strideB, ldb, *beta,
-                   C + i * strideC, ldc, i);
-  return st;
+  return sgemm_strided("cublasSgemmStridedBatched", handle, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb,
+                       strideB, beta, C, ldc, strideC, batchCount, handle && uses_tf32(handle, CUBLAS_COMPUTE_32F));
 }
 
 cublasStatus_t cublasSgemmBatched(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m,
@@ -170,7 +203,8 @@ cublasStatus_t cublasSgemmBatched(cublasHandle_t handle, cublasOperation_t trans
        !operand_ok(fn, "Carray", Carray, batchCount, sizeof(void *), 0)))
     return CUBLAS_STATUS_EXECUTION_FAILED;
   for (int i = 0; i < batchCount && st == CUBLAS_STATUS_SUCCESS; i++)
-    st = sgemm_one(fn, transa, transb, m, n, k, *alpha, Aarray[i], lda, Barray[i], ldb, *beta, Carray[i], ldc, i);
+    st = sgemm_one(fn, transa, transb, m, n, k, *alpha, Aarray[i], lda, Barray[i], ldb, *beta, Carray[i], ldc, i,
+                   uses_tf32(handle, CUBLAS_COMPUTE_32F));
   return st;
 }
 
@@ -183,7 +217,7 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cub
   if (st != CUBLAS_STATUS_SUCCESS) return st;
   if (!types_supported("cublasGemmEx", Atype, Btype, Ctype, computeType)) return CUBLAS_STATUS_NOT_SUPPORTED;
   return sgemm_one("cublasGemmEx", transa, transb, m, n, k, *(const float *)alpha, (const float *)A, lda,
-                   (const float *)B, ldb, *(const float *)beta, (float *)C, ldc, 0);
+                   (const float *)B, ldb, *(const float *)beta, (float *)C, ldc, 0, uses_tf32(handle, computeType));
 }
 
 cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
@@ -197,9 +231,9 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation
   cublasStatus_t st = gemm_check(fn, handle, transa, transb, m, n, k, alpha, lda, ldb, beta, ldc, batchCount);
   if (st != CUBLAS_STATUS_SUCCESS) return st;
   if (!types_supported(fn, Atype, Btype, Ctype, computeType)) return CUBLAS_STATUS_NOT_SUPPORTED;
-  return cublasSgemmStridedBatched(handle, transa, transb, m, n, k, (const float *)alpha, (const float *)A, lda,
-                                   strideA, (const float *)B, ldb, strideB, (const float *)beta, (float *)C, ldc,
-                                   strideC, batchCount);
+  return sgemm_strided(fn, handle, transa, transb, m, n, k, (const float *)alpha, (const float *)A, lda, strideA,
+                       (const float *)B, ldb, strideB, (const float *)beta, (float *)C, ldc, strideC, batchCount,
+                       uses_tf32(handle, computeType));
 }
 
 }  // extern "C"

@@ -1,0 +1,67 @@
+// Activations in bf16 between the GEMMs: GELU (any SamxAct), the residual add and LayerNorm reading
+// and writing bf16 (uint16_t), with the arithmetic in fp32 (LayerNorm's statistics included) and one
+// rounding to nearest even per output.
+// defines: samx_bf16_act, samx_bf16_add, samx_bf16_norm, samx_bf16_chunk_sum, samx_bf16_lane_total
+// (math shared by CPU and CUDA) and the launchers.
+//
+// LayerNorm's row sums use one partition on both backends, so that they agree bit for bit: 32 lanes,
+// lane l summing the 8-element chunks l, l + 32, l + 64, ... in order (a CUDA lane reads each chunk with
+// one 16-byte load), then the lanes combined by the butterfly of __shfl_xor_sync (offsets 16, 8, 4,
+// 2, 1), which samx_bf16_lane_total replays on the CPU.
+#ifndef SAMX_KERNELS_BF16_H
+#define SAMX_KERNELS_BF16_H
+
+#include "../engine/dtype.h"
+#include "activation.h"
+#include "common.h"
+#include "norm.h"
+
+#define SAMX_BF16_LANES 32
+#define SAMX_BF16_CHUNK 8
+
+SAMX_HD uint16_t samx_bf16_act(int kind, uint16_t x) {
+  return samx_f32_to_bf16(samx_act_fwd(kind, samx_bf16_to_f32(x)));
+}
+
+// a + b in fp32, rounded once (a residual connection).
+SAMX_HD uint16_t samx_bf16_add(uint16_t a, uint16_t b) {
+  return samx_f32_to_bf16(samx_bf16_to_f32(a) + samx_bf16_to_f32(b));
+}
+
+// acc plus the n (<= 8) values of one chunk, minus center, squared when `squares`.
+SAMX_HD float samx_bf16_chunk_sum(float acc, const uint16_t *v, int n, float center, int squares) {
+  for (int e = 0; e < n; e++) {
+    float d = samx_bf16_to_f32(v[e]) - center;
+    acc += squares ? d * d : d;
+  }
+  return acc;
+}
+
+// The butterfly total of 32 lane partials (v is overwritten), in __shfl_xor_sync's order.
+SAMX_HD float samx_bf16_lane_total(float *v) {
+  for (int off = SAMX_BF16_LANES / 2; off > 0; off /= 2) {
+    float next[SAMX_BF16_LANES];
+    for (int l = 0; l < SAMX_BF16_LANES; l++) next[l] = v[l] + v[l ^ off];
+    for (int l = 0; l < SAMX_BF16_LANES; l++) v[l] = next[l];
+  }
+  return v[0];
+}
+
+SAMX_HD uint16_t samx_bf16_norm(uint16_t x, float mean, float rstd, float w, float b) {
+  return samx_f32_to_bf16(samx_norm_fwd(samx_bf16_to_f32(x), mean, rstd, w, b));
+}
+
+// y [n] = bf16(act(x)).
+SAMX_EXTERN_C void samx_cpu_bf16_act(int kind, const uint16_t *x, uint16_t *y, int64_t n);
+SAMX_EXTERN_C void samx_cuda_bf16_act(int kind, const uint16_t *x, uint16_t *y, int64_t n);
+// y [n] = bf16(a + b); y may be a or b.
+SAMX_EXTERN_C void samx_cpu_bf16_add(const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n);
+SAMX_EXTERN_C void samx_cuda_bf16_add(const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n);
+// LayerNorm over the last dim of x [R, C] (bf16) with fp32 weight and bias [C]: y bf16; mean and rstd
+// [R] in fp32 (as the f32 LayerNorm keeps them for backward).
+SAMX_EXTERN_C void samx_cpu_bf16_layernorm(const uint16_t *x, const float *w, const float *b, uint16_t *y,
+                                           float *mean, float *rstd, int64_t R, int64_t C, float eps);
+SAMX_EXTERN_C void samx_cuda_bf16_layernorm(const uint16_t *x, const float *w, const float *b, uint16_t *y,
+                                            float *mean, float *rstd, int64_t R, int64_t C, float eps);
+
+#endif

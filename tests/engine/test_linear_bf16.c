@@ -1,0 +1,213 @@
+// Linear layers in reduced precision (engine/ops_linalg.c, kernels/cuda/gemm_lt.cu).
+//  cpu:  the CPU's bf16 reference mode (operands rounded to bf16, fp32 GEMM) against fp32, forward and
+//        backward, within the bf16 bound below; the bf16 casts (round to nearest even).
+//  cuda: the bf16 path (casts on the GPU, cuBLASLt with the bias epilogue, fp32 accumulation, dW in
+//        fp32) against the CPU's bf16 reference mode, where only the order of the fp32 sums differs,
+//        and against the CPU in fp32 within the bf16 bound; tf32 against fp32 within the tf32 bound;
+//        the cuBLASLt launcher with a bf16 output and beta C (a residual added in place); the casts
+//        bit-exact against the CPU's; fp32 on CUDA untouched by all this (the other tests prove it).
+// Bounds, per output element y = sum_i a_i b_i (+ c): rounding both factors to bf16 (8 significant
+// bits, relative error <= 2^-9 each) changes each product by <= 2^-8 |a_i b_i| (first order), and fp32
+// accumulation adds <= K 2^-24 sum|a_i b_i|; so |y_bf16 - y_fp32| <= (2^-8 + K 2^-24) sum_i |a_i b_i|.
+// tf32 keeps 11 significant bits: 2^-10 in place of 2^-8. Two fp32 sums of the same products in
+// different orders differ by <= 2 K 2^-24 sum|a_i b_i|.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/linalg.h"
+#include "tests/harness.h"
+#include "tests/test_util.h"
+
+enum { M = 37, IN = 96, OUT = 40 };
+
+typedef struct {
+  float *y, *gx, *gw, *gb;
+} LinearRun;
+
+static float *host_of(SamxTensor *t) {
+  float *h = (float *)malloc(sizeof(float) * (size_t)t->numel);
+  samx_tensor_read_f32(t, h);
+  return h;
+}
+
+// y = x w^T + b and its gradients for upstream gy, on dev in precision p.
+static LinearRun run_linear(SamxDevice dev, SamxPrecision p, const float *x, const float *w, const float *b,
+                            const float *gy) {
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, dev);
+  ctx.precision = p;
+  SamxTensor *tx = samx_from_host(&ctx, SHAPE(M, IN), x);
+  SamxTensor *tw = samx_from_host(&ctx, SHAPE(OUT, IN), w);
+  SamxTensor *tb = samx_from_host(&ctx, SHAPE(OUT), b);
+  tx->requires_grad = tw->requires_grad = tb->requires_grad = 1;
+  SamxTensor *y = samx_linear(&ctx, tx, tw, tb);
+  SamxTensor *g = samx_from_host(&ctx, SHAPE(M, OUT), gy);
+  CHECK(samx_backward(&ctx, y, g) == 0, "backward: %s", samx_last_error());
+  LinearRun r = {host_of(y), host_of(tx->grad), host_of(tw->grad), host_of(tb->grad)};
+  samx_ctx_free(&ctx);
+  return r;
+}
+
+static void free_run(LinearRun *r) { free(r->y), free(r->gx), free(r->gw), free(r->gb); }
+
+// max over outputs of |got - want| / (rel * sum_i |a_i b_i| + 1e-30): <= 1 passes. a is rows x K
+// (row stride sa, element stride ea), b is cols x K likewise; out is rows x cols.
+static double worst(const float *got, const float *want, int rows, int cols, int K, const float *a, int sa, int ea,
+                    const float *b, int sb, int eb, double rel) {
+  double w = 0;
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < cols; c++) {
+      double mag = 0;
+      for (int i = 0; i < K; i++) mag += fabs((double)a[r * sa + i * ea] * b[c * sb + i * eb]);
+      double e = fabs((double)got[r * cols + c] - want[r * cols + c]) / (rel * mag + 1e-30);
+      w = e > w ? e : w;
+    }
+  return w;
+}
+
+static double max_abs_diff(const float *a, const float *b, int n) {
+  double m = 0;
+  for (int i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+  return m;
+}
+
+// Checks run r against reference ref with relative bounds rel_y (forward) and rel_g (gradients).
+static void compare(const char *what, const LinearRun *r, const LinearRun *ref, const float *x, const float *w,
+                    const float *gy, double rel) {
+  double wy = worst(r->y, ref->y, M, OUT, IN, x, IN, 1, w, IN, 1, rel);
+  double wx = worst(r->gx, ref->gx, M, IN, OUT, gy, OUT, 1, w, 1, IN, rel);  // dx = gy w
+  double ww = worst(r->gw, ref->gw, OUT, IN, M, gy, 1, OUT, x, 1, IN, rel);  // dw = gy^T x
+  CHECK(wy <= 1 && wx <= 1 && ww <= 1, "%s: y, dx, dw at %.3g, %.3g, %.3g of the bound", what, wy, wx, ww);
+  // The bias gradient sums dL/dy in fp32 in every precision.
+  CHECK(max_abs_diff(r->gb, ref->gb, OUT) <= 1e-5, "%s: db differs by %g", what, max_abs_diff(r->gb, ref->gb, OUT));
+}
+
+static void cast_checks(SamxDevice dev) {
+  // Ties round to even, NaN stays NaN, inf stays inf.
+  const float special[] = {1.0f + 1.0f / 256, 1.0f + 3.0f / 256, -2.5f, 65504.0f, 1e-40f, INFINITY, -0.0f, NAN, 3.0f};
+  const uint16_t want[] = {0x3f80, 0x3f82, 0xc020, 0x4780, 0x0001, 0x7f80, 0x8000, 0, 0x4040};
+  uint16_t got[9];
+  samx_cpu_linalg_cast_f32_bf16(special, got, 9);
+  int ok = 1;
+  for (int i = 0; i < 9; i++) ok &= i == 7 ? ((got[i] & 0x7f80) == 0x7f80 && (got[i] & 0x7f)) : got[i] == want[i];
+  CHECK(ok, "CPU f32 -> bf16 special values");
+  if (dev.type != SAMX_CUDA) return;
+  // The CUDA casts against the CPU's, bit for bit, on an odd length from an unaligned start.
+  enum { N = 1027 };
+  float *src = (float *)malloc(sizeof(float) * (N + 1));
+  uint64_t s = 5;
+  samx_test_fill_uniform(src, N + 1, -300.0f, 300.0f, &s);
+  uint16_t cpu16[N], gpu16[N];
+  float cpu32[N], gpu32[N];
+  samx_cpu_linalg_cast_f32_bf16(src + 1, cpu16, N);
+  samx_cpu_linalg_cast_bf16_f32(cpu16, cpu32, N);
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, dev);
+  SamxTensor *d32 = samx_from_host(&ctx, SHAPE(N + 1), src);
+  SamxTensor *d16 = samx_new(&ctx, SAMX_BF16, SHAPE(N + 1));
+  SamxTensor *back = samx_new(&ctx, SAMX_F32, SHAPE(N + 1));
+  samx_cuda_linalg_cast_f32_bf16(samx_f32(d32) + 1, (uint16_t *)d16->data + 1, N);
+  samx_cuda_linalg_cast_bf16_f32((const uint16_t *)d16->data + 1, samx_f32(back) + 1, N);
+  uint16_t all16[N + 1];
+  float all32[N + 1];
+  samx_tensor_read(d16, all16);
+  samx_tensor_read(back, all32);
+  memcpy(gpu16, all16 + 1, sizeof gpu16);
+  memcpy(gpu32, all32 + 1, sizeof gpu32);
+  CHECK(!memcmp(cpu16, gpu16, sizeof cpu16) && !memcmp(cpu32, gpu32, sizeof cpu32),
+        "CUDA casts equal the CPU's (unaligned, odd length)");
+  samx_cuda_linalg_cast_f32_bf16(samx_f32(d32), (uint16_t *)d16->data, N + 1);  // the vector path
+  samx_tensor_read(d16, all16);
+  uint16_t ref_all[N + 1];
+  samx_cpu_linalg_cast_f32_bf16(src, ref_all, N + 1);
+  CHECK(!memcmp(ref_all, all16, sizeof all16), "CUDA cast, aligned start");
+  samx_ctx_free(&ctx);
+  free(src);
+}
+
+// The cuBLASLt launcher on its own: D (bf16) = alpha x w^T + beta D (+ bias), in place, against a
+// double reference rounded to bf16 (half an ulp, 2^-9 relative, plus the accumulation bound).
+static void lt_residual_check(SamxDevice dev, const float *x, const float *w, const float *res) {
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, dev);
+  uint16_t *hx = malloc(2 * M * IN), *hw = malloc(2 * OUT * IN), *hd = malloc(2 * M * OUT), bias16[OUT];
+  samx_cpu_linalg_cast_f32_bf16(x, hx, M * IN);
+  samx_cpu_linalg_cast_f32_bf16(w, hw, OUT * IN);
+  samx_cpu_linalg_cast_f32_bf16(res, hd, M * OUT);
+  for (int o = 0; o < OUT; o++) bias16[o] = samx_f32_to_bf16(0.25f * (float)(o % 5) - 0.5f);
+  SamxTensor *tx = samx_new(&ctx, SAMX_BF16, SHAPE(M, IN)), *tw = samx_new(&ctx, SAMX_BF16, SHAPE(OUT, IN));
+  SamxTensor *td = samx_new(&ctx, SAMX_BF16, SHAPE(M, OUT)), *tb = samx_new(&ctx, SAMX_BF16, SHAPE(OUT));
+  SamxTensor *ws = samx_new(&ctx, SAMX_U8, SHAPE(1 << 16));
+  samx_tensor_write(tx, hx), samx_tensor_write(tw, hw), samx_tensor_write(td, hd), samx_tensor_write(tb, bias16);
+  samx_cuda_linalg_gemm_bf16(M, OUT, IN, 0, 1, 0.5f, tx->data, tw->data, 1.0f, td->data, td->data, 1, tb->data,
+                             ws->data, 1 << 16);
+  uint16_t *got = malloc(2 * M * OUT);
+  samx_tensor_read(td, got);
+  double wst = 0;
+  for (int m = 0; m < M; m++)
+    for (int o = 0; o < OUT; o++) {
+      double acc = 0, mag = 0;
+      for (int i = 0; i < IN; i++) {
+        double p = (double)samx_bf16_to_f32(hx[m * IN + i]) * samx_bf16_to_f32(hw[o * IN + i]);
+        acc += p, mag += fabs(p);
+      }
+      double c = samx_bf16_to_f32(hd[m * OUT + o]), bb = samx_bf16_to_f32(bias16[o]);
+      double v = 0.5 * acc + c + bb;
+      double tol = fabs(v) / 256 + 2 * IN * 6e-8 * (0.5 * mag + fabs(c) + fabs(bb)) + 1e-30;
+      wst = fmax(wst, fabs(samx_bf16_to_f32(got[m * OUT + o]) - v) / tol);
+    }
+  CHECK(wst <= 1, "cuBLASLt bf16 D = 0.5 x w^T + D + bias in place: %.3g of the bound", wst);
+  free(hx), free(hw), free(hd), free(got);
+  samx_ctx_free(&ctx);
+}
+
+int main(int argc, char **argv) {
+  SamxDevice dev;
+  if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
+  uint64_t s = 42;
+  float *x = malloc(sizeof(float) * M * IN), *w = malloc(sizeof(float) * OUT * IN), b[OUT];
+  float *gy = malloc(sizeof(float) * M * OUT);
+  samx_test_fill_uniform(x, M * IN, -2.0f, 2.0f, &s);
+  samx_test_fill_uniform(w, OUT * IN, -0.3f, 0.3f, &s);
+  samx_test_fill_uniform(b, OUT, -1.0f, 1.0f, &s);
+  samx_test_fill_uniform(gy, M * OUT, -1.0f, 1.0f, &s);
+  cast_checks(dev);
+  SamxDevice cpu = samx_cpu();
+  LinearRun f32 = run_linear(cpu, SAMX_PRECISION_FP32, x, w, b, gy);
+  LinearRun ref16 = run_linear(cpu, SAMX_PRECISION_BF16, x, w, b, gy);
+  double bf16_rel = 1.0 / 256 + IN * 6e-8, order_rel = 2 * IN * 6e-8 + 1e-7;
+  if (dev.type == SAMX_CPU) {
+    compare("CPU bf16 reference mode vs fp32", &ref16, &f32, x, w, gy, bf16_rel);
+    CHECK(max_abs_diff(ref16.y, f32.y, M * OUT) > 1e-4, "the bf16 mode rounds (differs from fp32 by %g)",
+          max_abs_diff(ref16.y, f32.y, M * OUT));
+  } else {
+    LinearRun g16 = run_linear(dev, SAMX_PRECISION_BF16, x, w, b, gy);
+    compare("CUDA bf16 vs CPU bf16 reference mode", &g16, &ref16, x, w, gy, order_rel);
+    compare("CUDA bf16 vs CPU fp32", &g16, &f32, x, w, gy, bf16_rel);
+    CHECK(max_abs_diff(g16.y, f32.y, M * OUT) > 1e-4, "CUDA bf16 is not fp32 (differs by %g)",
+          max_abs_diff(g16.y, f32.y, M * OUT));
+    LinearRun g32 = run_linear(dev, SAMX_PRECISION_TF32, x, w, b, gy);
+    compare("CUDA tf32 vs CPU fp32", &g32, &f32, x, w, gy, 1.0 / 1024 + IN * 6e-8);
+    CHECK(max_abs_diff(g32.y, f32.y, M * OUT) > 1e-6, "CUDA tf32 is not fp32");
+    LinearRun gf = run_linear(dev, SAMX_PRECISION_FP32, x, w, b, gy);
+    compare("CUDA fp32 vs CPU fp32", &gf, &f32, x, w, gy, order_rel);
+    free_run(&g16), free_run(&g32), free_run(&gf);
+    lt_residual_check(dev, x, w, gy);
+    // Inference: the bf16 copies and cuBLASLt's workspace are handed back, only y stays allocated.
+    SamxCtx ctx;
+    samx_test_ctx(&ctx, dev);
+    ctx.precision = SAMX_PRECISION_BF16;
+    samx_ctx_set_recording(&ctx, 0);
+    SamxTensor *tx = samx_from_host(&ctx, SHAPE(M, IN), x), *tw = samx_from_host(&ctx, SHAPE(OUT, IN), w);
+    size_t before = ctx.act.used;
+    SamxTensor *y = samx_linear(&ctx, tx, tw, NULL);
+    size_t y_bytes = (samx_nbytes(y) + SAMX_ARENA_ALIGN - 1) / SAMX_ARENA_ALIGN * SAMX_ARENA_ALIGN;
+    CHECK(ctx.act.used - before >= samx_nbytes(y) && ctx.act.used - before <= y_bytes && ctx.act.peak > ctx.act.used,
+          "bf16 inference keeps %zu bytes (y: %zu), peak above", ctx.act.used - before, y_bytes);
+    samx_ctx_free(&ctx);
+  }
+  free_run(&f32), free_run(&ref16);
+  free(x), free(w), free(gy);
+  return samx_test_summary();
+}
