@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "data/image_io.h"
 #include "engine/samx.h"
 #include "kernels/random.h"
@@ -20,7 +22,8 @@ void samx_segment_p2sam_usage(FILE *f) {
           "  samx segment --checkpoint X_model_epoch_N.pth --base SAM.pth --mask-weights W.pt [--img-size 128]\n"
           "               --image IMG [--device D] --out mask.png [--tensors F]\n"
           "  --checkpoint also takes a samx P2SAM checkpoint (samx train, method.name = p2sam; --snapshot epoch_N\n"
-          "  then reads checkpoints/snapshot_epoch_N.safetensors beside it).\n"
+          "  then reads checkpoints/snapshot_epoch_N.safetensors beside it; a stage-1 one, like a stage-1 file,\n"
+          "  has no prompt-generation network: its dense prompt is no_mask_embed).\n"
           "  --mask-weights W.pt   the [8, 1] assembling weights (*_mask_weights_epoch_N.pt)\n"
           "  --snapshot epoch_N    a snapshot of final_weights.pth (default: the file's first)\n"
           "  --base SAM.pth        the SAM under a stage-1 file, resized to --img-size (default 128) as load_from does\n"
@@ -80,6 +83,22 @@ int samx_is_samx_p2sam(const char *path) {
   return yes;
 }
 
+// An integer key of the [p2sam] section of the config a samx P2SAM checkpoint records ("stage": 1 has
+// no prompt-generation network, the dense prompt is no_mask_embed; "crop"), or 0 when absent.
+int64_t samx_p2sam_samx_key(const char *path, const char *key) {
+  SamxSafetensors st;
+  if (samx_st_open(&st, path) != 0) {
+    samx_clear_error();
+    return 0;
+  }
+  const char *meta = samx_st_meta(&st, "meta");
+  json_t *j = meta ? json_loads(meta, 0, NULL) : NULL;
+  int64_t v = (int64_t)json_integer_value(json_object_get(json_object_get(json_object_get(j, "config"), "p2sam"), key));
+  json_decref(j);
+  samx_st_close(&st);
+  return v;
+}
+
 // A samx checkpoint's snapshot: checkpoints/snapshot_<name>.safetensors beside it, into mm's
 // prompt-generation network.
 static int load_samx_snapshot(SamMethodModel *mm, const char *ckpt, const char *snapshot) {
@@ -135,6 +154,8 @@ int samx_segment_p2sam(int argc, char **argv) {
   int stage1 = 0, rc;
   if (samx_is_samx_p2sam(a.checkpoint)) {
     rc = sam_method_load(&mm, a.checkpoint, dev, 0);
+    stage1 = samx_p2sam_samx_key(a.checkpoint, "stage") == 1;  // no trained prompt generator: no_mask_embed
+    if (rc == 0 && stage1 && (a.snapshot || a.noise)) rc = samx_fail("%s: a stage-1 checkpoint has no snapshots and no z (--snapshot, --noise)", a.checkpoint);
     if (rc == 0 && a.snapshot) rc = load_samx_snapshot(&mm, a.checkpoint, a.snapshot);
   } else {
     rc = p2sam_load_authors(&mm, a.checkpoint, a.base, a.mask_weights, a.snapshot, a.img_size, dev, 0, &stage1);

@@ -256,9 +256,18 @@ SamxTensor *p2sam_decode(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *image_emb
 // ref: train_first_stage.py:145 weights_eight = cat(1 - w.sum(0), w)
 SamxTensor *p2sam_weights(SamxCtx *ctx, SamMethodModel *mm) {
   SamxTensor *w = param(mm, "mask_weights.weights", -1, "");
+  if (mm->variant == P2SAM_ASSEMBLE_CONVEX) {  // softmax([0, v1..v7])
+    SamxTensor *parts[2] = {samx_zeros(ctx, SAMX_F32, SHAPE(1)), samx_reshape(ctx, w, SHAPE(P2SAM_MASKS - 1))};
+    return samx_softmax(ctx, samx_concat(ctx, parts, 2, 0));
+  }
   SamxTensor *w0 = samx_add_scalar(ctx, samx_scale(ctx, samx_sum(ctx, w), -1.0f), 1.0f);
   SamxTensor *parts[2] = {w0, samx_reshape(ctx, w, SHAPE(P2SAM_MASKS - 1))};
   return samx_concat(ctx, parts, 2, 0);
+}
+
+void p2sam_set_assemble(SamMethodModel *mm, int assemble) {
+  mm->variant = assemble;
+  samx_tensor_fill(param(mm, "mask_weights.weights", -1, ""), assemble == P2SAM_ASSEMBLE_CONVEX ? 0.0f : 1.0f / P2SAM_MASKS);
 }
 
 // ref: sam.postprocess_masks (bilinear 4g -> S; crop and resize to the same S are identities) and
