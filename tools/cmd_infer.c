@@ -436,7 +436,6 @@ static int append_candidates(SamxPredictionsWriter *w, int64_t row, const SamxIn
 }
 
 int samx_is_samx_p2sam(const char *path);     // tools/cmd_segment_p2sam.c
-int64_t samx_p2sam_samx_key(const char *path, const char *key);  // tools/cmd_segment_p2sam.c
 
 // P2SAM: a samx checkpoint or the authors' files, and the snapshots to ensemble: --snapshots
 // 10,50,70,100 (default; evaluate.py's) names epoch_N snapshots; "none" uses the model as loaded.
@@ -460,8 +459,8 @@ static int load_p2sam(InferArgs *a, SamxDevice device, SamMethodModel *model, P2
   int samx_ckpt = samx_is_samx_p2sam(a->checkpoint), stage1 = 0;
   int rc = samx_ckpt ? sam_method_load(model, a->checkpoint, device, 0)
                      : p2sam_load_authors(model, a->checkpoint, a->base, a->mask_weights, n ? ptrs[0] : NULL, a->img_size, device, 0, &stage1);
-  if (samx_ckpt) stage1 = samx_p2sam_samx_key(a->checkpoint, "stage") == 1;
-  if (a->crop < 0) a->crop = samx_ckpt ? samx_p2sam_samx_key(a->checkpoint, "crop") : 0;  // as it was trained
+  if (samx_ckpt) stage1 = p2sam_samx_config_key(a->checkpoint, "stage") == 1;
+  if (a->crop < 0) a->crop = samx_ckpt ? p2sam_samx_config_key(a->checkpoint, "crop") : 0;  // as it was trained
   a->o.p2sam_stage1 = stage1;  // no prompt-generation network: one hypothesis, no snapshots
   if (rc == 0 && n && stage1 && a->snapshots)
     rc = samx_fail("--snapshots: %s is a stage-1 P2SAM model (no prompt-generation network, one hypothesis)", a->checkpoint);

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "data/image_io.h"
 #include "engine/samx.h"
 #include "kernels/random.h"
@@ -83,22 +81,6 @@ int samx_is_samx_p2sam(const char *path) {
   return yes;
 }
 
-// An integer key of the [p2sam] section of the config a samx P2SAM checkpoint records ("stage": 1 has
-// no prompt-generation network, the dense prompt is no_mask_embed; "crop"), or 0 when absent.
-int64_t samx_p2sam_samx_key(const char *path, const char *key) {
-  SamxSafetensors st;
-  if (samx_st_open(&st, path) != 0) {
-    samx_clear_error();
-    return 0;
-  }
-  const char *meta = samx_st_meta(&st, "meta");
-  json_t *j = meta ? json_loads(meta, 0, NULL) : NULL;
-  int64_t v = (int64_t)json_integer_value(json_object_get(json_object_get(json_object_get(j, "config"), "p2sam"), key));
-  json_decref(j);
-  samx_st_close(&st);
-  return v;
-}
-
 // A samx checkpoint's snapshot: checkpoints/snapshot_<name>.safetensors beside it, into mm's
 // prompt-generation network.
 static int load_samx_snapshot(SamMethodModel *mm, const char *ckpt, const char *snapshot) {
@@ -154,7 +136,7 @@ int samx_segment_p2sam(int argc, char **argv) {
   int stage1 = 0, rc;
   if (samx_is_samx_p2sam(a.checkpoint)) {
     rc = sam_method_load(&mm, a.checkpoint, dev, 0);
-    stage1 = samx_p2sam_samx_key(a.checkpoint, "stage") == 1;  // no trained prompt generator: no_mask_embed
+    stage1 = p2sam_samx_config_key(a.checkpoint, "stage") == 1;  // no trained prompt generator: no_mask_embed
     if (rc == 0 && stage1 && (a.snapshot || a.noise)) rc = samx_fail("%s: a stage-1 checkpoint has no snapshots and no z (--snapshot, --noise)", a.checkpoint);
     if (rc == 0 && a.snapshot) rc = load_samx_snapshot(&mm, a.checkpoint, a.snapshot);
   } else {

@@ -115,7 +115,8 @@ static const CfgKey KEYS[] = {
     STR("data", "path", data, "", "dataset file (samx-dataset HDF5, required)"),
     STR("data", "train_split", train_split, "train", "split trained on"),
     STR("data", "val_split", val_split, "val", "split validated on (empty: no validation)"),
-    STR("data", "embeddings", embeddings, "", "embedding cache (`samx embed`) of model.checkpoint's frozen encoder (empty: run the encoder on the fly)"),
+    STR("data", "embeddings", embeddings, "", "embedding cache (`samx embed`) of model.checkpoint's frozen encoder (empty: run the encoder on the fly); "
+        "p2sam stage 2: made from stage 1's checkpoint (p2sam.from), whose LoRA encoder stage 2 keeps frozen"),
     INT("data", "box_jitter", box_jitter, "0", 0, 4096, "MedSAM box jitter: each side moved out by up to this many image pixels (0: tight box)"),
     INT("data", "train_first", train_first, "-1", -1, BIG,
         "train on the training split's first N rows in file order only (0: all; -1: the method's default: 500 "
@@ -349,8 +350,9 @@ int samx_train_config_validate(const SamxTrainConfig *c) {
   if (c->method == SAMX_METHOD_P2SAM) {
     if (c->p2sam_stage == 2 && !c->p2sam_from[0])
       return samx_fail("config: [p2sam] from is required in stage 2 (stage 1's run directory or checkpoint)");
-    if (c->embeddings[0])
-      return samx_fail("config: [data] embeddings: P2SAM runs its own encoder (LoRA, mean 0 / std 1 input); leave it empty");
+    if (c->embeddings[0] && c->p2sam_stage == 1)
+      return samx_fail("config: [data] embeddings: P2SAM's stage 1 trains LoRA through the encoder; the cache is for stage 2 "
+                       "(`samx embed --checkpoint STAGE1/checkpoints/final.safetensors`)");
     if (!c->save_frozen)
       return samx_fail("config: [train] save_frozen = false: a P2SAM checkpoint must hold its resized SAM (keep it true)");
   }

@@ -222,6 +222,10 @@ static int build_p2sam(Trainer *t, int trainable) {
     if (sam_method_load_ex(&t->mm, from, t->dev, 0, P2SAM_STAGE2) != 0)
       return samx_fail("config: [p2sam] from: %s", samx_last_error());
     if (t->mm.method != SAM_METHOD_P2SAM) return samx_fail("config: [p2sam] from: %s holds a %s model", from, t->mm.def->name);
+    int64_t crop1 = p2sam_samx_config_key(from, "crop");
+    if (c->embeddings[0] && crop1 != c->p2sam_crop)  // the cache holds what stage 1's encoder saw
+      return samx_fail("config: [p2sam] crop = %lld, but stage 1 (%s) and so its embedding cache %s use crop %lld", (long long)c->p2sam_crop,
+                       from, c->embeddings, (long long)crop1);
     return 0;
   }
   SamModel base, sam;
@@ -287,9 +291,13 @@ static int open_loader(Trainer *t, const char *split_name, int training, SamxLoa
   if (training && t->world > 1) o.batch_rank = t->rank, o.batch_world = t->world;  // whole batches per rank
   if (training) o.first = samx_train_first(c);
   if (c->embeddings[0]) {
-    if (!c->checkpoint[0]) return samx_fail("config: [data] embeddings needs [model] checkpoint (the encoder that made them)");
+    // P2SAM stage 2: the encoder is stage 1's (LoRA), so the cache must have been made from that checkpoint
+    char p2from[SAMX_CFG_STR + 64];
+    const char *enc = c->checkpoint;
+    if (t->p2sam) p2sam_from_path(c, p2from, sizeof p2from), enc = p2from;
+    if (!enc[0]) return samx_fail("config: [data] embeddings needs [model] checkpoint (the encoder that made them)");
     if (c->train_encoder) return samx_fail("config: [data] embeddings and [model] train_encoder = true exclude each other");
-    if (!t->ckpt_sha[0] && samx_sha256_file(c->checkpoint, t->ckpt_sha) != 0) return -1;
+    if (!t->ckpt_sha[0] && samx_sha256_file(enc, t->ckpt_sha) != 0) return -1;
     o.embed_path = c->embeddings;
     o.checkpoint_sha256 = t->ckpt_sha;
     if (!c->allow_dataset_mismatch && !t->data_sha[0] && samx_sha256_file(c->data, t->data_sha) != 0) return -1;
@@ -332,7 +340,7 @@ typedef struct {
 // P2SAM: the grey images in [0, 1] (channel 0 of colour images) resized bilinearly to S x S, kept in
 // t->pixels for the prior network; the encoder sees them replicated to 3 channels (mean 0, std 1),
 // recorded in stage 1 (LoRA trains through it).
-static SamxTensor *p2sam_embed(Trainer *t, const SamxBatch *b, int n) {
+static SamxTensor *p2sam_embed(Trainer *t, const SamxBatch *b, int n, SamxTensor *cached) {
   int64_t C = t->cfg->p2sam_crop, h = C ? C : b->h, w = C ? C : b->w, S = t->mm.sam.cfg.img_size;
   float *grey = (float *)malloc(sizeof(float) * (size_t)(n * h * w));
   for (int i = 0; i < n; i++) {
@@ -345,6 +353,10 @@ static SamxTensor *p2sam_embed(Trainer *t, const SamxBatch *b, int n) {
   SamxTensor *x = samx_from_host(&t->ctx, SHAPE(n, 1, h, w), grey);
   free(grey);
   t->pixels = h == S && w == S ? x : samx_resize_bilinear(&t->ctx, x, S, S);
+  if (cached) {  // stage 2 from the cache of stage 1's encoder: only the prior network needs the pixels
+    samx_ctx_set_recording(&t->ctx, prev);
+    return cached;
+  }
   samx_ctx_set_recording(&t->ctx, prev && t->cfg->p2sam_stage == 1);
   SamxTensor *emb = sam_method_encode(&t->ctx, &t->mm, p2sam_encoder_input(&t->ctx, t->pixels));
   samx_ctx_set_recording(&t->ctx, prev);
@@ -363,9 +375,9 @@ static SamxTensor *embed_batch(Trainer *t, const SamxBatch *b, int n) {
     SamxTensor *e = samx_new(&t->ctx, SAMX_F32, SHAPE(n, C, g, g));
     for (int i = 0; i < n; i++)
       samx_memcpy(e->device, (float *)e->data + i * per, samx_cpu(), b->embeddings + t->use[i] * per, sizeof(float) * (size_t)per);
-    return e;
+    return t->p2sam ? p2sam_embed(t, b, n, e) : e;
   }
-  if (t->p2sam) return p2sam_embed(t, b, n);
+  if (t->p2sam) return p2sam_embed(t, b, n, NULL);
   SamxTensor **imgs = (SamxTensor **)malloc(sizeof(SamxTensor *) * (size_t)n);
   int64_t hw = b->h * b->w;
   for (int i = 0; i < n; i++) {

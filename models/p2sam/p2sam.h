@@ -113,5 +113,8 @@ void p2sam_optim_init(SamxOptim *o, SamMethodModel *mm, int stage, double weight
 // Returns 0, or -1 with samx_last_error naming the file and entry.
 int p2sam_load_authors(SamMethodModel *mm, const char *ckpt, const char *base, const char *mask_weights,
                        const char *snapshot, int img_size, SamxDevice device, int train, int *stage1);
+// An integer key of the [p2sam] section of the config a `samx train` P2SAM checkpoint records ("stage":
+// 1 has no prompt-generation network, its dense prompt is no_mask_embed; "crop"); 0 when absent.
+int64_t p2sam_samx_config_key(const char *path, const char *key);
 // The snapshot names of a final_weights.pth in the file's order (caller frees the array and names).
 int p2sam_snapshots(const char *ckpt, char ***names, int *n);
