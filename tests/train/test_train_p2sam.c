@@ -11,7 +11,8 @@
 //    crop or a cache in stage 1 is refused;
 //  - p2sam.crop: stage 1 on 16 px windows trains and validates; samx infer on that stage-1 checkpoint gives 1
 //    hypothesis per row, empty outside the window of the row's annotators; samx infer on stage 2 with
-//    --snapshots 1,2 --samples 2 writes 4 hypotheses.
+//    --snapshots 1,2 --samples 2 writes 4 hypotheses;
+//  - p2sam.assemble = convex: the checkpoint loads back convex (its metadata), its 8 weights positive and summing to 1.
 // argv[1] "cuda": stage 1 and stage 2 (from the same stage-1 run) on cuda:0 log the CPU runs' losses step by
 // step (relative 1e-3: f32 reduction order differs and the difference grows over the steps), and stage 2 on
 // cuda:0 leaves the frozen parts bit for bit as stage 1 left them.
@@ -208,6 +209,28 @@ static void check_crop(const char *run2) {
   if (p) samx_predictions_close(p);
 }
 
+static void check_convex(void) {
+  int rc = samx_run("train %s/s1.ini --set run.dir=%s/convex --set p2sam.assemble=convex --set train.steps=3", dir, dir);
+  CHECK(rc == 0, "stage 1 with convex assembling: exit %d: %s", rc, err_text);
+  char ck[400];
+  snprintf(ck, sizeof ck, "%s/convex/checkpoints/final.safetensors", dir);
+  SamMethodModel mm;
+  if (rc == 0 && sam_method_load(&mm, ck, samx_cpu(), 0) == 0) {
+    SamxCtx ctx;
+    samx_ctx_init(&ctx, samx_cpu(), 1 << 20, 64);
+    float w[P2SAM_MASKS], sum = 0, lo = 1;
+    samx_tensor_read_f32(p2sam_weights(&ctx, &mm), w);
+    for (int j = 0; j < P2SAM_MASKS; j++) sum += w[j], lo = fminf(lo, w[j]);
+    CHECK(mm.variant == P2SAM_ASSEMBLE_CONVEX && lo > 0 && fabsf(sum - 1) < 1e-6 && w[0] != w[1],
+          "convex checkpoint: variant %d, min weight %g, sum %.7f", mm.variant, lo, sum);
+    printf("convex assembling after 3 steps: w0 %.4f, w1 %.4f, sum %.7f\n", w[0], w[1], sum);
+    samx_ctx_free(&ctx);
+    sam_method_free(&mm);
+  } else {
+    CHECK(0, "load %s: %s", ck, samx_last_error());
+  }
+}
+
 static int cuda_main(void) {
   write_config("s1.ini", "[p2sam]\nstage = 1\nimg_size = 32\n[optim]\nlr = 3e-3\n[train]\nsteps = 4\n");
   parity("s1.ini", 1, 4);
@@ -324,6 +347,7 @@ int main(int argc, char **argv) {
   check_train_first(run1);
   check_cache(run1);
   check_crop(run2);
+  check_convex();
 
   write_config("bad.ini", "[p2sam]\nstage = 2\n[train]\nsteps = 1\n");
   snprintf(cfg, sizeof cfg, "%s/bad.ini", dir);
