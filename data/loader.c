@@ -340,6 +340,7 @@ static int load_split(SamxLoader *l) {
     l->split_rows = (int64_t *)malloc((size_t)(l->n_rows + 1) * sizeof *l->split_rows);
     samx_dataset_split_rows(l->ds, l->opts.split, l->split_rows, l->n_rows);
   }
+  if (l->opts.first > 0 && l->opts.first < l->n_rows) l->n_rows = l->opts.first;  // rows are in file order
   const char *name = l->opts.split < 0 ? "all" : samx_split_name(l->opts.split);
   if (l->n_rows < l->opts.world)
     return samx_fail("%s: split %s has %lld rows, fewer than the %d ranks", l->path, name, (long long)l->n_rows,

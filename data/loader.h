@@ -68,6 +68,10 @@ typedef struct {
   // batch_world batches: the same on every rank and independent of batch_world (a run resumes on
   // another number of ranks). rank/world must be 0/1. batch_world 0 or 1: off.
   int batch_rank, batch_world;
+  // Only the split's first `first` rows in file order (P²SAM's stage 2 trains on indices[:500] of the
+  // training split, train_second_stage.py); 0 or more than the split: every row. Shuffling, sharding and
+  // the state's split_rows then refer to the subset.
+  int64_t first;
 } SamxLoaderOpts;
 
 // Defaults: train split, batch 2, seed 0, rank 0 of 1, shuffle, no drop_last, prefetch 2, uint8

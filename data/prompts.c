@@ -1,6 +1,8 @@
 // Prompt derivation from masks (see prompts.h for the conventions).
 #include "data/prompts.h"
 
+#include <math.h>
+
 #include <stdlib.h>
 
 #include "data/rng.h"
@@ -117,4 +119,21 @@ int samx_prompts_derive(const uint8_t *masks, const uint8_t *annotator_valid, in
   samx_prompt_interior_point(m, h, w, out->interior, NULL);
   samx_prompt_centroid(m, h, w, out->centroid);
   return 0;
+}
+
+void samx_prompt_crop_window(const uint8_t *masks, const uint8_t *annotator_valid, int64_t k, int64_t h, int64_t w,
+                             int64_t side, int64_t out[2]) {
+  double sy = 0, sx = 0, n = 0;
+  for (int64_t y = 0; y < h; y++)
+    for (int64_t x = 0; x < w; x++) {
+      int on = 0;
+      for (int64_t a = 0; a < k && !on; a++) on = (!annotator_valid || annotator_valid[a]) && masks[(a * h + y) * w + x];
+      if (on) sy += (double)y, sx += (double)x, n++;
+    }
+  double cy = n > 0 ? sy / n : (double)(h - 1) / 2, cx = n > 0 ? sx / n : (double)(w - 1) / 2;
+  // the window's centre pixel (side / 2 from its corner) at the rounded centroid, then clamped
+  int64_t y0 = (int64_t)floor(cy + 0.5) - side / 2, x0 = (int64_t)floor(cx + 0.5) - side / 2;
+  y0 = y0 > h - side ? h - side : y0;
+  x0 = x0 > w - side ? w - side : x0;
+  out[0] = y0 < 0 ? 0 : y0, out[1] = x0 < 0 ? 0 : x0;
 }

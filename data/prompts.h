@@ -39,6 +39,13 @@ int samx_prompt_centroid(const uint8_t *mask, int64_t h, int64_t w, double c[2])
 int samx_prompt_pick_annotator(const uint8_t *masks, const uint8_t *annotator_valid, int64_t k, int64_t h, int64_t w,
                                uint64_t seed);
 
+// The top-left corner (y0, x0) of a side x side window centred on the centroid of the union of the
+// valid annotators' masks (annotator_valid NULL: all), the image centre when all are empty, moved
+// inside the H x W image (side <= H, W). P²SAM's lesion-centred crops (the LIDC pickle's 128 px
+// crops are centred on the lesion the annotators marked).
+void samx_prompt_crop_window(const uint8_t *masks, const uint8_t *annotator_valid, int64_t k, int64_t h, int64_t w,
+                             int64_t side, int64_t out[2]);
+
 // Every prompt of one sample at once, for the training step.
 typedef struct {
   int annotator;            // the chosen annotator, -1 when every mask is empty (nothing else set)

@@ -194,3 +194,27 @@ SamxTensor *samx_resize_bilinear(SamxCtx *ctx, SamxTensor *x, int64_t out_h, int
   samx_record(ctx, "resize_bilinear", resize_backward, y, 1, &x);
   return y;
 }
+
+// ---- 2 x 2 average pooling, ceil mode ----
+
+static void avg_pool2_backward(SamxCtx *ctx, SamxNode *node) {
+  SamxTensor *x = node->in[0], *y = node->out;
+  SamxTensor *gx = samx_grad_of(ctx, x);
+  if (!gx) return;
+  int64_t planes = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3];
+  SAMX_ON_DEVICE(x, samx_cpu_avg_pool2_bwd(samx_f32(y->grad), samx_f32(gx), planes, H, W),
+                 samx_cuda_avg_pool2_bwd(samx_f32(y->grad), samx_f32(gx), planes, H, W));
+}
+
+SamxTensor *samx_avg_pool2_ceil(SamxCtx *ctx, SamxTensor *x) {
+  samx_check_f32("avg_pool2_ceil", x);
+  char s[96];
+  if (x->ndim != 4 || x->shape[2] < 1 || x->shape[3] < 1)
+    SAMX_DIE("avg_pool2_ceil: x %s must be [B, C, H, W] with H, W >= 1", samx_shape_str(samx_shape_of(x), s, sizeof s));
+  int64_t planes = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3];
+  SamxTensor *y = samx_new(ctx, SAMX_F32, SHAPE(x->shape[0], x->shape[1], (H + 1) / 2, (W + 1) / 2));
+  SAMX_ON_DEVICE(x, samx_cpu_avg_pool2_fwd(samx_f32(x), samx_f32(y), planes, H, W),
+                 samx_cuda_avg_pool2_fwd(samx_f32(x), samx_f32(y), planes, H, W));
+  samx_record(ctx, "avg_pool2_ceil", avg_pool2_backward, y, 1, &x);
+  return y;
+}

@@ -1,5 +1,5 @@
 // defines: samx_conv2d, samx_conv_transpose2d (groups 1, dilation 1, torch.nn.functional semantics),
-// samx_resize_bilinear (F.interpolate(mode="bilinear", align_corners=False), no antialiasing).
+// samx_avg_pool2_ceil, samx_resize_bilinear (F.interpolate(mode="bilinear", align_corners=False), no antialiasing).
 #ifndef SAMX_OPS_CONV_H
 #define SAMX_OPS_CONV_H
 
@@ -15,5 +15,8 @@ SamxTensor *samx_conv2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *
 SamxTensor *samx_conv_transpose2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, int stride, int pad);
 // x [B, C, H, W] -> [B, C, out_h, out_w].
 SamxTensor *samx_resize_bilinear(SamxCtx *ctx, SamxTensor *x, int64_t out_h, int64_t out_w);
+// F.avg_pool2d(x, 2, 2, ceil_mode=True) of x [B, C, H, W] -> [B, C, ceil(H/2), ceil(W/2)]: a partial
+// last row / column window is the mean of its elements inside x (kernels/conv.h samx_avg_pool2_at).
+SamxTensor *samx_avg_pool2_ceil(SamxCtx *ctx, SamxTensor *x);
 
 #endif

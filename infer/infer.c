@@ -450,17 +450,20 @@ static void run_p2sam(SamxInferer *r, const SamxInferInput *in, int n, SamxInfer
   SamMethodModel *mm = r->mm;
   int64_t S = mm->sam.cfg.img_size;
   const P2samSnapshots *snaps = (const P2samSnapshots *)r->o.p2sam_snapshots;
-  int nsnap = snaps ? snaps->n : 1, ns = r->o.p2sam_samples;
+  int stage1 = r->o.p2sam_stage1, nsnap = snaps && !stage1 ? snaps->n : 1, ns = stage1 ? 1 : r->o.p2sam_samples;
   samx_ctx_reset(&r->enc);
   samx_ctx_reset(&r->dec);
   SamxTensor *px[n];
+  int ch[n], cw[n];  // the window the model sees (the whole image without a crop)
   for (int i = 0; i < n; i++) {  // the grey image in [0, 1] at S x S (channel 0 of the RGB input)
-    int64_t hw = (int64_t)in[i].h * in[i].w;
-    float *g = (float *)malloc(sizeof(float) * (size_t)hw);
-    for (int64_t q = 0; q < hw; q++) g[q] = in[i].rgb[3 * q] / 255.0f;
-    SamxTensor *x = samx_from_host(&r->dec, SHAPE(1, 1, in[i].h, in[i].w), g);
+    int c = in[i].crop[2], y0 = c ? in[i].crop[0] : 0, x0 = c ? in[i].crop[1] : 0;
+    ch[i] = c ? c : in[i].h, cw[i] = c ? c : in[i].w;
+    float *g = (float *)malloc(sizeof(float) * (size_t)ch[i] * cw[i]);
+    for (int y = 0; y < ch[i]; y++)
+      for (int x = 0; x < cw[i]; x++) g[y * cw[i] + x] = in[i].rgb[3 * ((int64_t)(y0 + y) * in[i].w + x0 + x)] / 255.0f;
+    SamxTensor *x = samx_from_host(&r->dec, SHAPE(1, 1, ch[i], cw[i]), g);
     free(g);
-    px[i] = in[i].h == S && in[i].w == S ? x : samx_resize_bilinear(&r->dec, x, S, S);
+    px[i] = ch[i] == S && cw[i] == S ? x : samx_resize_bilinear(&r->dec, x, S, S);
   }
   SamxTensor *pixels = n == 1 ? px[0] : samx_concat(&r->dec, px, n, 0);
   SamxTensor *e = sam_encode(&r->enc, &mm->sam, p2sam_encoder_input(&r->enc, pixels));
@@ -474,26 +477,29 @@ static void run_p2sam(SamxInferer *r, const SamxInferInput *in, int n, SamxInfer
   }
   float *eps = (float *)malloc(sizeof(float) * (size_t)n * P2SAM_LATENT);
   for (int k = 0; k < nsnap; k++) {
-    if (snaps) p2sam_snapshot_apply(snaps, k);
+    if (snaps && !stage1) p2sam_snapshot_apply(snaps, k);
     size_t mark = samx_ctx_mark(&r->dec);
-    SamxTensor *mu, *log_sigma;
-    p2sam_prior(&r->dec, mm, pixels, &mu, &log_sigma);
+    SamxTensor *mu = NULL, *log_sigma = NULL;
+    if (!stage1) p2sam_prior(&r->dec, mm, pixels, &mu, &log_sigma);
     for (int j = 0; j < ns; j++) {
       size_t mark2 = samx_ctx_mark(&r->dec);
-      for (int i = 0; i < n; i++)
+      for (int i = 0; i < n && !stage1; i++)
         samx_cpu_random_fill(SAMX_RNG_NORMAL, eps + (size_t)i * P2SAM_LATENT, P2SAM_LATENT, samx_hash4(r->o.p2sam_seed, in[i].key, 0, 0),
                              (uint64_t)(j * nsnap + k) * P2SAM_LATENT, 0.0f, 1.0f);
-      SamxTensor *z = samx_gaussian_reparam(&r->dec, mu, log_sigma, samx_from_host(&r->dec, samx_shape_of(mu), eps));
+      SamxTensor *z = stage1 ? NULL : samx_gaussian_reparam(&r->dec, mu, log_sigma, samx_from_host(&r->dec, samx_shape_of(mu), eps));
       SamxTensor *low = p2sam_decode(&r->dec, mm, emb, NULL, p2sam_dense_prompt(&r->dec, mm, z, n)), *assembled;
       p2sam_assemble(&r->dec, mm, low, NULL, NULL, &assembled);
       for (int i = 0; i < n; i++) {
         size_t mark3 = samx_ctx_mark(&r->dec);
         SamxTensor *a = samx_slice(&r->dec, assembled, 0, i, i + 1);
-        if (in[i].h != S || in[i].w != S) a = samx_resize_bilinear(&r->dec, a, in[i].h, in[i].w);
+        if (ch[i] != S || cw[i] != S) a = samx_resize_bilinear(&r->dec, a, ch[i], cw[i]);
         samx_tensor_read_f32(a, r->logits);
         size_t hw = (size_t)in[i].h * in[i].w;
         uint8_t *dst = out[i].mask + (size_t)(j * nsnap + k) * hw;
-        for (size_t q = 0; q < hw; q++) dst[q] = r->logits[q] > 0;
+        int64_t y0 = in[i].crop[2] ? in[i].crop[0] : 0, x0 = in[i].crop[2] ? in[i].crop[1] : 0;
+        if (in[i].crop[2]) memset(dst, 0, hw);  // outside the window: background
+        for (int y = 0; y < ch[i]; y++)
+          for (int x = 0; x < cw[i]; x++) dst[(y0 + y) * in[i].w + x0 + x] = r->logits[y * cw[i] + x] > 0;
         samx_ctx_release(&r->dec, mark3);
       }
       samx_ctx_release(&r->dec, mark2);

@@ -36,6 +36,7 @@ typedef struct {
   // in the order sample-major (hypothesis j s + k: sample j of snapshot k); no prompt is used.
   const struct P2samSnapshotsTag *p2sam_snapshots;  // P2samSnapshots (models/p2sam/p2sam.h); NULL: the model as loaded
   int p2sam_samples;    // z draws per snapshot (default 4)
+  int p2sam_stage1;     // a stage-1 model: one hypothesis, the dense prompt no_mask_embed (no prior, no z)
   uint64_t p2sam_seed;  // eps of image `key`, snapshot k, sample j: normal draws (hash(seed, key), (j S + k) 256 + i)
   int keep_candidates;  // SimSAM: return the K candidate masks
   int trace;            // SimSAM: also return the initial prediction and candidate logits (tests)
@@ -50,6 +51,8 @@ typedef struct {
   const uint8_t *seg;  // SQA: the segmentation to score, n_classes channels of h*w
   int n_classes;
   uint64_t key;        // identifies the image for SimSAM's seeded click draws (the dataset row)
+  int crop[3];         // P2SAM: y0, x0, side of the window the model sees; its masks are pasted back into
+                       // the h x w image (0 outside). side 0: the whole image
 } SamxInferInput;
 
 typedef struct {

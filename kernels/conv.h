@@ -89,6 +89,26 @@ SAMX_HD float samx_bilinear_at(const float *x, int64_t H, int64_t W, int64_t Ho,
   return wt[0] * x[idx[0]] + wt[1] * x[idx[1]] + wt[2] * x[idx[2]] + wt[3] * x[idx[3]];
 }
 
+// AvgPool2d(2, stride 2, ceil_mode=True, padding 0) of one [H, W] plane at output (oy, ox), output
+// [ceil(H / 2), ceil(W / 2)]: the mean of the window's elements that lie inside the plane. torch
+// (aten/src/ATen/native/cpu/AvgPoolKernel.cpp) clips the window to the input plus padding, so with
+// padding 0 a partial last window is divided by its clipped size (1 or 2), count_include_pad or not.
+SAMX_HD int64_t samx_avg_pool2_count(int64_t H, int64_t W, int64_t oy, int64_t ox) {
+  int64_t h = 2 * oy + 2 <= H ? 2 : H - 2 * oy, w = 2 * ox + 2 <= W ? 2 : W - 2 * ox;
+  return h * w;
+}
+SAMX_HD float samx_avg_pool2_at(const float *x, int64_t H, int64_t W, int64_t oy, int64_t ox) {
+  float s = 0.0f;
+  for (int64_t y = 2 * oy; y < 2 * oy + 2 && y < H; y++)
+    for (int64_t xx = 2 * ox; xx < 2 * ox + 2 && xx < W; xx++) s += x[y * W + xx];
+  return s / (float)samx_avg_pool2_count(H, W, oy, ox);
+}
+// Its adjoint at input (iy, ix): the gradient of the one window that holds it, over that window's count.
+SAMX_HD float samx_avg_pool2_grad_at(const float *gy, int64_t H, int64_t W, int64_t iy, int64_t ix) {
+  int64_t oy = iy / 2, ox = ix / 2, Wo = (W + 1) / 2;
+  return gy[oy * Wo + ox] / (float)samx_avg_pool2_count(H, W, oy, ox);
+}
+
 // One image: cols [C*kh*kw, Ho*Wo] = im2col(x [C, H, W]).
 SAMX_EXTERN_C void samx_cpu_conv_im2col(const float *x, float *cols, SamxConvGeom g);
 // One image: x [C, H, W] = col2im(cols), or x += col2im(cols) when accumulate.
@@ -102,6 +122,9 @@ SAMX_EXTERN_C void samx_cpu_resize_bilinear_fwd(const float *x, float *y, int64_
                                                 int64_t Ho, int64_t Wo);
 SAMX_EXTERN_C void samx_cpu_resize_bilinear_bwd(const float *gy, float *gx, int64_t planes, int64_t H, int64_t W,
                                                 int64_t Ho, int64_t Wo);
+// planes of [H, W] -> [ceil(H/2), ceil(W/2)] (samx_avg_pool2_at); the backward adds into gx.
+SAMX_EXTERN_C void samx_cpu_avg_pool2_fwd(const float *x, float *y, int64_t planes, int64_t H, int64_t W);
+SAMX_EXTERN_C void samx_cpu_avg_pool2_bwd(const float *gy, float *gx, int64_t planes, int64_t H, int64_t W);
 
 SAMX_EXTERN_C void samx_cuda_conv_im2col(const float *x, float *cols, SamxConvGeom g);
 SAMX_EXTERN_C void samx_cuda_conv_col2im(const float *cols, float *x, int accumulate, SamxConvGeom g);
@@ -112,5 +135,7 @@ SAMX_EXTERN_C void samx_cuda_resize_bilinear_fwd(const float *x, float *y, int64
                                                  int64_t Ho, int64_t Wo);
 SAMX_EXTERN_C void samx_cuda_resize_bilinear_bwd(const float *gy, float *gx, int64_t planes, int64_t H, int64_t W,
                                                  int64_t Ho, int64_t Wo);
+SAMX_EXTERN_C void samx_cuda_avg_pool2_fwd(const float *x, float *y, int64_t planes, int64_t H, int64_t W);
+SAMX_EXTERN_C void samx_cuda_avg_pool2_bwd(const float *gy, float *gx, int64_t planes, int64_t H, int64_t W);
 
 #endif

@@ -102,6 +102,7 @@ char *sam_method_meta_json(const SamMethodModel *mm, const char *base_checkpoint
                         "masks", mm->n_masks, "sam_config", json_loads(cfg, 0, NULL), "base_checkpoint",
                         base_checkpoint ? base_checkpoint : "");
   free(cfg);
+  if (mm->variant) json_object_set_new(o, "variant", json_integer(mm->variant));  // absent: 0
   char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(o);
   return s;
@@ -227,6 +228,7 @@ int sam_method_load_ex(SamMethodModel *mm, const char *path, SamxDevice device, 
   if (rc == 0) {
     sam_method_init(mm, &sam, method, (int)json_integer_value(masks),
                     train_params >= 0 ? train_params : (trainable & SAM_TRAIN_DECODER) != 0, 0, 0.0f);
+    mm->variant = (int)json_integer_value(json_object_get(meta, "variant"));  // 0 when absent
     SamxCheckpoint ck = {.params = &mm->sam.params};
     rc = samx_checkpoint_load(path, &ck, NULL);
     if (rc) sam_method_free(mm);

@@ -47,6 +47,7 @@ typedef struct {
   SamMethod method;
   const SamxMethodDef *def;
   int n_masks;       // hypotheses per prompt by default: M (seqsam), 3 (mcl), 1 (sam-ft)
+  int variant;       // a method's variant, kept in its checkpoints' metadata (p2sam: P2SAM_ASSEMBLE_*); 0: the default
 } SamMethodModel;
 
 // What the trainer's configuration says about the method and its loss (train/config.h's [method]

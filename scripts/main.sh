@@ -183,20 +183,22 @@ train_seqsam_m10() { train_from configs/synthetic_seqsam.ini "$1" "$2" "method.m
 METHODS=("mcl|mcl|MCL" "seqsam_m3|seqsam|SeqSAM, M = 3" "seqsam_m10|seqsam|SeqSAM, M = 10")
 
 # P2SAM: stage 1 (LoRA in the encoder, 8 assembled masks; it trains through the encoder, so no cache)
-# from the pretrained small SAM at its own input size, then stage 2 (prior network + Fcomb) with 4
-# snapshots; 4 snapshots x 4 samples = 16 hypotheses per test image, no prompt. SAMX_MAIN_P2SAM: extra
-# --set overrides of both stages.
+# from the pretrained small SAM, then stage 2 (prior network + Fcomb, on the first 500 training
+# images) with snapshots; 4 snapshots x 4 samples = 16 hypotheses per test image, no prompt. Both see
+# the SIZE/2 crop centred on the annotators' lesion (as the authors' LIDC crops), resized to SIZE, and
+# infer pastes the masks back into the whole image. SAMX_MAIN_P2SAM: extra --set overrides of both stages.
 train_p2sam() {
   local extra
   mapfile -t extra < <(set_args "${SAMX_MAIN_P2SAM:-}")
+  local sizes=(--set p2sam.crop="$((SIZE / 2))")
   $SAMX train configs/synthetic_p2sam_stage1.ini "${COMMON[@]}" --set run.dir="$2/stage1" --set run.seed="$1" \
-    --set model.checkpoint="$RUN/pretrain/sam.safetensors" --set p2sam.img_size="$SIZE" "${extra[@]}"
+    --set model.checkpoint="$RUN/pretrain/sam.safetensors" --set p2sam.img_size="$SIZE" "${sizes[@]}" "${extra[@]}"
   $SAMX train configs/synthetic_p2sam_stage2.ini "${COMMON[@]}" --set run.dir="$2/stage2" --set run.seed="$1" \
-    --set p2sam.from="$2/stage1" "${extra[@]}"
+    --set p2sam.from="$2/stage1" "${sizes[@]}" "${extra[@]}"
 }
-infer_p2sam() {
+infer_p2sam() {  # the crop is the checkpoint's; snapshots 5/25/35/50 of 50 steps: the authors' epochs 10/50/70/100
   $SAMX infer --method p2sam --checkpoint "$2/stage2/checkpoints/final.safetensors" \
-    --snapshots step_20,step_40,step_60,step_80 --samples 4 --seed "$1" --data "$D" --split test --device "$DEVICE" \
+    --snapshots step_5,step_25,step_35,step_50 --samples 4 --seed "$1" --data "$D" --split test --device "$DEVICE" \
     --batch 8 --out "$3" -q
 }
 METHODS+=("p2sam|p2sam|P²SAM, 4 snapshots × 4 samples")

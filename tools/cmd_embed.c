@@ -11,6 +11,8 @@
 #include "data/predictions.h"
 #include "engine/dist.h"
 #include "engine/samx.h"
+#include "data/prompts.h"
+#include "models/p2sam/p2sam.h"
 #include "models/sam/sam.h"
 #include "models/sam/sam_image.h"
 
@@ -148,11 +150,40 @@ static void progress(Progress *p, int64_t done, int64_t total) {
   }
 }
 
+int samx_is_samx_p2sam(const char *path);  // tools/cmd_segment_p2sam.c
+
+// A P2SAM model (a samx P2SAM checkpoint: its LoRA encoder) and its input: the grey image in [0, 1]
+// (the p2sam.crop window centred on the annotators' lesion, when its config has one) resized to S,
+// replicated to 3 channels, as stage 2 of samx train feeds it. NULL model: SAM's preprocessing.
+typedef struct {
+  SamMethodModel *mm;
+  int64_t crop;
+  uint8_t *masks;  // [K, H, W] scratch
+} P2Embed;
+
+static SamxTensor *p2sam_input(SamxCtx *ctx, P2Embed *p2, SamxDataset *ds, int64_t row, const uint8_t *raw, int h, int w,
+                               SamImageInfo *info) {
+  int64_t S = p2->mm->sam.cfg.img_size, C = p2->crop, ch = C ? C : h, cw = C ? C : w, at[2] = {0, 0}, K = samx_dataset_k(ds);
+  int ch_in = samx_dataset_channels(ds);
+  if (C) {
+    if (samx_dataset_read_masks(ds, row, p2->masks)) return NULL;
+    samx_prompt_crop_window(p2->masks, samx_dataset_annotator_valid(ds) + row * K, K, h, w, C, at);
+  }
+  float *g = (float *)malloc(sizeof(float) * (size_t)(ch * cw));
+  for (int64_t y = 0; y < ch; y++)
+    for (int64_t x = 0; x < cw; x++) g[y * cw + x] = raw[((at[0] + y) * w + at[1] + x) * ch_in] / 255.0f;
+  SamxTensor *x = samx_from_host(ctx, SHAPE(1, 1, ch, cw), g);
+  free(g);
+  if (ch != S || cw != S) x = samx_resize_bilinear(ctx, x, S, S);
+  info->orig_h = (int)ch, info->orig_w = (int)cw, info->input_h = info->input_w = (int)S;
+  return p2sam_encoder_input(ctx, x);
+}
+
 // Encodes rows[0..n) in batches and appends them to w (rank 0). On W ranks, batch k is encoded by rank
 // k mod W; after each round of W batches rank 0 receives them in batch order, so the file is the
 // one-process file (the same batches, encoded the same way).
-static int embed_rows(SamModel *m, SamxDataset *ds, const int64_t *rows, int64_t n, int batch, SamxEmbedWriter *w,
-                      SamxDist *d) {
+static int embed_rows(SamModel *m, P2Embed *p2, SamxDataset *ds, const int64_t *rows, int64_t n, int batch,
+                      SamxEmbedWriter *w, SamxDist *d) {
   const SamConfig *c = &m->cfg;
   int h = (int)samx_dataset_h(ds), wd = (int)samx_dataset_w(ds);
   size_t hw = (size_t)h * (size_t)wd;
@@ -177,6 +208,11 @@ static int embed_rows(SamModel *m, SamxDataset *ds, const int64_t *rows, int64_t
       float *out = host + (size_t)me * (size_t)(batch * per);
       samx_ctx_reset(&ctx);
       for (int j = 0; j < b && rc == 0; j++) {
+        if (p2) {
+          rc = samx_dataset_read_image_u8(ds, rows[at + j], raw);
+          if (rc == 0 && !(inputs[j] = p2sam_input(&ctx, p2, ds, rows[at + j], raw, h, wd, &infos[j]))) rc = -1;
+          continue;
+        }
         rc = read_rgb(ds, rows[at + j], raw, rgb);
         if (rc == 0) inputs[j] = sam_preprocess(&ctx, m, rgb, h, wd, &infos[j]);
       }
@@ -253,12 +289,31 @@ static int run_ranks(const EmbedArgs *a, SamxDevice device, SamxDist *dist) {
   int64_t n;
   int64_t *rows = split_rows(ds, a->split, &n);
   SamModel m;
+  SamMethodModel mm;
+  P2Embed p2 = {NULL, 0, NULL};
+  int is_p2 = samx_is_samx_p2sam(a->checkpoint);
   if (n == 0) {
     samx_fail("%s: split %s has no rows", a->data, a->split);
-  } else if (sam_load(&m, a->checkpoint, device, 0, NULL) == 0) {
+  } else if (is_p2 ? sam_method_load(&mm, a->checkpoint, device, 0) == 0 : sam_load(&m, a->checkpoint, device, 0, NULL) == 0) {
+    if (is_p2) {  // the stage-1 encoder (LoRA) of a P2SAM run, for its stage 2
+      m = mm.sam;
+      p2.mm = &mm, p2.crop = p2sam_samx_config_key(a->checkpoint, "crop");
+      p2.masks = (uint8_t *)malloc((size_t)(samx_dataset_k(ds) * samx_dataset_h(ds) * samx_dataset_w(ds)));
+      if (p2.crop > samx_dataset_h(ds) || p2.crop > samx_dataset_w(ds)) {
+        free(p2.masks), sam_method_free(&mm), free(rows), samx_dataset_close(ds);
+        return samx_fail("%s: its p2sam.crop %lld is larger than the images of %s", a->checkpoint, (long long)p2.crop, a->data);
+      }
+    }
     const SamConfig *c = &m.cfg;
     int64_t g = sam_embed_grid(c);
     char *config = sam_config_json(c);
+    if (is_p2) {  // the crop is part of what the encoder saw: recorded beside SAM's config
+      size_t len = strlen(config);
+      char *with = (char *)malloc(len + 48);
+      snprintf(with, len + 48, "%.*s,\"p2sam_crop\":%lld}", (int)(len - 1), config, (long long)p2.crop);
+      free(config);
+      config = with;
+    }
     SamxEmbedSpec spec = {.c = c->out_chans,
                           .h = g,
                           .w = g,
@@ -275,14 +330,15 @@ static int run_ranks(const EmbedArgs *a, SamxDevice device, SamxDist *dist) {
     double no_writer = dist->rank == 0 && !w;  // every rank learns whether rank 0 could create the file
     int rc = samx_dist_allreduce_host_f64(dist, &no_writer, 1) != 0 || no_writer ? -1 : 0;
     if (rc != 0 && dist->rank != 0) samx_fail("samx embed: rank 0 could not create %s", a->out);
-    if (rc == 0) rc = embed_rows(&m, ds, rows, n, a->batch, w, dist);
+    if (rc == 0) rc = embed_rows(&m, is_p2 ? &p2 : NULL, ds, rows, n, a->batch, w, dist);
     if (w && rc != 0) samx_embed_abort(w);
     if (w && rc == 0) rc = samx_embed_finish(w);
     if (rc == 0 && dist->rank == 0)
       fprintf(stderr, "samx embed: wrote %lld embeddings [%d, %lld, %lld] %s to %s\n", (long long)n, c->out_chans,
               (long long)g, (long long)g, samx_embed_dtype_name(a->dtype), a->out);
     free(config);
-    sam_free(&m);
+    if (is_p2) sam_method_free(&mm), free(p2.masks);
+    else sam_free(&m);
     free(rows);
     samx_dataset_close(ds);
     return rc;

@@ -11,6 +11,7 @@
 
 #include "data/dataset.h"
 #include "data/predictions.h"
+#include "data/prompts.h"
 #include "engine/dist.h"
 #include "engine/samx.h"
 #include "infer/infer.h"
@@ -82,6 +83,9 @@ static void usage(FILE *f) {
           "  --samples N         z draws per snapshot (default 4: 16 hypotheses)\n"
           "  --seed S            eps of row r: normal draws of stream hash(S, r) (default 0)\n"
           "  --mask-weights W.pt, --base SAM.pth, --img-size N   the authors' files, as for samx segment\n"
+          "  --crop N            the model sees the N x N window centred on the centroid of the union of the\n"
+          "                      row's annotator masks (p2sam.crop) and its masks are pasted back (0 outside);\n"
+          "                      default: the checkpoint's p2sam.crop (0: the whole image)\n"
           "Exit status 0 on success; otherwise one line on stderr says what is wrong.\n\n"
           "On several ranks each runs every W-th batch (every rank reads the data to form the same batches)\n"
           "and rank 0 writes the file, the same predictions one process writes.\n");
@@ -93,6 +97,7 @@ typedef struct {
   const char *snapshots, *mask_weights, *base;  // P2SAM
   int annotator, hypothesis, seg_annotator, batch, decode_batch, quiet, trained, p2sam, img_size, allow_dataset_mismatch;
   int64_t limit;
+  int64_t crop;  // P2SAM: side of the lesion-centred window (-1: the checkpoint's p2sam.crop)
   SamxInferOpts o;
   SamxLaunchArgs launch;
 } InferArgs;
@@ -108,13 +113,14 @@ static int parse_int(const char *opt, const char *s, int64_t lo, int64_t hi, int
 
 static int parse_args(int argc, char **argv, InferArgs *a) {
   memset(a, 0, sizeof *a);
-  a->split = "test", a->device = "auto", a->limit = -1;
+  a->split = "test", a->device = "auto", a->limit = -1, a->crop = -1;
   a->o = samx_infer_defaults(SAMX_INFER_SAM);
   static const char *with_value[] = {"--method", "--checkpoint", "--data", "--out", "--split", "--annotator", "--prompts",
                                      "--limit", "--device", "--batch", "--decode-batch", "--k", "--clicks", "--seed",
                                      "--aggregate", "--mask-prompt", "--candidates", "--segmentation", "--hypothesis",
                                      "--seg-annotator", "--point", "--weighting", "--connectivity", "--masks",
-                                     "--snapshots", "--samples", "--mask-weights", "--base", "--img-size", "--precision"};
+                                     "--snapshots", "--samples", "--mask-weights", "--base", "--img-size", "--precision",
+                                     "--crop"};
   a->launch = SAMX_LAUNCH_ARGS_NONE;
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i];
@@ -151,6 +157,9 @@ static int parse_args(int argc, char **argv, InferArgs *a) {
     else if (!strcmp(opt, "--samples")) {
       if (parse_int(opt, v, 1, 64, &x)) return -1;
       a->o.p2sam_samples = (int)x;
+    } else if (!strcmp(opt, "--crop")) {
+      if (parse_int(opt, v, 0, 1 << 20, &x)) return -1;
+      a->crop = x;
     } else if (!strcmp(opt, "--img-size")) {
       if (parse_int(opt, v, 16, 4096, &x)) return -1;
       a->img_size = (int)x;
@@ -208,8 +217,9 @@ static int parse_args(int argc, char **argv, InferArgs *a) {
   else return samx_fail("--method '%s': expected sam, simsam, sqa, seqsam, mcl, sam-ft or p2sam", a->method_name);
   a->p2sam = a->trained && trained == SAM_METHOD_P2SAM;
   a->o.p2sam_seed = a->o.simsam.seed;
-  if (!a->p2sam && (a->snapshots || a->mask_weights || a->base || a->img_size || a->o.p2sam_samples))
-    return samx_fail("--snapshots, --samples, --mask-weights, --base and --img-size are for --method p2sam");
+  if (!a->p2sam && (a->snapshots || a->mask_weights || a->base || a->img_size || a->o.p2sam_samples || a->crop >= 0))
+    return samx_fail("--snapshots, --samples, --mask-weights, --base, --img-size and --crop are for --method p2sam");
+  if (a->p2sam && a->o.n_masks) return samx_fail("--masks: P2SAM gives --snapshots x --samples hypotheses");
   if (!a->checkpoint) return samx_fail("--checkpoint is required (see samx infer --help)");
   if (!a->data) return samx_fail("--data is required (see samx infer --help)");
   if (!a->out) return samx_fail("--out is required (see samx infer --help)");
@@ -371,6 +381,15 @@ static int load_row(const InferArgs *a, Source *src, int64_t row, SamxInferInput
     memcpy(in->box, src->prompts.box[row], sizeof in->box);
     return 1;
   }
+  if (a->p2sam && a->crop > 0) {  // the lesion-centred window, as p2sam.crop in training
+    if (a->crop > src->h || a->crop > src->w)
+      return samx_fail("--crop %lld: larger than the %lldx%lld images of %s", (long long)a->crop, (long long)src->h,
+                       (long long)src->w, a->data);
+    if (samx_dataset_read_masks(src->ds, row, src->masks)) return -1;
+    int64_t at[2];
+    samx_prompt_crop_window(src->masks, samx_dataset_annotator_valid(src->ds) + row * src->k, src->k, src->h, src->w, a->crop, at);
+    in->crop[0] = (int)at[0], in->crop[1] = (int)at[1], in->crop[2] = (int)a->crop;
+  }
   if (a->p2sam) return 1;  // no prompt: every row runs (evaluate.py scores all test images)
   if (!samx_dataset_annotator_valid(src->ds)[row * src->k + a->annotator]) return 0;
   if (samx_dataset_read_masks(src->ds, row, src->masks)) return -1;
@@ -419,7 +438,7 @@ static int append_candidates(SamxPredictionsWriter *w, int64_t row, const SamxIn
   return rc;
 }
 
-int samx_is_samx_p2sam(const char *path);  // tools/cmd_segment_p2sam.c
+int samx_is_samx_p2sam(const char *path);     // tools/cmd_segment_p2sam.c
 
 // P2SAM: a samx checkpoint or the authors' files, and the snapshots to ensemble: --snapshots
 // 10,50,70,100 (default; evaluate.py's) names epoch_N snapshots; "none" uses the model as loaded.
@@ -440,10 +459,15 @@ static int load_p2sam(InferArgs *a, SamxDevice device, SamMethodModel *model, P2
       p += len + (p[len] == ',');
     }
   }
-  int rc = samx_is_samx_p2sam(a->checkpoint)
-               ? sam_method_load(model, a->checkpoint, device, 0)
-               : p2sam_load_authors(model, a->checkpoint, a->base, a->mask_weights, n ? ptrs[0] : NULL, a->img_size, device, 0, NULL);
-  if (rc == 0 && n) rc = p2sam_snapshots_load(snaps, model, a->checkpoint, ptrs, n);
+  int samx_ckpt = samx_is_samx_p2sam(a->checkpoint), stage1 = 0;
+  int rc = samx_ckpt ? sam_method_load(model, a->checkpoint, device, 0)
+                     : p2sam_load_authors(model, a->checkpoint, a->base, a->mask_weights, n ? ptrs[0] : NULL, a->img_size, device, 0, &stage1);
+  if (samx_ckpt) stage1 = p2sam_samx_config_key(a->checkpoint, "stage") == 1;
+  if (a->crop < 0) a->crop = samx_ckpt ? p2sam_samx_config_key(a->checkpoint, "crop") : 0;  // as it was trained
+  a->o.p2sam_stage1 = stage1;  // no prompt-generation network: one hypothesis, no snapshots
+  if (rc == 0 && n && stage1 && a->snapshots)
+    rc = samx_fail("--snapshots: %s is a stage-1 P2SAM model (no prompt-generation network, one hypothesis)", a->checkpoint);
+  if (rc == 0 && n && !stage1) rc = p2sam_snapshots_load(snaps, model, a->checkpoint, ptrs, n);
   if (rc && model->sam.params.list) sam_method_free(model);
   return rc;
 }
@@ -609,6 +633,8 @@ static int run_ranks(InferArgs *a, SamxDist *dist) {
     goto done;
   }
   int64_t n_masks = a->trained ? (a->o.n_masks ? a->o.n_masks : model.n_masks) : 1;
+  if (a->p2sam)  // snapshots x samples (the checkpoint's method.masks is its validation count, not this)
+    n_masks = a->o.p2sam_stage1 ? 1 : (int64_t)(snaps.n ? snaps.n : 1) * (a->o.p2sam_samples > 0 ? a->o.p2sam_samples : 4);
   if (!(writer = create_writer(a, a->out, n_masks, src.h, src.w, ck_sha, data_sha))) {
     rc = -1;
     goto done;

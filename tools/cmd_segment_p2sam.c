@@ -21,7 +21,8 @@ void samx_segment_p2sam_usage(FILE *f) {
           "  samx segment --checkpoint X_model_epoch_N.pth --base SAM.pth --mask-weights W.pt [--img-size 128]\n"
           "               --image IMG [--device D] --out mask.png [--tensors F]\n"
           "  --checkpoint also takes a samx P2SAM checkpoint (samx train, method.name = p2sam; --snapshot epoch_N\n"
-          "  then reads checkpoints/snapshot_epoch_N.safetensors beside it).\n"
+          "  then reads checkpoints/snapshot_epoch_N.safetensors beside it; a stage-1 one, like a stage-1 file,\n"
+          "  has no prompt-generation network: its dense prompt is no_mask_embed).\n"
           "  --mask-weights W.pt   the [8, 1] assembling weights (*_mask_weights_epoch_N.pt)\n"
           "  --snapshot epoch_N    a snapshot of final_weights.pth (default: the file's first)\n"
           "  --base SAM.pth        the SAM under a stage-1 file, resized to --img-size (default 128) as load_from does\n"
@@ -136,6 +137,8 @@ int samx_segment_p2sam(int argc, char **argv) {
   int stage1 = 0, rc;
   if (samx_is_samx_p2sam(a.checkpoint)) {
     rc = sam_method_load(&mm, a.checkpoint, dev, 0);
+    stage1 = p2sam_samx_config_key(a.checkpoint, "stage") == 1;  // no trained prompt generator: no_mask_embed
+    if (rc == 0 && stage1 && (a.snapshot || a.noise)) rc = samx_fail("%s: a stage-1 checkpoint has no snapshots and no z (--snapshot, --noise)", a.checkpoint);
     if (rc == 0 && a.snapshot) rc = load_samx_snapshot(&mm, a.checkpoint, a.snapshot);
   } else {
     rc = p2sam_load_authors(&mm, a.checkpoint, a.base, a.mask_weights, a.snapshot, a.img_size, dev, 0, &stage1);

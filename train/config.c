@@ -82,6 +82,11 @@ static const CfgKey KEYS[] = {
         "1: LoRA, prompt encoder, decoder and the assembling weights on the frozen encoder from model.checkpoint; "
         "2: the prior network and Fcomb on stage 1's model (p2sam.from), everything else frozen. Both use Adam "
         "without weight decay at optim.lr (the authors' 1e-3 and 1e-6; optim.name is not used) and no box or point"),
+    INT("p2sam", "crop", p2sam_crop, "0", 0, 1 << 20,
+        "side in dataset pixels of a square crop centred on the centroid of the union of the annotators' masks, "
+        "what the model sees (resized to img_size) and is trained on (0: the whole image, as the LIDC pickle's "
+        "128 px crops already are lesion-centred); samx infer --method p2sam crops the same way (--crop) and "
+        "pastes the masks back"),
     INT("p2sam", "img_size", p2sam_img_size, "128", 16, 4096,
         "stage 1: input side; pos_embed and global rel-pos tables of model.checkpoint resized as the authors' load_from"),
     FLT("p2sam", "weights_lr", p2sam_weights_lr, "1e-3", 0, 10, "stage 1: learning rate of the 7 assembling weights (AdamW)"),
@@ -95,6 +100,9 @@ static const CfgKey KEYS[] = {
         "stage 2: a snapshot every N steps instead (snapshot_step_N.safetensors; 0: by epochs), for short runs"),
     STR("p2sam", "from", p2sam_from, "",
         "stage 2 (required): stage 1's run directory (its checkpoints/final.safetensors) or a checkpoint file"),
+    ENUM("p2sam", "assemble", p2sam_assemble, "affine", "affine|convex",
+         "stage 1: the assembling weights w of the 8 masks from 7 numbers v: affine w = [1 - sum v, v] (the authors'; "
+         "sums to 1, may be negative) or convex w = softmax([0, v]) (each in (0, 1)); stage 2 keeps stage 1's"),
     BOOL("p2sam", "from_best", p2sam_from_best, "false", "stage 2: start from stage 1's best checkpoint instead of its last"),
 
     INT("fewshot", "shots", fewshot_shots, "5", 1, 100000, "labelled training slices drawn with run.seed from data.train_split"),
@@ -112,8 +120,12 @@ static const CfgKey KEYS[] = {
     STR("data", "path", data, "", "dataset file (samx-dataset HDF5, required)"),
     STR("data", "train_split", train_split, "train", "split trained on"),
     STR("data", "val_split", val_split, "val", "split validated on (empty: no validation)"),
-    STR("data", "embeddings", embeddings, "", "embedding cache (`samx embed`) of model.checkpoint's frozen encoder (empty: run the encoder on the fly)"),
+    STR("data", "embeddings", embeddings, "", "embedding cache (`samx embed`) of model.checkpoint's frozen encoder (empty: run the encoder on the fly); "
+        "p2sam stage 2: made from stage 1's checkpoint (p2sam.from), whose LoRA encoder stage 2 keeps frozen"),
     INT("data", "box_jitter", box_jitter, "0", 0, 4096, "MedSAM box jitter: each side moved out by up to this many image pixels (0: tight box)"),
+    INT("data", "train_first", train_first, "-1", -1, BIG,
+        "train on the training split's first N rows in file order only (0: all; -1: the method's default: 500 "
+        "for p2sam stage 2, the authors' indices[:500] (train_second_stage.py), all rows otherwise)"),
     BOOL("data", "shuffle", shuffle, "true", "reshuffle the training split every epoch"),
     BOOL("data", "allow_dataset_mismatch", allow_dataset_mismatch, "false",
          "use data.embeddings even when the cache records another dataset's sha256 (false: refuse)"),
@@ -322,6 +334,11 @@ int samx_train_config_set(SamxTrainConfig *c, const char *assignment) {
   return 0;
 }
 
+int64_t samx_train_first(const SamxTrainConfig *c) {
+  if (c->train_first >= 0) return c->train_first;
+  return c->method == SAMX_METHOD_P2SAM && c->p2sam_stage == 2 ? 500 : 0;  // ref: train_second_stage.py indices[:500]
+}
+
 int samx_train_config_validate(const SamxTrainConfig *c) {
   if (!c->dir[0]) return samx_fail("config: [run] dir is required (the run directory)");
   if (!c->data[0]) return samx_fail("config: [data] path is required (the dataset file)");
@@ -338,8 +355,9 @@ int samx_train_config_validate(const SamxTrainConfig *c) {
   if (c->method == SAMX_METHOD_P2SAM) {
     if (c->p2sam_stage == 2 && !c->p2sam_from[0])
       return samx_fail("config: [p2sam] from is required in stage 2 (stage 1's run directory or checkpoint)");
-    if (c->embeddings[0])
-      return samx_fail("config: [data] embeddings: P2SAM runs its own encoder (LoRA, mean 0 / std 1 input); leave it empty");
+    if (c->embeddings[0] && c->p2sam_stage == 1)
+      return samx_fail("config: [data] embeddings: P2SAM's stage 1 trains LoRA through the encoder; the cache is for stage 2 "
+                       "(`samx embed --checkpoint STAGE1/checkpoints/final.safetensors`)");
     if (!c->save_frozen)
       return samx_fail("config: [train] save_frozen = false: a P2SAM checkpoint must hold its resized SAM (keep it true)");
   }

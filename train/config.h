@@ -46,9 +46,11 @@ typedef struct {
   double cell_init_std;
   // [p2sam]
   int64_t p2sam_stage, p2sam_img_size, p2sam_snapshot_every, p2sam_snapshot_steps;
+  int64_t p2sam_crop;  // side of the lesion-centred crop (0: the whole image)
   double p2sam_weights_lr, p2sam_weights_eps, p2sam_weights_decay, p2sam_reg_weight;
   char p2sam_from[SAMX_CFG_STR];
   int p2sam_from_best;
+  int p2sam_assemble;  // affine|convex (P2SAM_ASSEMBLE_* of models/p2sam/p2sam.h)
   // [fewshot]
   int64_t fewshot_shots, fewshot_iterations;
   char fewshot_label[256];
@@ -61,6 +63,7 @@ typedef struct {
   char train_split[32], val_split[32];
   char embeddings[SAMX_CFG_STR];
   int64_t box_jitter;
+  int64_t train_first;  // -1: the method's default (samx_train_first)
   int shuffle;
   int allow_dataset_mismatch;  // use an embedding cache made from another dataset file
   // [optim]
@@ -95,6 +98,9 @@ int samx_train_config_load(SamxTrainConfig *c, const char *path);
 int samx_train_config_set(SamxTrainConfig *c, const char *assignment);
 // Cross-key checks after all sources (required keys, consistent sizes). Returns 0 or -1.
 int samx_train_config_validate(const SamxTrainConfig *c);
+// Rows of the training split trained on: data.train_first, or its method default when -1 (P2SAM
+// stage 2: 500; otherwise 0 = every row).
+int64_t samx_train_first(const SamxTrainConfig *c);
 // The resolved configuration as INI text (every key, defaults included) or as a JSON object
 // {"section": {"key": value}}; caller frees.
 char *samx_train_config_ini(const SamxTrainConfig *c);

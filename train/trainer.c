@@ -85,6 +85,8 @@ typedef struct {
   int64_t K, L;            // annotators; side of the hypotheses (4 x the embedding grid, or S for full_res methods)
   int p2sam;               // P2SAM: pixels for the prior network, its own encoder input and optimiser
   SamxTensor *pixels;      // P2SAM: the batch's grey images [n, 1, S, S] in [0, 1] (in ctx)
+  int64_t *crop_at;        // P2SAM with p2sam.crop: [B, 2] each usable sample's window corner (y0, x0)
+  uint8_t *crop_masks;     // P2SAM with p2sam.crop: [K, crop, crop] scratch
   int64_t total_steps, step, epoch;
   int64_t skipped, bad_in_row;
   double best;
@@ -220,6 +222,10 @@ static int build_p2sam(Trainer *t, int trainable) {
     if (sam_method_load_ex(&t->mm, from, t->dev, 0, P2SAM_STAGE2) != 0)
       return samx_fail("config: [p2sam] from: %s", samx_last_error());
     if (t->mm.method != SAM_METHOD_P2SAM) return samx_fail("config: [p2sam] from: %s holds a %s model", from, t->mm.def->name);
+    int64_t crop1 = p2sam_samx_config_key(from, "crop");
+    if (c->embeddings[0] && crop1 != c->p2sam_crop)  // the cache holds what stage 1's encoder saw
+      return samx_fail("config: [p2sam] crop = %lld, but stage 1 (%s) and so its embedding cache %s use crop %lld", (long long)c->p2sam_crop,
+                       from, c->embeddings, (long long)crop1);
     return 0;
   }
   SamModel base, sam;
@@ -235,6 +241,7 @@ static int build_p2sam(Trainer *t, int trainable) {
   sam_free(&base);
   if (rc) return rc;
   sam_method_init(&t->mm, &sam, SAM_METHOD_P2SAM, (int)c->masks, P2SAM_STAGE1, samx_hash4((uint64_t)c->seed, 7, 0, 0), 0.0f);
+  p2sam_set_assemble(&t->mm, c->p2sam_assemble);
   return 0;
 }
 
@@ -282,10 +289,15 @@ static int open_loader(Trainer *t, const char *split_name, int training, SamxLoa
   o.shuffle = training ? c->shuffle : 0;
   o.prefetch = training ? 2 : 1;
   if (training && t->world > 1) o.batch_rank = t->rank, o.batch_world = t->world;  // whole batches per rank
+  if (training) o.first = samx_train_first(c);
   if (c->embeddings[0]) {
-    if (!c->checkpoint[0]) return samx_fail("config: [data] embeddings needs [model] checkpoint (the encoder that made them)");
+    // P2SAM stage 2: the encoder is stage 1's (LoRA), so the cache must have been made from that checkpoint
+    char p2from[SAMX_CFG_STR + 64];
+    const char *enc = c->checkpoint;
+    if (t->p2sam) p2sam_from_path(c, p2from, sizeof p2from), enc = p2from;
+    if (!enc[0]) return samx_fail("config: [data] embeddings needs [model] checkpoint (the encoder that made them)");
     if (c->train_encoder) return samx_fail("config: [data] embeddings and [model] train_encoder = true exclude each other");
-    if (!t->ckpt_sha[0] && samx_sha256_file(c->checkpoint, t->ckpt_sha) != 0) return -1;
+    if (!t->ckpt_sha[0] && samx_sha256_file(enc, t->ckpt_sha) != 0) return -1;
     o.embed_path = c->embeddings;
     o.checkpoint_sha256 = t->ckpt_sha;
     if (!c->allow_dataset_mismatch && !t->data_sha[0] && samx_sha256_file(c->data, t->data_sha) != 0) return -1;
@@ -328,15 +340,23 @@ typedef struct {
 // P2SAM: the grey images in [0, 1] (channel 0 of colour images) resized bilinearly to S x S, kept in
 // t->pixels for the prior network; the encoder sees them replicated to 3 channels (mean 0, std 1),
 // recorded in stage 1 (LoRA trains through it).
-static SamxTensor *p2sam_embed(Trainer *t, const SamxBatch *b, int n) {
-  int64_t hw = b->h * b->w, S = t->mm.sam.cfg.img_size;
-  float *grey = (float *)malloc(sizeof(float) * (size_t)(n * hw));
-  for (int i = 0; i < n; i++)
-    for (int64_t p = 0; p < hw; p++) grey[i * hw + p] = b->image_u8[(t->use[i] * hw + p) * b->channels] / 255.0f;
+static SamxTensor *p2sam_embed(Trainer *t, const SamxBatch *b, int n, SamxTensor *cached) {
+  int64_t C = t->cfg->p2sam_crop, h = C ? C : b->h, w = C ? C : b->w, S = t->mm.sam.cfg.img_size;
+  float *grey = (float *)malloc(sizeof(float) * (size_t)(n * h * w));
+  for (int i = 0; i < n; i++) {
+    int64_t y0 = C ? t->crop_at[2 * i] : 0, x0 = C ? t->crop_at[2 * i + 1] : 0;
+    const uint8_t *img = b->image_u8 + t->use[i] * b->h * b->w * b->channels;
+    for (int64_t y = 0; y < h; y++)
+      for (int64_t x = 0; x < w; x++) grey[(i * h + y) * w + x] = img[((y0 + y) * b->w + x0 + x) * b->channels] / 255.0f;
+  }
   int prev = samx_ctx_set_recording(&t->ctx, 0);
-  SamxTensor *x = samx_from_host(&t->ctx, SHAPE(n, 1, b->h, b->w), grey);
+  SamxTensor *x = samx_from_host(&t->ctx, SHAPE(n, 1, h, w), grey);
   free(grey);
-  t->pixels = b->h == S && b->w == S ? x : samx_resize_bilinear(&t->ctx, x, S, S);
+  t->pixels = h == S && w == S ? x : samx_resize_bilinear(&t->ctx, x, S, S);
+  if (cached) {  // stage 2 from the cache of stage 1's encoder: only the prior network needs the pixels
+    samx_ctx_set_recording(&t->ctx, prev);
+    return cached;
+  }
   samx_ctx_set_recording(&t->ctx, prev && t->cfg->p2sam_stage == 1);
   SamxTensor *emb = sam_method_encode(&t->ctx, &t->mm, p2sam_encoder_input(&t->ctx, t->pixels));
   samx_ctx_set_recording(&t->ctx, prev);
@@ -355,9 +375,9 @@ static SamxTensor *embed_batch(Trainer *t, const SamxBatch *b, int n) {
     SamxTensor *e = samx_new(&t->ctx, SAMX_F32, SHAPE(n, C, g, g));
     for (int i = 0; i < n; i++)
       samx_memcpy(e->device, (float *)e->data + i * per, samx_cpu(), b->embeddings + t->use[i] * per, sizeof(float) * (size_t)per);
-    return e;
+    return t->p2sam ? p2sam_embed(t, b, n, e) : e;
   }
-  if (t->p2sam) return p2sam_embed(t, b, n);
+  if (t->p2sam) return p2sam_embed(t, b, n, NULL);
   SamxTensor **imgs = (SamxTensor **)malloc(sizeof(SamxTensor *) * (size_t)n);
   int64_t hw = b->h * b->w;
   for (int i = 0; i < n; i++) {
@@ -388,7 +408,15 @@ static int prepare(Trainer *t, const SamxBatch *b) {
     if (samx_prompts_derive(masks, valid, K, H, W, c->box_jitter, b->sample_seed[i], &mp) != 0) continue;
     SamImageInfo *info = &t->info[n];
     info->orig_h = (int)H, info->orig_w = (int)W;
-    if (t->p2sam) {  // the whole image resized to S x S (load_LIDC_data.py's RandomGenerator zoom)
+    int64_t C = t->p2sam ? c->p2sam_crop : 0, mh = C ? C : H, mw = C ? C : W;
+    if (C) {  // the lesion-centred window: the model's image and every annotator's mask
+      samx_prompt_crop_window(masks, valid, K, H, W, C, t->crop_at + 2 * n);
+      for (int64_t k = 0; k < K; k++)
+        for (int64_t y = 0; y < C; y++)
+          memcpy(t->crop_masks + (k * C + y) * C, masks + (k * H + t->crop_at[2 * n] + y) * W + t->crop_at[2 * n + 1], (size_t)C);
+      info->orig_h = info->orig_w = (int)C;
+    }
+    if (t->p2sam) {  // the whole image (or crop) resized to S x S (load_LIDC_data.py's RandomGenerator zoom)
       info->input_h = info->input_w = S;
     } else if (b->image_info) {
       info->input_h = (int)b->image_info[i * 4 + 2], info->input_w = (int)b->image_info[i * 4 + 3];
@@ -401,7 +429,7 @@ static int prepare(Trainer *t, const SamxBatch *b) {
     for (int j = 0; j < 4; j++) p->box[j] = (float)mp.box_jittered[j];
     sam_prompt_to_input(info, p);
     for (int64_t k = 0; k < K; k++) {
-      lowres_label(masks + k * H * W, info, S, t->L, t->labels + (n * K + k) * LL);
+      lowres_label(C ? t->crop_masks + k * mh * mw : masks + k * H * W, info, S, t->L, t->labels + (n * K + k) * LL);
       t->valid[n * K + k] = valid[k];
     }
     memcpy(t->target + n * LL, t->labels + (n * K + mp.annotator) * LL, sizeof(float) * (size_t)LL);
@@ -541,8 +569,12 @@ static void score_sample(Trainer *t, const SamxBatch *b, int i, SamxTensor **out
   SamxTensor *low = nh == 1 ? rows[0] : samx_concat(&t->ctx, rows, nh, 1);
   samx_tensor_read_f32(sam_postprocess(&t->ctx, &t->mm.sam, low, &t->info[i]), a->logits);
   const uint8_t *hp[MAX_MASKS], *ap[MAX_MASKS];
+  int64_t C = t->p2sam ? t->cfg->p2sam_crop : 0;  // P2SAM's window: pasted back, background outside
   for (int j = 0; j < nh; j++) {
-    for (int64_t p = 0; p < HW; p++) a->hyp[j * HW + p] = a->logits[j * HW + p] > 0.0f;
+    for (int64_t p = 0; p < HW; p++) a->hyp[j * HW + p] = !C && a->logits[j * HW + p] > 0.0f;
+    for (int64_t y = 0; y < C; y++)
+      for (int64_t x = 0; x < C; x++)
+        a->hyp[j * HW + (t->crop_at[2 * i] + y) * b->w + t->crop_at[2 * i + 1] + x] = a->logits[(j * C + y) * C + x] > 0.0f;
     hp[j] = a->hyp + j * HW;
   }
   int na = 0;
@@ -966,6 +998,15 @@ static int setup(Trainer *t) {
   t->prompts = (SamPrompt *)calloc((size_t)B, sizeof(SamPrompt));
   t->info = (SamImageInfo *)calloc((size_t)B, sizeof(SamImageInfo));
   t->use = (int64_t *)calloc((size_t)B, sizeof(int64_t));
+  if (t->p2sam && c->p2sam_crop) {
+    if (c->p2sam_crop > di.h || c->p2sam_crop > di.w) {
+      samx_fail("config: [p2sam] crop = %lld is larger than the %lldx%lld images of %s", (long long)c->p2sam_crop,
+                (long long)di.h, (long long)di.w, c->data);
+      return -1;
+    }
+    t->crop_at = (int64_t *)calloc((size_t)B * 2, sizeof(int64_t));
+    t->crop_masks = (uint8_t *)malloc((size_t)(t->K * c->p2sam_crop * c->p2sam_crop));
+  }
   int64_t bpe = samx_loader_batches_per_epoch(t->train);
   // bpe counts batches of the one-process stream; a step takes accum_steps x W of them.
   t->total_steps = c->steps ? c->steps : (int64_t)ceil(c->epochs * (double)bpe / (double)(c->accum_steps * t->world));
@@ -1041,6 +1082,7 @@ static void teardown(Trainer *t) {
   free(t->valid);
   free(t->prompts);
   free(t->info);
+  free(t->crop_at), free(t->crop_masks);
   free(t->use);
 }
 

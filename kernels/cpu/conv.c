@@ -121,3 +121,19 @@ void samx_cpu_resize_bilinear_bwd(const float *gy, float *gx, int64_t planes, in
       }
   }
 }
+
+void samx_cpu_avg_pool2_fwd(const float *x, float *y, int64_t planes, int64_t H, int64_t W) {
+  const int64_t Ho = (H + 1) / 2, Wo = (W + 1) / 2;
+#pragma omp parallel for schedule(static) if (planes * Ho * Wo > 32768)
+  for (int64_t p = 0; p < planes; p++)
+    for (int64_t oy = 0; oy < Ho; oy++)
+      for (int64_t ox = 0; ox < Wo; ox++) y[(p * Ho + oy) * Wo + ox] = samx_avg_pool2_at(x + p * H * W, H, W, oy, ox);
+}
+
+void samx_cpu_avg_pool2_bwd(const float *gy, float *gx, int64_t planes, int64_t H, int64_t W) {
+  const int64_t Ho = (H + 1) / 2, Wo = (W + 1) / 2;
+#pragma omp parallel for schedule(static) if (planes * H * W > 32768)
+  for (int64_t p = 0; p < planes; p++)
+    for (int64_t iy = 0; iy < H; iy++)
+      for (int64_t ix = 0; ix < W; ix++) gx[(p * H + iy) * W + ix] += samx_avg_pool2_grad_at(gy + p * Ho * Wo, H, W, iy, ix);
+}

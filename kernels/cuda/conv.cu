@@ -57,6 +57,23 @@ __global__ static void resize_bilinear_bwd_kernel(const float *gy, float *gx, in
   }
 }
 
+__global__ static void avg_pool2_fwd_kernel(const float *x, float *y, int64_t planes, int64_t H, int64_t W) {
+  const int64_t Ho = (H + 1) / 2, Wo = (W + 1) / 2;
+  GRID_STRIDE(i, planes * Ho * Wo) {
+    int64_t p = i / (Ho * Wo), oy = (i / Wo) % Ho, ox = i % Wo;
+    y[i] = samx_avg_pool2_at(x + p * H * W, H, W, oy, ox);
+  }
+}
+
+// A gather (each input element reads its one window): no atomics, the CPU's sums exactly.
+__global__ static void avg_pool2_bwd_kernel(const float *gy, float *gx, int64_t planes, int64_t H, int64_t W) {
+  const int64_t Ho = (H + 1) / 2, Wo = (W + 1) / 2;
+  GRID_STRIDE(i, planes * H * W) {
+    int64_t p = i / (H * W), iy = (i / W) % H, ix = i % W;
+    gx[i] += samx_avg_pool2_grad_at(gy + p * Ho * Wo, H, W, iy, ix);
+  }
+}
+
 extern "C" void samx_cuda_conv_im2col(const float *x, float *cols, SamxConvGeom g) {
   SAMX_LAUNCH(im2col_kernel, samx_grid_1d(g.C * g.kh * g.kw * g.Ho * g.Wo, CONV_BLOCK), CONV_BLOCK, 0)(x, cols, g);
   CUDA_LAUNCH_CHECK();
@@ -89,5 +106,18 @@ extern "C" void samx_cuda_resize_bilinear_bwd(const float *gy, float *gx, int64_
                                               int64_t Ho, int64_t Wo) {
   SAMX_LAUNCH(resize_bilinear_bwd_kernel, samx_grid_1d(planes * Ho * Wo, CONV_BLOCK), CONV_BLOCK, 0)(gy, gx, planes, H, W, Ho,
                                                                                           Wo);
+  CUDA_LAUNCH_CHECK();
+}
+
+extern "C" void samx_cuda_avg_pool2_fwd(const float *x, float *y, int64_t planes, int64_t H, int64_t W) {
+  int64_t n = planes * ((H + 1) / 2) * ((W + 1) / 2);
+  if (n == 0) return;
+  SAMX_LAUNCH(avg_pool2_fwd_kernel, samx_grid_1d(n, CONV_BLOCK), CONV_BLOCK, 0)(x, y, planes, H, W);
+  CUDA_LAUNCH_CHECK();
+}
+
+extern "C" void samx_cuda_avg_pool2_bwd(const float *gy, float *gx, int64_t planes, int64_t H, int64_t W) {
+  if (planes * H * W == 0) return;
+  SAMX_LAUNCH(avg_pool2_bwd_kernel, samx_grid_1d(planes * H * W, CONV_BLOCK), CONV_BLOCK, 0)(gy, gx, planes, H, W);
   CUDA_LAUNCH_CHECK();
 }

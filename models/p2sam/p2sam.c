@@ -192,21 +192,11 @@ SamxTensor *p2sam_encoder_input(SamxCtx *ctx, SamxTensor *pixels) {
 
 // ---- the prompt-generation network ----
 
-// AvgPool2d(2, 2, ceil_mode=True) on even sides: the mean of each 2x2 cell.
-static SamxTensor *avg_pool2(SamxCtx *ctx, SamxTensor *x) {
-  int64_t P = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-  SAMX_ASSERT(H % 2 == 0 && W % 2 == 0, "P2SAM prior encoder: %lldx%lld map is not even (input size must be a multiple of 8)",
-              (long long)H, (long long)W);
-  x = samx_reshape(ctx, x, SHAPE(P * C, H / 2, 2, W / 2, 2));
-  x = samx_mean_dim(ctx, samx_mean_dim(ctx, x, 4, 0), 2, 0);
-  return samx_reshape(ctx, x, SHAPE(P, C, H / 2, W / 2));
-}
-
 // ref: AxisAlignedConvGaussianPrior.forward (p2sam.py:52-59)
 void p2sam_prior(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *pixels, SamxTensor **mu, SamxTensor **log_sigma) {
   SamxTensor *x = pixels;
   for (int b = 0; b < 4; b++) {
-    if (b) x = avg_pool2(ctx, x);
+    if (b) x = samx_avg_pool2_ceil(ctx, x);  // nn.AvgPool2d(2, 2, ceil_mode=True): any input size
     for (int k = 0; k < 3; k++)
       x = samx_relu(ctx, samx_conv2d(ctx, x, param(mm, "prior_dense.encoder.layers.%d", PRIOR_LAYER[b][k], ".weight"),
                                      param(mm, "prior_dense.encoder.layers.%d", PRIOR_LAYER[b][k], ".bias"), 1, 1));
@@ -256,9 +246,18 @@ SamxTensor *p2sam_decode(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *image_emb
 // ref: train_first_stage.py:145 weights_eight = cat(1 - w.sum(0), w)
 SamxTensor *p2sam_weights(SamxCtx *ctx, SamMethodModel *mm) {
   SamxTensor *w = param(mm, "mask_weights.weights", -1, "");
+  if (mm->variant == P2SAM_ASSEMBLE_CONVEX) {  // softmax([0, v1..v7])
+    SamxTensor *parts[2] = {samx_zeros(ctx, SAMX_F32, SHAPE(1)), samx_reshape(ctx, w, SHAPE(P2SAM_MASKS - 1))};
+    return samx_softmax(ctx, samx_concat(ctx, parts, 2, 0));
+  }
   SamxTensor *w0 = samx_add_scalar(ctx, samx_scale(ctx, samx_sum(ctx, w), -1.0f), 1.0f);
   SamxTensor *parts[2] = {w0, samx_reshape(ctx, w, SHAPE(P2SAM_MASKS - 1))};
   return samx_concat(ctx, parts, 2, 0);
+}
+
+void p2sam_set_assemble(SamMethodModel *mm, int assemble) {
+  mm->variant = assemble;
+  samx_tensor_fill(param(mm, "mask_weights.weights", -1, ""), assemble == P2SAM_ASSEMBLE_CONVEX ? 0.0f : 1.0f / P2SAM_MASKS);
 }
 
 // ref: sam.postprocess_masks (bilinear 4g -> S; crop and resize to the same S are identities) and

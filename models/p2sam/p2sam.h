@@ -61,8 +61,16 @@ typedef struct {
 } P2samLoss;
 void p2sam_loss(SamxCtx *ctx, SamMethodModel *mm, SamxTensor *weighted, SamxTensor *assembled, const float *target,
                 float reg_weight, P2samLoss *out);
-// The assembling weights [8] (w0 = 1 - sum w1..7, then w1..7).
+// The assembling weights [8] from the parameter v = p2sam.mask_weights.weights [7, 1]:
+//   P2SAM_ASSEMBLE_AFFINE (mm->variant 0, the authors'): w = [1 - sum v, v1..v7]; they sum to 1 but may
+//     be negative (train_first_stage.py:145); v starts at 1/8;
+//   P2SAM_ASSEMBLE_CONVEX: w = softmax([0, v1..v7]), the 8 logits with the first fixed at 0 (the same
+//     7 numbers, so checkpoints keep their layout; every w in (0, 1), summing to 1); v starts at 0 (w = 1/8).
+enum { P2SAM_ASSEMBLE_AFFINE = 0, P2SAM_ASSEMBLE_CONVEX = 1 };
 SamxTensor *p2sam_weights(SamxCtx *ctx, SamMethodModel *mm);
+// Switches mm's assembling (a P2SAM_ASSEMBLE_*) and resets the weights to that parameterisation's
+// start (every w = 1/8).
+void p2sam_set_assemble(SamMethodModel *mm, int assemble);
 
 // Encoder input from the grey pixels: [P, 1, S, S] replicated to 3 channels (mean 0, std 1).
 SamxTensor *p2sam_encoder_input(SamxCtx *ctx, SamxTensor *pixels);
@@ -105,5 +113,8 @@ void p2sam_optim_init(SamxOptim *o, SamMethodModel *mm, int stage, double weight
 // Returns 0, or -1 with samx_last_error naming the file and entry.
 int p2sam_load_authors(SamMethodModel *mm, const char *ckpt, const char *base, const char *mask_weights,
                        const char *snapshot, int img_size, SamxDevice device, int train, int *stage1);
+// An integer key of the [p2sam] section of the config a `samx train` P2SAM checkpoint records ("stage":
+// 1 has no prompt-generation network, its dense prompt is no_mask_embed; "crop"); 0 when absent.
+int64_t p2sam_samx_config_key(const char *path, const char *key);
 // The snapshot names of a final_weights.pth in the file's order (caller frees the array and names).
 int p2sam_snapshots(const char *ckpt, char ***names, int *n);

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "engine/ops_common.h"
 #include "engine/torch_ckpt.h"
 #include "p2sam.h"
@@ -283,4 +285,18 @@ void p2sam_snapshots_free(P2samSnapshots *s) {
   free(s->values);
   free(s->dst);
   memset(s, 0, sizeof *s);
+}
+
+int64_t p2sam_samx_config_key(const char *path, const char *key) {
+  SamxSafetensors st;
+  if (samx_st_open(&st, path) != 0) {
+    samx_clear_error();
+    return 0;
+  }
+  const char *meta = samx_st_meta(&st, "meta");
+  json_t *j = meta ? json_loads(meta, 0, NULL) : NULL;
+  int64_t v = (int64_t)json_integer_value(json_object_get(json_object_get(json_object_get(j, "config"), "p2sam"), key));
+  json_decref(j);
+  samx_st_close(&st);
+  return v;
 }

@@ -47,3 +47,13 @@ def cases():
     for name, B, C, H, W, ho, wo in resize:
         fn = lambda x, ho=ho, wo=wo: F.interpolate(x, size=(ho, wo), mode="bilinear", align_corners=False)
         yield name, fn, [rand(B, C, H, W)], [True]
+
+    # P2SAM's prior encoder pooling: nn.AvgPool2d(2, 2, ceil_mode=True) (count_include_pad's default)
+    pool = [
+        ("avg_pool2_ceil_even", 2, 3, 6, 4),
+        ("avg_pool2_ceil_odd", 1, 2, 5, 7),
+        ("avg_pool2_ceil_1x3", 1, 2, 1, 3),
+        ("avg_pool2_ceil_odd_square", 2, 1, 9, 9),
+    ]
+    for name, B, C, H, W in pool:
+        yield name, lambda x: F.avg_pool2d(x, 2, 2, ceil_mode=True), [rand(B, C, H, W)], [True]

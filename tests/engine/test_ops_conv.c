@@ -96,6 +96,26 @@ static void ref_resize(const double *const *in, double *out, const void *args) {
   }
 }
 
+static SamxTensor *run_pool(SamxCtx *c, SamxTensor **in, const void *args) {
+  (void)args;
+  return samx_avg_pool2_ceil(c, in[0]);
+}
+
+// avg_pool2d(2, 2, ceil_mode=True): the mean of the window's elements inside the plane (a partial last
+// window has 1 or 2 of them: torch's divisor when padding is 0). ResizeCase's Ho, Wo are ceil(H/2), ceil(W/2).
+static void ref_pool(const double *const *in, double *out, const void *args) {
+  const ResizeCase *a = (const ResizeCase *)args;
+  for (int64_t p = 0; p < a->B * a->C; p++)
+    for (int64_t oy = 0; oy < a->Ho; oy++)
+      for (int64_t ox = 0; ox < a->Wo; ox++) {
+        double s = 0;
+        int n = 0;
+        for (int64_t y = 2 * oy; y < 2 * oy + 2 && y < a->H; y++)
+          for (int64_t x = 2 * ox; x < 2 * ox + 2 && x < a->W; x++) s += in[0][(p * a->H + y) * a->W + x], n++;
+        out[(p * a->Ho + oy) * a->Wo + ox] = s / n;
+      }
+}
+
 // name, B, Cin, H, W, Cout, kh, kw, stride, pad, bias, x needs grad, w needs grad, torch
 #define CONV2D(nm, B, Ci, H, W, Co, KH, KW, S, P, BIAS, GX, GW, T)                                            \
   {.name = nm, .n_in = (BIAS) ? 3 : 2, .in = {{SHAPE(B, Ci, H, W), GX}, {SHAPE(Co, Ci, KH, KW), GW}, {SHAPE(Co), 1}}, \
@@ -107,6 +127,10 @@ static void ref_resize(const double *const *in, double *out, const void *args) {
 #define RESIZE(nm, B, C, H, W, HO, WO)                                                                   \
   {.name = nm, .n_in = 1, .in = {{SHAPE(B, C, H, W), 1}}, .run = run_resize, .ref = ref_resize,          \
    .args = &(ResizeCase){B, C, H, W, HO, WO}, .torch = 1}
+
+#define AVGPOOL(nm, B, C, H, W)                                                                      \
+  {.name = nm, .n_in = 1, .in = {{SHAPE(B, C, H, W), 1}}, .run = run_pool, .ref = ref_pool,                \
+   .args = &(ResizeCase){B, C, H, W, ((H) + 1) / 2, ((W) + 1) / 2}, .torch = 1}
 
 static const OpCase cases[] = {
     CONV2D("conv2d_k1", 2, 5, 4, 6, 3, 1, 1, 1, 0, 1, 1, 1, 1),
@@ -133,6 +157,11 @@ static const OpCase cases[] = {
     RESIZE("resize_same", 1, 2, 4, 5, 4, 5),
     RESIZE("resize_mixed", 1, 1, 6, 5, 3, 9),
     RESIZE("resize_to_1x1", 1, 2, 4, 3, 1, 1),
+    // P2SAM's prior encoder: nn.AvgPool2d(2, 2, ceil_mode=True) on even and odd sides
+    AVGPOOL("avg_pool2_ceil_even", 2, 3, 6, 4),
+    AVGPOOL("avg_pool2_ceil_odd", 1, 2, 5, 7),
+    AVGPOOL("avg_pool2_ceil_1x3", 1, 2, 1, 3),
+    AVGPOOL("avg_pool2_ceil_odd_square", 2, 1, 9, 9),
 };
 
 int main(int argc, char **argv) { return samx_test_ops_main(argc, argv, cases, sizeof cases / sizeof *cases); }

@@ -4,6 +4,7 @@
 // P²SAM (32 px SAM) with the full training loss of stage 1 or 2 (CE + Dice + focal + norms). The loss is
 // f32, so the differences resolve gradients to a few percent (and ReLU kinks within h blur them); the
 // tight check of these gradients is test_p2sam_oracle (the authors' autograd, ~1e-6).
+// "Stage 3" is stage 1 with the convex assembling (p2sam.assemble = convex: w = softmax([0, v])).
 // argv[1] "cuda": the model on cuda:0: the same finite-difference checks there, and every checked
 // parameter's whole gradient (and the loss) against the CPU backend's (skipped without a GPU).
 #include <string.h>
@@ -23,10 +24,14 @@ static SamMethodModel make(SamxDevice dev, int stage) {
   c.prompt_dim = c.out_chans = 16, c.dec_heads = 2, c.dec_mlp = 32, c.iou_hidden = 16;
   SamModel base, sam;
   sam_init_random(&base, &c, dev, 0, 3);
-  p2sam_sam_from_base(&sam, &base, S, stage == 1 ? SAM_TRAIN_PROMPT | SAM_TRAIN_DECODER : 0, 4);
+  p2sam_sam_from_base(&sam, &base, S, stage != 2 ? SAM_TRAIN_PROMPT | SAM_TRAIN_DECODER : 0, 4);
   sam_free(&base);
   SamMethodModel mm;
-  sam_method_init(&mm, &sam, SAM_METHOD_P2SAM, 2, stage == 1 ? P2SAM_STAGE1 : P2SAM_STAGE2, 5, 0.0f);
+  sam_method_init(&mm, &sam, SAM_METHOD_P2SAM, 2, stage != 2 ? P2SAM_STAGE1 : P2SAM_STAGE2, 5, 0.0f);
+  if (stage == 3) {  // convex, away from the uniform start so that the softmax's Jacobian is not symmetric
+    p2sam_set_assemble(&mm, P2SAM_ASSEMBLE_CONVEX);
+    samx_randn_fill(samx_params_find(&mm.sam.params, "p2sam.mask_weights.weights"), 8, 0, 0, 0.7f);
+  }
   // LoRA B starts at 0; give it values so that A's gradient is not 0
   for (int i = 0; i < mm.sam.params.n; i++)
     if (!strncmp(mm.sam.params.list[i]->name, "p2sam.w_b_", 10)) samx_randn_fill(mm.sam.params.list[i], 9, (uint64_t)i << 32, 0, 1.0f);
@@ -102,6 +107,8 @@ static const Probe probes[] = {
     {1, "p2sam.w_b_001", 0, 0},
     {1, "p2sam.mask_weights.weights", 0, 0},
     {1, "prompt_encoder.no_mask_embed.weight", 0, 0},
+    {3, "p2sam.mask_weights.weights", 0, 0},  // convex assembling
+    {3, "p2sam.w_b_001", 0, 0},
     {2, "p2sam.prior_dense.conv_layer.bias", 0, P2SAM_LATENT},                 // mu
     {2, "p2sam.prior_dense.conv_layer.bias", P2SAM_LATENT, 2 * P2SAM_LATENT},  // log sigma
     {2, "p2sam.prior_dense.encoder.layers.25.weight", 0, 0},
@@ -114,7 +121,7 @@ enum { N_PROBES = (int)(sizeof probes / sizeof *probes) };
 static void check_fd(SamxDevice dev) {
   SamxCtx ctx;
   samx_ctx_init(&ctx, dev, (size_t)512 << 20, 65536);
-  for (int stage = 1; stage <= 2; stage++) {
+  for (int stage = 1; stage <= 3; stage++) {
     SamMethodModel mm = make(dev, stage);
     for (int p = 0; p < N_PROBES; p++)
       if (probes[p].stage == stage) {
@@ -171,6 +178,7 @@ int main(int argc, char **argv) {
   if (dev.type == SAMX_CUDA) {
     check_against_cpu(dev, 1);
     check_against_cpu(dev, 2);
+    check_against_cpu(dev, 3);
   }
   check_fd(dev);
   return samx_test_summary();

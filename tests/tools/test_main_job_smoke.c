@@ -39,7 +39,7 @@ static int run_main_job(const char *bin, const char *run_dir, const char *extra_
            "SAMX_MAIN_MCL='train.steps=3 train.val_every=0 train.val_samples=4' "
            "SAMX_MAIN_SEQSAM='train.steps=2 train.val_every=0 train.val_samples=4' "
            "SAMX_MAIN_ANATOMY_N=6 SAMX_MAIN_ANATOMY_SAM='train.steps=4 train.val_every=0 train.val_samples=4 optim.batch_size=2' "
-           "SAMX_MAIN_FEWSHOT='fewshot.iterations=2' SAMX_MAIN_P2SAM='train.epochs=1 train.val_every=0 train.val_samples=4' "
+           "SAMX_MAIN_FEWSHOT='fewshot.iterations=2' SAMX_MAIN_P2SAM='train.steps=50 train.val_every=0 train.val_samples=4' "
            "bash scripts/main.sh --no-build --seeds 2 %s > '%s/out.txt' 2>&1",
            bin, run_dir, extra_args, dir);
   return samx_test_exit_status(system(cmd));

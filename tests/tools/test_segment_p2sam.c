@@ -9,6 +9,7 @@
 #include "../harness.h"
 #include "../test_util.h"
 #include "data/image_io.h"
+#include "data/predictions.h"
 
 static char dir[256], err_text[4096];
 #define samx_run(...) samx_test_run_samx(dir, 0, err_text, sizeof err_text, __VA_ARGS__)
@@ -154,6 +155,19 @@ int main(int argc, char **argv) {
   }
   rc = samx_run("segment --checkpoint %s --snapshot epoch_20 --image %s --noise %s --device cpu --out %s", conv, png, noise, mask);
   CHECK(rc == 0, "segment --snapshot epoch_20 of the converted checkpoint: %s", err_text);
+  // samx infer --method p2sam on the authors' final_weights.pth: snapshots x samples hypotheses per row
+  char syn[400], pred[400];
+  snprintf(syn, sizeof syn, "%s/syn.h5", dir);
+  snprintf(pred, sizeof pred, "%s/pred.h5", dir);
+  rc = samx_run("pack synthetic --out %s --n 4 --size 128 --seed 1", syn);
+  if (rc == 0)
+    rc = samx_run("infer --method p2sam --checkpoint %s/pth/final_weights.pth --mask-weights %s/pth/last_mask_weights_epoch_101.pt "
+                  "--snapshots 10,20 --samples 2 --data %s --split all --device %s --out %s -q", dir, dir, syn, device, pred);
+  CHECK(rc == 0, "samx infer --method p2sam on final_weights.pth: exit %d: %s", rc, err_text);
+  SamxPredictions *pr = rc == 0 ? samx_predictions_open(pred) : NULL;
+  CHECK(pr && samx_predictions_m(pr) == 4 && samx_predictions_n(pr) == 4, "infer on final_weights.pth: M %lld, N %lld",
+        pr ? (long long)samx_predictions_m(pr) : -1LL, pr ? (long long)samx_predictions_n(pr) : -1LL);
+  if (pr) samx_predictions_close(pr);
   seed_checks(ck, png, mask, tens, tens2);
   rc = samx_run("segment --checkpoint %s --image %s --snapshot epoch_3 --device cpu --out %s", "/nonexistent.pth", png, mask);
   CHECK(rc == 1 && strstr(err_text, "nonexistent"), "a missing checkpoint: exit %d, %s", rc, err_text);

@@ -3,7 +3,16 @@
 //    9 mask tokens, LoRA's B (zero at the start) has moved, and sam.safetensors (LoRA merged) loads with sam_load;
 //  - stage 2 from stage 1's run directory writes a snapshot of the prompt-generation network every epoch, changes
 //    the prior network and Fcomb and leaves SAM, LoRA and the assembling weights bit for bit as stage 1 left them;
-//  - stage 2 without p2sam.from is a configuration error.
+//  - stage 2 without p2sam.from is a configuration error;
+//  - data.train_first: the loader visits only the split's first N rows (every epoch, shuffled), and stage 2
+//    with train_first = 8 runs 2 steps of batch 4 per epoch;
+//  - stage 2 from `samx embed` of stage 1's checkpoint logs the losses of the run without the cache (lr 0:
+//    the same parameters at every step; 1e-5 relative, the encoder's batch differs), and a cache of another
+//    crop or a cache in stage 1 is refused;
+//  - p2sam.crop: stage 1 on 16 px windows trains and validates; samx infer on that stage-1 checkpoint gives 1
+//    hypothesis per row, empty outside the window of the row's annotators; samx infer on stage 2 with
+//    --snapshots 1,2 --samples 2 writes 4 hypotheses;
+//  - p2sam.assemble = convex: the checkpoint loads back convex (its metadata), its 8 weights positive and summing to 1.
 // argv[1] "cuda": stage 1 and stage 2 (from the same stage-1 run) on cuda:0 log the CPU runs' losses step by
 // step (relative 1e-3: f32 reduction order differs and the difference grows over the steps), and stage 2 on
 // cuda:0 leaves the frozen parts bit for bit as stage 1 left them.
@@ -13,6 +22,10 @@
 
 #include "../harness.h"
 #include "../test_util.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "data/predictions.h"
+#include "data/prompts.h"
 #include "data/synthetic.h"
 #include "models/p2sam/p2sam.h"
 
@@ -97,6 +110,125 @@ static void parity(const char *ini, int stage, int steps) {
   CHECK(n[1] == steps && l[1][0] != l[1][steps - 1], "stage %d on cuda: the loss never changed", stage);
   printf("stage %d: %d steps on cuda, losses %.5f -> %.5f, worst rel diff to cpu %.2g\n", stage, n[1], l[1][0],
          l[1][n[1] > 0 ? n[1] - 1 : 0], worst);
+}
+
+// data.train_first: the loader's rows, and the steps of a stage-2 epoch.
+static void check_train_first(const char *run1) {
+  SamxLoaderOpts o = samx_loader_defaults();
+  o.batch = 3, o.first = 5, o.prefetch = 0, o.seed = 9;
+  SamxLoader *l = samx_loader_open(data, &o);
+  SamxDataset *ds = samx_dataset_open(data);
+  CHECK(l && ds, "open %s: %s", data, samx_last_error());
+  if (l && ds) {
+    int64_t all[64], rows[64], n = samx_dataset_split_rows(ds, SAMX_SPLIT_TRAIN, all, 64);
+    CHECK(samx_loader_split_rows(l) == 5 && n > 5, "train_first 5: %lld rows of %lld", (long long)samx_loader_split_rows(l), (long long)n);
+    for (int e = 0; e < 3; e++) {
+      int64_t m = samx_loader_epoch_rows(l, e, rows, 64), hit = 0;
+      for (int64_t i = 0; i < m; i++)
+        for (int j = 0; j < 5; j++) hit += rows[i] == all[j];
+      CHECK(m == 5 && hit == 5, "epoch %d visits %lld rows, %lld of them among the split's first 5", e, (long long)m, (long long)hit);
+    }
+  }
+  if (l) samx_loader_close(l);
+  if (ds) samx_dataset_close(ds);
+  char body[700], cfg[500];
+  snprintf(body, sizeof body, "[p2sam]\nstage = 2\nfrom = %s\nsnapshot_every = 0\n[data]\ntrain_first = 8\n[train]\nepochs = 1\n", run1);
+  write_config("tf.ini", body);
+  snprintf(cfg, sizeof cfg, "%s/tf.ini", dir);
+  int rc = samx_run("train %s --set run.dir=%s/tf", cfg, dir);
+  double ls[16];
+  int n = losses("tf", ls, 16);
+  CHECK(rc == 0 && n == 2, "stage 2 with train_first 8, batch 4, 1 epoch: exit %d, %d steps (want 2): %s", rc, n, err_text);
+}
+
+// Stage 2 from the embedding cache of stage 1's encoder: the losses of the run without it.
+static void check_cache(const char *run1) {
+  char body[900], cfg[500];
+  int rc = samx_run("embed --checkpoint %s/checkpoints/final.safetensors --data %s --split train --out %s/emb.h5 --device %s", run1,
+                    data, dir, device_name);
+  CHECK(rc == 0, "samx embed of the stage-1 checkpoint: exit %d: %s", rc, err_text);
+  snprintf(body, sizeof body, "[p2sam]\nstage = 2\nfrom = %s\nsnapshot_every = 0\n[optim]\nlr = 0\n[train]\nsteps = 4\n", run1);
+  write_config("c.ini", body);
+  snprintf(cfg, sizeof cfg, "%s/c.ini", dir);
+  int ra = samx_run("train %s --set run.dir=%s/nocache", cfg, dir);
+  int rb = samx_run("train %s --set run.dir=%s/cache --set data.embeddings=%s/emb.h5", cfg, dir, dir);
+  CHECK(ra == 0 && rb == 0, "stage 2 without / with the cache: exit %d %d: %s", ra, rb, err_text);
+  double la[8], lb[8], worst = 0;
+  int na = losses("nocache", la, 8), nb = losses("cache", lb, 8);
+  for (int i = 0; i < na && i < nb; i++) worst = fmax(worst, fabs(la[i] - lb[i]) / fabs(la[i]));
+  CHECK(na == 4 && nb == 4 && worst < 1e-5 && la[0] != la[1], "cache: %d and %d losses, worst rel diff %.3g", na, nb, worst);
+  printf("stage 2 from the embedding cache: 4 losses within %.2g of the encoder's\n", worst);
+  rc = samx_run("train %s --set run.dir=%s/cache2 --set data.embeddings=%s/emb.h5 --set p2sam.crop=8", cfg, dir, dir);
+  CHECK(rc == 1 && strstr(err_text, "use crop 0"), "a cache of another crop: exit %d: %s", rc, err_text);
+  rc = samx_run("train %s/s1.ini --set run.dir=%s/cache3 --set data.embeddings=%s/emb.h5", dir, dir, dir);
+  CHECK(rc == 1 && strstr(err_text, "stage 1 trains LoRA"), "a cache in stage 1: exit %d: %s", rc, err_text);
+}
+
+// p2sam.crop in training and samx infer (stage 1: one hypothesis, pasted into its window); stage 2's count.
+static void check_crop(const char *run2) {
+  char cfg[500];
+  snprintf(cfg, sizeof cfg, "%s/s1.ini", dir);
+  int rc = samx_run("train %s --set run.dir=%s/crop --set p2sam.crop=16 --set train.steps=4 --set train.val_every=2", cfg, dir);
+  CHECK(rc == 0, "stage 1 with p2sam.crop 16: exit %d: %s", rc, err_text);
+  rc = samx_run("infer --method p2sam --checkpoint %s/crop/checkpoints/final.safetensors --data %s --split all --device %s "
+                "--out %s/crop.h5 -q", dir, data, device_name, dir);
+  CHECK(rc == 0, "infer on the cropped stage-1 run: exit %d: %s", rc, err_text);
+  char pred[400];
+  snprintf(pred, sizeof pred, "%s/crop.h5", dir);
+  SamxPredictions *p = samx_predictions_open(pred);
+  SamxDataset *ds = samx_dataset_open(data);
+  if (p && ds) {
+    int64_t H = samx_dataset_h(ds), W = samx_dataset_w(ds), K = samx_dataset_k(ds), outside = 0, inside = 0;
+    uint8_t *m = (uint8_t *)malloc((size_t)(H * W)), *gt = (uint8_t *)malloc((size_t)(K * H * W));
+    CHECK(samx_predictions_m(p) == 1 && samx_predictions_n(p) == samx_dataset_n(ds), "stage-1 infer: M %lld, N %lld",
+          (long long)samx_predictions_m(p), (long long)samx_predictions_n(p));
+    for (int64_t i = 0; i < samx_predictions_n(p); i++) {
+      int64_t row = samx_predictions_index(p)[i], at[2];
+      if (samx_predictions_read_masks(p, i, m) || samx_dataset_read_masks(ds, row, gt)) break;
+      samx_prompt_crop_window(gt, samx_dataset_annotator_valid(ds) + row * K, K, H, W, 16, at);
+      for (int64_t y = 0; y < H; y++)
+        for (int64_t x = 0; x < W; x++) {
+          int in = y >= at[0] && y < at[0] + 16 && x >= at[1] && x < at[1] + 16;
+          outside += !in && m[y * W + x], inside += in && m[y * W + x];
+        }
+    }
+    CHECK(outside == 0, "%lld predicted pixels outside the 16 px windows (%lld inside)", (long long)outside, (long long)inside);
+    printf("crop 16: %lld predicted pixels, all inside the rows' windows\n", (long long)inside);
+    free(m), free(gt);
+  } else {
+    CHECK(0, "open %s / %s: %s", pred, data, samx_last_error());
+  }
+  if (p) samx_predictions_close(p);
+  if (ds) samx_dataset_close(ds);
+  rc = samx_run("infer --method p2sam --checkpoint %s/checkpoints/final.safetensors --snapshots 1,2 --samples 2 --data %s "
+                "--split all --device %s --out %s/s2.h5 -q", run2, data, device_name, dir);
+  snprintf(pred, sizeof pred, "%s/s2.h5", dir);
+  p = rc == 0 ? samx_predictions_open(pred) : NULL;
+  CHECK(p && samx_predictions_m(p) == 4, "stage 2, 2 snapshots x 2 samples: exit %d, M %lld: %s", rc,
+        p ? (long long)samx_predictions_m(p) : -1LL, err_text);
+  if (p) samx_predictions_close(p);
+}
+
+static void check_convex(void) {
+  int rc = samx_run("train %s/s1.ini --set run.dir=%s/convex --set p2sam.assemble=convex --set train.steps=3", dir, dir);
+  CHECK(rc == 0, "stage 1 with convex assembling: exit %d: %s", rc, err_text);
+  char ck[400];
+  snprintf(ck, sizeof ck, "%s/convex/checkpoints/final.safetensors", dir);
+  SamMethodModel mm;
+  if (rc == 0 && sam_method_load(&mm, ck, samx_cpu(), 0) == 0) {
+    SamxCtx ctx;
+    samx_ctx_init(&ctx, samx_cpu(), 1 << 20, 64);
+    float w[P2SAM_MASKS], sum = 0, lo = 1;
+    samx_tensor_read_f32(p2sam_weights(&ctx, &mm), w);
+    for (int j = 0; j < P2SAM_MASKS; j++) sum += w[j], lo = fminf(lo, w[j]);
+    CHECK(mm.variant == P2SAM_ASSEMBLE_CONVEX && lo > 0 && fabsf(sum - 1) < 1e-6 && w[0] != w[1],
+          "convex checkpoint: variant %d, min weight %g, sum %.7f", mm.variant, lo, sum);
+    printf("convex assembling after 3 steps: w0 %.4f, w1 %.4f, sum %.7f\n", w[0], w[1], sum);
+    samx_ctx_free(&ctx);
+    sam_method_free(&mm);
+  } else {
+    CHECK(0, "load %s: %s", ck, samx_last_error());
+  }
 }
 
 static int cuda_main(void) {
@@ -211,6 +343,11 @@ int main(int argc, char **argv) {
   double a4 = loss_at("ra", 0), b4 = loss_at("rb", 0);
   CHECK(a4 == b4 && isfinite(a4), "stage 2 resumed: last loss %.9g, uninterrupted %.9g", b4, a4);
   printf("stage 2 resumed at step 2: step-4 loss %.9g = uninterrupted %.9g\n", b4, a4);
+
+  check_train_first(run1);
+  check_cache(run1);
+  check_crop(run2);
+  check_convex();
 
   write_config("bad.ini", "[p2sam]\nstage = 2\n[train]\nsteps = 1\n");
   snprintf(cfg, sizeof cfg, "%s/bad.ini", dir);
