@@ -50,6 +50,10 @@ typedef struct {
   const uint8_t *seg;  // SQA: the segmentation to score, n_classes channels of h*w
   int n_classes;
   uint64_t key;        // identifies the image for SimSAM's seeded click draws (the dataset row)
+  // The image's cached embedding (C*g*g floats, samx embed) and its SamImageInfo (orig_h, orig_w,
+  // input_h, input_w): the encoder does not run. All images of a call have one or none.
+  const float *embedding;
+  const int64_t *embed_info;
 } SamxInferInput;
 
 typedef struct {
