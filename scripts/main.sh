@@ -286,7 +286,7 @@ $SAMX infer --method atlas --shots "$A/fewshot_5/rows.txt" --labels "$FS_LABELS"
   --out "$A/pred/atlas-5.h5" -q
 for n in 5 20 50; do
   $SAMX infer --method fewshot --checkpoint "$A/fewshot_$n/checkpoints/final.safetensors" --data "$A/anatomy.h5" \
-    --split test --device "$DEVICE" --out "$A/pred/fewshot-$n.h5" -q
+    --embeddings "$A/anatomy_emb.h5" --split test --device "$DEVICE" --out "$A/pred/fewshot-$n.h5" -q
 done
 for name in sam-point sam-box atlas-5 fewshot-5 fewshot-20 fewshot-50; do
   $SAMX eval --data "$A/anatomy.h5" --pred "$A/pred/$name.h5" --labels "$FS_LABELS" --json "$A/eval/$name.json" --quiet
