@@ -163,9 +163,21 @@ void samx_infer_output_free(SamxInferOutput *o) {
 // ---- encoding and chunked decoding ----
 
 // Embeddings [n, C, g, g] of the batch, in the decoder's context (the encoder's is then free).
+// With cached embeddings (in[i].embedding) the encoder does not run: the same tensor from the cache.
 static SamxTensor *encode_batch(SamxInferer *r, const SamxInferInput *in, int n, SamImageInfo *info) {
   samx_ctx_reset(&r->enc);
   samx_ctx_reset(&r->dec);
+  if (in[0].embedding) {
+    int64_t g = sam_embed_grid(&r->m->cfg), C = r->m->cfg.out_chans, per = C * g * g;
+    SamxTensor *emb = samx_new(&r->dec, SAMX_F32, SHAPE(n, C, g, g));
+    for (int i = 0; i < n; i++) {
+      SAMX_ASSERT(in[i].embedding && in[i].embed_info, "encode_batch: image %d of %d has no cached embedding", i, n);
+      samx_memcpy(emb->device, (float *)emb->data + i * per, samx_cpu(), in[i].embedding, sizeof(float) * (size_t)per);
+      const int64_t *e = in[i].embed_info;
+      info[i] = (SamImageInfo){.orig_h = (int)e[0], .orig_w = (int)e[1], .input_h = (int)e[2], .input_w = (int)e[3]};
+    }
+    return emb;
+  }
   SamxTensor *x[n];
   for (int i = 0; i < n; i++) x[i] = sam_preprocess(&r->enc, r->m, in[i].rgb, in[i].h, in[i].w, &info[i]);
   SamxTensor *e = sam_encode(&r->enc, r->m, n == 1 ? x[0] : samx_concat(&r->enc, x, n, 0));

@@ -53,6 +53,10 @@ typedef struct {
   uint64_t key;        // identifies the image for SimSAM's seeded click draws (the dataset row)
   int crop[3];         // P2SAM: y0, x0, side of the window the model sees; its masks are pasted back into
                        // the h x w image (0 outside). side 0: the whole image
+  // The image's cached embedding (C*g*g floats, samx embed) and its SamImageInfo (orig_h, orig_w,
+  // input_h, input_w): the encoder does not run. All images of a call have one or none.
+  const float *embedding;
+  const int64_t *embed_info;
 } SamxInferInput;
 
 typedef struct {

@@ -9,10 +9,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "data/dataset.h"
+#include "data/embed_cache.h"
 #include "data/predictions.h"
 #include "data/prompts.h"
 #include "engine/dist.h"
+#include "engine/safetensors.h"
 #include "engine/samx.h"
 #include "infer/infer.h"
 #include "models/p2sam/p2sam.h"
@@ -71,6 +75,9 @@ static void usage(FILE *f) {
           "  --method atlas      the few-shot shots' atlas (samx infer --per-component --help)\n"
           "  --method fewshot    the few-shot decoder (contracts §7): no prompt, every row of the split;\n"
           "                      hypothesis l is label l of the checkpoint (fg beats bg)\n"
+          "  --embeddings E.h5   with --method fewshot: the images' embeddings from `samx embed` instead of\n"
+          "                      running the encoder (the same predictions); refused unless E.h5 was made\n"
+          "                      by the checkpoint's encoder (its base SAM) from --data and holds every row\n"
           "  --masks M           hypotheses per image (default: the checkpoint's; SeqSAM: rollout steps)\n"
           "\n"
           "P2SAM (--method p2sam; no prompt, every row runs; pred_masks holds snapshots x samples hypotheses,\n"
@@ -95,6 +102,7 @@ static void usage(FILE *f) {
 typedef struct {
   const char *method_name, *checkpoint, *data, *out, *split, *prompts, *device, *precision, *candidates, *segmentation;
   const char *snapshots, *mask_weights, *base;  // P2SAM
+  const char *embeddings;                        // fewshot: cached embeddings instead of the encoder
   int annotator, hypothesis, seg_annotator, batch, decode_batch, quiet, trained, p2sam, img_size, allow_dataset_mismatch;
   int64_t limit;
   int64_t crop;  // P2SAM: side of the lesion-centred window (-1: the checkpoint's p2sam.crop)
@@ -120,7 +128,7 @@ static int parse_args(int argc, char **argv, InferArgs *a) {
                                      "--aggregate", "--mask-prompt", "--candidates", "--segmentation", "--hypothesis",
                                      "--seg-annotator", "--point", "--weighting", "--connectivity", "--masks",
                                      "--snapshots", "--samples", "--mask-weights", "--base", "--img-size", "--precision",
-                                     "--crop"};
+                                     "--crop", "--embeddings"};
   a->launch = SAMX_LAUNCH_ARGS_NONE;
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i];
@@ -154,6 +162,7 @@ static int parse_args(int argc, char **argv, InferArgs *a) {
     else if (!strcmp(opt, "--snapshots")) a->snapshots = v;
     else if (!strcmp(opt, "--mask-weights")) a->mask_weights = v;
     else if (!strcmp(opt, "--base")) a->base = v;
+    else if (!strcmp(opt, "--embeddings")) a->embeddings = v;
     else if (!strcmp(opt, "--samples")) {
       if (parse_int(opt, v, 1, 64, &x)) return -1;
       a->o.p2sam_samples = (int)x;
@@ -220,6 +229,8 @@ static int parse_args(int argc, char **argv, InferArgs *a) {
   if (!a->p2sam && (a->snapshots || a->mask_weights || a->base || a->img_size || a->o.p2sam_samples || a->crop >= 0))
     return samx_fail("--snapshots, --samples, --mask-weights, --base, --img-size and --crop are for --method p2sam");
   if (a->p2sam && a->o.n_masks) return samx_fail("--masks: P2SAM gives --snapshots x --samples hypotheses");
+  if (a->embeddings && strcmp(a->method_name, "fewshot"))
+    return samx_fail("--embeddings is for --method fewshot (the other methods run the encoder)");
   if (!a->checkpoint) return samx_fail("--checkpoint is required (see samx infer --help)");
   if (!a->data) return samx_fail("--data is required (see samx infer --help)");
   if (!a->out) return samx_fail("--out is required (see samx infer --help)");
@@ -230,9 +241,9 @@ static int parse_args(int argc, char **argv, InferArgs *a) {
   if (a->o.n_masks && !a->trained) return samx_fail("--masks is for trained models (seqsam, mcl, sam-ft)");
   if (strcmp(a->split, "all") && samx_split_parse(a->split) < 0)
     return samx_fail("--split '%s': expected train, val, test or all", a->split);
-  const char *inputs[] = {a->data, a->checkpoint, a->segmentation, a->prompts, a->mask_weights, a->base};
-  if (samx_check_output_not_input("--out", a->out, inputs, 6) ||
-      samx_check_output_not_input("--candidates", a->candidates, inputs, 6))
+  const char *inputs[] = {a->data, a->checkpoint, a->segmentation, a->prompts, a->mask_weights, a->base, a->embeddings};
+  if (samx_check_output_not_input("--out", a->out, inputs, 7) ||
+      samx_check_output_not_input("--candidates", a->candidates, inputs, 7))
     return -1;
   if (a->candidates && !strcmp(a->candidates, a->out)) return samx_fail("--candidates and --out name the same file");
   return 0;
@@ -550,6 +561,45 @@ static int round_flush(Round *r, const InferArgs *a, SamxPredictionsWriter *w, i
 
 static int run_ranks(InferArgs *a, SamxDist *dist);
 
+// --embeddings: the cache must come from the encoder of the few-shot checkpoint (the base SAM its
+// metadata records by sha256: the encoder is frozen in training), from --data (unless
+// --allow-dataset-mismatch), with the model's embedding shape, and hold every row to run.
+static int open_embeddings(const InferArgs *a, const SamModel *m, const char *data_sha, const int64_t *rows, int64_t n,
+                           SamxEmbedCache **out) {
+  SamxSafetensors st;
+  if (samx_st_open(&st, a->checkpoint) != 0) return -1;
+  const char *text = samx_st_meta(&st, "meta");
+  json_t *meta = text ? json_loads(text, 0, NULL) : NULL;
+  const char *enc = json_string_value(json_object_get(json_object_get(meta, "fewshot"), "encoder_sha256"));
+  char want[65] = "";
+  if (enc) snprintf(want, sizeof want, "%s", enc);
+  json_decref(meta);
+  samx_st_close(&st);
+  if (strlen(want) != 64)
+    return samx_fail("%s: its metadata does not record the encoder of its training embeddings (fewshot.encoder_sha256; "
+                     "trained before --embeddings existed?): run without --embeddings",
+                     a->checkpoint);
+  SamxEmbedCache *c = samx_embed_open(a->embeddings, want);
+  if (!c) return samx_fail("--embeddings: %s (the few-shot checkpoint %s was trained on that encoder's embeddings)",
+                           samx_last_error(), a->checkpoint);
+  *out = c;
+  int64_t ch, h, w, g = sam_embed_grid(&m->cfg);
+  samx_embed_shape(c, &ch, &h, &w);
+  if (ch != m->cfg.out_chans || h != g || w != g || samx_embed_input_size(c) != m->cfg.img_size)
+    return samx_fail("%s: embeddings [%lld, %lld, %lld] at input size %lld, the model's are [%d, %lld, %lld] at %d",
+                     a->embeddings, (long long)ch, (long long)h, (long long)w, (long long)samx_embed_input_size(c),
+                     m->cfg.out_chans, (long long)g, (long long)g, m->cfg.img_size);
+  if (!a->allow_dataset_mismatch && strcmp(samx_embed_dataset_sha256(c), data_sha))
+    return samx_fail("%s: the embeddings were computed from dataset %s (sha256 %s), not from %s (sha256 %s); run "
+                     "`samx embed` on it again (or pass --allow-dataset-mismatch)",
+                     a->embeddings, samx_embed_dataset_path(c), samx_embed_dataset_sha256(c), a->data, data_sha);
+  for (int64_t i = 0; i < n; i++)
+    if (samx_embed_find(c, rows[i]) < 0)
+      return samx_fail("%s: dataset row %lld of %s (split %s) has no embedding; run `samx embed` for this split",
+                       a->embeddings, (long long)rows[i], a->data, a->split);
+  return 0;
+}
+
 static int run(InferArgs *a) {
   SamxLaunch launch;
   SamxDist dist;
@@ -579,6 +629,7 @@ static int run_ranks(InferArgs *a, SamxDist *dist) {
   P2samSnapshots snaps = {0};  // before any goto done
   int model_loaded = 0;
   SamxInferer *inf = NULL;
+  SamxEmbedCache *cache = NULL;
   SamxPredictionsWriter *writer = NULL, *cand_writer = NULL;
   int64_t *rows = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n + 1)), nrows;
   if (a->annotator >= src.k) {
@@ -623,6 +674,7 @@ static int run_ranks(InferArgs *a, SamxDist *dist) {
   }
   char ck_sha[65], data_sha[65];
   if ((rc = samx_sha256_file(a->checkpoint, ck_sha)) || (rc = samx_sha256_file(a->data, data_sha))) goto done;
+  if (a->embeddings && (rc = open_embeddings(a, &model.sam, data_sha, rows, nrows, &cache))) goto done;
   int batch = a->batch ? a->batch : device.type == SAMX_CUDA ? 4 : 1;
   a->o.max_batch = batch;
   a->o.keep_candidates = a->candidates != NULL;
@@ -648,6 +700,10 @@ static int run_ranks(InferArgs *a, SamxDist *dist) {
   SamxInferInput *in = (SamxInferInput *)calloc((size_t)batch, sizeof *in);
   SamxInferOutput *out = (SamxInferOutput *)calloc((size_t)batch, sizeof *out);
   int64_t *batch_rows = (int64_t *)malloc(sizeof(int64_t) * (size_t)batch);
+  int64_t per_emb = 0, emb_c = 0, emb_h = 0, emb_w = 0;
+  if (cache) samx_embed_shape(cache, &emb_c, &emb_h, &emb_w), per_emb = emb_c * emb_h * emb_w;
+  float *emb_buf = cache ? (float *)malloc(sizeof(float) * (size_t)(batch * per_emb)) : NULL;
+  int64_t *emb_info = cache ? (int64_t *)malloc(sizeof(int64_t) * 4 * (size_t)batch) : NULL;
   int64_t done = 0, written = 0, no_prompt = 0, empty_seg = 0, next = 0;
   double t0 = now_s(), last = t0, quality_sum = 0;
   Round rd;
@@ -663,6 +719,13 @@ static int run_ranks(InferArgs *a, SamxDist *dist) {
         break;
       }
       done += got == 0, no_prompt += got == 0;
+      if (got && cache) {
+        if (samx_embed_read_row(cache, r, emb_buf + b * per_emb, emb_info + 4 * b) != 0) {
+          rc = -1;
+          break;
+        }
+        in[b].embedding = emb_buf + b * per_emb, in[b].embed_info = emb_info + 4 * b;
+      }
       if (got) batch_rows[b++] = r;
     }
     if (rc || b == 0) break;
@@ -709,8 +772,9 @@ static int run_ranks(InferArgs *a, SamxDist *dist) {
               (long long)(written - empty_seg), (long long)empty_seg);
     fputc('\n', stderr);
   }
-  free(rgb), free(seg), free(src.masks), free(in), free(out), free(batch_rows);
+  free(rgb), free(seg), free(src.masks), free(in), free(out), free(batch_rows), free(emb_buf), free(emb_info);
 done:
+  if (cache) samx_embed_close(cache);
   if (writer) samx_predictions_abort(writer);
   if (cand_writer) samx_predictions_abort(cand_writer);
   samx_inferer_free(inf);

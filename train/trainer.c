@@ -59,6 +59,13 @@ static int exit_status_of(int sig) {
                           : SAMX_TRAIN_EXIT_SIGINT;
 }
 
+void samx_train_signals_install(void) {
+  stop_signal = 0;
+  install_signals();
+}
+int samx_train_signal(void) { return stop_signal; }
+int samx_train_signal_status(int sig) { return exit_status_of(sig); }
+
 static double now_seconds(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -118,7 +125,7 @@ static volatile double heartbeat = 0;
 // ---- small helpers ----
 static void path_join(char *out, size_t n, const char *dir, const char *name) { snprintf(out, n, "%s/%s", dir, name); }
 
-static int mkdir_p(const char *path) {
+int samx_mkdir_p(const char *path) {
   char buf[SAMX_CFG_STR + 64];
   snprintf(buf, sizeof buf, "%s", path);
   for (char *p = buf + 1; *p; p++) {
@@ -315,9 +322,7 @@ static int open_loader(Trainer *t, const char *split_name, int training, SamxLoa
   return *out ? 0 : -1;
 }
 
-// Nearest-neighbour label at the low-res logits' pixels: pixel (y, x) of the L x L map covers the
-// encoder frame around ((y + 0.5) S / L, ...); outside the resized image (the padding) it is 0.
-static void lowres_label(const uint8_t *mask, const SamImageInfo *info, int S, int64_t L, float *out) {
+void samx_lowres_label(const uint8_t *mask, const SamImageInfo *info, int S, int64_t L, float *out) {
   double scale = (double)S / (double)L;
   for (int64_t y = 0; y < L; y++) {
     double fy = ((double)y + 0.5) * scale;
@@ -429,7 +434,7 @@ static int prepare(Trainer *t, const SamxBatch *b) {
     for (int j = 0; j < 4; j++) p->box[j] = (float)mp.box_jittered[j];
     sam_prompt_to_input(info, p);
     for (int64_t k = 0; k < K; k++) {
-      lowres_label(C ? t->crop_masks + k * mh * mw : masks + k * H * W, info, S, t->L, t->labels + (n * K + k) * LL);
+      samx_lowres_label(C ? t->crop_masks + k * mh * mw : masks + k * H * W, info, S, t->L, t->labels + (n * K + k) * LL);
       t->valid[n * K + k] = valid[k];
     }
     memcpy(t->target + n * LL, t->labels + (n * K + mp.annotator) * LL, sizeof(float) * (size_t)LL);
@@ -969,7 +974,7 @@ static int prepare_run_dir(Trainer *t) {
       return samx_fail("%s already holds a run: continue it with --resume auto, or start over with --force", c->dir);
     if (!o->resume) clear_run(c, t->ckpt_dir);
   }
-  return mkdir_p(t->ckpt_dir);
+  return samx_mkdir_p(t->ckpt_dir);
 }
 
 static int setup(Trainer *t) {

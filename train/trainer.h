@@ -16,7 +16,10 @@
 #ifndef SAMX_TRAIN_TRAINER_H
 #define SAMX_TRAIN_TRAINER_H
 
+#include <stdint.h>
+
 #include "engine/dist.h"
+#include "models/sam/sam_image.h"
 #include "train/config.h"
 
 #ifdef __cplusplus
@@ -43,6 +46,19 @@ typedef struct {
   int quiet;           // no progress output (errors only)
   const SamxLaunchArgs *launch;  // explicit --rank/--world-size/...; NULL: from the environment (engine/dist.h)
 } SamxTrainOptions;
+
+// Helpers shared with train/fewshot_train.c.
+// mkdir -p: 0, or -1 with an error naming the directory.
+int samx_mkdir_p(const char *path);
+// Nearest-neighbour label at the low-res logits' pixels: pixel (y, x) of the L x L map covers the
+// encoder frame around ((y + 0.5) S / L, ...); outside the resized image (the padding) it is 0.
+void samx_lowres_label(const uint8_t *mask, const SamImageInfo *info, int S, int64_t L, float *out);
+
+// Signals (SIGTERM, SIGUSR1, SIGINT, SIGHUP) noted by a handler and acted upon at the next step
+// boundary: install (clears any noted one), the signal noted (0: none), its exit status.
+void samx_train_signals_install(void);
+int samx_train_signal(void);
+int samx_train_signal_status(int sig);
 
 // Returns the exit status (SAMX_TRAIN_EXIT_*); errors are printed to stderr.
 int samx_train_run(const SamxTrainConfig *cfg, const SamxTrainOptions *opts);
