@@ -2,6 +2,7 @@
 // re-typed DeepMind / medpy algorithms): random small cases of every routine, written to a file,
 // scored by Python through $SAMX_PYTHON, and compared value by value.
 #include <libgen.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -229,7 +230,13 @@ int main(void) {
   const char *py = getenv("SAMX_PYTHON");
   if (!py || !*py) py = "/usr/bin/python3";
   snprintf(src, sizeof src, "%s", __FILE__);
-  snprintf(cmd, sizeof cmd, "%s %s/ref_eval.py %s %s", py, dirname(src), in_path, out_path);
+  const char *src_dir = dirname(src);
+  char script[PATH_MAX];
+  snprintf(script, sizeof script, "%s/ref_eval.py", src_dir);
+  // __FILE__ is relative when the compiler was given a relative path (ccache's base_dir does that):
+  // then fall back to the path from the source root, ctest's working directory
+  if (access(script, R_OK) != 0) snprintf(script, sizeof script, "tests/eval/ref_eval.py");
+  snprintf(cmd, sizeof cmd, "%s %s %s %s", py, script, in_path, out_path);
   int rc = system(cmd);
   CHECK(rc == 0, "reference script failed (%d): %s", rc, cmd);
   FILE *out = fopen(out_path, "r");
