@@ -12,9 +12,10 @@
 #include "engine/precision.h"
 #include "models/sam/sam.h"
 #include "models/sam/sam_image.h"
+#include "sam_golden_cases.h"
 
-#define CASES "tests/data/sam_tiny/sam_tiny_cases.safetensors"
-#define CKPT "tests/data/sam_tiny/sam_tiny.pth"
+#define CASES SAM_GOLDEN_CASES
+#define CKPT SAM_GOLDEN_CKPT
 #define N_CASES 6
 // bf16 keeps 8 significant bits: each rounding moves a value by up to 2^-9 (0.2%) of itself. The
 // encoder rounds its activations about 10 times per block (4 blocks) and the neck's LayerNorms
@@ -36,21 +37,6 @@ static SamxDevice device;
 static const char *cases[N_CASES] = {"box", "box_multi", "points", "point1", "box_points", "box_maskin"};
 
 static const SamxSTEntry *get(const char *fmt, const char *a, const char *b) { return samx_test_st_get(&golden, fmt, a, b); }
-
-static void prompt_from_golden(const char *img, const char *cs, SamPrompt *p) {
-  memset(p, 0, sizeof *p);
-  const SamxSTEntry *box = get("%s.%s.box", img, cs), *pc = get("%s.%s.point_coords", img, cs),
-                    *pl = get("%s.%s.point_labels", img, cs);
-  if (box) {
-    p->has_box = 1;
-    memcpy(p->box, box->data, 4 * sizeof(float));
-  }
-  if (pc) {
-    p->n_points = (int)pc->shape[0];
-    memcpy(p->points, pc->data, pc->nbytes);
-    for (int i = 0; i < p->n_points; i++) p->labels[i] = ((const int32_t *)pl->data)[i];
-  }
-}
 
 // What one precision gives for one image: the embeddings and each case's full-resolution logits.
 typedef struct {
@@ -80,7 +66,7 @@ static Outputs run(SamModel *m, const char *img, SamxPrecision precision) {
   o.emb = read_host(emb, &o.n_emb);
   for (int c = 0; c < N_CASES; c++) {
     SamPrompt p;
-    prompt_from_golden(img, cases[c], &p);
+    sam_golden_prompt(&golden, img, cases[c], &p);
     sam_prompt_to_input(&info, &p);
     const SamxSTEntry *mi = get("%s.%s.mask_input", img, cases[c]);
     SamxTensor *mask_in = NULL;
