@@ -1,6 +1,7 @@
 #include "ops_activation.h"
 
 #include "../kernels/activation.h"
+#include "../kernels/bf16.h"
 #include "ops_common.h"
 
 typedef struct {
@@ -16,7 +17,18 @@ static void act_backward(SamxCtx *ctx, SamxNode *node) {
                  samx_cuda_act_bwd(kind, samx_f32(x), samx_f32(y), samx_f32(y->grad), samx_f32(gx), x->numel));
 }
 
+// BF16 x (inference): y = bf16(act(x)) in BF16 by the bf16 kernels.
+static SamxTensor *activation_bf16(SamxCtx *ctx, SamxTensor *x, int kind, const char *name) {
+  samx_check_bf16_inference(name, ctx, 1, &x);
+  SamxTensor *y = samx_new(ctx, SAMX_BF16, samx_shape_of(x));
+  const uint16_t *xs = (const uint16_t *)x->data;
+  SAMX_ON_DEVICE(x, samx_cpu_bf16_act(kind, xs, (uint16_t *)y->data, x->numel),
+                 samx_cuda_bf16_act(kind, xs, (uint16_t *)y->data, x->numel));
+  return y;
+}
+
 static SamxTensor *activation(SamxCtx *ctx, SamxTensor *x, int kind, const char *name) {
+  if (x->dtype == SAMX_BF16) return activation_bf16(ctx, x, kind, name);
   samx_check_f32(name, x);
   SamxTensor *y = samx_new_like(ctx, x);
   SAMX_ON_DEVICE(x, samx_cpu_act_fwd(kind, samx_f32(x), samx_f32(y), x->numel),

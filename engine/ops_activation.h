@@ -1,4 +1,5 @@
-// defines: samx_relu, samx_gelu, samx_sigmoid (elementwise, any shape, f32).
+// defines: samx_relu, samx_gelu, samx_sigmoid (elementwise, any shape, f32; a BF16 x gives a BF16 y,
+// computed in fp32 and rounded once: inference only, no backward).
 #ifndef SAMX_OPS_ACTIVATION_H
 #define SAMX_OPS_ACTIVATION_H
 

@@ -5,6 +5,13 @@ void samx_check_f32(const char *op, const SamxTensor *t) {
     SAMX_DIE("%s: expected an F32 tensor, got %s (HINT: cast with samx_cast first)", op, samx_dtype_name(t->dtype));
 }
 
+void samx_check_bf16_inference(const char *op, const SamxCtx *ctx, int n, SamxTensor *const *in) {
+  if (!ctx->recording) return;
+  for (int i = 0; i < n; i++)
+    if (in[i] && in[i]->requires_grad)
+      SAMX_DIE("%s: BF16 activations have no backward yet (HINT: train in fp32/tf32, or turn recording off)", op);
+}
+
 void samx_check_same_device(const char *op, const SamxTensor *a, const SamxTensor *b) {
   if (!samx_device_eq(a->device, b->device)) {
     char da[16], db[16];

@@ -38,6 +38,9 @@
 // Precondition checks: a violated one is a bug in the calling model code, reported with shapes.
 void samx_check_f32(const char *op, const SamxTensor *t);
 void samx_check_same_device(const char *op, const SamxTensor *a, const SamxTensor *b);
+// BF16 activations are inference-only (their ops have no backward yet): dies when ctx would record a
+// node for inputs in (n of them, NULL ones skipped).
+void samx_check_bf16_inference(const char *op, const SamxCtx *ctx, int n, SamxTensor *const *in);
 void samx_check_shape(const char *op, const SamxTensor *t, SamxShape want);
 void samx_check_same_shape(const char *op, const SamxTensor *a, const SamxTensor *b);
 

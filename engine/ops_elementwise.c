@@ -1,6 +1,7 @@
 #include "ops_elementwise.h"
 
 #include "../kernels/elementwise.h"
+#include "../kernels/bf16.h"
 #include "ops_common.h"
 
 // ---- broadcasting binary ops ----
@@ -102,7 +103,24 @@ static SamxTensor *binary(SamxCtx *ctx, SamxTensor *a, SamxTensor *b, int op, co
   return y;
 }
 
-SamxTensor *samx_add(SamxCtx *ctx, SamxTensor *a, SamxTensor *b) { return binary(ctx, a, b, SAMX_BIN_ADD, "add"); }
+// BF16 a + b of one shape (inference: residual adds): bf16(a + b) in BF16 by the bf16 kernel.
+static SamxTensor *add_bf16(SamxCtx *ctx, SamxTensor *a, SamxTensor *b) {
+  SAMX_ASSERT(b->dtype == SAMX_BF16, "add: a is BF16, so b must be too (got %s)", samx_dtype_name(b->dtype));
+  samx_check_same_device("add", a, b);
+  samx_check_same_shape("add", a, b);
+  SamxTensor *in[2] = {a, b};
+  samx_check_bf16_inference("add", ctx, 2, in);
+  SamxTensor *y = samx_new(ctx, SAMX_BF16, samx_shape_of(a));
+  const uint16_t *as = (const uint16_t *)a->data, *bs = (const uint16_t *)b->data;
+  SAMX_ON_DEVICE(a, samx_cpu_bf16_add(as, bs, (uint16_t *)y->data, a->numel),
+                 samx_cuda_bf16_add(as, bs, (uint16_t *)y->data, a->numel));
+  return y;
+}
+
+SamxTensor *samx_add(SamxCtx *ctx, SamxTensor *a, SamxTensor *b) {
+  if (a->dtype == SAMX_BF16) return add_bf16(ctx, a, b);
+  return binary(ctx, a, b, SAMX_BIN_ADD, "add");
+}
 SamxTensor *samx_sub(SamxCtx *ctx, SamxTensor *a, SamxTensor *b) { return binary(ctx, a, b, SAMX_BIN_SUB, "sub"); }
 SamxTensor *samx_mul(SamxCtx *ctx, SamxTensor *a, SamxTensor *b) { return binary(ctx, a, b, SAMX_BIN_MUL, "mul"); }
 

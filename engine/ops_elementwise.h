@@ -6,7 +6,8 @@
 #include "tape.h"
 
 // a (op) b with NumPy/PyTorch broadcasting (trailing dims aligned; size-1 dims stretch), up to 5 dims.
-// The backward sums the gradient over the dims an operand was broadcast along.
+// The backward sums the gradient over the dims an operand was broadcast along. samx_add also takes two
+// BF16 tensors of one shape (inference only, no backward): bf16(a + b), BF16.
 SamxTensor *samx_add(SamxCtx *ctx, SamxTensor *a, SamxTensor *b);
 SamxTensor *samx_sub(SamxCtx *ctx, SamxTensor *a, SamxTensor *b);
 SamxTensor *samx_mul(SamxCtx *ctx, SamxTensor *a, SamxTensor *b);

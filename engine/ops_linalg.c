@@ -2,6 +2,8 @@
 
 #include "../kernels/linalg.h"
 #include "ops_common.h"
+#include "ops_elementwise.h"
+#include "precision.h"
 
 // C = op(A) op(B) as one batched GEMM: sizes, transposes and how far each operand steps per batch
 // entry (the contract of samx_cpu_linalg_gemm; a stride of 0 broadcasts, or for C reduces).
@@ -37,8 +39,10 @@ static SamxPrecision gemm_precision(const SamxCtx *ctx, const SamxTensor *on, in
 
 // A GEMM operand in precision p: t itself for fp32/tf32; in bf16, a bf16 copy on CUDA and an f32 copy
 // rounded to bf16 on the CPU.
+// A BF16 t (an activation already in bf16) is its own operand on CUDA and widened exactly on the CPU.
 static SamxTensor *gemm_operand(SamxCtx *ctx, SamxPrecision p, SamxTensor *t) {
   if (p != SAMX_PRECISION_BF16) return t;
+  if (t->dtype == SAMX_BF16) return t->device.type == SAMX_CPU ? samx_cast(ctx, t, SAMX_F32) : t;
   if (t->device.type == SAMX_CPU) {
     SamxTensor *r = samx_new(ctx, SAMX_F32, samx_shape_of(t));
     SAMX_ON_DEVICE(t, samx_cpu_linalg_round_bf16(samx_f32(t), samx_f32(r), t->numel), (void)0);
@@ -234,7 +238,14 @@ static void linear_backward(SamxCtx *ctx, SamxNode *node) {
 // context's precision (bf16: x and w cast to bf16, cuBLASLt with the bias epilogue, y in f32).
 static SamxTensor *linear_op(SamxCtx *ctx, const char *op, SamxTensor *x, SamxTensor *w, SamxTensor *b,
                              SamxTensor *lora_a, SamxTensor *lora_b, float scale) {
-  samx_check_f32(op, x);
+  if (x->dtype == SAMX_BF16) {  // a bf16 activation: inference in bf16 precision, no adapter
+    SAMX_ASSERT(ctx->precision == SAMX_PRECISION_BF16 && !lora_a,
+                "%s: BF16 x needs the bf16 precision and no LoRA adapter (precision %s%s)", op,
+                samx_precision_name(ctx->precision), lora_a ? ", adapter given" : "");
+    samx_check_bf16_inference(op, ctx, 1, &x);
+  } else {
+    samx_check_f32(op, x);
+  }
   SAMX_ASSERT(x->ndim >= 1 && w->ndim == 2, "%s: x has %d dims and w %d, expected x [..., in] and w [out, in]", op,
               x->ndim, w->ndim);
   int64_t in = samx_dim(x, -1), out = w->shape[0];
@@ -254,7 +265,7 @@ static SamxTensor *linear_op(SamxCtx *ctx, const char *op, SamxTensor *x, SamxTe
   gemm(ctx, p, x, linear_plan(x, w), 1.0f, xl->data, wl->data, 0.0f, samx_f32(y), b ? samx_f32(b) : NULL);
   // Without a backward the bf16 copies are dead once the GEMM is queued (the stream orders any reuse
   // of their memory after it): inference needs no more activation memory than in fp32.
-  if (!records && xl != x) ctx->act.used = mark;
+  if (!records && p == SAMX_PRECISION_BF16) ctx->act.used = mark;
   SamxTensor *h = NULL;
   if (lora_a) {
     int64_t rank = lora_a->ndim == 2 ? lora_a->shape[0] : -1;

@@ -11,6 +11,7 @@
 SamxTensor *samx_matmul(SamxCtx *ctx, SamxTensor *a, SamxTensor *b, int trans_a, int trans_b);
 
 // torch.nn.functional.linear: y = x w^T + b. x [..., in], w [out, in], b [out] or NULL -> y [..., out].
+// x may be BF16 in bf16 precision (inference only): the GEMM's operand as is; y stays F32.
 SamxTensor *samx_linear(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b);
 
 // Linear with a LoRA adapter (peft's convention): y = x w^T + b + scale * (x lora_a^T) lora_b^T.

@@ -1,5 +1,6 @@
 #include "ops_norm.h"
 
+#include "../kernels/bf16.h"
 #include "../kernels/norm.h"
 #include "ops_common.h"
 
@@ -29,10 +30,24 @@ static void norm_backward(SamxCtx *ctx, SamxNode *node) {
   }
 }
 
+// BF16 x over its last dim (inference): fp32 weight, bias and statistics, BF16 y by the bf16 kernel.
+static SamxTensor *layernorm_bf16(SamxCtx *ctx, const char *name, SamxTensor *x, SamxTensor *w, SamxTensor *b,
+                                  float eps, int64_t R, int64_t C, int64_t inner) {
+  SAMX_ASSERT(inner == 1, "%s: BF16 x is supported over the last dim only (layernorm, not layernorm2d)", name);
+  SamxTensor *in[3] = {x, w, b};
+  samx_check_bf16_inference(name, ctx, 3, in);
+  SamxTensor *y = samx_new(ctx, SAMX_BF16, samx_shape_of(x));
+  float *mean = samx_f32(samx_new(ctx, SAMX_F32, SHAPE(R))), *rstd = samx_f32(samx_new(ctx, SAMX_F32, SHAPE(R)));
+  const uint16_t *xs = (const uint16_t *)x->data;
+  SAMX_ON_DEVICE(x, samx_cpu_bf16_layernorm(xs, samx_f32(w), samx_f32(b), (uint16_t *)y->data, mean, rstd, R, C, eps),
+                 samx_cuda_bf16_layernorm(xs, samx_f32(w), samx_f32(b), (uint16_t *)y->data, mean, rstd, R, C, eps));
+  return y;
+}
+
 static SamxTensor *norm(SamxCtx *ctx, const char *name, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps,
                         int64_t C, int64_t inner) {
   SAMX_ASSERT(w && b, "%s: weight and bias are both required", name);
-  samx_check_f32(name, x);
+  if (x->dtype != SAMX_BF16) samx_check_f32(name, x);
   samx_check_f32(name, w);
   samx_check_f32(name, b);
   samx_check_same_device(name, x, w);
@@ -40,6 +55,7 @@ static SamxTensor *norm(SamxCtx *ctx, const char *name, SamxTensor *x, SamxTenso
   samx_check_shape(name, w, SHAPE(C));
   samx_check_shape(name, b, SHAPE(C));
   int64_t R = C ? x->numel / C : 0;
+  if (x->dtype == SAMX_BF16) return layernorm_bf16(ctx, name, x, w, b, eps, R, C, inner);
   SamxTensor *y = samx_new_like(ctx, x);
   SamxTensor *mean = samx_new(ctx, SAMX_F32, SHAPE(R)), *rstd = samx_new(ctx, SAMX_F32, SHAPE(R));
   SAMX_ON_DEVICE(x,

@@ -5,7 +5,8 @@
 
 #include "tape.h"
 
-// x [..., C], w [C], b [C] (both required) -> [..., C].
+// x [..., C], w [C], b [C] (both required) -> [..., C]. A BF16 x (inference only, no backward) gives a
+// BF16 y: fp32 statistics and weights (kernels/bf16.h).
 SamxTensor *samx_layernorm(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps);
 // x [B, C, H, W], w [C], b [C] -> [B, C, H, W]: w[c] * (x - mean_c) / sqrt(var_c + eps) + b[c].
 SamxTensor *samx_layernorm2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps);

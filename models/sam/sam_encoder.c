@@ -1,7 +1,20 @@
 // SAM's image encoder (ViT with windowed/global attention and decomposed relative positions).
 #include <math.h>
 
+#include "../../kernels/attention_bf16.h"
 #include "sam_internal.h"
+
+// The dtype of the encoder's activations: BF16 for inference in bf16 precision (the residual stream,
+// LayerNorm, GELU, residual adds and attention's q, k, v), else F32.
+static SamxDType act_dtype(const SamxCtx *ctx) {
+  return ctx->precision == SAMX_PRECISION_BF16 && !ctx->recording ? SAMX_BF16 : SAMX_F32;
+}
+
+// The one boundary between bf16 activations and ops that take F32 only (permute, slice, window
+// partition, conv, matmul): t in dtype dt, t itself when it already is (so fp32 runs are unchanged).
+static SamxTensor *as_dtype(SamxCtx *ctx, SamxTensor *t, SamxDType dt) {
+  return t->dtype == dt ? t : samx_cast(ctx, t, dt);
+}
 
 SamxTensor *sam_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix) {
   char name[256];
@@ -64,7 +77,10 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
   SamxTensor *v = samx_reshape(ctx, samx_slice(ctx, qkv, 0, 2, 3), SHAPE(b, nh, h * w, hd));
   SamxTensor *rel_h = NULL, *rel_w = NULL;
   if (c->rel_pos) rel_pos_terms(ctx, m, blk, q, (int)h, (int)w, &rel_h, &rel_w);
-  SamxTensor *o = samx_attention(ctx, q, k, v, rel_h, rel_w, 1.0f / sqrtf((float)hd));
+  // bf16: the tensor-core attention (head dims it takes; others stay F32), its output back to F32.
+  SamxDType at = samx_attention_bf16_head_dim_ok(hd) ? act_dtype(ctx) : SAMX_F32;
+  q = as_dtype(ctx, q, at), k = as_dtype(ctx, k, at), v = as_dtype(ctx, v, at);
+  SamxTensor *o = as_dtype(ctx, samx_attention(ctx, q, k, v, rel_h, rel_w, 1.0f / sqrtf((float)hd)), SAMX_F32);
   o = samx_reshape(ctx, SAM_PERMUTE(ctx, o, 0, 2, 1, 3), SHAPE(b, h, w, D));
   snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.proj", blk);
   return sam_linear(ctx, m, o, name);
@@ -75,21 +91,24 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
 static SamxTensor *encoder_block(SamxCtx *ctx, const SamModel *m, int blk, SamxTensor *x) {
   const SamConfig *c = &m->cfg;
   int64_t H = x->shape[1], W = x->shape[2];
+  SamxDType act = act_dtype(ctx);
+  x = as_dtype(ctx, x, act);
   SamxTensor *h = samx_layernorm(ctx, x, sam_param(m, "image_encoder.blocks.%d.norm1.weight", blk),
                                  sam_param(m, "image_encoder.blocks.%d.norm1.bias", blk), c->ln_eps);
+  h = as_dtype(ctx, h, SAMX_F32);  // window partition and the qkv split take F32
   int windowed = !c->global_block[blk] && c->window > 0;
   if (windowed) h = samx_window_partition(ctx, h, c->window);
   h = encoder_attention(ctx, m, blk, h);
   if (windowed) h = samx_window_unpartition(ctx, h, c->window, H, W);
-  x = samx_add(ctx, x, h);
+  x = samx_add(ctx, x, as_dtype(ctx, h, act));
   // ref: MLPBlock (common.py): lin1 -> GELU -> lin2
   char name[128];
   h = samx_layernorm(ctx, x, sam_param(m, "image_encoder.blocks.%d.norm2.weight", blk),
                      sam_param(m, "image_encoder.blocks.%d.norm2.bias", blk), c->ln_eps);
   snprintf(name, sizeof name, "image_encoder.blocks.%d.mlp.lin1", blk);
-  h = samx_gelu(ctx, sam_linear(ctx, m, h, name));
+  h = samx_gelu(ctx, as_dtype(ctx, sam_linear(ctx, m, h, name), act));
   snprintf(name, sizeof name, "image_encoder.blocks.%d.mlp.lin2", blk);
-  return samx_add(ctx, x, sam_linear(ctx, m, h, name));
+  return samx_add(ctx, x, as_dtype(ctx, sam_linear(ctx, m, h, name), act));
 }
 
 SamxTensor *sam_encode(SamxCtx *ctx, SamModel *m, SamxTensor *img) {
@@ -109,8 +128,8 @@ SamxTensor *sam_encode(SamxCtx *ctx, SamModel *m, SamxTensor *img) {
     x = encoder_block(ctx, m, i, x);
     if (reuse) x = samx_ctx_release_to(ctx, mark, x);
   }
-  // ref: ImageEncoderViT.neck: 1x1 conv, LayerNorm2d, 3x3 conv, LayerNorm2d (no conv biases)
-  x = SAM_PERMUTE(ctx, x, 0, 3, 1, 2);
+  // ref: ImageEncoderViT.neck: 1x1 conv, LayerNorm2d, 3x3 conv, LayerNorm2d (no conv biases); F32
+  x = SAM_PERMUTE(ctx, as_dtype(ctx, x, SAMX_F32), 0, 3, 1, 2);
   x = samx_conv2d(ctx, x, sam_param(m, "image_encoder.neck.0.weight"), NULL, 1, 0);
   x = samx_layernorm2d(ctx, x, sam_param(m, "image_encoder.neck.1.weight"), sam_param(m, "image_encoder.neck.1.bias"),
                        c->ln_eps);

@@ -8,9 +8,10 @@
 #include "../test_util.h"
 #include "models/sam/sam.h"
 #include "models/sam/sam_image.h"
+#include "sam_golden_cases.h"
 
-#define CASES "tests/data/sam_tiny/sam_tiny_cases.safetensors"
-#define CKPT "tests/data/sam_tiny/sam_tiny.pth"
+#define CASES SAM_GOLDEN_CASES
+#define CKPT SAM_GOLDEN_CKPT
 
 static SamxSafetensors golden;
 static SamxDevice device;
@@ -28,21 +29,6 @@ static int64_t mask_mismatches(SamxTensor *logits, const SamxSTEntry *masks, con
   free(got);
   free(ref);
   return bad;
-}
-
-static void prompt_from_golden(const char *img, const char *cs, SamPrompt *p) {
-  memset(p, 0, sizeof *p);
-  const SamxSTEntry *box = get("%s.%s.box", img, cs), *pc = get("%s.%s.point_coords", img, cs),
-                    *pl = get("%s.%s.point_labels", img, cs);
-  if (box) {
-    p->has_box = 1;
-    memcpy(p->box, box->data, 4 * sizeof(float));
-  }
-  if (pc) {
-    p->n_points = (int)pc->shape[0];
-    memcpy(p->points, pc->data, pc->nbytes);
-    for (int i = 0; i < p->n_points; i++) p->labels[i] = ((const int32_t *)pl->data)[i];
-  }
 }
 
 static void run_image(SamModel *m, const char *img) {
@@ -63,7 +49,7 @@ static void run_image(SamModel *m, const char *img) {
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
     const char *cs = cases[c];
     SamPrompt p;
-    prompt_from_golden(img, cs, &p);
+    sam_golden_prompt(&golden, img, cs, &p);
     sam_prompt_to_input(&info, &p);
     const SamxSTEntry *mi = get("%s.%s.mask_input", img, cs);
     SamxTensor *mask_in = NULL;

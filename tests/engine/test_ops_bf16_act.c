@@ -1,0 +1,109 @@
+// The engine ops on BF16 activations (inference): samx_layernorm, samx_gelu, samx_add and samx_linear
+// with a BF16 x, on the device of the argument (cpu, or cuda for the bf16 kernels there).
+// Oracle: the same op in F32 on the widened (exact) values, its result rounded to bf16.
+//  add, gelu: per element the same fp32 arithmetic then one rounding: equal, up to one bf16 step
+//             (2^-8 relative) where a device's erf differs from the host's in the last fp32 bit and
+//             the value sits on a rounding boundary.
+//  layernorm: fp32 statistics summed in another order: again within one bf16 step.
+//  linear:    a BF16 x is the bf16 GEMM's operand as is; an F32 x holding the same values is rounded
+//             to the same operand: bit-identical outputs.
+// Also: the BF16 ops give BF16 tensors, and a bf16 op that would be recorded for a backward dies.
+#include <math.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/harness.h"
+#include "tests/test_util.h"
+
+enum { R = 37, C = 96, OUT = 40 };
+
+static float *host_of(SamxTensor *t) {
+  float *h = (float *)malloc(sizeof(float) * (size_t)t->numel);
+  samx_tensor_read_f32(t, h);
+  return h;
+}
+
+static SamxTensor *random_tensor(SamxCtx *ctx, SamxShape s, float scale, unsigned seed) {
+  int64_t n = 1;
+  for (int i = 0; i < s.ndim; i++) n *= s.d[i];
+  float *v = (float *)malloc(sizeof(float) * (size_t)n);
+  srand(seed);
+  for (int64_t i = 0; i < n; i++) v[i] = scale * (2.0f * (float)rand() / (float)RAND_MAX - 1.0f) + 0.1f * scale;
+  SamxTensor *t = samx_from_host(ctx, s, v);
+  free(v);
+  return t;
+}
+
+// Largest |got - bf16(want)| in units of one bf16 step of bf16(want) (2^-7 relative for normal values).
+static double bf16_steps(SamxTensor *got, SamxTensor *want) {
+  float *g = host_of(got), *w = host_of(want);
+  double worst = 0;
+  for (int64_t i = 0; i < got->numel; i++) {
+    float r = samx_round_bf16(w[i]);
+    double step = fmax(ldexp(fabs(r), -7), 1e-30);
+    worst = fmax(worst, fabs((double)g[i] - r) / step);
+  }
+  free(g);
+  free(w);
+  return worst;
+}
+
+// Returns 1 when op dies (in a child process) for inputs that require a gradient while recording.
+static int dies_when_recorded(SamxDevice dev, int op) {
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    SamxCtx ctx;
+    samx_test_ctx(&ctx, dev);
+    ctx.precision = SAMX_PRECISION_BF16;
+    SamxTensor *x = samx_cast(&ctx, random_tensor(&ctx, SHAPE(R, C), 1.0f, 7), SAMX_BF16);
+    x->requires_grad = 1;
+    if (op == 0) samx_gelu(&ctx, x);
+    if (op == 1) samx_add(&ctx, x, x);
+    _exit(0);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+int main(int argc, char **argv) {
+  SamxDevice dev;
+  if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, dev);
+  samx_ctx_set_recording(&ctx, 0);
+  ctx.precision = SAMX_PRECISION_BF16;
+  SamxTensor *xb = samx_cast(&ctx, random_tensor(&ctx, SHAPE(R, C), 2.0f, 1), SAMX_BF16);
+  SamxTensor *yb = samx_cast(&ctx, random_tensor(&ctx, SHAPE(R, C), 2.0f, 2), SAMX_BF16);
+  SamxTensor *x = samx_cast(&ctx, xb, SAMX_F32), *y = samx_cast(&ctx, yb, SAMX_F32);  // exact
+  SamxTensor *w = random_tensor(&ctx, SHAPE(C), 1.0f, 3), *b = random_tensor(&ctx, SHAPE(C), 0.5f, 4);
+
+  SamxTensor *got[3] = {samx_add(&ctx, xb, yb), samx_gelu(&ctx, xb), samx_layernorm(&ctx, xb, w, b, 1e-6f)};
+  SamxTensor *want[3] = {samx_add(&ctx, x, y), samx_gelu(&ctx, x), samx_layernorm(&ctx, x, w, b, 1e-6f)};
+  const char *names[3] = {"add", "gelu", "layernorm"};
+  for (int i = 0; i < 3; i++) {
+    CHECK(got[i]->dtype == SAMX_BF16, "%s of BF16 gives %s", names[i], samx_dtype_name(got[i]->dtype));
+    double s = bf16_steps(got[i], want[i]);
+    CHECK(s <= 1.0, "%s: BF16 op off the rounded F32 result by %.3g bf16 steps", names[i], s);
+    printf("%s: BF16 vs bf16(F32 op) within %.3g bf16 steps\n", names[i], s);
+  }
+
+  SamxTensor *lw = random_tensor(&ctx, SHAPE(OUT, C), 0.3f, 5), *lb = random_tensor(&ctx, SHAPE(OUT), 0.1f, 6);
+  SamxTensor *l16 = samx_linear(&ctx, xb, lw, lb), *l32 = samx_linear(&ctx, x, lw, lb);
+  float *a = host_of(l16), *e = host_of(l32);
+  int64_t differ = 0;
+  for (int64_t i = 0; i < l16->numel; i++) differ += a[i] != e[i];
+  CHECK(l16->dtype == SAMX_F32, "linear of BF16 x gives %s, expected F32", samx_dtype_name(l16->dtype));
+  CHECK(differ == 0, "linear: BF16 x and F32 x of the same values differ in %lld of %lld outputs", (long long)differ,
+        (long long)l16->numel);
+  printf("linear: BF16 x and F32 x give identical outputs (%lld)\n", (long long)l16->numel);
+  free(a);
+  free(e);
+  samx_ctx_free(&ctx);
+
+  CHECK(dies_when_recorded(dev, 0), "gelu of a BF16 x that requires a gradient did not die");
+  CHECK(dies_when_recorded(dev, 1), "add of BF16 tensors that require a gradient did not die");
+  return samx_test_summary();
+}
