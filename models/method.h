@@ -61,6 +61,7 @@ typedef struct {
   int mcl_rows;       // mcl: per-row Dice (SAMX_MCL_DICE_ROWS)
   float dice_eps;     // all: the soft Dice's smoothing
   float bce_weight;   // sam-ft: BCE beside Dice
+  float multimask_weight; // sam-ft: weight of the min-over-3 Dice on the multimask tokens in training
   int stage;          // p2sam: 1 (no prompt generator: the dense prompt is no_mask_embed) or 2; 0: as 2
   float reg_weight;   // p2sam stage 2: weight of the norms regulariser
   int fewshot_loss;   // fewshot: SAMX_FEWSHOT_LOSS_CE or _DICE (models/fewshot/fewshot.h)

@@ -22,7 +22,8 @@ static void usage(FILE *f) {
           "                           --out fig.png|fig.svg\n"
           "       samx figure scatter --data D.h5 --pred P.h5 [--metric NAME] [--empty-policy P] [--title T]\n"
           "                           --out fig.png|fig.svg\n"
-          "       samx figure curves  RUN_DIR|LOG.jsonl [--out fig.png|fig.svg]\n\n"
+          "       samx figure curves  RUN_DIR|LOG.jsonl [--out fig.png|fig.svg]\n"
+          "       samx figure curves  RUN_DIR...\n\n"
           "grid     one row per sample (LIST: comma-separated rows and ranges A-B of D.h5; default: the\n"
           "         first 4 rows of the first prediction file, else of D.h5). Columns: the image with its\n"
           "         box prompt (tight box around the union of the annotators' masks), each annotator, the\n"
@@ -37,17 +38,19 @@ static void usage(FILE *f) {
           "curves   the panels of nnU-Net's progress.png from RUN_DIR/log.jsonl against \"step\": training loss\n"
           "         with its moving average (and the validation loss), validation metrics, learning rate,\n"
           "         log10 gradient norm, seconds per step;\n"
-          "         without --out writes RUN_DIR/curves.png and RUN_DIR/curves.svg.\n\n"
+          "         without --out writes RUN_DIR/curves.png and RUN_DIR/curves.svg, for each RUN_DIR given\n"
+          "         (one process for many runs: the main job draws all of its runs at once).\n\n"
           "Output is SVG when the name ends in .svg, PNG otherwise. Colours: Okabe-Ito per annotator and\n"
           "method (colour-blind safe), viridis for maps.\n");
 }
 
 #define MAX_PRED 16
+#define MAX_RUNS 256
 
 typedef struct {
   const char *data, *out, *indices, *metric, *policy, *title, *run;
-  const char *pred[MAX_PRED];
-  int n_pred, cell, max_hyp, hyp, no_variance, no_box;
+  const char *pred[MAX_PRED], *runs[MAX_RUNS];  // runs: the positional arguments (curves), run = runs[0]
+  int n_pred, n_runs, cell, max_hyp, hyp, no_variance, no_box;
   int64_t index;
 } FigArgs;
 
@@ -77,8 +80,9 @@ static int parse_args(int argc, char **argv, FigArgs *a) {
     if (!strcmp(k, "--no-variance")) a->no_variance = 1;
     else if (!strcmp(k, "--no-box")) a->no_box = 1;
     else if (k[0] != '-') {
-      if (a->run) return samx_fail("unexpected argument '%s'", k);
-      a->run = k;
+      if (a->n_runs == MAX_RUNS) return samx_fail("at most %d run directories", MAX_RUNS);
+      if (!a->run) a->run = k;
+      a->runs[a->n_runs++] = k;
     } else if (!is_value_option(k)) return samx_fail("unknown option %s (see samx figure --help)", k);
     else if (i + 1 >= argc) return samx_fail("%s needs a value", k);
     else {
@@ -227,20 +231,27 @@ static int cmd_scatter(const FigArgs *a) {
   return rc;
 }
 
-static int cmd_curves(const FigArgs *a) {
-  if (!a->run) return samx_fail("curves: give a run directory or its log.jsonl");
+static int curves_one(const char *run, const char *out_path) {
   struct stat st;
   char log[PATH_MAX], out[PATH_MAX];
-  int is_dir = stat(a->run, &st) == 0 && S_ISDIR(st.st_mode);
-  snprintf(log, sizeof log, is_dir ? "%s/log.jsonl" : "%s", a->run);
-  if (a->out) return samx_figure_curves(log, a->out);
+  int is_dir = stat(run, &st) == 0 && S_ISDIR(st.st_mode);
+  snprintf(log, sizeof log, is_dir ? "%s/log.jsonl" : "%s", run);
+  if (out_path) return samx_figure_curves(log, out_path);
   if (!is_dir) return samx_fail("curves: --out is required when giving a log file");
   const char *ext[2] = {"png", "svg"};
   for (int i = 0; i < 2; i++) {
-    snprintf(out, sizeof out, "%s/curves.%s", a->run, ext[i]);
+    snprintf(out, sizeof out, "%s/curves.%s", run, ext[i]);
     if (samx_figure_curves(log, out)) return -1;
     printf("%s\n", out);
   }
+  return 0;
+}
+
+static int cmd_curves(const FigArgs *a) {
+  if (!a->n_runs) return samx_fail("curves: give a run directory or its log.jsonl");
+  if (a->out && a->n_runs > 1) return samx_fail("curves: --out takes one run directory or log, %d given", a->n_runs);
+  for (int i = 0; i < a->n_runs; i++)
+    if (curves_one(a->runs[i], a->out)) return -1;
   return 0;
 }
 
@@ -253,6 +264,7 @@ int samx_cmd_figure(int argc, char **argv) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage(stdout), 0;
   FigArgs a;
   int rc = parse_args(argc, argv, &a);
+  if (rc == 0 && strcmp(argv[1], "curves") && a.n_runs > 1) rc = samx_fail("unexpected argument '%s'", a.runs[1]);
   const char *inputs[MAX_PRED + 1] = {a.data};
   for (int i = 0; rc == 0 && i < a.n_pred; i++) inputs[i + 1] = a.pred[i];
   if (rc == 0) rc = samx_check_output_not_input("--out", a.out, inputs, a.n_pred + 1);

@@ -114,6 +114,9 @@ static const CfgKey KEYS[] = {
          "two-channel cross-entropy or Dice (README: the default chosen by experiment)"),
     FLT("loss", "dice_eps", dice_eps, "1e-5", 0, 1, "soft Dice smoothing (MONAI smooth_nr = smooth_dr)"),
     FLT("loss", "bce_weight", bce_weight, "1", 0, 1e3, "sam-ft: weight of BCE beside Dice"),
+    FLT("loss", "multimask_weight", multimask_weight, "0", 0, 1e3,
+        "sam-ft: also train SAM's 3 multimask tokens with the minimum Dice over them (SAM's own training), at this "
+        "weight beside the single-mask loss; 0: token 0 only"),
     ENUM("loss", "mcl_dice", mcl_dice, "mask", "mask|rows",
          "mcl: Dice per mask, or per image row averaged over rows (what SeqSAM's code computes)"),
 

@@ -56,7 +56,7 @@ typedef struct {
   char fewshot_label[256];
   int fewshot_loss;  // ce|dice
   // [loss]
-  double dice_eps, bce_weight;
+  double dice_eps, bce_weight, multimask_weight;
   int mcl_dice;
   // [data]
   char data[SAMX_CFG_STR];

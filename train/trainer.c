@@ -276,6 +276,7 @@ static int build_model(Trainer *t) {
   mo->masks = (int)c->masks, mo->eval_masks = (int)c->eval_masks, mo->bptt_logits = c->bptt_logits;
   mo->select = c->select, mo->identity_match = c->matching == SAMX_MATCH_IDENTITY;
   mo->mcl_rows = c->mcl_dice == SAMX_MCL_DICE_ROWS, mo->dice_eps = (float)c->dice_eps, mo->bce_weight = (float)c->bce_weight;
+  mo->multimask_weight = (float)c->multimask_weight;
   mo->stage = (int)c->p2sam_stage, mo->reg_weight = (float)c->p2sam_reg_weight;
   int64_t n_train = 0;
   for (int i = 0; i < t->mm.sam.params.n; i++)

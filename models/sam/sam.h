@@ -81,7 +81,10 @@ SamxTensor *sam_dense_pe(SamxCtx *ctx, SamModel *m);
 
 // ref: MaskDecoder.forward. image_emb [B, C, g, g]; prompt p decodes against image img_index[p]
 // (NULL: image p, or image 0 when B == 1). Returns low-res logits [P, M, 4g, 4g] and IoU
-// predictions [P, M] with M = 1 (single) or num_mask_tokens - 1 (multimask).
+// predictions [P, M] with M = 1 (single) or num_mask_tokens - 1 (multimask). multimask = SAM_MASKS_ALL:
+// every mask token, single-mask token first (M = num_mask_tokens; SAM's training, which supervises
+// both outputs from one pass).
+enum { SAM_MASKS_SINGLE = 0, SAM_MASKS_MULTI = 1, SAM_MASKS_ALL = 2 };
 void sam_decode(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img_index, SamxTensor *sparse,
                 SamxTensor *dense, int multimask, SamxTensor **low_res, SamxTensor **iou);
 

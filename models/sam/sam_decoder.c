@@ -263,8 +263,8 @@ void sam_decode(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img
   SamxTensor *masks = sam_decoder_masks(ctx, m, queries, 1, (int)nmt, "mask_decoder.output_hypernetworks_mlps", up);
   SamxTensor *iou_tok = samx_reshape(ctx, samx_slice(ctx, queries, 1, 0, 1), SHAPE(P, C));
   SamxTensor *iou_pred = dec_mlp(ctx, m, iou_tok, "mask_decoder.iou_prediction_head", c->iou_depth);
-  // ref: MaskDecoder.forward: multimask -> tokens 1.., else token 0
-  int64_t lo = multimask ? 1 : 0, hi = multimask ? nmt : 1;
+  // ref: MaskDecoder.forward: multimask -> tokens 1.., else token 0 (SAM_MASKS_ALL: all of them)
+  int64_t lo = multimask == SAM_MASKS_MULTI ? 1 : 0, hi = multimask ? nmt : 1;
   *low_res = samx_slice(ctx, masks, 1, lo, hi);
   *iou = samx_slice(ctx, iou_pred, 1, lo, hi);
 }

@@ -107,6 +107,15 @@ int main(int argc, char **argv) {
   FILE *png = fopen(samx_test_path(run_dir, "grid.png"), "rb");
   CHECK(png && fread(magic, 1, 4, png) == 4 && !memcmp(magic, "\x89PNG", 4), "grid.png is missing or not a PNG");
   if (png) fclose(png);
+  // Every run's curves (one `samx figure curves` call for all of them).
+  const char *curve_runs[] = {"pretrain", "seed1/mcl", "seed2/seqsam_m10", "seed2/p2sam/stage2"};
+  for (size_t i = 0; i < sizeof curve_runs / sizeof *curve_runs; i++) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "%s/curves.png", curve_runs[i]);
+    FILE *f = fopen(samx_test_path(run_dir, rel), "rb");
+    CHECK(f != NULL, "%s is missing", rel);
+    if (f) fclose(f);
+  }
 
   // The second table (few-shot, anatomy): six columns, IoU and ASSD rows of the three structures.
   char *table2 = read_text(samx_test_path(run_dir, "table2.md"));

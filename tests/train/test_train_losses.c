@@ -4,7 +4,8 @@
 //  - central finite differences of that reference for the gradients;
 //  - PyTorch autograd with scipy's linear_sum_assignment (tests/train/ref_train_losses.py, run with
 //    $SAMX_PYTHON, Debian's python3 with torch 1.13 and scipy).
-// Plus the output selection of SeqSAM's randomised strided pooling (K outputs, one per chunk, also
+// Plus sam-ft's loss with loss.multimask_weight (token 0's Dice + BCE plus the weighted minimum Dice
+// over the 3 multimask outputs) against the same double reference. Plus the output selection of SeqSAM's randomised strided pooling (K outputs, one per chunk, also
 // when K does not divide M). argv[1] "cuda": the engine on cuda:0 against the CPU backend.
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "../harness.h"
 #include "../test_util.h"
 #include "data/rng.h"
+#include "models/samft/samft.h"
 #include "train/config.h"
 #include "train/losses.h"
 
@@ -324,6 +326,64 @@ static void check_selection(void) {
   printf("selection: strided / random / first checked for M 1..12, K 1..5\n");
 }
 
+// sam-ft with multimask_weight: outs[0] single-mask, outs[1..3] the multimask outputs, [B, 1, h, w].
+static void check_samft_multimask(void) {
+  enum { B = 2, J = 4, H = 5, W = 4, NPX = H * W };
+  float x[J][B * NPX], target[B * NPX];
+  uint64_t st = 4242;
+  for (int j = 0; j < J; j++) samx_test_fill_uniform(x[j], B * NPX, -2.5f, 2.5f, &st);
+  for (int i = 0; i < B * NPX; i++) target[i] = (samx_splitmix64(&st) % 3) == 0 ? 1.0f : 0.0f;
+  const float mw = 0.7f, bce_w = 1.0f;
+  // reference: mean_b Dice(out0) + bce_w * mean BCE(out0) + mw * mean_b min_{j>=1} Dice(out_j)
+  double xd[NPX], single = 0, bce = 0, multi = 0;
+  int winner[B];
+  for (int b = 0; b < B; b++) {
+    const float *g = target + b * NPX;
+    for (int i = 0; i < NPX; i++) {
+      xd[i] = x[0][b * NPX + i];
+      bce += (fmax(xd[i], 0) - xd[i] * g[i] + log1p(exp(-fabs(xd[i])))) / (B * NPX);
+    }
+    single += dice_ref(xd, g, NPX, 1e-5) / B;
+    double best = INFINITY;
+    for (int j = 1; j < J; j++) {
+      for (int i = 0; i < NPX; i++) xd[i] = x[j][b * NPX + i];
+      double d = dice_ref(xd, g, NPX, 1e-5);
+      if (d < best) best = d, winner[b] = j;
+    }
+    multi += best / B;
+  }
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, (SamxDevice){.type = SAMX_CPU});
+  SamxTensor *outs[J];
+  SamxMethodOpts o = sam_method_opts_defaults();
+  o.dice_eps = 1e-5f, o.bce_weight = bce_w, o.multimask_weight = mw;
+  SamxMethodBatch mb = {.P = B, .target = target};
+  for (int m = 1; m <= J; m += J - 1) {  // m = 1: the single-mask loss alone (inference, or weight 0)
+    samx_ctx_reset(&ctx);
+    for (int j = 0; j < J; j++) {
+      outs[j] = samx_from_host(&ctx, SHAPE(B, 1, H, W), x[j]);
+      outs[j]->requires_grad = 1;
+    }
+    SamxTensor *loss = samx_method_samft.loss(&ctx, NULL, outs, m, &mb, 1, &o, 0);
+    float v;
+    samx_tensor_read_f32(loss, &v);
+    double want = single + bce_w * bce + (m == J ? mw * multi : 0);
+    CHECK(fabs(v - want) < 1e-5 * (1 + fabs(want)), "samft multimask m=%d: loss %.7f, reference %.7f", m, v, want);
+    CHECK(samx_backward(&ctx, loss, NULL) == 0, "samft multimask: backward: %s", samx_last_error());
+    // Only the winning multimask output of each sample gets a gradient (SAM's minimum over masks).
+    for (int j = 1; j < J; j++)
+      for (int b = 0; b < B; b++) {
+        float gsum = 0, gb[B * NPX];
+        if (outs[j]->grad) samx_tensor_read_f32(outs[j]->grad, gb);
+        for (int i = 0; outs[j]->grad && i < NPX; i++) gsum += fabsf(gb[b * NPX + i]);
+        int should = m == J && j == winner[b];
+        CHECK(should ? gsum > 0 : gsum == 0, "samft multimask m=%d: output %d sample %d gradient %g", m, j, b, gsum);
+      }
+  }
+  samx_ctx_free(&ctx);
+  printf("sam-ft multimask loss: checked against the double reference (winners %d %d)\n", winner[0], winner[1]);
+}
+
 int main(int argc, char **argv) {
   static Inputs ins[N_CASES];
   for (int ci = 0; ci < N_CASES; ci++) make_inputs(&CASES[ci], ci, &ins[ci]);
@@ -334,6 +394,7 @@ int main(int argc, char **argv) {
     return samx_test_summary();
   }
   check_selection();
+  check_samft_multimask();
   char dir[] = "/tmp/samx_train_losses_XXXXXX";
   SamxSafetensors torch;
   int have_torch = mkdtemp(dir) && torch_refs(ins, &torch, dir) == 0;
