@@ -72,6 +72,11 @@ static int open_images(SamxDataset *ds) {
   in->display_lo = 0, in->display_hi = 255;
   if (in->h <= 0 || in->w <= 0) return samx_fail("%s: dataset /images has empty images (H = %lld, W = %lld)", p,
                                                  (long long)in->h, (long long)in->w);
+  // The per-sample arrays are allocated at open from the declared N: a damaged header must not make
+  // that an allocation of terabytes (HDF5 datasets may declare far more rows than the file stores).
+  if (in->n > SAMX_DATASET_MAX_ROWS)
+    return samx_fail("%s: dataset /images declares %lld samples, more than samx reads (%d)", p, (long long)in->n,
+                     SAMX_DATASET_MAX_ROWS);
   if (in->dtype == SAMX_IMAGE_F32) {
     float r[2];
     const char *attr = H5Aexists(ds->images, "window") > 0 ? "window" : "value_range";
@@ -122,6 +127,9 @@ static int load_per_sample(SamxDataset *ds) {
   ds->masks = open_checked(ds, "/masks", 4, SAMX_H5_U8, want_masks, axis_nkhw);
   if (ds->masks < 0) return -1;
   if (in->k <= 0) return samx_fail("%s: dataset /masks has K = 0 annotators", p);
+  if (in->k > SAMX_DATASET_MAX_ANNOTATORS)
+    return samx_fail("%s: dataset /masks declares %lld annotators, more than samx reads (%d)", p, (long long)in->k,
+                     SAMX_DATASET_MAX_ANNOTATORS);
 
   size_t n = (size_t)in->n;
   ds->valid = (uint8_t *)malloc(n * (size_t)in->k + 1);

@@ -22,6 +22,10 @@ extern "C" {
 
 #define SAMX_DATASET_SCHEMA "samx-dataset"
 #define SAMX_DATASET_VERSION 1
+// Bounds on what a dataset may declare (per-sample arrays are read whole at open): far above any
+// medical set (LIDC has 15,096 samples and 4 annotators), far below an allocation that fails.
+#define SAMX_DATASET_MAX_ROWS (1 << 24)
+#define SAMX_DATASET_MAX_ANNOTATORS 64
 
 typedef enum { SAMX_IMAGE_U8 = 0, SAMX_IMAGE_F32 = 1 } SamxImageDtype;
 enum { SAMX_SPLIT_TRAIN = 0, SAMX_SPLIT_VAL = 1, SAMX_SPLIT_TEST = 2, SAMX_SPLIT_COUNT = 3 };
