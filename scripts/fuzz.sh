@@ -80,10 +80,11 @@ for t in "${targets[@]}"; do
   rc=0 execs=0 findings=0 left=$t_seconds
   : >"$log"
   while :; do
-    start=$(date +%s) r=0
+    start=$(date +%s) r=0 from=$(($(wc -l <"$log") + 1))
     "$bin" "$work" "$seed" "${dict[@]}" -max_total_time="$left" -rss_limit_mb="$rss" -malloc_limit_mb="$rss" \
       -timeout="$tmo" -artifact_prefix="$art/" -print_final_stats=1 -close_fd_mask=3 >>"$log" 2>&1 || r=$?
-    n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    # this segment's count only: a segment killed before its final stats adds nothing, not the last one again
+    n=$(tail -n +"$from" "$log" | sed -n 's/^stat::number_of_executed_units: *//p' | tail -1)
     execs=$((execs + ${n:-0}))
     if [ "$r" != 0 ]; then rc=$r findings=$((findings + 1)); fi
     left=$((left - ($(date +%s) - start)))
