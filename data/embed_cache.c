@@ -6,11 +6,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "data/dataset.h"
 #include "data/h5io.h"
 #include "engine/dtype.h"
 #include "engine/error.h"
 #include "engine/fileio.h"
 #include "version.h"
+
+enum { EMBED_MAX_ROW_VALUES = 1 << 26 };
 
 static const char *dtype_names[] = {"f32", "f16", "bf16"};
 
@@ -240,6 +243,14 @@ static int open_embeddings(SamxEmbedCache *c) {
     return samx_fail("%s: dataset /embeddings is not a %zu-byte float as attribute dtype = %s says", c->path,
                      value_size(c->dtype), c->dtype_name);
   c->n = d[0], c->c = d[1], c->h = d[2], c->w = d[3];
+  // One row is allocated at open and the per-row tables at N: a damaged header must not turn either into
+  // an allocation of terabytes. SAM ViT-H's row is 256 x 64 x 64 = 2^20 values; samx datasets hold <= 2^24 rows.
+  if (c->n > SAMX_DATASET_MAX_ROWS || c->c < 1 || c->h < 1 || c->w < 1 || c->c > (1 << 16) || c->h > (1 << 16) ||
+      c->w > (1 << 16) || c->c * c->h * c->w > EMBED_MAX_ROW_VALUES)
+    return samx_fail("%s: dataset /embeddings declares [%lld, %lld, %lld, %lld]: more than samx reads (N <= %d, "
+                     "C x H x W <= %d values per row)",
+                     c->path, (long long)d[0], (long long)d[1], (long long)d[2], (long long)d[3],
+                     SAMX_DATASET_MAX_ROWS, EMBED_MAX_ROW_VALUES);
   c->type = value_type(c->dtype);
   c->packed = malloc((size_t)(c->c * c->h * c->w) * value_size(c->dtype));
   return 0;
