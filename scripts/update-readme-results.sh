@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Records a main job's results and embeds the latest recorded ones in README.md.
 #
-#   scripts/update-readme-results.sh --record RUN   copy RUN's results (results.md, table.md, compare.md,
+#   scripts/update-readme-results.sh --record RUN   copy RUN's results (results.md, table.md, table2.md, compare.md,
 #                                                   timings.tsv, info.txt, main.log, eval/, grid.png, the
 #                                                   runs' log.jsonl) into bench/results/<date>-main-job/,
 #                                                   then embed it
@@ -35,6 +35,7 @@ if [ "$mode" = record ]; then
   mkdir -p "$dest.part"
   cp "$run/results.md" "$run/table.md" "$run/compare.md" "$run/timings.tsv" "$run/info.txt" "$run/main.log" \
     "$run/grid.png" "$dest.part/"
+  if [ -f "$run/table2.md" ]; then cp "$run/table2.md" "$dest.part/"; fi
   cp -r "$run/eval" "$dest.part/eval"
   for log in "$run"/pretrain/log.jsonl "$run"/seed*/*/log.jsonl; do
     rel="${log#"$run"/}"
@@ -45,7 +46,8 @@ if [ "$mode" = record ]; then
   echo "recorded $run in $dest"
 fi
 
-latest="$(for d in bench/results/*-main-job*/; do if [ -f "$d/results.md" ]; then echo "$d"; fi; done | sort | tail -1)"
+# without the trailing slash, so that a same-day record (-main-job-HHMM) sorts after the day's first
+latest="$(for d in bench/results/*-main-job*/; do if [ -f "$d/results.md" ]; then echo "${d%/}"; fi; done | LC_ALL=C sort | tail -1)"
 [ -n "$latest" ] || { echo "update-readme-results.sh: no bench/results/*-main-job*/results.md recorded yet" >&2; exit 1; }
 src="${latest%/}/results.md"
 
