@@ -127,3 +127,25 @@ void samx_test_set_elem(SamxTensor *t, int i, float x) {
   samx_tensor_write_f32(t, v);
   free(v);
 }
+
+int samx_test_run_child(void (*fn)(void *), void *arg, char *msg, size_t cap) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    close(fds[0]);
+    fn(arg);
+    _exit(0);
+  }
+  close(fds[1]);
+  size_t len = 0;
+  ssize_t got;
+  while (len < cap - 1 && (got = read(fds[0], msg + len, cap - 1 - len)) > 0) len += (size_t)got;
+  msg[len] = 0;
+  close(fds[0]);
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) < 0) return -1;
+  return status;
+}

@@ -41,6 +41,10 @@ int samx_test_run_samx(const char *dir, int in_dir, char *err, size_t err_size, 
     __attribute__((format(printf, 5, 6)));
 
 // Element i of a float tensor on any device (a round trip through the host, for finite differences).
+// Runs fn(arg) in a forked child whose stderr is captured into msg (NUL-terminated, at most cap - 1
+// bytes); returns the child's wait status (-1 if it could not start). For checks that a call aborts
+// with a message: fork before this process touches CUDA, so the child may use it.
+int samx_test_run_child(void (*fn)(void *), void *arg, char *msg, size_t cap);
 float samx_test_get_elem(SamxTensor *t, int i);
 void samx_test_set_elem(SamxTensor *t, int i, float x);
 

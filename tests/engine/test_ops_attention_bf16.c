@@ -128,26 +128,21 @@ static void call_bad(SamxDevice dev, int which) {
 }
 
 // Whether call_bad(dev, which) dies with a message containing needle (run in a child).
+typedef struct {
+  SamxDevice dev;
+  int which;
+} BadCall;
+
+static void run_bad(void *arg) {
+  const BadCall *b = (const BadCall *)arg;
+  call_bad(b->dev, b->which);
+}
+
 static int dies_with(SamxDevice dev, int which, const char *needle) {
-  int fds[2];
-  if (pipe(fds) != 0) return 0;
-  fflush(stdout);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 2);
-    close(fds[0]);
-    call_bad(dev, which);
-    _exit(0);
-  }
-  close(fds[1]);
-  char msg[2048] = {0};
-  size_t len = 0;
-  ssize_t got;
-  while (len < sizeof msg - 1 && (got = read(fds[0], msg + len, sizeof msg - 1 - len)) > 0) len += (size_t)got;
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  const int ok = !(WIFEXITED(status) && WEXITSTATUS(status) == 0) && strstr(msg, needle) != NULL;
+  BadCall b = {dev, which};
+  char msg[2048];
+  int status = samx_test_run_child(run_bad, &b, msg, sizeof msg);
+  const int ok = status != -1 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0) && strstr(msg, needle) != NULL;
   if (!ok) printf("child status %d, stderr: %s\n", status, msg);
   return ok;
 }

@@ -6,6 +6,7 @@
 
 #include "../harness.h"
 #include "../../kernels/linalg.h"
+#include "../test_util.h"
 
 // ---- matmul ----
 
@@ -238,34 +239,24 @@ static const OpCase cases[] = {
 
 // An out-of-range index must abort the process with a message naming it. Runs in a forked child (before
 // this process touches CUDA, so the child may use it); returns 1 on failure, 77 when the device is absent.
+static void embed_bad_index(void *arg) {
+  const int on_cuda = *(const int *)arg;
+  if (on_cuda && samx_cuda_device_count() == 0) _exit(SAMX_TEST_SKIP);
+  SamxCtx ctx;
+  SamxDevice dev = {on_cuda ? SAMX_CUDA : SAMX_CPU, 0};
+  samx_ctx_init(&ctx, dev, (size_t)1 << 20, 16);
+  float table[6] = {0};
+  int32_t idx[4] = {0, 2, 7, 1};
+  SamxTensor *t = samx_from_host(&ctx, SHAPE(3, 2), table);
+  SamxTensor *ix = samx_new(&ctx, SAMX_I32, SHAPE(4));
+  samx_tensor_write(ix, idx);
+  samx_embedding(&ctx, t, ix);
+}
+
 static int check_bad_index_dies(int on_cuda) {
-  int fds[2];
-  if (pipe(fds) != 0) return 1;
-  fflush(stdout);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 2);
-    close(fds[0]);
-    if (on_cuda && samx_cuda_device_count() == 0) _exit(SAMX_TEST_SKIP);
-    SamxCtx ctx;
-    SamxDevice dev = {on_cuda ? SAMX_CUDA : SAMX_CPU, 0};
-    samx_ctx_init(&ctx, dev, (size_t)1 << 20, 16);
-    float table[6] = {0};
-    int32_t idx[4] = {0, 2, 7, 1};
-    SamxTensor *t = samx_from_host(&ctx, SHAPE(3, 2), table);
-    SamxTensor *ix = samx_new(&ctx, SAMX_I32, SHAPE(4));
-    samx_tensor_write(ix, idx);
-    samx_embedding(&ctx, t, ix);
-    _exit(0);
-  }
-  close(fds[1]);
-  char msg[2048] = {0};
-  size_t len = 0;
-  ssize_t got;
-  while (len < sizeof msg - 1 && (got = read(fds[0], msg + len, sizeof msg - 1 - len)) > 0) len += (size_t)got;
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  char msg[2048];
+  int status = samx_test_run_child(embed_bad_index, &on_cuda, msg, sizeof msg);
+  if (status == -1) return 1;
   if (WIFEXITED(status) && WEXITSTATUS(status) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
   int ok = WIFSIGNALED(status) && strstr(msg, "index 7 (element 2") != NULL;
   printf("%s embedding_bad_index %s: aborts naming the index\n", ok ? "PASS" : "FAIL", on_cuda ? "cuda" : "cpu");

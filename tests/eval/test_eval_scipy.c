@@ -211,7 +211,7 @@ int main(void) {
   char dir_template[] = "/tmp/samx_eval_test_XXXXXX";
   char *dir = mkdtemp(dir_template);
   SAMX_ASSERT(dir, "mkdtemp failed");
-  char in_path[512], out_path[512], cmd[2048], src[512];
+  char in_path[512], out_path[512], cmd[PATH_MAX + 2048], src[512];
   snprintf(in_path, sizeof in_path, "%s/cases.txt", dir);
   snprintf(out_path, sizeof out_path, "%s/expected.txt", dir);
   in_file = fopen(in_path, "w");
