@@ -130,15 +130,33 @@ static herr_t visit_cb(hid_t root, const char *name, const H5O_info_t *info, voi
   return 0;
 }
 
-static void save_upstream(const uint8_t *data, size_t n, int hung) {
-  const char *dir = getenv("SAMX_FUZZ_UPSTREAM_DIR");
-  if (!dir) return;
-  uint64_t h = 1469598103934665603ull;  // FNV-1a names the input
+// FNV-1a of the input names it in $SAMX_FUZZ_UPSTREAM_DIR (scripts/fuzz.sh computes the same).
+static uint64_t input_hash(const uint8_t *data, size_t n) {
+  uint64_t h = 14695981039346656037ull;
   for (size_t i = 0; i < n; i++) h = (h ^ data[i]) * 1099511628211ull;
+  return h;
+}
+
+static int upstream_path(char *p, size_t size, const char *kind, uint64_t h) {
+  const char *dir = getenv("SAMX_FUZZ_UPSTREAM_DIR");
+  if (!dir) return 0;
+  snprintf(p, size, "%s/%s-%016llx", dir, kind, (unsigned long long)h);
+  return 1;
+}
+
+static void save_upstream(const uint8_t *data, size_t n, int hung) {
   char p[700];
-  snprintf(p, sizeof p, "%s/%s-%016llx", dir,
-           hung ? "hang" : "crash", (unsigned long long)h);
-  if (access(p, F_OK) != 0) fuzz_write_at(p, data, n);
+  if (upstream_path(p, sizeof p, hung ? "hang" : "crash", input_hash(data, n)) && access(p, F_OK) != 0)
+    fuzz_write_at(p, data, n);
+}
+
+// An input already set aside is libhdf5's whatever the checker says this time: its out-of-bounds reads
+// crash or not with the heap's layout, which differs between the checker and the target.
+static int known_upstream(const uint8_t *data, size_t n) {
+  char p[700];
+  uint64_t h = input_hash(data, n);
+  return (upstream_path(p, sizeof p, "crash", h) && access(p, F_OK) == 0) ||
+         (upstream_path(p, sizeof p, "hang", h) && access(p, F_OK) == 0);
 }
 
 // The checker: a child forked once that reads paths from a pipe, reads each file as above and answers
@@ -198,6 +216,23 @@ static void stop_checker(void) {
   checker = -1;
 }
 
+void fuzz_h5_expect_all_closed(const char *what) {
+  ssize_t open_ids = H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL);
+  if (open_ids == 0) return;
+  // The next input is written over the same path (same inode): an id still open would make libhdf5
+  // share this file's cached metadata with the next file's bytes. That is a samx leak, not libhdf5's.
+  fprintf(stderr, "fuzz: %s left %zd HDF5 object(s) open:", what, open_ids);
+  hid_t ids[16];
+  ssize_t k = H5Fget_obj_ids((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL, 16, ids);
+  for (ssize_t i = 0; i < k; i++) {
+    char name[256] = "?";
+    H5Iget_name(ids[i], name, sizeof name);
+    fprintf(stderr, " [type %d %s]", (int)H5Iget_type(ids[i]), name);
+  }
+  fprintf(stderr, "\n");
+  abort();
+}
+
 int fuzz_h5_upstream_fails(const char *path, const uint8_t *data, size_t n) {
   static int off = -1;
   if (off < 0) off = getenv("SAMX_FUZZ_NO_ISOLATION") != NULL;
@@ -206,6 +241,7 @@ int fuzz_h5_upstream_fails(const char *path, const uint8_t *data, size_t n) {
     fuzz_h5_preflight(path);
     return 0;
   }
+  if (known_upstream(data, n)) return 1;
   if (checker < 0) start_checker();
   char block[512] = {0};
   snprintf(block, sizeof block, "%s", path);

@@ -27,6 +27,9 @@ void fuzz_quiet(void);
 // libhdf5 finding, not samx's; the input is saved under $SAMX_FUZZ_UPSTREAM_DIR (when set) and the
 // target skips it. SAMX_FUZZ_NO_ISOLATION=1 runs the same reads in-process instead (to see a libhdf5 crash's stack).
 int fuzz_h5_upstream_fails(const char *path, const uint8_t *data, size_t n);
+// Aborts (a finding) when any HDF5 file, dataset, group, attribute or type id is still open after a
+// reader returned: the next input reuses the path, and a leaked id would carry this file's state into it.
+void fuzz_h5_expect_all_closed(const char *what);
 // What the checker does with one file: open it and read every attribute and dataset as h5io.c does.
 void fuzz_h5_preflight(const char *path);
 #endif

@@ -16,5 +16,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
   snprintf(file, sizeof file, "%s", path);
   char *argv_check[] = {a0, check, file, NULL}, *argv_info[] = {a0, info, file, NULL};
   if (samx_cmd_data(3, argv_check) == 0) samx_cmd_data(3, argv_info);
+  fuzz_h5_expect_all_closed("samx data check/info");
   return 0;
 }

@@ -10,7 +10,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
   const char *path = fuzz_write_file(0, ".h5", data, n);
   if (fuzz_h5_upstream_fails(path, data, n)) return 0;
   SamxEmbedCache *c = samx_embed_open(path, NULL);
-  if (!c) return 0;
+  if (!c) {
+    fuzz_h5_expect_all_closed("a failed samx_embed_open");
+    return 0;
+  }
   int64_t ch, h, w, count = samx_embed_n(c);
   samx_embed_shape(c, &ch, &h, &w);
   const int64_t *index = samx_embed_index(c);
@@ -23,5 +26,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
   if (buf) samx_embed_read_row(c, -1, buf, info);  // a row that is not there is an error, not a read
   free(buf);
   samx_embed_close(c);
+  fuzz_h5_expect_all_closed("samx_embed_open/read/close");
   return 0;
 }
