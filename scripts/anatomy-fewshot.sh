@@ -1,6 +1,8 @@
 # The few-shot experiment on the synthetic anatomy volumes, as functions: scripts/main.sh runs it for
 # its second table, tests/models/test_fewshot_claims.sh for the claims the few-shot paper makes.
 # Source it, then set SAMX (the binary), DEVICE, A (the experiment's folder) and call the steps in order.
+# The seeded steps (anatomy_fewshot, the atlas and few-shot part of anatomy_eval, anatomy_claims) use
+# FS_SEED (run.seed; the config's 0 when unset) and write under FS_DIR (default $A): one folder a seed.
 #   SAMX_MAIN_ANATOMY_N    volumes of the test bed and of the SAM's corpus (24)
 #   SAMX_MAIN_ANATOMY_SAM  extra --set overrides for configs/synthetic_anatomy_sam.ini
 #   SAMX_MAIN_FEWSHOT      extra --set overrides for configs/synthetic_fewshot.ini (all shot counts)
@@ -28,32 +30,35 @@ anatomy_sam() {
 # job's block within 80 s of CPU.
 anatomy_fewshot() {
   local extra n
-  mapfile -t extra < <(anatomy_set_args "${SAMX_MAIN_FEWSHOT:-}")
+  mapfile -t extra < <(anatomy_set_args "${FS_SEED:+run.seed=$FS_SEED} ${SAMX_MAIN_FEWSHOT:-}")
   for n in "$@"; do
-    $SAMX train configs/synthetic_fewshot.ini --device "$DEVICE" --set run.dir="$A/fewshot_$n" --set fewshot.shots="$n" \
+    $SAMX train configs/synthetic_fewshot.ini --device "$DEVICE" --set run.dir="${FS_DIR:-$A}/fewshot_$n" --set fewshot.shots="$n" \
       --set fewshot.iterations=$((n == 50 ? 400 : 600)) --set model.checkpoint="$A/sam/sam.safetensors" \
       --set data.path="$A/anatomy.h5" --set data.embeddings="$A/anatomy_emb.h5" --set fewshot.label="$FS_LABELS" \
       "${extra[@]}"
   done
 }
 
-# anatomy_eval N...: SAM with a point / a box per component, the atlas of the first shot count's
-# shots, few-shot with each N; eval JSONs in $A/eval.
+# anatomy_eval N...: SAM with a point / a box per component (no seed: once, in $A/eval), the atlas of
+# the first shot count's shots and few-shot with each N (in $FS_DIR/eval).
 anatomy_eval() {
-  local p n name names=(sam-point sam-box "atlas-$1")
+  local p n name d=${FS_DIR:-$A} names=("atlas-$1")
+  mkdir -p "$d/pred" "$d/eval"
   for p in point box; do
+    [ -f "$A/eval/sam-$p.json" ] && continue
     $SAMX infer --method sam --prompt "$p" --per-component --labels "$FS_LABELS" --checkpoint "$A/sam/sam.safetensors" \
       --data "$A/anatomy.h5" --split test --device "$DEVICE" --out "$A/pred/sam-$p.h5" -q
+    $SAMX eval --data "$A/anatomy.h5" --pred "$A/pred/sam-$p.h5" --labels "$FS_LABELS" --json "$A/eval/sam-$p.json" --quiet
   done
-  $SAMX infer --method atlas --shots "$A/fewshot_$1/rows.txt" --labels "$FS_LABELS" --data "$A/anatomy.h5" --split test \
-    --out "$A/pred/atlas-$1.h5" -q
+  $SAMX infer --method atlas --shots "$d/fewshot_$1/rows.txt" --labels "$FS_LABELS" --data "$A/anatomy.h5" --split test \
+    --out "$d/pred/atlas-$1.h5" -q
   for n in "$@"; do
-    $SAMX infer --method fewshot --checkpoint "$A/fewshot_$n/checkpoints/final.safetensors" --data "$A/anatomy.h5" \
-      --embeddings "$A/anatomy_emb.h5" --split test --device "$DEVICE" --out "$A/pred/fewshot-$n.h5" -q
+    $SAMX infer --method fewshot --checkpoint "$d/fewshot_$n/checkpoints/final.safetensors" --data "$A/anatomy.h5" \
+      --embeddings "$A/anatomy_emb.h5" --split test --device "$DEVICE" --out "$d/pred/fewshot-$n.h5" -q
     names+=("fewshot-$n")
   done
   for name in "${names[@]}"; do
-    $SAMX eval --data "$A/anatomy.h5" --pred "$A/pred/$name.h5" --labels "$FS_LABELS" --json "$A/eval/$name.json" --quiet
+    $SAMX eval --data "$A/anatomy.h5" --pred "$d/pred/$name.h5" --labels "$FS_LABELS" --json "$d/eval/$name.json" --quiet
   done
 }
 
@@ -61,11 +66,11 @@ anatomy_eval() {
 # point per component and above the atlas of the same shots, for every structure, and the decoder
 # fits its own shots (IoU >= 0.9). Prints one line per check; exit status 1 if any fails.
 anatomy_claims() {
-  /usr/bin/python3 - "$A" "$1" <<'EOF'
+  /usr/bin/python3 - "$A" "${FS_DIR:-$A}" "$1" <<'EOF'
 import json, sys
-a, n = sys.argv[1], sys.argv[2]
-ev = {k: json.load(open(f"{a}/eval/{k}.json")) for k in ("sam-point", f"atlas-{n}", f"fewshot-{n}")}
-fit = [json.loads(l) for l in open(f"{a}/fewshot_{n}/log.jsonl") if "shot_iou" in l][-1]["shot_iou"]
+a, d, n = sys.argv[1], sys.argv[2], sys.argv[3]
+ev = {k: json.load(open(f"{a if k == 'sam-point' else d}/eval/{k}.json")) for k in ("sam-point", f"atlas-{n}", f"fewshot-{n}")}
+fit = [json.loads(l) for l in open(f"{d}/fewshot_{n}/log.jsonl") if "shot_iou" in l][-1]["shot_iou"]
 bad = 0
 for i, lab in enumerate(ev["sam-point"]["labels"]):
     iou = {k: ev[k]["labels"][i]["iou"]["mean"] or 0.0 for k in ev}

@@ -4,8 +4,9 @@
 #   prompts (it stands in for the official weights), cache its embeddings, train MCL and SeqSAM
 #   (M = 3 and M = 10) on the cache, infer on the test split, evaluate, print a table in the form of
 #   SeqSAM's Table 1 with Wilcoxon p-values, draw a hypothesis grid, and print the time of each stage.
-#   The downstream methods train once per seed (--seeds N, default 3, run.seed = 1..N); the table
-#   shows each metric's mean over seeds with its spread (sample std over seeds), and the paired tests
+#   The downstream methods train once per seed (--seeds N, default 3, run.seed = 1..N), the second
+#   table's few-shot decoders and atlas too (the seed draws the shots); the tables show each metric's
+#   mean over seeds with its spread (sample std over seeds), and the paired tests
 #   pool the seeds: each test sample's metric is averaged over the seeds first (eval/pooled/*.json),
 #   then the methods are compared per sample (two-sided Wilcoxon signed-rank, samx compare).
 #   results.md holds the tables with the commit, the machine, its BLAS and threads, and the date:
@@ -50,7 +51,7 @@ while [ $# -gt 0 ]; do
       shift
       ;;
     --seeds=*) SEEDS="${1#--seeds=}" ;;
-    -h | --help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "main.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -285,31 +286,19 @@ begin "anatomy SAM: box prompts on the corpus' structures, class-agnostic (the s
 anatomy_sam
 end
 
-begin "few-shot: 5, 20 and 50 shots (decoder only, on the cached embeddings)"
-anatomy_fewshot 5 20 50
-end
-
-begin "anatomy infer and eval: SAM point / box per component, atlas of the 5 shots, few-shot"
-anatomy_eval 5 20 50
-anatomy_claims 5 || echo "main.sh: the few-shot paper's claims for 5 shots do not all hold in this run (above)"
-$PY - "$A" > "$RUN/table2.md" <<'EOF'
-import json, sys
-a = sys.argv[1]
-cols = [("SAM point", "sam-point"), ("SAM box", "sam-box"), ("atlas (5 shots)", "atlas-5"),
-        ("ours n=5", "fewshot-5"), ("ours n=20", "fewshot-20"), ("ours n=50", "fewshot-50")]
-res = {k: json.load(open(f"{a}/eval/{k}.json")) for _, k in cols}
-print("| anatomy | metric | " + " | ".join(c for c, _ in cols) + " |")
-print("|---|---|" + "---:|" * len(cols))
-def cell(s, scale):
-    return "n/a" if s["mean"] is None else f"{scale * s['mean']:.1f} ± {scale * s['std']:.1f}"
-for i, lab in enumerate(res["sam-point"]["labels"]):
-    for metric, key, scale in (("IoU %", "iou", 100), ("ASSD mm", "assd_mm", 1)):
-        print(f"| {lab['name']} | {metric} | " + " | ".join(cell(res[k]["labels"][i][key], scale) for _, k in cols) + " |")
-print(f"\n(test split of the synthetic anatomy volumes, {res['sam-point']['rows']} slices; mean ± std over the slices that "
-      "hold the structure; ASSD over those with a non-empty prediction)")
-EOF
+for s in $(seq 1 "$SEEDS"); do
+  FS_SEED=$s FS_DIR="$A/seed$s"
+  begin "few-shot: 5, 20 and 50 shots (decoder only, on the cached embeddings), seed $s of $SEEDS"
+  anatomy_fewshot 5 20 50
+  end
+  begin "anatomy infer and eval: $([ "$s" = 1 ] && echo "SAM point / box per component, ")atlas of the 5 shots, few-shot, seed $s of $SEEDS"
+  anatomy_eval 5 20 50
+  anatomy_claims 5 || echo "main.sh: the few-shot paper's claims for 5 shots do not all hold in seed $s (above)"
+  end
+done
+unset FS_SEED FS_DIR
+$PY scripts/fewshot-table.py "$A" "$SEEDS" > "$RUN/table2.md"
 cat "$RUN/table2.md"
-end
 
 total=$(awk -v a="$pipeline_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 cpu_children

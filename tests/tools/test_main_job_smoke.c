@@ -117,20 +117,30 @@ int main(int argc, char **argv) {
     if (f) fclose(f);
   }
 
-  // The second table (few-shot, anatomy): six columns, IoU and ASSD rows of the three structures.
+  // The second table (few-shot, anatomy): six columns, IoU and ASSD rows of the three structures, the
+  // seeded columns over both seeds (each seed's evals in its own folder), the claims counted per seed.
   char *table2 = read_text(samx_test_path(run_dir, "table2.md"));
   int rows2 = 0;
   for (const char *q = table2; (q = strstr(q, "| IoU %")); q++) rows2++;
   CHECK(strstr(table2, "ours n=50") && strstr(table2, "atlas (5 shots)") && strstr(table2, "| vessel | ASSD mm") &&
-            rows2 == 3,
-        "table2.md is not the few-shot table:\n%s", table2);
+            rows2 == 3 && strstr(table2, "mean over 2 seed(s)") && strstr(table2, "seeds where it holds: organ ") &&
+            strstr(table2, "/2"),
+        "table2.md is not the few-shot table over 2 seeds:\n%s", table2);
   free(table2);
+  const char *seeded[] = {"anatomy/seed1/eval/fewshot-50.json", "anatomy/seed2/eval/fewshot-5.json",
+                          "anatomy/seed2/eval/atlas-5.json", "anatomy/eval/sam-box.json"};
+  for (size_t i = 0; i < sizeof seeded / sizeof *seeded; i++) {
+    FILE *f = fopen(samx_test_path(run_dir, seeded[i]), "rb");
+    CHECK(f != NULL, "%s is missing", seeded[i]);
+    if (f) fclose(f);
+  }
 
   char *timings = read_text(samx_test_path(run_dir, "timings.tsv"));
   const char *stages[] = {"data", "pretrain", "embed", "train: MCL, seed 1 of 2", "train: MCL, seed 2 of 2",
                           "train: SeqSAM, M = 3, seed 2", "train: SeqSAM, M = 10, seed 2", "infer", "eval",
                           "train: P²SAM, 4 snapshots × 4 samples, seed 2", "table", "figure",
-                          "anatomy SAM", "few-shot", "pipeline total"};
+                          "anatomy SAM", "few-shot: 5, 20 and 50 shots (decoder only, on the cached embeddings), seed 2 of 2",
+                          "pipeline total"};
   for (size_t i = 0; i < sizeof stages / sizeof *stages; i++)
     CHECK(strstr(timings, stages[i]) != NULL, "timings.tsv has no stage '%s':\n%s", stages[i], timings);
 
