@@ -8,7 +8,7 @@ The atlas of the 5 shots and the few-shot decoders depend on the seed (which sli
 decoder's training order): A/seed<s>/eval/{atlas-5,fewshot-N}.json for s = 1..SEEDS. A cell is the mean
 over seeds of the structure's mean over the test slices that hold it, ± the sample standard deviation of
 those per-seed means (the spread over seeds). The last lines say, per claim of the few-shot paper, in
-how many seeds it holds.
+how many seeds it holds (the fit on the shots from A/seed<s>/fewshot_5/log.jsonl).
 """
 import json
 import math
@@ -64,6 +64,14 @@ def main():
                 wins += (label_mean(res["fewshot-5"][s], i, "iou") or 0.0) > (label_mean(b, i, "iou") or 0.0)
             held.append(f"{name} {wins}/{seeds}")
         print(f"\n5 shots above {bname} in IoU, seeds where it holds: " + ", ".join(held))
+    # ... and the decoder fits its own shots (IoU >= 0.9 on them, the last shot_iou of its log).
+    fits = []
+    for s in range(1, seeds + 1):
+        logs = [json.loads(line) for line in open(f"{a}/seed{s}/fewshot_5/log.jsonl") if "shot_iou" in line]
+        fits.append(logs[-1]["shot_iou"])
+    held = [f"{name} {sum(f[i] >= 0.9 for f in fits)}/{seeds} (" + " / ".join(f"{f[i]:.2f}" for f in fits) + ")"
+            for i, name in enumerate(labels)]
+    print("\n5 shots fitted (IoU >= 0.9 on the shots themselves), seeds where it holds: " + ", ".join(held))
 
 
 if __name__ == "__main__":
