@@ -14,14 +14,15 @@ commit="$(git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
 cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
 blas="$(ldd "$samx" 2>/dev/null | sed -n 's/.*\(lib[a-z]*blas[^ ]*\) => \([^ ]*\).*/\2/p' | head -1)"
 [ -n "$blas" ] && blas="$(readlink -f "$blas")"
-threads="${OMP_NUM_THREADS:-unset (OpenBLAS/OpenMP use all $(nproc) cores)}"
+cores=$(nproc --all)  # plain nproc counts OMP_NUM_THREADS, not the machine
+threads="${OMP_NUM_THREADS:-unset (OpenBLAS/OpenMP use all $cores cores)}"
 IFS=$'\t' read -r pd_mean pd_std pd_n <<< "$prompted"
 
 echo "# Main job results"
 echo
 echo "- commit: \`$commit\` (\`$(head -1 "$run/info.txt")\`)"
 echo "- date: $date_start"
-echo "- machine: ${cpu:-unknown CPU}, $(nproc) cores; BLAS \`${blas:-none linked}\`; OMP_NUM_THREADS $threads"
+echo "- machine: ${cpu:-unknown CPU}, $cores cores; BLAS \`${blas:-none linked}\`; OMP_NUM_THREADS $threads"
 echo "- load average (1, 5, 15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- downstream seeds: $seeds (run.seed = 1..$seeds); device: ${SAMX_DEVICE:-auto}"
 echo
