@@ -25,6 +25,21 @@ static void copy(const SamxIndexMap *m, int64_t n, int dir, int accumulate, cons
                  samx_cuda_shape_copy(m, n, dir, accumulate, samx_f32(src), samx_f32(dst)));
 }
 
+// BF16 activations (inference in bf16 precision) move through the same maps as 16-bit payloads.
+static void move16(const SamxIndexMap *m, int64_t n, int dir, const SamxTensor *src, SamxTensor *dst) {
+  const uint16_t *s = (const uint16_t *)src->data;
+  uint16_t *d = (uint16_t *)dst->data;
+  SAMX_ON_DEVICE(dst, samx_cpu_shape_move16(m, n, dir, s, d), samx_cuda_shape_move16(m, n, dir, s, d));
+}
+
+// The data-movement ops take F32, and BF16 without a backward (samx_check_bf16_inference).
+static void check_moved(const char *op, SamxCtx *ctx, SamxTensor *x) {
+  if (x->dtype == SAMX_BF16)
+    samx_check_bf16_inference(op, ctx, 1, &x);
+  else
+    samx_check_f32(op, x);
+}
+
 // A block of shape `part` inside `whole`, starting at `start` along dim (all other dims equal).
 static SamxIndexMap embed_map(const SamxTensor *whole, SamxShape part, int dim, int64_t start) {
   SamxIndexMap m = {0};
@@ -56,7 +71,12 @@ static void mapped_backward(SamxCtx *ctx, SamxNode *node) {
 }
 
 static SamxTensor *mapped(SamxCtx *ctx, SamxTensor *x, SamxShape out, SamxIndexMap map, int dir, const char *name) {
-  SamxTensor *y = samx_new(ctx, SAMX_F32, out);
+  check_moved(name, ctx, x);
+  SamxTensor *y = samx_new(ctx, x->dtype, out);
+  if (x->dtype == SAMX_BF16) {
+    move16(&map, packed_numel(dir, x, y), dir, x, y);
+    return y;
+  }
   copy(&map, packed_numel(dir, x, y), dir, 0, x, y);
   SamxNode *node = samx_record(ctx, name, mapped_backward, y, 1, &x);
   if (node) {
@@ -103,7 +123,6 @@ SamxTensor *samx_reshape(SamxCtx *ctx, SamxTensor *x, SamxShape s) {
 // ---- permute, slice, concat ----
 
 SamxTensor *samx_permute(SamxCtx *ctx, SamxTensor *x, const int *perm) {
-  samx_check_f32("permute", x);
   SamxIndexMap m = {0};
   m.kind = SAMX_MAP_STRIDED;
   m.ndim = x->ndim;
@@ -125,7 +144,6 @@ SamxTensor *samx_permute(SamxCtx *ctx, SamxTensor *x, const int *perm) {
 }
 
 SamxTensor *samx_slice(SamxCtx *ctx, SamxTensor *x, int dim, int64_t start, int64_t end) {
-  samx_check_f32("slice", x);
   int k = normalize_dim("slice", x, dim);
   if (start < 0 || start > end || end > x->shape[k]) {
     char s[96];
@@ -196,7 +214,6 @@ static SamxIndexMap window_map(int64_t H, int64_t W, int64_t C, int64_t ws) {
 }
 
 SamxTensor *samx_window_partition(SamxCtx *ctx, SamxTensor *x, int ws) {
-  samx_check_f32("window_partition", x);
   char s[96];
   SAMX_ASSERT(x->ndim == 4 && ws > 0, "window_partition: expected x [B, H, W, C] and ws > 0, got %s and ws %d",
               samx_shape_str(samx_shape_of(x), s, sizeof s), ws);
@@ -206,7 +223,6 @@ SamxTensor *samx_window_partition(SamxCtx *ctx, SamxTensor *x, int ws) {
 }
 
 SamxTensor *samx_window_unpartition(SamxCtx *ctx, SamxTensor *windows, int ws, int64_t H, int64_t W) {
-  samx_check_f32("window_unpartition", windows);
   char s[96];
   const int64_t *d = windows->shape;
   SAMX_ASSERT(windows->ndim == 4 && ws > 0 && d[1] == ws && d[2] == ws && H > 0 && W > 0,

@@ -1,6 +1,7 @@
 // Data movement for the shape ops (permute, concat, slice, window partition/unpartition): every one
 // is a copy between a contiguous "packed" block and a "mapped" tensor through an index map.
-// defines: SamxIndexMap, samx_map_index, samx_map_copy_at (shared by CPU and CUDA), and the launchers.
+// defines: SamxIndexMap, samx_map_index, samx_map_copy_at, samx_map_move16_at (shared by CPU and CUDA),
+// and the launchers.
 #ifndef SAMX_KERNELS_SHAPE_H
 #define SAMX_KERNELS_SHAPE_H
 
@@ -64,10 +65,23 @@ SAMX_HD void samx_map_copy_at(const SamxIndexMap *m, int dir, int accumulate, co
   }
 }
 
+// The same maps for 16-bit payloads (bf16 activations of inference): a move of the bits, no
+// arithmetic, padding reads as +0 (bits 0). No accumulate: gradients stay fp32.
+SAMX_HD void samx_map_move16_at(const SamxIndexMap *m, int dir, const uint16_t *src, uint16_t *dst, int64_t i) {
+  int64_t j = samx_map_index(m, i);
+  if (dir == SAMX_GATHER)
+    dst[i] = j >= 0 ? src[j] : (uint16_t)0;
+  else if (j >= 0)
+    dst[j] = src[i];
+}
 // n = numel of the packed side.
 SAMX_EXTERN_C void samx_cpu_shape_copy(const SamxIndexMap *m, int64_t n, int dir, int accumulate, const float *src,
                                        float *dst);
 SAMX_EXTERN_C void samx_cuda_shape_copy(const SamxIndexMap *m, int64_t n, int dir, int accumulate,
                                         const float *src, float *dst);
 
+SAMX_EXTERN_C void samx_cpu_shape_move16(const SamxIndexMap *m, int64_t n, int dir, const uint16_t *src,
+                                         uint16_t *dst);
+SAMX_EXTERN_C void samx_cuda_shape_move16(const SamxIndexMap *m, int64_t n, int dir, const uint16_t *src,
+                                          uint16_t *dst);
 #endif

@@ -64,3 +64,8 @@ void samx_cpu_shape_copy(const SamxIndexMap *m, int64_t n, int dir, int accumula
     }
   }
 }
+
+void samx_cpu_shape_move16(const SamxIndexMap *m, int64_t n, int dir, const uint16_t *src, uint16_t *dst) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; i++) samx_map_move16_at(m, dir, src, dst, i);
+}

@@ -10,8 +10,9 @@ static SamxDType act_dtype(const SamxCtx *ctx) {
   return ctx->precision == SAMX_PRECISION_BF16 && !ctx->recording ? SAMX_BF16 : SAMX_F32;
 }
 
-// The one boundary between bf16 activations and ops that take F32 only (permute, slice, window
-// partition, conv, matmul): t in dtype dt, t itself when it already is (so fp32 runs are unchanged).
+// The boundary between bf16 activations and ops that take F32 only (conv, matmul, LoRA; permute,
+// slice and window partition move either): t in dtype dt, t itself when it already is (so fp32 runs
+// are unchanged).
 static SamxTensor *as_dtype(SamxCtx *ctx, SamxTensor *t, SamxDType dt) {
   return t->dtype == dt ? t : samx_cast(ctx, t, dt);
 }
@@ -63,6 +64,7 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
   SamxTensor *const *lora = m->lora[blk];
   SamxTensor *proj;
   if (lora[0]) {  // ref: _LoRA_qkv.forward (P2SAM sam_lora_image_encoder.py:42-48)
+    x = as_dtype(ctx, x, SAMX_F32);
     char bias[160];
     snprintf(bias, sizeof bias, "%s.bias", name);
     proj = samx_lora_qkv(ctx, x, sam_param(m, "%s.weight", name), samx_params_find(&m->params, bias), lora[0], lora[1],
@@ -77,10 +79,11 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
   SamxTensor *v = samx_reshape(ctx, samx_slice(ctx, qkv, 0, 2, 3), SHAPE(b, nh, h * w, hd));
   SamxTensor *rel_h = NULL, *rel_w = NULL;
   if (c->rel_pos) rel_pos_terms(ctx, m, blk, q, (int)h, (int)w, &rel_h, &rel_w);
-  // bf16: the tensor-core attention (head dims it takes; others stay F32), its output back to F32.
+  // bf16: the tensor-core attention (head dims it takes; others stay F32); its bf16 output goes
+  // through the head permute into the projection's bf16 GEMM as it is.
   SamxDType at = samx_attention_bf16_head_dim_ok(hd) ? act_dtype(ctx) : SAMX_F32;
   q = as_dtype(ctx, q, at), k = as_dtype(ctx, k, at), v = as_dtype(ctx, v, at);
-  SamxTensor *o = as_dtype(ctx, samx_attention(ctx, q, k, v, rel_h, rel_w, 1.0f / sqrtf((float)hd)), SAMX_F32);
+  SamxTensor *o = samx_attention(ctx, q, k, v, rel_h, rel_w, 1.0f / sqrtf((float)hd));
   o = samx_reshape(ctx, SAM_PERMUTE(ctx, o, 0, 2, 1, 3), SHAPE(b, h, w, D));
   snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.proj", blk);
   return sam_linear(ctx, m, o, name);
@@ -95,7 +98,6 @@ static SamxTensor *encoder_block(SamxCtx *ctx, const SamModel *m, int blk, SamxT
   x = as_dtype(ctx, x, act);
   SamxTensor *h = samx_layernorm(ctx, x, sam_param(m, "image_encoder.blocks.%d.norm1.weight", blk),
                                  sam_param(m, "image_encoder.blocks.%d.norm1.bias", blk), c->ln_eps);
-  h = as_dtype(ctx, h, SAMX_F32);  // window partition and the qkv split take F32
   int windowed = !c->global_block[blk] && c->window > 0;
   if (windowed) h = samx_window_partition(ctx, h, c->window);
   h = encoder_attention(ctx, m, blk, h);

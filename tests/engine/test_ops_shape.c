@@ -264,11 +264,46 @@ static void test_round_trips(SamxDevice dev) {
   samx_ctx_free(&ctx);
 }
 
+// BF16 activations (inference in bf16 precision) move through the same maps as their bits: each op on
+// a BF16 tensor equals, bit for bit, the F32 op on the same values rounded to bf16 (the F32 path is
+// checked against the references above), padding included.
+static void check_bf16_move(SamxCtx *ctx, const char *op, SamxTensor *yb, SamxTensor *yf) {
+  int64_t n = yf->numel;
+  float *a = (float *)malloc((size_t)n * sizeof *a), *b = (float *)malloc((size_t)n * sizeof *b);
+  CHECK(yb->dtype == SAMX_BF16 && samx_shape_eq(samx_shape_of(yb), samx_shape_of(yf)), "%s: BF16 in, %s out", op,
+        samx_dtype_name(yb->dtype));
+  samx_tensor_read_f32(samx_cast(ctx, yb, SAMX_F32), a);
+  samx_tensor_read_f32(yf, b);
+  CHECK(memcmp(a, b, (size_t)n * sizeof *a) == 0, "%s: BF16 moves differ from the F32 op on the same values", op);
+  free(a);
+  free(b);
+}
+
+static void test_bf16_moves(SamxDevice dev) {
+  enum { N = 2 * 10 * 7 * 3 };
+  float x[N];
+  fill(x, N, -50);
+  for (int i = 0; i < N; i++) x[i] *= 1.0f + 1.0f / 3.0f;  // values bf16 must round
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, dev);
+  SamxTensor *xb = samx_cast(&ctx, samx_from_host(&ctx, SHAPE(2, 10, 7, 3), x), SAMX_BF16);
+  SamxTensor *xf = samx_cast(&ctx, xb, SAMX_F32);
+  const int perm[4] = {3, 0, 2, 1};
+  check_bf16_move(&ctx, "permute", samx_permute(&ctx, xb, perm), samx_permute(&ctx, xf, perm));
+  check_bf16_move(&ctx, "slice", samx_slice(&ctx, xb, 2, 1, 5), samx_slice(&ctx, xf, 2, 1, 5));
+  SamxTensor *wb = samx_window_partition(&ctx, xb, 4), *wf = samx_window_partition(&ctx, xf, 4);
+  check_bf16_move(&ctx, "window_partition (padded)", wb, wf);
+  check_bf16_move(&ctx, "window_unpartition", samx_window_unpartition(&ctx, wb, 4, 10, 7),
+                  samx_window_unpartition(&ctx, wf, 4, 10, 7));
+  samx_ctx_free(&ctx);
+}
+
 int main(int argc, char **argv) {
   SamxDevice dev;
   if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
   test_reshape_view(dev);
   test_round_trips(dev);
+  test_bf16_moves(dev);
   int plain = samx_test_summary();
   int ops = samx_test_ops_main(argc, argv, cases, sizeof cases / sizeof *cases);
   return plain || ops;
