@@ -55,13 +55,15 @@ static SamxTensor *gemm_operand(SamxCtx *ctx, SamxPrecision p, SamxTensor *t) {
 
 // One bf16 GEMM through cuBLASLt with its workspace carved from the top of the activation arena and
 // handed back right after (the stream orders the GEMM before any later use of that memory).
-static void gemm_lt(SamxCtx *ctx, Gemm g, float alpha, const void *a, const void *b, float beta, float *c,
-                    const float *bias) {
+// D is c (f32, bias f32) or, with d_bf16, a bf16 output whose bias is bf16 too (cuBLASLt's bias type
+// follows D's).
+static void gemm_lt(SamxCtx *ctx, Gemm g, float alpha, const void *a, const void *b, float beta, void *c, int d_bf16,
+                    const void *bias) {
   SAMX_ASSERT(g.batch == 1, "gemm: bf16 GEMMs are single (batch %lld)", (long long)g.batch);
   size_t mark = ctx->act.used, ws = lt_workspace_bytes(&ctx->act);
   void *work = ws ? samx_arena_alloc(&ctx->act, ws) : NULL;
   samx_cuda_linalg_gemm_bf16(g.m, g.n, g.k, g.trans_a, g.trans_b, alpha, (const uint16_t *)a, (const uint16_t *)b,
-                             beta, c, c, 0, bias, work, ws);
+                             beta, c, c, d_bf16, bias, work, ws);
   ctx->act.used = mark;
 }
 
@@ -71,7 +73,7 @@ static void gemm_lt(SamxCtx *ctx, Gemm g, float alpha, const void *a, const void
 static void gemm(SamxCtx *ctx, SamxPrecision p, const SamxTensor *on, Gemm g, float alpha, const void *a,
                  const void *b, float beta, float *c, const float *bias) {
   if (p == SAMX_PRECISION_BF16 && on->device.type == SAMX_CUDA) {
-    SAMX_ON_DEVICE(on, (void)0, gemm_lt(ctx, g, alpha, a, b, beta, c, bias));
+    SAMX_ON_DEVICE(on, (void)0, gemm_lt(ctx, g, alpha, a, b, beta, c, 0, bias));
     return;
   }
   if (bias) {
@@ -297,6 +299,45 @@ static SamxTensor *linear_op(SamxCtx *ctx, const char *op, SamxTensor *x, SamxTe
 
 SamxTensor *samx_linear(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b) {
   return linear_op(ctx, "linear", x, w, b, NULL, NULL, 0.0f);
+}
+
+// The GEMM writes bf16 itself: cuBLASLt's output type on CUDA; the CPU reference mode rounds its fp32
+// result once, which is what cuBLASLt's conversion does up to the order of the fp32 sums.
+static void linear_bf16_gemm(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *y) {
+  const SamxPrecision bf16 = SAMX_PRECISION_BF16;
+  SamxTensor *xl = gemm_operand(ctx, bf16, x), *wl = gemm_operand(ctx, bf16, w);
+  SamxTensor *bl = b ? gemm_operand(ctx, bf16, b) : NULL;  // the bias in bf16, as cuBLASLt takes it here
+  if (x->device.type == SAMX_CPU) {
+    SamxTensor *y32 = samx_new(ctx, SAMX_F32, samx_shape_of(y));
+    gemm(ctx, bf16, x, linear_plan(x, w), 1.0f, xl->data, wl->data, 0.0f, samx_f32(y32), bl ? samx_f32(bl) : NULL);
+    samx_cpu_linalg_cast_f32_bf16(samx_f32(y32), (uint16_t *)y->data, y->numel);
+    return;
+  }
+  SAMX_ON_DEVICE(x, (void)0, gemm_lt(ctx, linear_plan(x, w), 1.0f, xl->data, wl->data, 0.0f, y->data, 1,
+                                     bl ? bl->data : NULL));
+}
+
+SamxTensor *samx_linear_bf16(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b) {
+  const char *op = "linear_bf16";
+  SAMX_ASSERT(ctx->precision == SAMX_PRECISION_BF16, "%s: needs the bf16 precision (precision %s)", op,
+              samx_precision_name(ctx->precision));
+  SamxTensor *in[3] = {x, w, b};
+  samx_check_bf16_inference(op, ctx, 3, in);
+  if (x->dtype != SAMX_BF16) samx_check_f32(op, x);
+  SAMX_ASSERT(x->ndim >= 1 && w->ndim == 2, "%s: x has %d dims and w %d, expected x [..., in] and w [out, in]", op,
+              x->ndim, w->ndim);
+  int64_t out = w->shape[0];
+  check_matrix(op, x, w, out, samx_dim(x, -1));
+  if (b) {
+    samx_check_f32(op, b);
+    samx_check_same_device(op, x, b);
+    samx_check_shape(op, b, SHAPE(out));
+  }
+  SamxTensor *y = samx_new(ctx, SAMX_BF16, with_last_dim(x, out));
+  size_t mark = ctx->act.used;  // the operands' copies are dead once the GEMM is queued
+  linear_bf16_gemm(ctx, x, w, b, y);
+  ctx->act.used = mark;
+  return y;
 }
 
 SamxTensor *samx_lora_linear(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *lora_a,

@@ -1,4 +1,4 @@
-// defines: samx_matmul, samx_linear, samx_lora_linear, samx_embedding (f32 unless stated).
+// defines: samx_matmul, samx_linear, samx_linear_bf16, samx_lora_linear, samx_embedding (f32 unless stated).
 #ifndef SAMX_OPS_LINALG_H
 #define SAMX_OPS_LINALG_H
 
@@ -13,6 +13,11 @@ SamxTensor *samx_matmul(SamxCtx *ctx, SamxTensor *a, SamxTensor *b, int trans_a,
 // torch.nn.functional.linear: y = x w^T + b. x [..., in], w [out, in], b [out] or NULL -> y [..., out].
 // x may be BF16 in bf16 precision (inference only): the GEMM's operand as is; y stays F32.
 SamxTensor *samx_linear(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b);
+
+// Inference in bf16 precision: y = x w^T + b written as BF16 by the GEMM itself (no f32 y, no cast
+// kernel). x F32 or BF16; the bias enters in bf16, as cuBLASLt takes it with a bf16 output (and as
+// PyTorch's autocast rounds a linear's bias). No backward: dies when recording with a trainable input.
+SamxTensor *samx_linear_bf16(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b);
 
 // Linear with a LoRA adapter (peft's convention): y = x w^T + b + scale * (x lora_a^T) lora_b^T.
 // lora_a [r, in], lora_b [out, r]; w and b (b may be NULL) are usually frozen, and then cost no

@@ -24,6 +24,14 @@ SamxTensor *sam_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const cha
   return samx_linear(ctx, x, sam_param(m, "%s.weight", prefix), b);
 }
 
+// A linear layer whose output is an activation of dtype act: in BF16 the GEMM writes bf16 itself.
+static SamxTensor *linear_to(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, SamxDType act) {
+  if (act != SAMX_BF16) return sam_linear(ctx, m, x, prefix);
+  char name[256];
+  snprintf(name, sizeof name, "%s.bias", prefix);
+  return samx_linear_bf16(ctx, x, sam_param(m, "%s.weight", prefix), samx_params_find(&m->params, name));
+}
+
 SamxTensor *sam_index_tensor(SamxCtx *ctx, SamxShape s, const int32_t *host) {
   SamxTensor *t = samx_new(ctx, SAMX_I32, s);
   samx_tensor_write(t, host);
@@ -86,7 +94,7 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
   SamxTensor *o = samx_attention(ctx, q, k, v, rel_h, rel_w, 1.0f / sqrtf((float)hd));
   o = samx_reshape(ctx, SAM_PERMUTE(ctx, o, 0, 2, 1, 3), SHAPE(b, h, w, D));
   snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.proj", blk);
-  return sam_linear(ctx, m, o, name);
+  return linear_to(ctx, m, o, name, act_dtype(ctx));
 }
 
 // ref: Block.forward (image_encoder.py): pre-norm attention (windowed with zero padding and no
@@ -108,9 +116,9 @@ static SamxTensor *encoder_block(SamxCtx *ctx, const SamModel *m, int blk, SamxT
   h = samx_layernorm(ctx, x, sam_param(m, "image_encoder.blocks.%d.norm2.weight", blk),
                      sam_param(m, "image_encoder.blocks.%d.norm2.bias", blk), c->ln_eps);
   snprintf(name, sizeof name, "image_encoder.blocks.%d.mlp.lin1", blk);
-  h = samx_gelu(ctx, as_dtype(ctx, sam_linear(ctx, m, h, name), act));
+  h = samx_gelu(ctx, linear_to(ctx, m, h, name, act));
   snprintf(name, sizeof name, "image_encoder.blocks.%d.mlp.lin2", blk);
-  return samx_add(ctx, x, as_dtype(ctx, sam_linear(ctx, m, h, name), act));
+  return samx_add(ctx, x, linear_to(ctx, m, h, name, act));
 }
 
 SamxTensor *sam_encode(SamxCtx *ctx, SamModel *m, SamxTensor *img) {

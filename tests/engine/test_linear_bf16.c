@@ -4,7 +4,8 @@
 //  cuda: the bf16 path (casts on the GPU, cuBLASLt with the bias epilogue, fp32 accumulation, dW in
 //        fp32) against the CPU's bf16 reference mode, where only the order of the fp32 sums differs,
 //        and against the CPU in fp32 within the bf16 bound; tf32 against fp32 within the tf32 bound;
-//        the cuBLASLt launcher with a bf16 output and beta C (a residual added in place); the casts
+//        the cuBLASLt launcher with a bf16 output and beta C (a residual added in place); samx_linear_bf16
+//        (a bf16 y from the GEMM) against the CPU reference rounded once, on both devices; the casts
 //        bit-exact against the CPU's; fp32 on CUDA untouched by all this (the other tests prove it).
 // Bounds, per output element y = sum_i a_i b_i (+ c): rounding both factors to bf16 (8 significant
 // bits, relative error <= 2^-9 each) changes each product by <= 2^-8 |a_i b_i| (first order), and fp32
@@ -162,6 +163,52 @@ static void lt_residual_check(SamxDevice dev, const float *x, const float *w, co
   samx_ctx_free(&ctx);
 }
 
+// samx_linear_bf16 (inference): y written as bf16 by the GEMM equals the bf16-mode linear with the bias
+// rounded to bf16, rounded once: bit for bit on the CPU (the same sums), and on CUDA within one bf16
+// rounding (2^-8 |y|: the two fp32 sums may straddle a rounding boundary) plus the order bound. Only y
+// stays allocated.
+static void linear_bf16_out_check(SamxDevice dev, const float *x, const float *w, const float *b, double order_rel) {
+  float b16[OUT];
+  for (int o = 0; o < OUT; o++) b16[o] = samx_round_bf16(b[o]);
+  SamxCtx ref_ctx, ctx;
+  samx_test_ctx(&ref_ctx, samx_cpu());
+  ref_ctx.precision = SAMX_PRECISION_BF16;
+  samx_ctx_set_recording(&ref_ctx, 0);
+  float *ref = host_of(samx_linear(&ref_ctx, samx_from_host(&ref_ctx, SHAPE(M, IN), x),
+                                   samx_from_host(&ref_ctx, SHAPE(OUT, IN), w), samx_from_host(&ref_ctx, SHAPE(OUT), b16)));
+  samx_ctx_free(&ref_ctx);
+  samx_test_ctx(&ctx, dev);
+  ctx.precision = SAMX_PRECISION_BF16;
+  samx_ctx_set_recording(&ctx, 0);
+  SamxTensor *tx = samx_from_host(&ctx, SHAPE(M, IN), x), *tw = samx_from_host(&ctx, SHAPE(OUT, IN), w);
+  SamxTensor *tb = samx_from_host(&ctx, SHAPE(OUT), b);
+  size_t before = ctx.act.used;
+  SamxTensor *y = samx_linear_bf16(&ctx, tx, tw, tb);
+  size_t kept = ctx.act.used - before;
+  CHECK(y->dtype == SAMX_BF16 && y->ndim == 2 && y->shape[0] == M && y->shape[1] == OUT, "linear_bf16: y is %s",
+        samx_dtype_name(y->dtype));
+  CHECK(kept <= (samx_nbytes(y) + SAMX_ARENA_ALIGN - 1) / SAMX_ARENA_ALIGN * SAMX_ARENA_ALIGN,
+        "linear_bf16 keeps %zu bytes beyond y", kept);
+  float *got = host_of(samx_cast(&ctx, y, SAMX_F32));
+  double wst = 0;
+  int exact = 1;
+  for (int r = 0; r < M; r++)
+    for (int o = 0; o < OUT; o++) {
+      double mag = 0;
+      for (int i = 0; i < IN; i++) mag += fabs((double)x[r * IN + i] * w[o * IN + i]);
+      float want = samx_round_bf16(ref[r * OUT + o]), g = got[r * OUT + o];
+      exact &= g == want;
+      double tol = fabs(ref[r * OUT + o]) / 256 + order_rel * mag + 1e-30;
+      wst = fmax(wst, fabs((double)g - ref[r * OUT + o]) / tol);
+    }
+  if (dev.type == SAMX_CPU)
+    CHECK(exact, "linear_bf16 on the CPU is not the reference mode's result rounded once");
+  else
+    CHECK(wst <= 1, "linear_bf16 on CUDA at %.3g of the bound", wst);
+  free(ref), free(got);
+  samx_ctx_free(&ctx);
+}
+
 int main(int argc, char **argv) {
   SamxDevice dev;
   if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
@@ -177,6 +224,7 @@ int main(int argc, char **argv) {
   LinearRun f32 = run_linear(cpu, SAMX_PRECISION_FP32, x, w, b, gy);
   LinearRun ref16 = run_linear(cpu, SAMX_PRECISION_BF16, x, w, b, gy);
   double bf16_rel = 1.0 / 256 + IN * 6e-8, order_rel = 2 * IN * 6e-8 + 1e-7;
+  linear_bf16_out_check(dev, x, w, b, order_rel);
   if (dev.type == SAMX_CPU) {
     compare("CPU bf16 reference mode vs fp32", &ref16, &f32, x, w, gy, bf16_rel);
     CHECK(max_abs_diff(ref16.y, f32.y, M * OUT) > 1e-4, "the bf16 mode rounds (differs from fp32 by %g)",
