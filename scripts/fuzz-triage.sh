@@ -1,8 +1,9 @@
 # Sourced by scripts/fuzz.sh (and tests/fuzz/test_fuzz_triage.sh): which crashes are libhdf5's.
 # A crash the checker let through (libhdf5's out-of-bounds reads depend on the heap's layout, which differs
 # between the checker and the target) is still libhdf5's when the faulting frame lies in libhdf5 and, for
-# an overflow or a use after free, the block was allocated by libhdf5 too: samx's buffers are samx's
-# findings even when libhdf5 writes past them. Reads the segment's log on stdin.
+# an overflow or a use after free, the block was allocated by libhdf5 too (or there is no block: a wild
+# pointer): samx's buffers are samx's findings even when libhdf5 writes past them. Reads the segment's
+# log on stdin.
 crash_is_libhdf5s() {
   awk '
     /ERROR: AddressSanitizer: / { in_report = 1; kind = $0; stack = "crash"; next }
@@ -16,7 +17,8 @@ crash_is_libhdf5s() {
     /^SUMMARY: / { exit }
     END {
       if (!in_report || first["crash"] != "hdf5") exit 1
-      if (kind ~ /heap-buffer-overflow|use-after-free|double-free/ && first["alloc"] != "hdf5") exit 1
+      # a wild pointer (no block, no allocation stack) read inside libhdf5 belongs to libhdf5
+      if (kind ~ /heap-buffer-overflow|use-after-free|double-free/ && ("alloc" in first) && first["alloc"] != "hdf5") exit 1
       exit 0
     }'
 }

@@ -24,6 +24,16 @@ allocated by thread T0 here:
     #0 0x55bc2e35003e in malloc (/b/tests/fuzz/fuzz_embed_cache+0xf003e)
     #1 0x7f27aeb233e4  ($hdf5+0x1233e4)
 SUMMARY: AddressSanitizer: heap-buffer-overflow in __interceptor_memcpy"
+expect "wild-pointer read inside libhdf5 (campaign, embed_cache: H5Aexists)" 0 "==3487==ERROR: AddressSanitizer: heap-buffer-overflow on address 0x61600000c518 at pc 0x5624 bp 0x7ffc sp 0x7ffc
+READ of size 32 at 0x61600000c518 thread T0
+    #0 0x5624ad44e483 in __interceptor_memcpy (/b/tests/fuzz/fuzz_embed_cache+0x87483)
+    #1 0x7fe84d790f18  ($hdf5+0x190f18)
+    #2 0x7fe84d7b4ca4 in H5O__msg_iterate_real ($hdf5+0x1b4ca4)
+    #4 0x7fe84d65c350 in H5Aexists ($hdf5+0x5c350)
+    #5 0x5624ad4fe892 in open_attr /src/data/h5io.c:162:7
+
+Address 0x61600000c518 is a wild pointer inside of access range of size 0x000000000020.
+SUMMARY: AddressSanitizer: heap-buffer-overflow in __interceptor_memcpy"
 expect "SEGV inside libhdf5" 0 "==4322==ERROR: AddressSanitizer: SEGV on unknown address 0x623000013510 (pc 0x7f9c T0)
     #0 0x7f9cc0f67b56 in H5HG_read ($hdf5+0x167b56)
     #1 0x7f9cc10beeff  ($hdf5+0x2beeff)
