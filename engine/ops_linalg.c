@@ -198,6 +198,18 @@ static void check_matrix(const char *op, const SamxTensor *x, const SamxTensor *
   samx_check_shape(op, w, SHAPE(rows, cols));
 }
 
+// x [..., in], w [out, in] f32 on x's device, b [out] f32 or NULL.
+static void check_linear(const char *op, const SamxTensor *x, const SamxTensor *w, const SamxTensor *b) {
+  SAMX_ASSERT(x->ndim >= 1 && w->ndim == 2, "%s: x has %d dims and w %d, expected x [..., in] and w [out, in]", op,
+              x->ndim, w->ndim);
+  check_matrix(op, x, w, w->shape[0], samx_dim(x, -1));
+  if (b) {
+    samx_check_f32(op, b);
+    samx_check_same_device(op, x, b);
+    samx_check_shape(op, b, SHAPE(w->shape[0]));
+  }
+}
+
 typedef struct {
   float scale;
   SamxPrecision precision;  // of the main GEMM (x w^T); LoRA's small products are always fp32
@@ -248,15 +260,8 @@ static SamxTensor *linear_op(SamxCtx *ctx, const char *op, SamxTensor *x, SamxTe
   } else {
     samx_check_f32(op, x);
   }
-  SAMX_ASSERT(x->ndim >= 1 && w->ndim == 2, "%s: x has %d dims and w %d, expected x [..., in] and w [out, in]", op,
-              x->ndim, w->ndim);
+  check_linear(op, x, w, b);
   int64_t in = samx_dim(x, -1), out = w->shape[0];
-  check_matrix(op, x, w, out, in);
-  if (b) {
-    samx_check_f32(op, b);
-    samx_check_same_device(op, x, b);
-    samx_check_shape(op, b, SHAPE(out));
-  }
   SamxTensor *inputs[5] = {x, w, b, lora_a, lora_b};
   int n_in = lora_a ? 5 : 3, records = 0;
   for (int i = 0; i < n_in && ctx->recording; i++) records |= inputs[i] && inputs[i]->requires_grad;
@@ -324,16 +329,8 @@ SamxTensor *samx_linear_bf16(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTen
   SamxTensor *in[3] = {x, w, b};
   samx_check_bf16_inference(op, ctx, 3, in);
   if (x->dtype != SAMX_BF16) samx_check_f32(op, x);
-  SAMX_ASSERT(x->ndim >= 1 && w->ndim == 2, "%s: x has %d dims and w %d, expected x [..., in] and w [out, in]", op,
-              x->ndim, w->ndim);
-  int64_t out = w->shape[0];
-  check_matrix(op, x, w, out, samx_dim(x, -1));
-  if (b) {
-    samx_check_f32(op, b);
-    samx_check_same_device(op, x, b);
-    samx_check_shape(op, b, SHAPE(out));
-  }
-  SamxTensor *y = samx_new(ctx, SAMX_BF16, with_last_dim(x, out));
+  check_linear(op, x, w, b);
+  SamxTensor *y = samx_new(ctx, SAMX_BF16, with_last_dim(x, w->shape[0]));
   size_t mark = ctx->act.used;  // the operands' copies are dead once the GEMM is queued
   linear_bf16_gemm(ctx, x, w, b, y);
   ctx->act.used = mark;
