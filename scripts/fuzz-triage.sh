@@ -2,15 +2,31 @@
 # A crash the checker let through (libhdf5's out-of-bounds reads depend on the heap's layout, which differs
 # between the checker and the target) is still libhdf5's when the faulting frame lies in libhdf5 and, for
 # an overflow or a use after free, the block was allocated by libhdf5 too (or there is no block: a wild
-# pointer): samx's buffers are samx's findings even when libhdf5 writes past them. Reads the segment's
+# pointer): samx's buffers are samx's findings even when libhdf5 writes past them. A timeout is libhdf5's
+# when the code the alarm interrupted is in libhdf5 (its endless loops on a damaged global heap), an
+# out-of-memory when libhdf5 made the allocation (or holds the most live memory). Reads the segment's
 # log on stdin.
 crash_is_libhdf5s() {
   awk '
     /ERROR: AddressSanitizer: / { in_report = 1; kind = $0; stack = "crash"; next }
+    # a timeout: libFuzzer prints the stack from its alarm handler; the interrupted code starts after
+    # the handler frames and the signal trampoline in libc
+    /ERROR: libFuzzer: timeout/ { in_report = 1; kind = $0; stack = "crash"; in_handler = 1; next }
+    # out of memory: one allocation over -malloc_limit_mb (its stack follows), or the RSS limit (the
+    # live heap profile follows; its largest entry decides): libhdf5 keeps what it read of damaged files
+    /ERROR: libFuzzer: out-of-memory \(malloc/ { in_report = 1; kind = $0; stack = "crash"; next }
+    /ERROR: libFuzzer: out-of-memory/ { in_report = 1; kind = $0; stack = "crash"; in_handler = 1; profile = 1; next }
     !in_report { next }
+    profile && /^Live Heap Allocations/ { in_handler = 0; profile = 0; next }
+    profile { next }
+    in_handler && /^ *#[0-9]+ / {
+      if ($0 ~ /AlarmCallback/) { in_handler = 0; skip_trampoline = 1 }
+      next
+    }
+    skip_trampoline && /^ *#[0-9]+ / { skip_trampoline = 0; if ($0 ~ /libc\.so/) next }
     /allocated by thread|freed by thread|previously allocated by thread/ { stack = "alloc"; next }
     /^ *#[0-9]+ / {
-      if ($0 ~ /__interceptor_|__asan_|asan_|__sanitizer|libclang_rt|[ (]malloc|[ (]calloc|[ (]realloc|[ (]free[ (]/) next
+      if ($0 ~ /__interceptor_|__asan_|asan_|__sanitizer|fuzzer::|libclang_rt|[ (]malloc|[ (]calloc|[ (]realloc|[ (]free[ (]/) next
       if (!(stack in first)) first[stack] = ($0 ~ /libhdf5/) ? "hdf5" : "other"
       next
     }

@@ -63,6 +63,7 @@ void fuzz_quiet(void) {
 #include <hdf5.h>
 #include <signal.h>
 #include <poll.h>
+#include <spawn.h>
 #include <sys/wait.h>
 
 static void read_attr(hid_t a) {
@@ -106,6 +107,8 @@ static herr_t attr_cb(hid_t obj, const char *name, const H5A_info_t *info, void 
   return 0;
 }
 
+void (*fuzz_h5_bulk_read_hook)(void);
+
 static void read_dataset(hid_t d) {
   hid_t type = H5Dget_type(d), space = H5Dget_space(d);
   hssize_t n = H5Sget_simple_extent_npoints(space);
@@ -113,6 +116,7 @@ static void read_dataset(hid_t d) {
   hid_t nt = cls == H5T_STRING || cls == H5T_VLEN || cls == H5T_REFERENCE ? -1 : H5Tget_native_type(type, H5T_DIR_ASCEND);
   size_t size = nt >= 0 ? H5Tget_size(nt) : 0;
   if (n > 0 && size && (uint64_t)n * size <= ((uint64_t)1 << 26)) {
+    if ((uint64_t)n * size > FUZZ_H5_BULK_BYTES && fuzz_h5_bulk_read_hook) fuzz_h5_bulk_read_hook();
     void *buf = malloc((size_t)n * size);
     H5Dread(d, nt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
     free(buf);
@@ -159,22 +163,25 @@ static int known_upstream(const uint8_t *data, size_t n) {
          (upstream_path(p, sizeof p, "hang", h) && access(p, F_OK) == 0);
 }
 
-// The checker: a child forked once that reads paths from a pipe, reads each file as above and answers
-// one byte. A crash closes the pipe, a hang misses the deadline; either way it is replaced.
+// The checker (h5_checker.c): a supervisor started once that reads paths from a pipe and answers one
+// byte per file; a worker it forks for each file reads it as above. libhdf5's crashes and hangs end
+// the worker, not the supervisor, so the target does not restart anything after them.
 static pid_t checker = -1;
 static int to_checker = -1, from_checker = -1;
 
 void fuzz_h5_preflight(const char *path) {
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) return;
-  H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, attr_cb, NULL);
-  // by name too, as samx opens them: an iteration can stop at a damaged attribute before these
+  // by name first, in the order samx's readers open them (schema first): what libhdf5 caches from a
+  // damaged global heap depends on which string it reads first; then every attribute, as an
+  // iteration can reach what these names do not
   static const char *root_attrs[] = {"schema", "version", "method", "checkpoint", "dataset", "split", "dtype",
                                      "model_config", "input_size", "created_by", "source", "modality"};
   for (size_t i = 0; i < sizeof root_attrs / sizeof *root_attrs; i++) {
     hid_t a = H5Aexists(f, root_attrs[i]) > 0 ? H5Aopen(f, root_attrs[i], H5P_DEFAULT) : -1;
     if (a >= 0) read_attr(a), H5Aclose(a);
   }
+  H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, attr_cb, NULL);
   H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, visit_cb, NULL, H5O_INFO_BASIC);
   H5Fclose(f);
 }
@@ -193,18 +200,22 @@ static void start_checker(void) {
     char *slash = strrchr(exe, '/');
     strcpy(slash + 1, "fuzz_h5_checker");
   }
-  checker = fork();
-  if (checker < 0) perror("fork"), abort();
-  if (checker == 0) {
-    int null = open("/dev/null", O_WRONLY);
-    dup2(down[0], STDIN_FILENO), dup2(up[1], STDOUT_FILENO), dup2(null, STDERR_FILENO);
-    close(down[0]), close(down[1]), close(up[0]), close(up[1]), close(null);
-    // An allocation beyond the targets' limit is a libhdf5 failure too, not an attempt to swap.
-    char *env[] = {"ASAN_OPTIONS=detect_leaks=0:max_allocation_size_mb=2048:allocator_may_return_null=0",
-                   "OMP_NUM_THREADS=1", NULL};
-    execle(exe, exe, (char *)NULL, env);
-    _exit(127);
-  }
+  // posix_spawn, not fork: glibc spawns with CLONE_VFORK, so the restart after each libhdf5 failure
+  // does not copy the page tables of a target holding hundreds of MB under ASan.
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, down[0], STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&fa, up[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  int ends[] = {down[0], down[1], up[0], up[1]};
+  for (int i = 0; i < 4; i++) posix_spawn_file_actions_addclose(&fa, ends[i]);
+  // An allocation beyond the targets' limit is a libhdf5 failure too, not an attempt to swap. Nobody
+  // reads the checker's reports (stderr is /dev/null), so ASan must not start llvm-symbolizer for them.
+  char *argv[] = {exe, NULL};
+  char *env[] = {"ASAN_OPTIONS=detect_leaks=0:max_allocation_size_mb=2048:allocator_may_return_null=0:symbolize=0",
+                 "UBSAN_OPTIONS=symbolize=0", "OMP_NUM_THREADS=1", NULL};
+  if (posix_spawn(&checker, exe, &fa, NULL, argv, env) != 0) perror("posix_spawn"), abort();
+  posix_spawn_file_actions_destroy(&fa);
   close(down[0]), close(up[1]);
   to_checker = down[1], from_checker = up[0];
 }
@@ -233,9 +244,26 @@ void fuzz_h5_expect_all_closed(const char *what) {
   abort();
 }
 
+// The checker's verdict on one file: 'k' (libhdf5 read it), 'c' (it crashed), 'h' (it hung). The
+// checker enforces its own deadline; a minute without an answer means the checker itself is stuck.
+static char checker_verdict(void) {
+  struct pollfd pf = {.fd = from_checker, .events = POLLIN};
+  char answer = 'h';
+  if (poll(&pf, 1, 60000) == 1 && read(from_checker, &answer, 1) != 1) answer = 'c';
+  return answer == 'k' || answer == 'h' ? answer : 'c';
+}
+
+void fuzz_h5_no_free_lists(void) {
+  // libhdf5 recycles its blocks through free lists of its own (H5FL); with them, whether one of its
+  // out-of-bounds reads stays inside a recycled block or runs past the end of a malloc'd one depends on
+  // what earlier files left there, so the checker and the target disagree. Without them every block
+  // comes from malloc, and ASan's interceptors see libhdf5's overflows the same way in both.
+  H5set_free_list_limits(0, 0, 0, 0, 0, 0);
+}
+
 int fuzz_h5_upstream_fails(const char *path, const uint8_t *data, size_t n) {
   static int off = -1;
-  if (off < 0) off = getenv("SAMX_FUZZ_NO_ISOLATION") != NULL;
+  if (off < 0) off = getenv("SAMX_FUZZ_NO_ISOLATION") != NULL, fuzz_h5_no_free_lists();
   if (off) {  // triage: libhdf5's own read of the file, then samx's, in-process, with their stacks
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     fuzz_h5_preflight(path);
@@ -245,12 +273,10 @@ int fuzz_h5_upstream_fails(const char *path, const uint8_t *data, size_t n) {
   if (checker < 0) start_checker();
   char block[512] = {0};
   snprintf(block, sizeof block, "%s", path);
-  char answer = 0;
-  struct pollfd pf = {.fd = from_checker, .events = POLLIN};
-  int ok = write(to_checker, block, sizeof block) == (ssize_t)sizeof block;
-  int ready = ok ? poll(&pf, 1, 1000) : -1;  // 1 s: these files take milliseconds
-  if (ready == 1 && read(from_checker, &answer, 1) == 1 && answer == 'k') return 0;
-  save_upstream(data, n, ready == 0);
-  stop_checker();
+  int sent = write(to_checker, block, sizeof block) == (ssize_t)sizeof block;
+  char verdict = sent ? checker_verdict() : 'c';
+  if (verdict == 'k') return 0;
+  save_upstream(data, n, verdict == 'h');
+  if (!sent || waitpid(checker, NULL, WNOHANG) != 0) stop_checker();  // the supervisor itself is gone
   return 1;
 }

@@ -58,7 +58,58 @@ Direct leak of 8 byte(s) in 1 object(s) allocated from:
     #1 0x2 in H5FL_blk_malloc ($hdf5+0x2)
 SUMMARY: AddressSanitizer: 8 byte(s) leaked in 1 allocation(s)."
 expect "a UBSan report is a finding" 1 "/src/data/h5io.c:12:3: runtime error: signed integer overflow"
-expect "a libFuzzer timeout is a finding" 1 "==1== ERROR: libFuzzer: timeout after 10 seconds"
+expect "a libFuzzer timeout without a stack is a finding" 1 "==1== ERROR: libFuzzer: timeout after 10 seconds"
+expect "a timeout in libhdf5's endless loop (campaign, embed_cache: H5C_protect under H5HG_read)" 0 "==19094== ERROR: libFuzzer: timeout after 11 seconds
+    #0 0x561ed19d6191 in __sanitizer_print_stack_trace (/b/tests/fuzz/fuzz_embed_cache+0xfa191)
+    #1 0x561ed1948ae8 in fuzzer::PrintStackTrace() (/b/tests/fuzz/fuzz_embed_cache+0x6cae8)
+    #2 0x561ed192e329 in fuzzer::Fuzzer::AlarmCallback() (/b/tests/fuzz/fuzz_embed_cache+0x52329)
+    #3 0x7faad267c04f  (/lib/x86_64-linux-gnu/libc.so.6+0x3c04f)
+    #4 0x7faad5769a56  ($hdf5+0x169a56)
+    #5 0x7faad568d9fc in H5C_protect ($hdf5+0x8d9fc)
+    #8 0x7faad5767b32 in H5HG_read ($hdf5+0x167b32)
+    #14 0x561ed1a13d24 in read_strings /src/data/h5io.c:186:20
+SUMMARY: libFuzzer: timeout"
+expect "a timeout in samx's loop" 1 "==1== ERROR: libFuzzer: timeout after 11 seconds
+    #0 0x1 in __sanitizer_print_stack_trace (/b/fuzz+0x1)
+    #1 0x2 in fuzzer::PrintStackTrace() (/b/fuzz+0x2)
+    #2 0x3 in fuzzer::Fuzzer::AlarmCallback() (/b/fuzz+0x3)
+    #3 0x4  (/lib/x86_64-linux-gnu/libc.so.6+0x3c04f)
+    #4 0x5 in samx_dataset_scan /src/data/dataset.c:300:5
+    #5 0x6 in H5Dread ($hdf5+0x1)
+SUMMARY: libFuzzer: timeout"
+expect "libhdf5 holding the memory at the RSS limit (campaign, embed_cache)" 0 "==6981== ERROR: libFuzzer: out-of-memory (used: 2683Mb; limit: 2048Mb)
+   To change the out-of-memory limit use -rss_limit_mb=<N>
+
+Live Heap Allocations: 1173506479 bytes in 11162 chunks; quarantined: 693671 bytes in 682 chunks; 277896 other chunks; total chunks: 289740; showing top 95% (at most 8 unique contexts)
+1157627904 byte(s) (98%) in 11040 allocation(s)
+    #0 0x55658a5200be in malloc (/b/tests/fuzz/fuzz_embed_cache+0xf00be)
+    #1 0x7f060f1233e4  ($hdf5+0x1233e4)
+
+MS: 3 ManualDict-ChangeBit-PersAutoDict- DE: \"OCHK\"-\"SNOD\"-; base unit: 03722927d40e5e70cc67ac62016e14e3d3fdb41d
+SUMMARY: libFuzzer: out-of-memory"
+expect "samx holding the memory at the RSS limit" 1 "==1== ERROR: libFuzzer: out-of-memory (used: 2100Mb; limit: 2048Mb)
+Live Heap Allocations: 2000000000 bytes in 10 chunks; showing top 95%
+1900000000 byte(s) (95%) in 9 allocation(s)
+    #0 0x1 in malloc (/b/fuzz+0x1)
+    #1 0x2 in samx_embed_read_row /src/data/embed_cache.c:380:3
+SUMMARY: libFuzzer: out-of-memory"
+expect "one allocation over the limit in samx" 1 "==1== ERROR: libFuzzer: out-of-memory (malloc(4294967296))
+   To change the out-of-memory limit use -rss_limit_mb=<N>
+    #0 0x1 in __sanitizer_print_stack_trace (/b/fuzz+0x1)
+    #1 0x2 in fuzzer::PrintStackTrace() (/b/fuzz+0x2)
+    #2 0x3 in fuzzer::MallocHook(void const volatile*, unsigned long) (/b/fuzz+0x3)
+    #3 0x4 in __sanitizer::RunMallocHooks(void const*, unsigned long) (/b/fuzz+0x4)
+    #4 0x5 in malloc (/b/fuzz+0x5)
+    #5 0x6 in load_per_sample /src/data/dataset.c:210:3
+SUMMARY: libFuzzer: out-of-memory (malloc(4294967296))"
+expect "one allocation over the limit in libhdf5" 0 "==1== ERROR: libFuzzer: out-of-memory (malloc(4294967296))
+    #0 0x1 in __sanitizer_print_stack_trace (/b/fuzz+0x1)
+    #1 0x2 in fuzzer::PrintStackTrace() (/b/fuzz+0x2)
+    #2 0x3 in fuzzer::MallocHook(void const volatile*, unsigned long) (/b/fuzz+0x3)
+    #3 0x4 in __sanitizer::RunMallocHooks(void const*, unsigned long) (/b/fuzz+0x4)
+    #4 0x5 in malloc (/b/fuzz+0x5)
+    #5 0x6 in H5FL_blk_malloc ($hdf5+0x6)
+SUMMARY: libFuzzer: out-of-memory (malloc(4294967296))"
 # FNV-1a 64 test vectors: "" and "a" (Fowler, Noll, Vo).
 tmp=$(mktemp); trap 'rm -f "$tmp"' EXIT
 : >"$tmp"; [ "$(fnv1a "$tmp")" = cbf29ce484222325 ] && echo "ok   fnv1a('')" || { echo "FAIL fnv1a('') = $(fnv1a "$tmp")"; fail=1; }
