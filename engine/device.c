@@ -20,6 +20,7 @@ void samx_cuda_memset0(void *p, size_t bytes);
 void samx_cuda_memcpy(void *dst, int dst_on_gpu, const void *src, int src_on_gpu, size_t bytes);
 void samx_cuda_sync(void);
 int samx_cuda_compute_capability(int index);
+void samx_cuda_memory(size_t *used, size_t *total);
 #endif
 
 int samx_built_with_cuda(void) {
@@ -196,4 +197,15 @@ void samx_device_sync(SamxDevice d) {
 #else
   (void)d;
 #endif
+}
+
+void samx_device_memory(SamxDevice d, size_t *used, size_t *total) {
+  *used = *total = 0;
+#ifdef SAMX_WITH_CUDA
+  if (d.type == SAMX_CUDA) {
+    samx_cuda_set_device(d.index);
+    samx_cuda_memory(used, total);
+  }
+#endif
+  (void)d;
 }

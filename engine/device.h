@@ -42,6 +42,9 @@ void samx_dev_memset0(SamxDevice d, void *p, size_t bytes);
 void samx_memcpy(SamxDevice dst_dev, void *dst, SamxDevice src_dev, const void *src, size_t bytes);
 // Waits for all queued work on the device.
 void samx_device_sync(SamxDevice d);
+// A GPU's memory in use (by every process and the CUDA context, as cudaMemGetInfo reports it) and its
+// total, in bytes; both 0 for the CPU.
+void samx_device_memory(SamxDevice d, size_t *used, size_t *total);
 
 #ifdef __cplusplus
 }

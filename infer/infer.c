@@ -48,17 +48,6 @@ int samx_mask_box(const uint8_t *mask, int64_t h, int64_t w, float box[4]) {
 
 // ---- memory estimates ----
 
-// The encoder keeps one block's activations alive at a time in inference (sam_encode); about 10
-// token-by-width buffers and 2 token-by-MLP buffers per block, counted three times over for the
-// block's input, output and transient peaks, plus the padded image and the neck.
-static size_t encoder_bytes(const SamConfig *c, int batch) {
-  int64_t g = sam_embed_grid(c), gp = c->window > 0 ? (g + c->window - 1) / c->window * c->window : g;
-  int64_t tokens = gp * gp, S = c->img_size;
-  int64_t per_block = tokens * (10 * (int64_t)c->enc_dim + 2 * (int64_t)c->enc_mlp) * 4;
-  int64_t image = 3 * S * S * 4 * 4, neck = g * g * c->out_chans * 4 * 8;
-  return (size_t)(batch * (3 * per_block + image + neck) + (64 << 20));
-}
-
 // Decoder activations per prompt: the two-way transformer over g*g image tokens, the upscaling to 4g,
 // the dense prompt embedding, and the masks at S x S and at the original size. Measured on ViT-B
 // (g = 64, C = 256, 256x256 originals): 146 MiB per single-mask prompt, 172 MiB multimask; this
@@ -91,7 +80,7 @@ SamxInferer *samx_inferer_new(SamModel *m, const SamxInferOpts *o, int max_h, in
   if (r->chunk > 256) r->chunk = 256;  // more buys no speed and costs host staging memory
   int64_t g = sam_embed_grid(c);
   size_t emb = (size_t)o->max_batch * c->out_chans * g * g * 4;
-  samx_ctx_init(&r->enc, m->device, encoder_bytes(c, o->max_batch), 4096 + 512 * c->enc_depth);
+  samx_ctx_init(&r->enc, m->device, sam_encoder_arena_bytes(c, o->max_batch), 4096 + 512 * c->enc_depth);
   samx_ctx_init(&r->dec, m->device, 2 * emb + (size_t)r->chunk * per_prompt + (64 << 20), 16384);
   samx_ctx_set_recording(&r->enc, 0);
   samx_ctx_set_recording(&r->dec, 0);
@@ -116,7 +105,7 @@ static SamxInferer *new_p2sam(SamMethodModel *mm, const SamxInferOpts *o, int ma
   r->o.n_masks = (int)nsnap * r->o.p2sam_samples;
   r->side = (int)S, r->max_m = r->o.n_masks, r->chunk = o->max_batch;
   size_t per_image = prompt_bytes(c, P2SAM_MASKS, max_h, max_w) + (size_t)(24 * S * S * 4 * 8) + ((size_t)96 << 20);
-  samx_ctx_init(&r->enc, mm->sam.device, encoder_bytes(c, o->max_batch), 4096 + 512 * c->enc_depth);
+  samx_ctx_init(&r->enc, mm->sam.device, sam_encoder_arena_bytes(c, o->max_batch), 4096 + 512 * c->enc_depth);
   samx_ctx_init(&r->dec, mm->sam.device, (size_t)o->max_batch * per_image + ((size_t)64 << 20), 16384);
   samx_ctx_set_recording(&r->enc, 0);
   samx_ctx_set_recording(&r->dec, 0);

@@ -109,18 +109,6 @@ static double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-// Activation arena for one encoder call on `batch` images. The encoder releases each block's
-// intermediates when recording is off, so a few blocks' worth (about 10 token-by-width buffers plus
-// the MLP per block, as measured for samx segment) is enough; this allows 4 blocks plus the input.
-static size_t arena_bytes(const SamConfig *c, int batch) {
-  int64_t g = sam_embed_grid(c), gp = c->window > 0 ? (g + c->window - 1) / c->window * c->window : g;
-  int64_t tokens = gp * gp, S = c->img_size;
-  int64_t per_block = tokens * (10 * (int64_t)c->enc_dim + 2 * (int64_t)c->enc_mlp) * 4;
-  int64_t image = 3 * S * S * 4 * 4 + tokens * c->enc_dim * 4 * 4;
-  int64_t neck = g * g * c->out_chans * 4 * 8;
-  return (size_t)(batch * (4 * per_block + image + neck) + (64 << 20));
-}
-
 // Dataset image i as RGB uint8 (grey replicated to 3 channels, as SamPredictor is given).
 static int read_rgb(SamxDataset *ds, int64_t i, uint8_t *raw, uint8_t *rgb) {
   if (samx_dataset_read_image_u8(ds, i, raw) != 0) return -1;
@@ -189,7 +177,7 @@ static int embed_rows(SamModel *m, P2Embed *p2, SamxDataset *ds, const int64_t *
   size_t hw = (size_t)h * (size_t)wd;
   uint8_t *raw = (uint8_t *)malloc(hw * 3), *rgb = (uint8_t *)malloc(hw * 3);
   SamxCtx ctx;
-  samx_ctx_init(&ctx, m->device, arena_bytes(c, batch), 4096 + 512 * c->enc_depth);
+  samx_ctx_init(&ctx, m->device, sam_encoder_arena_bytes(c, batch), 4096 + 512 * c->enc_depth);
   samx_ctx_set_recording(&ctx, 0);
   int64_t g = sam_embed_grid(c), per = (int64_t)c->out_chans * g * g;
   int W = d->world, me = d->rank;

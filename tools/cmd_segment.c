@@ -237,29 +237,6 @@ static double now_ms(void) {
   return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
-// Activation arena for the encoder: inference keeps every intermediate until the context is freed, so
-// the size is the sum over blocks. Measured on a 1024-px, 4-block model: about 10 token-by-width f32
-// buffers per block with MLP 4x width (norms, qkv, relative-position terms, projections, residuals,
-// window padding; the attention logits are never stored). This allows ~1.9x that.
-static size_t encoder_arena_bytes(const SamConfig *c) {
-  int64_t g = sam_embed_grid(c), gp = c->window > 0 ? (g + c->window - 1) / c->window * c->window : g;
-  int64_t tokens = gp * gp, S = c->img_size;
-  int64_t per_block = tokens * (10 * (int64_t)c->enc_dim + 2 * (int64_t)c->enc_mlp) * 4;
-  int64_t image = 3 * S * S * 4 * 4 + tokens * c->enc_dim * 4 * 4;
-  int64_t neck = g * g * c->out_chans * 4 * 8;
-  return (size_t)(c->enc_depth * per_block + image + neck + (64 << 20));
-}
-
-// Decoder and postprocessing: two-way transformer over g*g tokens, upscaling to 4g, then the masks at
-// S x S and at the original size.
-static size_t decoder_arena_bytes(const SamConfig *c, int h, int w) {
-  int64_t g = sam_embed_grid(c), S = c->img_size, C = c->prompt_dim, M = c->num_mask_tokens;
-  int64_t transformer = (int64_t)c->dec_depth * g * g * (12 * C + 2 * (int64_t)c->dec_mlp) * 4;
-  int64_t upscale = 16 * g * g * C * 4 * 2;
-  int64_t post = M * (S * S * 3 + (int64_t)h * w * 2) * 4;
-  return (size_t)(2 * (transformer + upscale + post) + (64 << 20));
-}
-
 typedef struct {
   int M, g, C;
   float *emb, *low, *iou, *logits;  // host copies
@@ -278,13 +255,13 @@ static void run_sam(SamModel *m, const SegmentArgs *a, const uint8_t *rgb, int h
   int g = sam_embed_grid(c);
   double t0 = now_ms();
   SamxCtx enc;
-  samx_ctx_init(&enc, m->device, encoder_arena_bytes(c), 4096 + 512 * c->enc_depth);
+  samx_ctx_init(&enc, m->device, sam_encoder_arena_bytes(c, 1), 4096 + 512 * c->enc_depth);
   samx_ctx_set_recording(&enc, 0);
   SamImageInfo info;
   SamxTensor *emb_enc = sam_encode(&enc, m, sam_preprocess(&enc, m, rgb, h, w, &info));
   // The embedding moves to the decoder's context so that the encoder's activations can go.
   SamxCtx dec;
-  samx_ctx_init(&dec, m->device, decoder_arena_bytes(c, h, w), 4096);
+  samx_ctx_init(&dec, m->device, sam_decoder_arena_bytes(c, h, w), 4096);
   samx_ctx_set_recording(&dec, 0);
   SamxTensor *emb = samx_new(&dec, SAMX_F32, samx_shape_of(emb_enc));
   samx_tensor_copy(emb, emb_enc);

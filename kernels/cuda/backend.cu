@@ -55,6 +55,12 @@ extern "C" void samx_cuda_memcpy(void *dst, int dst_on_gpu, const void *src, int
 
 extern "C" void samx_cuda_sync(void) { CUDA_CHECK(cudaDeviceSynchronize()); }
 
+extern "C" void samx_cuda_memory(size_t *used, size_t *total) {
+  size_t free_bytes = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free_bytes, total));
+  *used = *total - free_bytes;
+}
+
 extern "C" cublasHandle_t samx_cublas_handle(void) {
   static cublasHandle_t handles[64];
   int dev = 0;

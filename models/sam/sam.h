@@ -101,6 +101,11 @@ SamxTensor *sam_decoder_mlp(SamxCtx *ctx, const SamModel *m, SamxTensor *x, cons
 SamxTensor *sam_decoder_masks(SamxCtx *ctx, const SamModel *m, SamxTensor *queries, int first, int n,
                               const char *prefix, SamxTensor *up);
 
+// Activation arena bytes for inference (recording off): the encoder on `batch` images, and the
+// decoder plus postprocessing of one prompt set for an h x w original (sam_memory.c).
+size_t sam_encoder_arena_bytes(const SamConfig *c, int batch);
+size_t sam_decoder_arena_bytes(const SamConfig *c, int h, int w);
+
 // FLOPs (2 x MACs) of one image through the encoder, and of one prompt set through the decoder.
 double sam_encoder_flops(const SamConfig *c);
 double sam_decoder_flops(const SamConfig *c, int sparse_tokens);

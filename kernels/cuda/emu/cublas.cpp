@@ -82,6 +82,7 @@ cublasStatus_t sgemm_one(const char *fn, cublasOperation_t ta, cublasOperation_t
   if ((reads_ab && !operand_ok(fn, "A", A, ea, 4, batch)) || (reads_ab && !operand_ok(fn, "B", B, eb, 4, batch)) ||
       !operand_ok(fn, "C", C, extent(m, n, ldc), 4, batch))
     return CUBLAS_STATUS_EXECUTION_FAILED;
+  if (samx_emu::dry_run()) return CUBLAS_STATUS_SUCCESS;
   std::vector<float> ra, rb;
   if (tf32 && reads_ab) {
     ra = tf32_copy(A, ea), rb = tf32_copy(B, eb);

@@ -326,7 +326,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t
            (long long)p.m);
     return CUBLAS_STATUS_EXECUTION_FAILED;
   }
-  if (p.m == 0 || p.n == 0) return CUBLAS_STATUS_SUCCESS;
+  if (p.m == 0 || p.n == 0 || samx_emu::dry_run()) return CUBLAS_STATUS_SUCCESS;
   // fp32 accumulator: in the workspace when the algorithm reserved it there (as a split-K GEMM would).
   std::vector<float> own;
   float *acc = (float *)workspace;

@@ -54,6 +54,9 @@ cudaError_t fail(cudaError_t e) {
 
 size_t host_memory() { return (size_t)sysconf(_SC_PHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE); }
 
+// Bytes held by cudaMalloc now and at most so far (the emulated device's memory use).
+static size_t g_device_bytes, g_device_peak;
+
 bool is_device(const void *p) { return device_range_ok(p, 1); }
 
 // Checks a copy's pointers against its direction; names the offending side.
@@ -102,6 +105,15 @@ bool device_range_ok(const void *p, size_t bytes) {
   return a >= it->first && a + bytes <= it->first + it->second && a + bytes >= a;
 }
 
+bool dry_run() {
+  static int on = -1;
+  if (on < 0) {
+    const char *e = getenv("SAMX_CUDA_EMU_DRY_RUN");
+    on = e && *e && strcmp(e, "0") != 0;
+  }
+  return on;
+}
+
 // The launch checks of the real runtime; a bad configuration runs nothing and sets the last error.
 void launch(const LaunchSpec &s) {
   const dim3 b = s.block, g = s.grid;
@@ -132,6 +144,7 @@ void launch(const LaunchSpec &s) {
     fail(cudaErrorInvalidValue);
     return;
   }
+  if (dry_run()) return;
   std::string f = run_grid(s);
   if (!f.empty()) {
     report("%s", f.c_str());
@@ -263,9 +276,13 @@ cudaError_t cudaMalloc(void **ptr, size_t bytes) {
   if (bytes == 0) return cudaSuccess;
   void *p = nullptr;
   if (posix_memalign(&p, 256, bytes) != 0) return fail(cudaErrorMemoryAllocation);
-  memset(p, 0xff, bytes);  // NaN: reading what no kernel or copy wrote shows up in the results
+  // NaN: reading what no kernel or copy wrote shows up in the results (a dry run leaves the pages
+  // untouched, so a large allocation costs no host memory until it is written)
+  if (!dry_run()) memset(p, 0xff, bytes);
   std::lock_guard<std::mutex> lock(g_mem_mutex);
   g_allocs[(uintptr_t)p] = bytes;
+  g_device_bytes += bytes;
+  if (g_device_bytes > g_device_peak) g_device_peak = g_device_bytes;
   *ptr = p;
   return cudaSuccess;
 }
@@ -279,6 +296,7 @@ cudaError_t cudaFree(void *ptr) {
       report("cudaFree(%p): not the start of a device allocation", ptr);
       return fail(cudaErrorInvalidDevicePointer);
     }
+    g_device_bytes -= it->second;
     g_allocs.erase(it);
   }
   free(ptr);
@@ -298,10 +316,18 @@ cudaError_t cudaFreeHost(void *ptr) {
   return cudaSuccess;
 }
 
+// As on a GPU, free memory is what the device's allocations leave of its total.
 cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
+  std::lock_guard<std::mutex> lock(g_mem_mutex);
   *total_bytes = host_memory();
-  *free_bytes = (size_t)sysconf(_SC_AVPHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
+  *free_bytes = *total_bytes > g_device_bytes ? *total_bytes - g_device_bytes : 0;
   return cudaSuccess;
+}
+
+void samx_cuda_emu_memory(size_t *in_use, size_t *peak) {
+  std::lock_guard<std::mutex> lock(g_mem_mutex);
+  *in_use = g_device_bytes;
+  *peak = g_device_peak;
 }
 
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
