@@ -94,9 +94,9 @@ for t in "${targets[@]}"; do
   set_aside_committed_upstream
   dict=()
   [ -f "tests/fuzz/dict/$t.dict" ] && dict=(-dict="tests/fuzz/dict/$t.dict")
-  # libhdf5 failures that get past the checker come every few thousand inputs: one restart per 30 s
+  # libhdf5 failures that get past the checker come every few hundred to few thousand inputs: one restart per 10 s
   # of a long campaign, and 20 for any run (each set-aside input is skipped from then on)
-  rc=0 execs=0 findings=0 left=$t_seconds upstream_restarts=0 max_restarts=$((20 + t_seconds / 30))
+  rc=0 execs=0 findings=0 left=$t_seconds upstream_restarts=0 max_restarts=$((20 + t_seconds / 10))
   : >"$log"
   while :; do
     start=$(date +%s) r=0 from=$(($(wc -l <"$log") + 1))
