@@ -71,6 +71,10 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
   snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.qkv", blk);
   SamxTensor *const *lora = m->lora[blk];
   SamxTensor *proj;
+  // bf16: the qkv GEMM writes bf16 itself and the tensor-core attention takes q, k, v as they are
+  // (head dims it takes; others stay F32); its bf16 output goes through the head permute into the
+  // projection's bf16 GEMM as it is.
+  SamxDType at = samx_attention_bf16_head_dim_ok(hd) ? act_dtype(ctx) : SAMX_F32;
   if (lora[0]) {  // ref: _LoRA_qkv.forward (P2SAM sam_lora_image_encoder.py:42-48)
     x = as_dtype(ctx, x, SAMX_F32);
     char bias[160];
@@ -78,7 +82,7 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
     proj = samx_lora_qkv(ctx, x, sam_param(m, "%s.weight", name), samx_params_find(&m->params, bias), lora[0], lora[1],
                          lora[2], lora[3]);
   } else {
-    proj = sam_linear(ctx, m, x, name);
+    proj = linear_to(ctx, m, x, name, at);
   }
   SamxTensor *qkv = samx_reshape(ctx, proj, SHAPE(b, h * w, 3, nh, hd));
   qkv = SAM_PERMUTE(ctx, qkv, 2, 0, 3, 1, 4);  // [3, b, nH, T, hd]
@@ -86,10 +90,9 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
   SamxTensor *k = samx_reshape(ctx, samx_slice(ctx, qkv, 0, 1, 2), SHAPE(b, nh, h * w, hd));
   SamxTensor *v = samx_reshape(ctx, samx_slice(ctx, qkv, 0, 2, 3), SHAPE(b, nh, h * w, hd));
   SamxTensor *rel_h = NULL, *rel_w = NULL;
-  if (c->rel_pos) rel_pos_terms(ctx, m, blk, q, (int)h, (int)w, &rel_h, &rel_w);
-  // bf16: the tensor-core attention (head dims it takes; others stay F32); its bf16 output goes
-  // through the head permute into the projection's bf16 GEMM as it is.
-  SamxDType at = samx_attention_bf16_head_dim_ok(hd) ? act_dtype(ctx) : SAMX_F32;
+  // The relative-position products take q as the qkv layer wrote it (bf16 in bf16, widened exactly;
+  // PyTorch's autocast gives the einsums the same bf16 q) and stay fp32 products.
+  if (c->rel_pos) rel_pos_terms(ctx, m, blk, as_dtype(ctx, q, SAMX_F32), (int)h, (int)w, &rel_h, &rel_w);
   q = as_dtype(ctx, q, at), k = as_dtype(ctx, k, at), v = as_dtype(ctx, v, at);
   SamxTensor *o = samx_attention(ctx, q, k, v, rel_h, rel_w, 1.0f / sqrtf((float)hd));
   o = samx_reshape(ctx, SAM_PERMUTE(ctx, o, 0, 2, 1, 3), SHAPE(b, h, w, D));
