@@ -3,6 +3,7 @@
 #include "../kernels/conv.h"
 #include "../kernels/linalg.h"
 #include "ops_common.h"
+#include "ops_linalg.h"
 
 // ---- the three per-image pieces both convolutions are made of ----
 // With g the geometry of a conv2d, K = g.C * kh * kw and N = g.Ho * g.Wo:
@@ -15,11 +16,13 @@ static int cols_are_image(SamxConvGeom g) { return g.kh == 1 && g.kw == 1 && g.s
 
 static int64_t cols_rows(SamxConvGeom g) { return g.C * g.kh * g.kw; }
 
-// One row-major GEMM through the linalg family's launcher (OpenBLAS / cuBLAS).
-static void gemm(const SamxTensor *on, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
+// One row-major GEMM in the context's precision (samx_gemm_f32: fp32, tf32, or bf16 operands with fp32
+// accumulation through cuBLASLt, as the linear layers compute): a convolution is an explicit im2col
+// followed by the engine's one GEMM, not cuDNN (which the CUDA emulator cannot run, so no test here
+// could check it) nor an implicit GEMM of our own (the column buffer is the price: docs/engine.md).
+static void gemm(SamxCtx *ctx, const SamxTensor *on, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
                  const float *B, float beta, float *C) {
-  SAMX_ON_DEVICE(on, samx_cpu_linalg_gemm(1, M, N, K, ta, tb, 1.0f, A, 0, B, 0, beta, C, 0),
-                 samx_cuda_linalg_gemm(1, M, N, K, ta, tb, 1.0f, A, 0, B, 0, beta, C, 0));
+  samx_gemm_f32(ctx, on, ta, tb, M, N, K, A, B, beta, C);
 }
 
 // im2col(img): img itself when the columns are the image, else written into cols.
@@ -29,25 +32,25 @@ static const float *im2col(const SamxTensor *on, SamxConvGeom g, const float *im
   return cols;
 }
 
-static void conv_gather(const SamxTensor *on, SamxConvGeom g, const float *wmat, int64_t M, const float *img,
+static void conv_gather(SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g, const float *wmat, int64_t M, const float *img,
                         float *out, float beta, float *cols) {
-  gemm(on, 0, 0, M, g.Ho * g.Wo, cols_rows(g), wmat, im2col(on, g, img, cols), beta, out);
+  gemm(ctx, on, 0, 0, M, g.Ho * g.Wo, cols_rows(g), wmat, im2col(on, g, img, cols), beta, out);
 }
 
-static void conv_scatter(const SamxTensor *on, SamxConvGeom g, const float *wmat, int64_t M, const float *in,
+static void conv_scatter(SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g, const float *wmat, int64_t M, const float *in,
                          float *img, int accumulate, float *cols) {
   int64_t K = cols_rows(g), N = g.Ho * g.Wo;
   if (cols_are_image(g)) {
-    gemm(on, 1, 0, K, N, M, wmat, in, accumulate ? 1.0f : 0.0f, img);
+    gemm(ctx, on, 1, 0, K, N, M, wmat, in, accumulate ? 1.0f : 0.0f, img);
     return;
   }
-  gemm(on, 1, 0, K, N, M, wmat, in, 0.0f, cols);
+  gemm(ctx, on, 1, 0, K, N, M, wmat, in, 0.0f, cols);
   SAMX_ON_DEVICE(on, samx_cpu_conv_col2im(cols, img, accumulate, g), samx_cuda_conv_col2im(cols, img, accumulate, g));
 }
 
-static void conv_weight_grad(const SamxTensor *on, SamxConvGeom g, const float *a, int64_t M, const float *img,
+static void conv_weight_grad(SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g, const float *a, int64_t M, const float *img,
                              float *gw, float *cols) {
-  gemm(on, 0, 1, M, cols_rows(g), g.Ho * g.Wo, a, im2col(on, g, img, cols), 1.0f, gw);
+  gemm(ctx, on, 0, 1, M, cols_rows(g), g.Ho * g.Wo, a, im2col(on, g, img, cols), 1.0f, gw);
 }
 
 // Elements per image of a [B, C, H, W] tensor.
@@ -82,13 +85,13 @@ static void conv_backward(SamxCtx *ctx, SamxNode *node) {
     const float *xb = samx_f32(x) + i * x_img, *gyb = gy + i * y_img;
     // conv2d: x is the conv's image and y its [M, N] product; the transpose swaps the two roles.
     const float *img = a->transposed ? gyb : xb, *mat = a->transposed ? xb : gyb;
-    if (gw) conv_weight_grad(x, a->g, mat, M, img, samx_f32(gw), cols);
+    if (gw) conv_weight_grad(ctx, x, a->g, mat, M, img, samx_f32(gw), cols);
     if (!gx) continue;
     float *gxb = samx_f32(gx) + i * x_img;
     if (a->transposed)
-      conv_gather(x, a->g, samx_f32(w), M, gyb, gxb, 1.0f, cols);
+      conv_gather(ctx, x, a->g, samx_f32(w), M, gyb, gxb, 1.0f, cols);
     else
-      conv_scatter(x, a->g, samx_f32(w), M, gyb, gxb, 1, cols);
+      conv_scatter(ctx, x, a->g, samx_f32(w), M, gyb, gxb, 1, cols);
   }
 }
 
@@ -139,7 +142,7 @@ SamxTensor *samx_conv2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *
   SamxTensor *y = samx_new(ctx, SAMX_F32, SHAPE(B, Cout, g.Ho, g.Wo));
   float *cols = cols_scratch(ctx, g);
   for (int64_t i = 0; i < B; i++)
-    conv_gather(x, g, samx_f32(w), Cout, samx_f32(x) + i * image_numel(x), samx_f32(y) + i * image_numel(y), 0.0f,
+    conv_gather(ctx, x, g, samx_f32(w), Cout, samx_f32(x) + i * image_numel(x), samx_f32(y) + i * image_numel(y), 0.0f,
                 cols);
   if (b)
     SAMX_ON_DEVICE(x, samx_cpu_conv_bias_add(samx_f32(y), samx_f32(b), B, Cout, g.Ho * g.Wo),
@@ -162,7 +165,7 @@ SamxTensor *samx_conv_transpose2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, Sa
   SamxTensor *y = samx_new(ctx, SAMX_F32, SHAPE(B, Cout, Ho, Wo));
   float *cols = cols_scratch(ctx, g);
   for (int64_t i = 0; i < B; i++)
-    conv_scatter(x, g, samx_f32(w), Cin, samx_f32(x) + i * image_numel(x), samx_f32(y) + i * image_numel(y), 0,
+    conv_scatter(ctx, x, g, samx_f32(w), Cin, samx_f32(x) + i * image_numel(x), samx_f32(y) + i * image_numel(y), 0,
                  cols);
   if (b)
     SAMX_ON_DEVICE(x, samx_cpu_conv_bias_add(samx_f32(y), samx_f32(b), B, Cout, Ho * Wo),

@@ -94,6 +94,29 @@ static void gemm(SamxCtx *ctx, SamxPrecision p, const SamxTensor *on, Gemm g, fl
                                          g.stride_b, beta, c, g.stride_c));
 }
 
+// A raw f32 operand of n values in precision p, as gemm_operand makes it from a tensor: itself unless
+// bf16; then a bf16 copy on CUDA, an f32 copy rounded to bf16 on the CPU (both in the arena).
+static const void *raw_operand(SamxCtx *ctx, SamxPrecision p, const SamxTensor *on, const float *v, int64_t n) {
+  if (p != SAMX_PRECISION_BF16) return v;
+  if (on->device.type == SAMX_CPU) {
+    float *r = samx_f32(samx_new(ctx, SAMX_F32, SHAPE(n)));
+    samx_cpu_linalg_round_bf16(v, r, n);
+    return r;
+  }
+  uint16_t *r = (uint16_t *)samx_new(ctx, SAMX_BF16, SHAPE(n))->data;
+  SAMX_ON_DEVICE(on, (void)0, samx_cuda_linalg_cast_f32_bf16(v, r, n));
+  return r;
+}
+
+void samx_gemm_f32(SamxCtx *ctx, const SamxTensor *on, int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                   const float *b, float beta, float *c) {
+  SamxPrecision p = gemm_precision(ctx, on, 1);
+  size_t mark = ctx->act.used;  // the operands' copies are dead once the GEMM is queued
+  const void *al = raw_operand(ctx, p, on, a, m * k), *bl = raw_operand(ctx, p, on, b, k * n);
+  gemm(ctx, p, on, (Gemm){1, m, n, k, ta, tb, 0, 0, 0}, 1.0f, al, bl, beta, c, NULL);
+  ctx->act.used = mark;
+}
+
 // Backward of C (+)= alpha op(A) op(B): given gc = dL/dC, adds dL/dA into ga and dL/dB into gb,
 // skipping a NULL one. From d op(A) = alpha dC op(B)^T and d op(B) = alpha op(A)^T dC, rewritten as
 // GEMMs on the stored matrices. A broadcast B (stride 0) makes gb's stride 0: the GEMM sums over the batch.

@@ -1,4 +1,5 @@
-// defines: samx_matmul, samx_linear, samx_linear_bf16, samx_lora_linear, samx_embedding (f32 unless stated).
+// defines: samx_matmul, samx_linear, samx_linear_bf16, samx_lora_linear, samx_gemm_f32, samx_embedding (f32 unless
+// stated).
 #ifndef SAMX_OPS_LINALG_H
 #define SAMX_OPS_LINALG_H
 
@@ -24,6 +25,14 @@ SamxTensor *samx_linear_bf16(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTen
 // gradient work.
 SamxTensor *samx_lora_linear(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *lora_a,
                              SamxTensor *lora_b, float scale);
+
+// A raw row-major GEMM for the other op families (convolutions), computed where `on` lives in the
+// context's precision as the linear layers are: C [m, n] = op(A) op(B) + beta C with op(A) [m, k] and
+// op(B) [k, n] (ta / tb: stored transposed). fp32 and tf32 as cuBLAS computes them; bf16 rounds A and
+// B to bf16 (temporary copies) and accumulates in fp32 into the f32 C (cuBLASLt on CUDA, the reference
+// rounding on the CPU).
+void samx_gemm_f32(SamxCtx *ctx, const SamxTensor *on, int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                   const float *b, float beta, float *c);
 
 // torch.nn.functional.embedding: rows of table [V, D] picked by idx (I32, any shape) -> [..., D].
 // An index outside [0, V) is a bug in the caller (SAMX_DIE naming it).

@@ -23,16 +23,19 @@
 // embedding here (0.86-1.04% on the CPU, 0.81-0.86% on CUDA). 2% leaves that margin and still catches
 // a wrong kernel, whose errors are of the order of the embeddings themselves.
 #define EMB_TOL 0.02
-// Logits: within LOGIT_TOL of fp32 (measured at most 0.020 on the CPU, 0.019 on CUDA, with the
-// encoder's qkv, projection and MLP layers writing bf16 with their bias in bf16; this checkpoint's
-// logits reach 0.4-1.9, so that is the ~1% of the embeddings carried through the decoder's own bf16
-// GEMMs). Masks: a pixel may flip only where |fp32 logit| < LOGIT_TOL (no decided pixel changes), and
-// the IoU of the two masks must reach IOU_MIN. The checkpoint has random weights and small logits: on
-// down.box_maskin some 2% of the mask lies within 1e-2 of the threshold, so that case's IoU is 0.979
-// (0.978 on CUDA) although no decided pixel flips; 0.97 holds for it, and the other 17 cases reach
-// 0.99 (>= 0.993 on the CPU, >= 0.991 on CUDA).
-#define LOGIT_TOL 0.03
-#define IOU_MIN 0.97
+// Logits: within LOGIT_TOL of fp32 (measured at most 0.028 on the CPU, 0.033 on CUDA, with the
+// encoder's qkv, projection and MLP layers writing bf16 with their bias in bf16 and every convolution
+// (patch embedding, neck, the decoder's transposed convolutions) a bf16 GEMM; this checkpoint's logits
+// reach 0.4-1.9, so that is the ~1-2% of the embeddings carried through the decoder's bf16 GEMMs).
+// Masks: a pixel may flip only where |fp32 logit| < LOGIT_TOL (no decided pixel changes), and the IoU
+// of the two masks must reach IOU_MIN (0.99) on every case but one. The checkpoint has random weights
+// and small logits, and down.box_maskin has the most of its fp32 mask near the threshold (9% within
+// 0.01 of 0; the others 1.8-5.4%): its IoU is 0.970 (0.968 on CUDA) although no decided pixel flips,
+// and it is held to IOU_MIN_NEAR instead. The other 17 cases measure >= 0.994 on both devices.
+#define LOGIT_TOL 0.04
+#define IOU_MIN 0.99
+#define IOU_MIN_NEAR 0.96
+#define NEAR_LOGIT 0.01
 
 static SamxSafetensors golden;
 static SamxDevice device;
@@ -121,17 +124,22 @@ static void compare_image(SamModel *m, const char *img) {
     const float *lf = f.logits[c], *lh = h.logits[c];
     double iou = mask_iou(lf, lh, f.n_logits[c]), lerr = 0, lmax = 0;
     int64_t decided_off = 0;  // flipped pixels whose fp32 logit is not within LOGIT_TOL of 0
+    int64_t near = 0, in_mask = 0;  // fp32 mask pixels within NEAR_LOGIT of the threshold, and all of them
     for (int64_t i = 0; i < f.n_logits[c]; i++) {
       lerr = fmax(lerr, fabs((double)lh[i] - lf[i]));
       lmax = fmax(lmax, fabs(lf[i]));
       decided_off += (lf[i] > 0) != (lh[i] > 0) && fabs(lf[i]) >= LOGIT_TOL;
+      in_mask += lf[i] > 0;
+      near += lf[i] > 0 && lf[i] < NEAR_LOGIT;
     }
+    double iou_min = !strcmp(img, "down") && !strcmp(cases[c], "box_maskin") ? IOU_MIN_NEAR : IOU_MIN;
     CHECK(decided_off == 0, "%s.%s: %lld mask pixels flip in bf16 although |fp32 logit| >= %g", img, cases[c],
           (long long)decided_off, LOGIT_TOL);
     CHECK(lerr <= LOGIT_TOL, "%s.%s: bf16 logits differ from fp32 by %.3g > %g", img, cases[c], lerr, LOGIT_TOL);
-    CHECK(iou >= IOU_MIN, "%s.%s: bf16 mask IoU with fp32 %.4f < %.2f", img, cases[c], iou, IOU_MIN);
-    printf("%s.%s: mask IoU bf16 vs fp32 %.4f, logits max abs err %.3g (max |logit| %.3g)\n", img, cases[c], iou,
-           lerr, lmax);
+    CHECK(iou >= iou_min, "%s.%s: bf16 mask IoU with fp32 %.4f < %.2f", img, cases[c], iou, iou_min);
+    printf("%s.%s: mask IoU bf16 vs fp32 %.4f (>= %.2f: %.1f%% of the mask within %g of 0), logits max abs err "
+           "%.3g (max |logit| %.3g)\n",
+           img, cases[c], iou, iou_min, 100.0 * near / (in_mask ? in_mask : 1), NEAR_LOGIT, lerr, lmax);
   }
   free_outputs(&f);
   free_outputs(&h);

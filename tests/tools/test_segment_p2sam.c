@@ -92,15 +92,17 @@ static void compare_runs(const char *what, const char *a_file, const char *b_fil
 }
 
 // Inference in bf16 precision (the encoder's activations and attention in bf16, the LoRA qkv in fp32)
-// against the fp32 run of the same device. bf16 keeps 8 significant bits; the prompt network (mu,
-// log sigma, z) stays fp32, the image embeddings carry the encoder's ~1% (test_sam_golden_bf16: EMB_TOL),
-// and the logits what the decoder's bf16 GEMMs add to it.
+// against the fp32 run of the same device. bf16 keeps 8 significant bits; the prompt network's
+// convolutions are bf16 GEMMs too (mu, log sigma and z measured within 0.0021 of fp32: tolerance
+// 0.01), the image embeddings carry the encoder's ~1% (test_sam_golden_bf16: EMB_TOL; measured 0.0078
+// here), and the logits what the decoder's bf16 GEMMs and convolutions add to it (0.0098 low-res,
+// 0.0185 assembled; 87 of 16,384 mask pixels flip, all within 0.03 of the threshold).
 static void bf16_checks(const char *ck, const char *png, const char *noise, const char *mask, const char *fp32_tensors,
                         const char *tens) {
   int rc = samx_run("segment --checkpoint %s --image %s --noise %s --device %s --precision bf16 --out %s --tensors %s", ck,
                     png, noise, device, mask, tens);
   CHECK(rc == 0, "samx segment --precision bf16 exit %d: %s", rc, err_text);
-  static const double tol[6] = {1e-5, 1e-5, 1e-5, 0.02, 0.03, 0.03};
+  static const double tol[6] = {0.01, 0.01, 0.01, 0.02, 0.03, 0.03};
   if (rc == 0) compare_runs("bf16 vs fp32", tens, fp32_tensors, tol, 0.03);
 }
 

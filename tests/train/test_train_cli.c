@@ -219,15 +219,16 @@ static void check_cuda_parity(const char *method, const char *extra, int steps) 
          worst);
 }
 
-// bf16 training (bf16 GEMM operands, fp32 accumulation, fp32 master weights, gradients and AdamW
-// state) against the same run in fp32, on cuda:0: the synthetic pretraining's recipe (sam-ft with the
-// multimask tokens, every part trained) on the 8 samples of tiny.h5, 40 steps at lr 5e-3. bf16 keeps 8
-// significant bits, so each GEMM's operands move by up to 2^-9 of themselves and the two runs drift
-// apart as their weights do; once the loss leaves its plateau (step ~15) this high learning rate makes
-// it jump by up to 30% from one step to the next in either precision, so the band is stated on the
-// 5-step moving average. Stated band (measured on the emulator in brackets): each of the first 15
-// steps within 1% of fp32 (0.46%), the 5-step moving average within 10% at every step (6.3%), the mean
-// of the last 10 steps within 6% (2.5%). The runs must differ (bf16 really ran) and both must learn.
+// bf16 training (bf16 GEMM operands in the linear layers and convolutions, fp32 accumulation, fp32
+// master weights, gradients and AdamW state) against the same run in fp32, on cuda:0: the synthetic
+// pretraining's recipe (sam-ft with the multimask tokens, every part trained) on the 8 samples of
+// tiny.h5, 40 steps at lr 3e-3. bf16 keeps 8 significant bits, so each GEMM's operands move by up to
+// 2^-9 of themselves and the two runs drift apart as their weights do; once the loss leaves its
+// plateau (step ~15) it jumps by up to 20% from one step to the next in either precision, so the band
+// is stated on the 5-step moving average. Stated band (measured on the emulator in brackets): each of
+// the first 15 steps within 1% of fp32 (0.21%), the 5-step moving average within 10% at every step
+// (4.6%), the mean of the last 10 steps within 6% (2.6%). The runs must differ (bf16 really ran) and
+// both must learn (loss halved: 2.44 -> 0.96 in bf16).
 #define BF16_EARLY_BAND 0.01
 #define BF16_MA5_BAND 0.10
 #define BF16_END_BAND 0.06
@@ -243,9 +244,9 @@ static void check_bf16_band(int steps) {
     snprintf(run, sizeof run, "band_%s", precision[p]);
     write_config(name, run, body);
     int rc = samx_run("train %s --precision %s --set train.steps=%d --set train.val_every=0 --set train.save_every=0 "
-                      "--set data.val_split= --set data.path=%s --set optim.batch_size=8 --set optim.lr=5e-3 "
+                      "--set data.val_split= --set data.path=%s --set optim.batch_size=8 --set optim.lr=%g "
                       "--set model.train_encoder=true",
-                      name, precision[p], steps, tiny);
+                      name, precision[p], steps, tiny, 3e-3);
     CHECK(rc == 0, "%s run: exit %d: %s", precision[p], rc, err_text);
     Log lg;
     read_log(run, &lg);

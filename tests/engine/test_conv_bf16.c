@@ -1,0 +1,139 @@
+// Convolutions in bf16 precision (engine/ops_conv.c: im2col, then the engine's GEMM, samx_gemm_f32).
+//  cpu:  the CPU's bf16 reference mode (operands rounded to bf16, fp32 GEMM) against fp32, forward and
+//        backward (dx, dw, db), within the bf16 bound below; tf32 on the CPU is fp32, bit for bit.
+//  cuda: the bf16 path (casts on the GPU, cuBLASLt, fp32 accumulation) against the CPU's bf16 reference
+//        mode, where only the order of the fp32 sums differs, and against fp32 within the bf16 bound.
+// Shapes: SAM's neck 3x3 (pad 1), the 1x1 neck and the patch embedding's k = s convolution, and the
+// decoder's 2x2 stride-2 transposed convolution, each small.
+// Bound, per output element y = sum_i a_i b_i: rounding both factors to bf16 (relative error <= 2^-9
+// each) moves each product by <= 2^-8 |a_i b_i|, fp32 accumulation adds <= K 2^-24 sum|a_i b_i|; so
+// |y_bf16 - y_fp32| <= (2^-8 + K 2^-24) sum_i |a_i b_i|. The magnitudes sum_i |a_i b_i| are the same
+// convolution (and its gradients) run in fp32 on |x|, |w| and |dL/dy|. Two fp32 sums of the same
+// products in different orders differ by <= 2 K 2^-24 sum|a_i b_i|.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/harness.h"
+#include "tests/test_util.h"
+
+typedef struct {
+  const char *name;
+  int transposed, B, Cin, H, W, Cout, k, stride, pad;
+} ConvCase;
+
+static const ConvCase cases[] = {
+    {"neck 3x3", 0, 2, 12, 9, 7, 10, 3, 1, 1},
+    {"neck 1x1", 0, 1, 24, 6, 6, 8, 1, 1, 0},
+    {"patch embedding 4x4/4", 0, 1, 3, 16, 12, 16, 4, 4, 0},
+    {"decoder transposed 2x2/2", 1, 2, 16, 5, 6, 8, 2, 2, 0},
+};
+
+typedef struct {
+  float *y, *gx, *gw, *gb;
+  int64_t ny, nx, nw, nb;
+} ConvRun;
+
+static float *host_of(SamxTensor *t, int64_t *n) {
+  float *h = (float *)malloc(sizeof(float) * (size_t)t->numel);
+  samx_tensor_read_f32(t, h);
+  *n = t->numel;
+  return h;
+}
+
+static ConvRun run(SamxDevice dev, SamxPrecision p, const ConvCase *c, const float *x, const float *w, const float *b,
+                   const float *gy) {
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, dev);
+  ctx.precision = p;
+  int wo = c->transposed ? c->Cin : c->Cout, wi = c->transposed ? c->Cout : c->Cin;
+  SamxTensor *tx = samx_from_host(&ctx, SHAPE(c->B, c->Cin, c->H, c->W), x);
+  SamxTensor *tw = samx_from_host(&ctx, SHAPE(wo, wi, c->k, c->k), w);
+  SamxTensor *tb = samx_from_host(&ctx, SHAPE(c->Cout), b);
+  tx->requires_grad = tw->requires_grad = tb->requires_grad = 1;
+  SamxTensor *y = c->transposed ? samx_conv_transpose2d(&ctx, tx, tw, tb, c->stride, c->pad)
+                                : samx_conv2d(&ctx, tx, tw, tb, c->stride, c->pad);
+  float *g = (float *)malloc(sizeof(float) * (size_t)y->numel);
+  for (int64_t i = 0; i < y->numel; i++) g[i] = gy[i];
+  SamxTensor *tg = samx_from_host(&ctx, samx_shape_of(y), g);
+  CHECK(samx_backward(&ctx, y, tg) == 0, "%s: backward: %s", c->name, samx_last_error());
+  ConvRun r;
+  r.y = host_of(y, &r.ny), r.gx = host_of(tx->grad, &r.nx), r.gw = host_of(tw->grad, &r.nw);
+  r.gb = host_of(tb->grad, &r.nb);
+  free(g);
+  samx_ctx_free(&ctx);
+  return r;
+}
+
+static void free_run(ConvRun *r) { free(r->y), free(r->gx), free(r->gw), free(r->gb); }
+
+// max over elements of |got - want| / (rel * mag + 1e-30): <= 1 passes.
+static double worst(const float *got, const float *want, const float *mag, int64_t n, double rel) {
+  double w = 0;
+  for (int64_t i = 0; i < n; i++) w = fmax(w, fabs((double)got[i] - want[i]) / (rel * mag[i] + 1e-30));
+  return w;
+}
+
+static void compare(const char *what, const ConvCase *c, const ConvRun *r, const ConvRun *ref, const ConvRun *mag,
+                    double rel) {
+  double wy = worst(r->y, ref->y, mag->y, r->ny, rel), wx = worst(r->gx, ref->gx, mag->gx, r->nx, rel);
+  double ww = worst(r->gw, ref->gw, mag->gw, r->nw, rel);
+  CHECK(wy <= 1 && wx <= 1 && ww <= 1, "%s, %s: y, dx, dw at %.3g, %.3g, %.3g of the bound", c->name, what, wy, wx, ww);
+  double db = 0;  // the bias gradient sums dL/dy in fp32 in every precision
+  for (int64_t i = 0; i < r->nb; i++) db = fmax(db, fabs((double)r->gb[i] - ref->gb[i]));
+  CHECK(db <= 1e-5, "%s, %s: db differs by %g", c->name, what, db);
+  printf("%s, %s: y, dx, dw at %.3f, %.3f, %.3f of the bound\n", c->name, what, wy, wx, ww);
+}
+
+static int differs(const ConvRun *a, const ConvRun *b) {
+  return memcmp(a->y, b->y, sizeof(float) * (size_t)a->ny) != 0;
+}
+
+int main(int argc, char **argv) {
+  SamxDevice dev;
+  if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
+  SamxDevice cpu = samx_cpu();
+  for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+    const ConvCase *c = &cases[ci];
+    int Ho = c->transposed ? (c->H - 1) * c->stride - 2 * c->pad + c->k : (c->H + 2 * c->pad - c->k) / c->stride + 1;
+    int Wo = c->transposed ? (c->W - 1) * c->stride - 2 * c->pad + c->k : (c->W + 2 * c->pad - c->k) / c->stride + 1;
+    int64_t nx = (int64_t)c->B * c->Cin * c->H * c->W, nw = (int64_t)c->Cin * c->Cout * c->k * c->k;
+    int64_t ny = (int64_t)c->B * c->Cout * Ho * Wo;
+    float *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * c->Cout);
+    float *gy = malloc(sizeof(float) * ny);
+    uint64_t s = 11 + ci;
+    samx_test_fill_uniform(x, nx, -2.0f, 2.0f, &s);
+    samx_test_fill_uniform(w, nw, -0.5f, 0.5f, &s);
+    samx_test_fill_uniform(b, c->Cout, -0.3f, 0.3f, &s);
+    samx_test_fill_uniform(gy, ny, -1.0f, 1.0f, &s);
+    float *ax = malloc(sizeof(float) * nx), *aw = malloc(sizeof(float) * nw), *agy = malloc(sizeof(float) * ny);
+    for (int64_t i = 0; i < nx; i++) ax[i] = fabsf(x[i]);
+    for (int64_t i = 0; i < nw; i++) aw[i] = fabsf(w[i]);
+    for (int64_t i = 0; i < ny; i++) agy[i] = fabsf(gy[i]);
+    float *zero = calloc((size_t)c->Cout, sizeof(float));
+    // K: the longest sum, over the forward and both gradients
+    int64_t K = (int64_t)c->Cin * c->k * c->k;
+    K = K > (int64_t)c->Cout * c->k * c->k ? K : (int64_t)c->Cout * c->k * c->k;
+    K = K > (int64_t)c->B * Ho * Wo ? K : (int64_t)c->B * Ho * Wo;
+    K = K > (int64_t)c->B * c->H * c->W ? K : (int64_t)c->B * c->H * c->W;
+    double bf16 = ldexp(1, -8) + K * ldexp(1, -24), order = 2 * K * ldexp(1, -24);
+    ConvRun fp32 = run(cpu, SAMX_PRECISION_FP32, c, x, w, b, gy), mag = run(cpu, SAMX_PRECISION_FP32, c, ax, aw, zero, agy);
+    ConvRun ref = run(cpu, SAMX_PRECISION_BF16, c, x, w, b, gy);
+    if (dev.type == SAMX_CPU) {
+      compare("cpu bf16 reference vs fp32", c, &ref, &fp32, &mag, bf16);
+      CHECK(differs(&ref, &fp32), "%s: bf16 equals fp32: the reference mode did not round", c->name);
+      ConvRun tf = run(cpu, SAMX_PRECISION_TF32, c, x, w, b, gy);
+      CHECK(!differs(&tf, &fp32), "%s: tf32 on the CPU is not fp32", c->name);
+      free_run(&tf);
+    } else {
+      ConvRun got = run(dev, SAMX_PRECISION_BF16, c, x, w, b, gy);
+      compare("cuda bf16 vs cpu bf16 reference", c, &got, &ref, &mag, order);
+      compare("cuda bf16 vs fp32", c, &got, &fp32, &mag, bf16 + order);
+      CHECK(differs(&got, &fp32), "%s: cuda bf16 equals fp32: bf16 did not run", c->name);
+      free_run(&got);
+    }
+    free_run(&fp32), free_run(&mag), free_run(&ref);
+    free(x), free(w), free(b), free(gy), free(ax), free(aw), free(agy), free(zero);
+  }
+  return samx_test_summary();
+}
