@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../kernels/attention_bf16.h"
 #include "sam_internal.h"
 
 #define DEC_LN_EPS 1e-5f  // nn.LayerNorm's default, used by the decoder transformer
@@ -122,9 +123,16 @@ static SamxTensor *dec_attention(SamxCtx *ctx, const SamModel *m, const char *pr
   const char *proj[3] = {"q_proj", "k_proj", "v_proj"};
   SamxTensor *in[3] = {q, k, v}, *heads[3];
   int nh = m->cfg.dec_heads;
+  // bf16 inference: the projections write bf16 and the attention runs on the tensor-core kernel (head
+  // dims 16 and 32 in SAM: 8 heads over 128 and 256 channels); the residual stream, the norms and the
+  // output projection's result stay f32.
+  int64_t hd_of = sam_param(m, "%s.q_proj.weight", prefix)->shape[0] / nh;
+  SamxDType at = ctx->precision == SAMX_PRECISION_BF16 && !ctx->recording && samx_attention_bf16_head_dim_ok(hd_of)
+                     ? SAMX_BF16
+                     : SAMX_F32;
   for (int i = 0; i < 3; i++) {
     snprintf(name, sizeof name, "%s.%s", prefix, proj[i]);
-    SamxTensor *x = sam_linear(ctx, m, in[i], name);
+    SamxTensor *x = sam_linear_to(ctx, m, in[i], name, at);
     int64_t b = x->shape[0], t = x->shape[1], inner = x->shape[2];
     heads[i] = SAM_PERMUTE(ctx, samx_reshape(ctx, x, SHAPE(b, t, nh, inner / nh)), 0, 2, 1, 3);
   }

@@ -24,8 +24,7 @@ SamxTensor *sam_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const cha
   return samx_linear(ctx, x, sam_param(m, "%s.weight", prefix), b);
 }
 
-// A linear layer whose output is an activation of dtype act: in BF16 the GEMM writes bf16 itself.
-static SamxTensor *linear_to(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, SamxDType act) {
+SamxTensor *sam_linear_to(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, SamxDType act) {
   if (act != SAMX_BF16) return sam_linear(ctx, m, x, prefix);
   char name[256];
   snprintf(name, sizeof name, "%s.bias", prefix);
@@ -82,7 +81,7 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
     proj = samx_lora_qkv(ctx, x, sam_param(m, "%s.weight", name), samx_params_find(&m->params, bias), lora[0], lora[1],
                          lora[2], lora[3]);
   } else {
-    proj = linear_to(ctx, m, x, name, at);
+    proj = sam_linear_to(ctx, m, x, name, at);
   }
   SamxTensor *qkv = samx_reshape(ctx, proj, SHAPE(b, h * w, 3, nh, hd));
   qkv = SAM_PERMUTE(ctx, qkv, 2, 0, 3, 1, 4);  // [3, b, nH, T, hd]
@@ -97,7 +96,7 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
   SamxTensor *o = samx_attention(ctx, q, k, v, rel_h, rel_w, 1.0f / sqrtf((float)hd));
   o = samx_reshape(ctx, SAM_PERMUTE(ctx, o, 0, 2, 1, 3), SHAPE(b, h, w, D));
   snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.proj", blk);
-  return linear_to(ctx, m, o, name, act_dtype(ctx));
+  return sam_linear_to(ctx, m, o, name, act_dtype(ctx));
 }
 
 // ref: Block.forward (image_encoder.py): pre-norm attention (windowed with zero padding and no
@@ -119,9 +118,9 @@ static SamxTensor *encoder_block(SamxCtx *ctx, const SamModel *m, int blk, SamxT
   h = samx_layernorm(ctx, x, sam_param(m, "image_encoder.blocks.%d.norm2.weight", blk),
                      sam_param(m, "image_encoder.blocks.%d.norm2.bias", blk), c->ln_eps);
   snprintf(name, sizeof name, "image_encoder.blocks.%d.mlp.lin1", blk);
-  h = samx_gelu(ctx, linear_to(ctx, m, h, name, act));
+  h = samx_gelu(ctx, sam_linear_to(ctx, m, h, name, act));
   snprintf(name, sizeof name, "image_encoder.blocks.%d.mlp.lin2", blk);
-  return samx_add(ctx, x, linear_to(ctx, m, h, name, act));
+  return samx_add(ctx, x, sam_linear_to(ctx, m, h, name, act));
 }
 
 SamxTensor *sam_encode(SamxCtx *ctx, SamModel *m, SamxTensor *img) {
