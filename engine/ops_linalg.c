@@ -330,18 +330,23 @@ SamxTensor *samx_linear(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *
 }
 
 // The GEMM writes bf16 itself: cuBLASLt's output type on CUDA; the CPU reference mode rounds its fp32
-// result once, which is what cuBLASLt's conversion does up to the order of the fp32 sums.
-static void linear_bf16_gemm(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *y) {
+// result once, which is what cuBLASLt's conversion does up to the order of the fp32 sums. beta = 1
+// adds what y holds (a residual, bf16) before that one rounding: cuBLASLt's beta C with C = D.
+static void linear_bf16_gemm(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *y, float beta) {
   const SamxPrecision bf16 = SAMX_PRECISION_BF16;
   SamxTensor *xl = gemm_operand(ctx, bf16, x), *wl = gemm_operand(ctx, bf16, w);
   SamxTensor *bl = b ? gemm_operand(ctx, bf16, b) : NULL;  // the bias in bf16, as cuBLASLt takes it here
   if (x->device.type == SAMX_CPU) {
     SamxTensor *y32 = samx_new(ctx, SAMX_F32, samx_shape_of(y));
     gemm(ctx, bf16, x, linear_plan(x, w), 1.0f, xl->data, wl->data, 0.0f, samx_f32(y32), bl ? samx_f32(bl) : NULL);
-    samx_cpu_linalg_cast_f32_bf16(samx_f32(y32), (uint16_t *)y->data, y->numel);
+    float *v = samx_f32(y32);
+    const uint16_t *c = (const uint16_t *)y->data;
+    if (beta != 0.0f)
+      for (int64_t i = 0; i < y->numel; i++) v[i] += beta * samx_bf16_to_f32(c[i]);
+    samx_cpu_linalg_cast_f32_bf16(v, (uint16_t *)y->data, y->numel);
     return;
   }
-  SAMX_ON_DEVICE(x, (void)0, gemm_lt(ctx, linear_plan(x, w), 1.0f, xl->data, wl->data, 0.0f, y->data, 1,
+  SAMX_ON_DEVICE(x, (void)0, gemm_lt(ctx, linear_plan(x, w), 1.0f, xl->data, wl->data, beta, y->data, 1,
                                      bl ? bl->data : NULL));
 }
 
@@ -355,9 +360,28 @@ SamxTensor *samx_linear_bf16(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTen
   check_linear(op, x, w, b);
   SamxTensor *y = samx_new(ctx, SAMX_BF16, with_last_dim(x, w->shape[0]));
   size_t mark = ctx->act.used;  // the operands' copies are dead once the GEMM is queued
-  linear_bf16_gemm(ctx, x, w, b, y);
+  linear_bf16_gemm(ctx, x, w, b, y, 0.0f);
   ctx->act.used = mark;
   return y;
+}
+
+SamxTensor *samx_linear_bf16_residual(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *residual) {
+  const char *op = "linear_bf16_residual";
+  SAMX_ASSERT(ctx->precision == SAMX_PRECISION_BF16, "%s: needs the bf16 precision (precision %s)", op,
+              samx_precision_name(ctx->precision));
+  SamxTensor *in[4] = {x, w, b, residual};
+  samx_check_bf16_inference(op, ctx, 4, in);
+  if (x->dtype != SAMX_BF16) samx_check_f32(op, x);
+  check_linear(op, x, w, b);
+  if (residual->dtype != SAMX_BF16)
+    SAMX_DIE("%s: the residual must be BF16, got %s", op, samx_dtype_name(residual->dtype));
+  samx_check_same_device(op, x, residual);
+  samx_check_shape(op, residual, with_last_dim(x, w->shape[0]));
+  SAMX_ASSERT(residual->data != x->data, "%s: the residual cannot be the GEMM's own input", op);
+  size_t mark = ctx->act.used;
+  linear_bf16_gemm(ctx, x, w, b, residual, 1.0f);
+  ctx->act.used = mark;
+  return residual;
 }
 
 SamxTensor *samx_lora_linear(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *lora_a,

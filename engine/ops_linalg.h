@@ -1,5 +1,5 @@
-// defines: samx_matmul, samx_linear, samx_linear_bf16, samx_lora_linear, samx_gemm_f32, samx_embedding (f32 unless
-// stated).
+// defines: samx_matmul, samx_linear, samx_linear_bf16, samx_linear_bf16_residual, samx_lora_linear,
+// samx_gemm_f32, samx_embedding (f32 unless stated).
 #ifndef SAMX_OPS_LINALG_H
 #define SAMX_OPS_LINALG_H
 
@@ -19,6 +19,11 @@ SamxTensor *samx_linear(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *
 // kernel). x F32 or BF16; the bias enters in bf16, as cuBLASLt takes it with a bf16 output (and as
 // PyTorch's autocast rounds a linear's bias). No backward: dies when recording with a trainable input.
 SamxTensor *samx_linear_bf16(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b);
+
+// Inference in bf16 precision: residual += x w^T + b in place (residual BF16 [..., out], dead after this
+// as anything but the result), through the GEMM's beta C (cuBLASLt: C = D, one rounding of the fp32
+// sum to bf16), so the residual add is no pass of its own. Returns residual. No backward.
+SamxTensor *samx_linear_bf16_residual(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *residual);
 
 // Linear with a LoRA adapter (peft's convention): y = x w^T + b + scale * (x lora_a^T) lora_b^T.
 // lora_a [r, in], lora_b [out, r]; w and b (b may be NULL) are usually frozen, and then cost no

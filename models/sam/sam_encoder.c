@@ -62,7 +62,8 @@ static void rel_pos_terms(SamxCtx *ctx, const SamModel *m, int blk, SamxTensor *
   *rel_w = samx_reshape(ctx, SAM_PERMUTE(ctx, tw, 1, 2, 0, 3), SHAPE(b, nh, (int64_t)h * w, w));
 }
 
-// ref: Attention.forward (image_encoder.py). x [b, h, w, D] -> [b, h, w, D].
+// ref: Attention.forward (image_encoder.py) up to its output projection, which the caller applies
+// (encoder_block). x [b, h, w, D] -> [b, h, w, D].
 static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, SamxTensor *x) {
   const SamConfig *c = &m->cfg;
   int64_t b = x->shape[0], h = x->shape[1], w = x->shape[2], D = c->enc_dim, nh = c->enc_heads, hd = D / nh;
@@ -94,9 +95,17 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
   if (c->rel_pos) rel_pos_terms(ctx, m, blk, as_dtype(ctx, q, SAMX_F32), (int)h, (int)w, &rel_h, &rel_w);
   q = as_dtype(ctx, q, at), k = as_dtype(ctx, k, at), v = as_dtype(ctx, v, at);
   SamxTensor *o = samx_attention(ctx, q, k, v, rel_h, rel_w, 1.0f / sqrtf((float)hd));
-  o = samx_reshape(ctx, SAM_PERMUTE(ctx, o, 0, 2, 1, 3), SHAPE(b, h, w, D));
-  snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.proj", blk);
-  return sam_linear_to(ctx, m, o, name, act_dtype(ctx));
+  return samx_reshape(ctx, SAM_PERMUTE(ctx, o, 0, 2, 1, 3), SHAPE(b, h, w, D));
+}
+
+// x + linear(h) for the layer `prefix`. In bf16 inference the GEMM adds the residual itself, in place
+// over x (samx_linear_bf16_residual: cuBLASLt's beta C, one rounding), so neither the layer's output
+// nor the sum is a pass of its own; x is dead after the block's residual adds.
+static SamxTensor *residual_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, SamxTensor *h, const char *prefix) {
+  if (x->dtype != SAMX_BF16) return samx_add(ctx, x, sam_linear(ctx, m, h, prefix));
+  char name[256];
+  snprintf(name, sizeof name, "%s.bias", prefix);
+  return samx_linear_bf16_residual(ctx, h, sam_param(m, "%s.weight", prefix), samx_params_find(&m->params, name), x);
 }
 
 // ref: Block.forward (image_encoder.py): pre-norm attention (windowed with zero padding and no
@@ -111,16 +120,25 @@ static SamxTensor *encoder_block(SamxCtx *ctx, const SamModel *m, int blk, SamxT
   int windowed = !c->global_block[blk] && c->window > 0;
   if (windowed) h = samx_window_partition(ctx, h, c->window);
   h = encoder_attention(ctx, m, blk, h);
-  if (windowed) h = samx_window_unpartition(ctx, h, c->window, H, W);
-  x = samx_add(ctx, x, as_dtype(ctx, h, act));
-  // ref: MLPBlock (common.py): lin1 -> GELU -> lin2
   char name[128];
+  snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.proj", blk);
+  if (act == SAMX_BF16) {
+    // The projection is per token, so it commutes with the unpartition: unpartition first (the padding
+    // tokens are dropped before the GEMM, not after) and let the GEMM add the residual.
+    if (windowed) h = samx_window_unpartition(ctx, h, c->window, H, W);
+    x = residual_linear(ctx, m, x, h, name);
+  } else {  // fp32 and training: the reference order (projection, unpartition, add)
+    h = sam_linear(ctx, m, h, name);
+    if (windowed) h = samx_window_unpartition(ctx, h, c->window, H, W);
+    x = samx_add(ctx, x, h);
+  }
+  // ref: MLPBlock (common.py): lin1 -> GELU -> lin2
   h = samx_layernorm(ctx, x, sam_param(m, "image_encoder.blocks.%d.norm2.weight", blk),
                      sam_param(m, "image_encoder.blocks.%d.norm2.bias", blk), c->ln_eps);
   snprintf(name, sizeof name, "image_encoder.blocks.%d.mlp.lin1", blk);
   h = samx_gelu(ctx, sam_linear_to(ctx, m, h, name, act));
   snprintf(name, sizeof name, "image_encoder.blocks.%d.mlp.lin2", blk);
-  return samx_add(ctx, x, sam_linear_to(ctx, m, h, name, act));
+  return residual_linear(ctx, m, x, h, name);
 }
 
 SamxTensor *sam_encode(SamxCtx *ctx, SamModel *m, SamxTensor *img) {

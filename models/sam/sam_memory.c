@@ -1,10 +1,10 @@
 // Activation arenas for SAM inference (recording off), shared by samx segment, embed and infer. A GPU
 // holds an arena's whole size from the start, so these follow what tests/models/test_sam_memory.c
 // measures (high-water marks of the same calls, at 1024 px, fp32 / bf16):
-//   encoder, batch 1: ViT-B 420 / 294 MiB, ViT-L 556 / 379, ViT-H 688 / 569 (head dim 80: its qkv and
+//   encoder, batch 1: ViT-B 420 / 275 MiB, ViT-L 556 / 354, ViT-H 688 / 547 (head dim 80: its qkv and
 //   attention stay f32);
 //   decoder + postprocessing, multimask, ViT-B: 129 MiB (512x384 original), 136 (1024x768), 163 (2048x1536).
-// Each estimate stays 25-95% above its measurement (fp32 sizes serve bf16 too); an arena that overflows stops the run naming it.
+// Each estimate stays 25-110% above its measurement (fp32 sizes serve bf16 too); an arena that overflows stops the run naming it.
 #include "sam.h"
 
 // cuBLASLt's workspace in bf16 (engine/ops_linalg.c: at most 32 MiB, less when the arena has less free).

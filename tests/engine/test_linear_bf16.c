@@ -5,7 +5,8 @@
 //        fp32) against the CPU's bf16 reference mode, where only the order of the fp32 sums differs,
 //        and against the CPU in fp32 within the bf16 bound; tf32 against fp32 within the tf32 bound;
 //        the cuBLASLt launcher with a bf16 output and beta C (a residual added in place); samx_linear_bf16
-//        (a bf16 y from the GEMM) against the CPU reference rounded once, on both devices; the casts
+//        (a bf16 y from the GEMM) and samx_linear_bf16_residual (a residual added in place by the GEMM)
+//        against the CPU reference rounded once, on both devices; the casts
 //        bit-exact against the CPU's; fp32 on CUDA untouched by all this (the other tests prove it).
 // Bounds, per output element y = sum_i a_i b_i (+ c): rounding both factors to bf16 (8 significant
 // bits, relative error <= 2^-9 each) changes each product by <= 2^-8 |a_i b_i| (first order), and fp32
@@ -209,6 +210,52 @@ static void linear_bf16_out_check(SamxDevice dev, const float *x, const float *w
   samx_ctx_free(&ctx);
 }
 
+// samx_linear_bf16_residual (inference): r (bf16) += x w^T + b in place, rounded once: against the
+// bf16-mode linear (bias rounded to bf16) plus r in fp32, rounded once; bit for bit on the CPU (the
+// reference mode's own sums), on CUDA within one bf16 rounding of the sum plus the order bound. The
+// returned tensor is r itself and nothing stays allocated.
+static void linear_bf16_residual_check(SamxDevice dev, const float *x, const float *w, const float *b, const float *res,
+                                       double order_rel) {
+  float b16[OUT], r16[M * OUT];
+  for (int o = 0; o < OUT; o++) b16[o] = samx_round_bf16(b[o]);
+  for (int i = 0; i < M * OUT; i++) r16[i] = samx_round_bf16(res[i]);
+  SamxCtx ref_ctx, ctx;
+  samx_test_ctx(&ref_ctx, samx_cpu());
+  ref_ctx.precision = SAMX_PRECISION_BF16;
+  samx_ctx_set_recording(&ref_ctx, 0);
+  float *lin = host_of(samx_linear(&ref_ctx, samx_from_host(&ref_ctx, SHAPE(M, IN), x),
+                                   samx_from_host(&ref_ctx, SHAPE(OUT, IN), w), samx_from_host(&ref_ctx, SHAPE(OUT), b16)));
+  samx_ctx_free(&ref_ctx);
+  samx_test_ctx(&ctx, dev);
+  ctx.precision = SAMX_PRECISION_BF16;
+  samx_ctx_set_recording(&ctx, 0);
+  SamxTensor *tx = samx_from_host(&ctx, SHAPE(M, IN), x), *tw = samx_from_host(&ctx, SHAPE(OUT, IN), w);
+  SamxTensor *tb = samx_from_host(&ctx, SHAPE(OUT), b);
+  SamxTensor *r = samx_cast(&ctx, samx_from_host(&ctx, SHAPE(M, OUT), res), SAMX_BF16);
+  size_t before = ctx.act.used;
+  SamxTensor *y = samx_linear_bf16_residual(&ctx, tx, tw, tb, r);
+  CHECK(y == r && ctx.act.used == before, "linear_bf16_residual: result in place (%d), %zu bytes kept", y == r,
+        ctx.act.used - before);
+  float *got = host_of(samx_cast(&ctx, y, SAMX_F32));
+  double wst = 0;
+  int exact = 1;
+  for (int i = 0; i < M; i++)
+    for (int o = 0; o < OUT; o++) {
+      double mag = fabs(r16[i * OUT + o]);
+      for (int k = 0; k < IN; k++) mag += fabs((double)x[i * IN + k] * w[o * IN + k]);
+      float sum = lin[i * OUT + o] + r16[i * OUT + o], g = got[i * OUT + o];
+      exact &= g == samx_round_bf16(sum);
+      double tol = fabs(sum) / 256 + order_rel * mag + 1e-30;
+      wst = fmax(wst, fabs((double)g - sum) / tol);
+    }
+  if (dev.type == SAMX_CPU)
+    CHECK(exact, "linear_bf16_residual on the CPU is not the reference mode's sum rounded once");
+  else
+    CHECK(wst <= 1, "linear_bf16_residual on CUDA at %.3g of the bound", wst);
+  free(lin), free(got);
+  samx_ctx_free(&ctx);
+}
+
 int main(int argc, char **argv) {
   SamxDevice dev;
   if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
@@ -225,6 +272,7 @@ int main(int argc, char **argv) {
   LinearRun ref16 = run_linear(cpu, SAMX_PRECISION_BF16, x, w, b, gy);
   double bf16_rel = 1.0 / 256 + IN * 6e-8, order_rel = 2 * IN * 6e-8 + 1e-7;
   linear_bf16_out_check(dev, x, w, b, order_rel);
+  linear_bf16_residual_check(dev, x, w, b, gy, order_rel);
   if (dev.type == SAMX_CPU) {
     compare("CPU bf16 reference mode vs fp32", &ref16, &f32, x, w, gy, bf16_rel);
     CHECK(max_abs_diff(ref16.y, f32.y, M * OUT) > 1e-4, "the bf16 mode rounds (differs from fp32 by %g)",
