@@ -1,4 +1,5 @@
 // bf16 GEMMs on tensor cores through cuBLASLt, and the bf16 <-> f32 casts around them.
+#include <string.h>
 #include <cublasLt.h>
 #include <limits.h>
 
@@ -26,6 +27,7 @@ typedef struct {
   int64_t m, n, k;
   int trans_a, trans_b, d_bf16, bias;
   size_t workspace_limit;
+  uint32_t align[4];  // of the A, B, C, D pointers as cuBLASLt sees them (bytes, at most 256)
   cublasLtMatmulAlgo_t algo;
   size_t algo_workspace;
 } LtPlan;
@@ -37,7 +39,18 @@ static int lt_cached;
 static int plan_eq(const LtPlan *p, const LtPlan *q) {
   return p->dev == q->dev && p->m == q->m && p->n == q->n && p->k == q->k && p->trans_a == q->trans_a &&
          p->trans_b == q->trans_b && p->d_bf16 == q->d_bf16 && p->bias == q->bias &&
-         p->workspace_limit == q->workspace_limit;
+         p->workspace_limit == q->workspace_limit && !memcmp(p->align, q->align, sizeof p->align);
+}
+
+// The largest power of two (at most 256) that divides the address. cuBLASLt's heuristic assumes
+// 256-byte-aligned operands unless told otherwise (CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_*_BYTES), and an
+// algorithm picked for that may not run on a less aligned pointer: a convolution's per-image slice of
+// an arena tensor is aligned to its element size only.
+static uint32_t alignment_of(const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  uint32_t al = 256;
+  while (al > 1 && a % al) al /= 2;
+  return al;
 }
 
 typedef struct {
@@ -87,6 +100,11 @@ static const LtPlan *lt_plan(LtPlan key, const LtDescs *d) {
   uint64_t limit = key.workspace_limit;
   CUBLASLT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &limit,
                                                       sizeof limit));
+  static const cublasLtMatmulPreferenceAttributes_t align_attr[4] = {
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+  for (int i = 0; i < 4; i++)
+    CUBLASLT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, align_attr[i], &key.align[i], sizeof key.align[i]));
   cublasLtMatmulHeuristicResult_t r;
   int found = 0;
   CUBLASLT_CHECK(cublasLtMatmulAlgoGetHeuristic(lt_handle(), d->op, d->a, d->b, d->c, d->c, pref, 1, &r, &found));
@@ -110,12 +128,16 @@ extern "C" void samx_cuda_linalg_gemm_bf16(int64_t m, int64_t n, int64_t k, int 
   if (m == 0 || n == 0) return;
   int dev = 0;
   CUDA_CHECK(cudaGetDevice(&dev));
-  LtPlan key = {dev, m, n, k, trans_a, trans_b, d_bf16, bias != NULL, workspace_bytes, {{0}}, 0};
+  const void *c_read = beta != 0.0f ? c : d;
+  // cuBLASLt's A is samx's b and its B samx's a (lt_descs).
+  LtPlan key = {dev,           m, n, k, trans_a, trans_b, d_bf16, bias != NULL, workspace_bytes,
+                {alignment_of(b), alignment_of(a), alignment_of(c_read), alignment_of(d)},
+                {{0}},         0};
   LtDescs descs = lt_descs(&key, bias);
   const LtPlan *plan = lt_plan(key, &descs);
   cudaStream_t stream;
   CUBLAS_CHECK(cublasGetStream(samx_cublas_handle(), &stream));
-  CUBLASLT_CHECK(cublasLtMatmul(lt_handle(), descs.op, &alpha, b, descs.a, a, descs.b, &beta, beta != 0.0f ? c : d,
+  CUBLASLT_CHECK(cublasLtMatmul(lt_handle(), descs.op, &alpha, b, descs.a, a, descs.b, &beta, c_read,
                                 descs.c, d, descs.c, &plan->algo, plan->algo_workspace ? workspace : NULL,
                                 plan->algo_workspace, stream));
   lt_descs_free(&descs);

@@ -39,6 +39,7 @@ struct samx_emu_lt_layout {
 struct samx_emu_lt_preference {
   uint32_t search_mode;
   uint64_t max_workspace;
+  uint32_t min_align[4];  // A, B, C, D: cuBLASLt's default is 256 bytes each
 };
 
 namespace {
@@ -233,7 +234,7 @@ cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t matLayout) {
 
 cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t *pref) {
   if (!pref) return CUBLAS_STATUS_INVALID_VALUE;
-  *pref = new samx_emu_lt_preference{0, 0};  // default: no workspace allowed
+  *pref = new samx_emu_lt_preference{0, 0, {256, 256, 256, 256}};  // default: no workspace allowed
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -255,8 +256,14 @@ cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p
     memcpy(&pref->max_workspace, buf, sizeInBytes);
     return CUBLAS_STATUS_SUCCESS;
   }
-  report("%s: attribute %d with %zu bytes is not a preference (MAX_WORKSPACE_BYTES takes a uint64_t)", fn,
-         (int)attr, sizeInBytes);
+  if (attr >= CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES && attr <= CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES &&
+      sizeInBytes == sizeof(uint32_t)) {
+    memcpy(&pref->min_align[attr - CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES], buf, sizeInBytes);
+    return CUBLAS_STATUS_SUCCESS;
+  }
+  report("%s: attribute %d with %zu bytes is not a preference (MAX_WORKSPACE_BYTES takes a uint64_t, "
+         "MIN_ALIGNMENT_*_BYTES a uint32_t)",
+         fn, (int)attr, sizeInBytes);
   return CUBLAS_STATUS_INVALID_VALUE;
 }
 
@@ -277,6 +284,9 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t lightHandle, cubl
   r.algo.data[0] = kAlgoMagic;
   r.workspaceSize = workspace_need(p, preference->max_workspace);
   r.algo.data[1] = r.workspaceSize;
+  // The operand alignment the algorithm was chosen for (the preference's minimum: a real algorithm may
+  // need anything up to it, and the emulator holds calls to the strictest case).
+  for (int i = 0; i < 4; i++) r.algo.data[2 + i] = preference->min_align[i];
   r.state = CUBLAS_STATUS_SUCCESS;
   r.wavesCount = 1.0f;
   heuristicResultsArray[0] = r;
@@ -318,6 +328,18 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t
   if (C == D && b != 0.0f && (Cdesc->ld != Ddesc->ld || Cdesc->type != Ddesc->type))
     return bad(fn, CUBLAS_STATUS_INVALID_VALUE, "C == D with different layouts for C and D");
   bool reads_ab = p.k > 0 && a != 0.0f;
+  if (algo) {
+    const void *ptr[4] = {reads_ab ? A : nullptr, reads_ab ? B : nullptr, b != 0.0f ? C : nullptr, D};
+    for (int i = 0; i < 4; i++) {
+      uint64_t need_align = algo->data[2 + i];
+      if (ptr[i] && need_align > 1 && (uintptr_t)ptr[i] % need_align) {
+        report("%s: %c (%p) is not aligned to the %llu bytes the algorithm was chosen for (the heuristic assumes "
+               "CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_%c_BYTES, default 256)",
+               fn, "ABCD"[i], ptr[i], (unsigned long long)need_align, "ABCD"[i]);
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+      }
+    }
+  }
   if ((reads_ab && (!operand_ok(fn, "A", A, Adesc) || !operand_ok(fn, "B", B, Bdesc))) ||
       (b != 0.0f && !operand_ok(fn, "C", C, Cdesc)) || !operand_ok(fn, "D", D, Ddesc))
     return CUBLAS_STATUS_EXECUTION_FAILED;

@@ -244,6 +244,26 @@ static void argument_checks(cublasLtHandle_t h) {
   CHECK(run(la, lb, ld, ws, r.workspaceSize - 4, &r.algo) == CUBLAS_STATUS_INVALID_VALUE, "workspace too small");
   CHECK(run(la, lb, ld, nullptr, r.workspaceSize, &r.algo) == CUBLAS_STATUS_INVALID_VALUE, "NULL workspace");
   CHECK(run(la, lb, ld, ws, r.workspaceSize, &r.algo) == CUBLAS_STATUS_SUCCESS, "workspace as required");
+  // Alignment: an algorithm from the default preference is chosen for 256-byte-aligned operands and
+  // refuses a D 4 bytes off (a slice of a tensor); declaring D's alignment gets one that takes it.
+  auto run_d = [&](float *d, const cublasLtMatmulAlgo_t *algo) {
+    return cublasLtMatmul(h, op, &alpha, dA, la, dB, lb, &beta, d, ld, d, ld, algo, ws, r.workspaceSize, 0);
+  };
+  float *dD_big = upload(std::vector<float>(m * n + 1, 0.0f));
+  CHECK(run_d(dD_big + 1, &r.algo) == CUBLAS_STATUS_NOT_SUPPORTED, "D 4 bytes off with the default alignment");
+  uint32_t four = 4;
+  cublasLtMatmulPreference_t pref4;
+  cublasLtMatmulPreferenceCreate(&pref4);
+  cublasLtMatmulPreferenceSetAttribute(pref4, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_max, sizeof ws_max);
+  CHECK(cublasLtMatmulPreferenceSetAttribute(pref4, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &four, sizeof four) ==
+            CUBLAS_STATUS_SUCCESS,
+        "MIN_ALIGNMENT_D_BYTES takes a uint32_t");
+  cublasLtMatmulHeuristicResult_t r4;
+  CHECK(cublasLtMatmulAlgoGetHeuristic(h, op, la, lb, ld, ld, pref4, 1, &r4, &found) == CUBLAS_STATUS_SUCCESS &&
+            r4.workspaceSize <= r.workspaceSize && run_d(dD_big + 1, &r4.algo) == CUBLAS_STATUS_SUCCESS,
+        "D 4 bytes off with MIN_ALIGNMENT_D_BYTES = 4");
+  cublasLtMatmulPreferenceDestroy(pref4);
+  cudaFree(dD_big);
   cublasLtMatmulAlgo_t junk;
   memset(&junk, 0, sizeof junk);
   CHECK(run(la, lb, ld, ws, r.workspaceSize, &junk) == CUBLAS_STATUS_INVALID_VALUE, "an algo not from the heuristic");
