@@ -125,6 +125,15 @@ static int read_datasets(SamxPredictions *p) {
   if (mask_memtype(p) != 0) return -1;
   p->n = d[0], p->m = d[1], p->h = d[2], p->w = d[3];
   if (p->m <= 0) return samx_fail("%s: dataset /pred_masks has M = 0 hypotheses", p->path);
+  // /index is allocated at open from N', and readers hold one sample's M x H x W masks: a damaged
+  // header must not turn either into an allocation of terabytes (HDF5 datasets may declare far more
+  // than the file stores).
+  if (p->n > SAMX_DATASET_MAX_ROWS || p->h > (1 << 16) || p->w > (1 << 16) ||
+      p->m * p->h * p->w > SAMX_PREDICTIONS_MAX_SAMPLE_BYTES)
+    return samx_fail("%s: dataset /pred_masks declares [%lld, %lld, %lld, %lld]: more than samx reads (N' <= %d, "
+                     "H, W <= 65536, M x H x W <= %lld)",
+                     p->path, (long long)p->n, (long long)p->m, (long long)p->h, (long long)p->w,
+                     SAMX_DATASET_MAX_ROWS, (long long)SAMX_PREDICTIONS_MAX_SAMPLE_BYTES);
   hid_t idx = samx_h5_open_dataset(p->file, p->path, "/index", 1, 1, d, &r, &k);
   if (idx < 0) return -1;
   // Any integer type (h5py writes int32 or uint32 as readily as int64); HDF5 converts exactly or fails.

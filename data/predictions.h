@@ -25,6 +25,8 @@ extern "C" {
 
 #define SAMX_PREDICTIONS_SCHEMA "samx-predictions"
 #define SAMX_PREDICTIONS_VERSION 1
+// The most samx reads of one sample's masks (M x H x W bytes, 1 GiB); N' is bounded as datasets' N.
+#define SAMX_PREDICTIONS_MAX_SAMPLE_BYTES ((int64_t)1 << 30)
 
 // ---- reading ----
 typedef struct SamxPredictions SamxPredictions;

@@ -23,10 +23,16 @@ crash_is_libhdf5s() {
       if ($0 ~ /AlarmCallback/) { in_handler = 0; skip_trampoline = 1 }
       next
     }
-    skip_trampoline && /^ *#[0-9]+ / { skip_trampoline = 0; if ($0 ~ /libc\.so/) next }
+    # after the trampoline: libc itself (a memset or memcpy the alarm caught) is not the culprit; the
+    # first frame past it is
+    in_libc && /^ *#[0-9]+ / { if ($0 ~ /libc\.so|sysdeps\//) next; in_libc = 0 }
+    skip_trampoline && /^ *#[0-9]+ / { skip_trampoline = 0; in_libc = 1; if ($0 ~ /libc\.so/) next }
     /allocated by thread|freed by thread|previously allocated by thread/ { stack = "alloc"; next }
     /^ *#[0-9]+ / {
       if ($0 ~ /__interceptor_|__asan_|asan_|__sanitizer|fuzzer::|libclang_rt|[ (]malloc|[ (]calloc|[ (]realloc|[ (]free[ (]/) next
+      # a frame in the target binary without a source line is one of ASan'"'"'s interceptors (strdup,
+      # memcpy ...): samx'"'"'s own frames carry file:line
+      if ($0 ~ /\(\/[^ ]*\/fuzz_[a-z_]+\+0x[0-9a-f]+\)/) next
       if (!(stack in first)) first[stack] = ($0 ~ /libhdf5/) ? "hdf5" : "other"
       next
     }

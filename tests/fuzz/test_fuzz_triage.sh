@@ -110,6 +110,39 @@ expect "one allocation over the limit in libhdf5" 0 "==1== ERROR: libFuzzer: out
     #4 0x5 in malloc (/b/fuzz+0x5)
     #5 0x6 in H5FL_blk_malloc ($hdf5+0x6)
 SUMMARY: libFuzzer: out-of-memory (malloc(4294967296))"
+expect "a timeout inside libc's memset called by libhdf5 (campaign, data_check)" 0 "==17790== ERROR: libFuzzer: timeout after 10 seconds
+    #0 0x1 in __sanitizer_print_stack_trace (/b/tests/fuzz/fuzz_data_check+0x1114c1)
+    #1 0x2 in fuzzer::PrintStackTrace() (/b/tests/fuzz/fuzz_data_check+0x83e18)
+    #2 0x3 in fuzzer::Fuzzer::AlarmCallback() (/b/tests/fuzz/fuzz_data_check+0x696e3)
+    #3 0x7f80806cc04f  (/lib/x86_64-linux-gnu/libc.so.6+0x3c04f)
+    #4 0x7f80807fe0b9 in __memset_avx512_unaligned_erms string/../sysdeps/x86_64/multiarch/memset-vec-unaligned-erms.S:235
+    #5 0x56374c38f23d in __interceptor_memset (/b/tests/fuzz/fuzz_data_check+0x9e23d)
+    #6 0x7f808384dddb in H5T__conv_vlen ($hdf5+0x24dddb)
+    #10 0x56374c447e64 in read_strings /src/data/h5io.c:186:20
+SUMMARY: libFuzzer: timeout"
+expect "a timeout inside libc's memset called by samx" 1 "==1== ERROR: libFuzzer: timeout after 10 seconds
+    #2 0x3 in fuzzer::Fuzzer::AlarmCallback() (/b/tests/fuzz/fuzz_data_check+0x696e3)
+    #3 0x7f80806cc04f  (/lib/x86_64-linux-gnu/libc.so.6+0x3c04f)
+    #4 0x7f80807fe0b9 in __memset_avx512_unaligned_erms string/../sysdeps/x86_64/multiarch/memset-vec-unaligned-erms.S:235
+    #5 0x56374c38f23d in __interceptor_memset (/b/tests/fuzz/fuzz_data_check+0x9e23d)
+    #6 0x56374c447e64 in samx_dataset_scan /src/data/dataset.c:300:5
+SUMMARY: libFuzzer: timeout"
+expect "an overflow in ASan's strdup interceptor called by libhdf5 on its own block (campaign, data_check)" 0 "==3284==ERROR: AddressSanitizer: heap-buffer-overflow on address 0x61600005e78c at pc 0x557c548bfd56 bp 0x7ffe sp 0x7ffe
+READ of size 13 at 0x61600005e78c thread T0
+    #0 0x557c548bfd55 in strdup (/b/tests/fuzz/fuzz_data_check+0xf1d55)
+    #1 0x7fbca3b842ad in H5MM_xstrdup ($hdf5+0x1842ad)
+    #7 0x7fbca3a5c350 in H5Aexists ($hdf5+0x5c350)
+    #8 0x5 in open_attr /src/data/h5io.c:162:7
+0x61600005e78c is located 0 bytes to the right of 524-byte region
+allocated by thread T0 here:
+    #0 0x557c548bf3de in malloc (/b/tests/fuzz/fuzz_data_check+0x1073de)
+    #1 0x7fbca3b233e4  ($hdf5+0x1233e4)
+SUMMARY: AddressSanitizer: heap-buffer-overflow in strdup"
+expect "samx's allocation from a declared size (campaign, data_check: fixed)" 1 "==17257==ERROR: AddressSanitizer: requested allocation size 0x5a000000028 (0x5a000001028 after adjustments for alignment, red zones etc.) exceeds maximum supported size of 0x10000000000 (thread T0)
+    #0 0x556571be43de in malloc (/b/tests/fuzz/fuzz_data_check+0x1073de)
+    #1 0x556571c22823 in predictions_command /src/tools/cmd_data.c:88:31
+    #2 0x556571c22823 in samx_cmd_data /src/tools/cmd_data.c:196:41
+SUMMARY: AddressSanitizer: allocation-size-too-big"
 # FNV-1a 64 test vectors: "" and "a" (Fowler, Noll, Vo).
 tmp=$(mktemp); trap 'rm -f "$tmp"' EXIT
 : >"$tmp"; [ "$(fnv1a "$tmp")" = cbf29ce484222325 ] && echo "ok   fnv1a('')" || { echo "FAIL fnv1a('') = $(fnv1a "$tmp")"; fail=1; }
