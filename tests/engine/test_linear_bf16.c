@@ -164,25 +164,40 @@ static void lt_residual_check(SamxDevice dev, const float *x, const float *w, co
   samx_ctx_free(&ctx);
 }
 
-// samx_linear_bf16 (inference): y written as bf16 by the GEMM equals the bf16-mode linear with the bias
-// rounded to bf16, rounded once: bit for bit on the CPU (the same sums), and on CUDA within one bf16
-// rounding (2^-8 |y|: the two fp32 sums may straddle a rounding boundary) plus the order bound. Only y
-// stays allocated.
-static void linear_bf16_out_check(SamxDevice dev, const float *x, const float *w, const float *b, double order_rel) {
+// The CPU's bf16 reference mode for an inference GEMM that writes bf16: x w^T + bf16(b) in fp32 (the
+// sum both devices round once).
+static float *reference_bf16_linear(const float *x, const float *w, const float *b) {
   float b16[OUT];
   for (int o = 0; o < OUT; o++) b16[o] = samx_round_bf16(b[o]);
-  SamxCtx ref_ctx, ctx;
+  SamxCtx ref_ctx;
   samx_test_ctx(&ref_ctx, samx_cpu());
   ref_ctx.precision = SAMX_PRECISION_BF16;
   samx_ctx_set_recording(&ref_ctx, 0);
   float *ref = host_of(samx_linear(&ref_ctx, samx_from_host(&ref_ctx, SHAPE(M, IN), x),
                                    samx_from_host(&ref_ctx, SHAPE(OUT, IN), w), samx_from_host(&ref_ctx, SHAPE(OUT), b16)));
   samx_ctx_free(&ref_ctx);
-  samx_test_ctx(&ctx, dev);
-  ctx.precision = SAMX_PRECISION_BF16;
-  samx_ctx_set_recording(&ctx, 0);
-  SamxTensor *tx = samx_from_host(&ctx, SHAPE(M, IN), x), *tw = samx_from_host(&ctx, SHAPE(OUT, IN), w);
-  SamxTensor *tb = samx_from_host(&ctx, SHAPE(OUT), b);
+  return ref;
+}
+
+// An inference context in bf16 precision on dev, holding x, w and b.
+static void bf16_inference_inputs(SamxCtx *ctx, SamxDevice dev, const float *x, const float *w, const float *b,
+                                  SamxTensor **tx, SamxTensor **tw, SamxTensor **tb) {
+  samx_test_ctx(ctx, dev);
+  ctx->precision = SAMX_PRECISION_BF16;
+  samx_ctx_set_recording(ctx, 0);
+  *tx = samx_from_host(ctx, SHAPE(M, IN), x), *tw = samx_from_host(ctx, SHAPE(OUT, IN), w);
+  *tb = samx_from_host(ctx, SHAPE(OUT), b);
+}
+
+// samx_linear_bf16 (inference): y written as bf16 by the GEMM equals the bf16-mode linear with the bias
+// rounded to bf16, rounded once: bit for bit on the CPU (the same sums), and on CUDA within one bf16
+// rounding (2^-8 |y|: the two fp32 sums may straddle a rounding boundary) plus the order bound. Only y
+// stays allocated.
+static void linear_bf16_out_check(SamxDevice dev, const float *x, const float *w, const float *b, double order_rel) {
+  float *ref = reference_bf16_linear(x, w, b);
+  SamxCtx ctx;
+  SamxTensor *tx, *tw, *tb;
+  bf16_inference_inputs(&ctx, dev, x, w, b, &tx, &tw, &tb);
   size_t before = ctx.act.used;
   SamxTensor *y = samx_linear_bf16(&ctx, tx, tw, tb);
   size_t kept = ctx.act.used - before;
@@ -216,21 +231,12 @@ static void linear_bf16_out_check(SamxDevice dev, const float *x, const float *w
 // returned tensor is r itself and nothing stays allocated.
 static void linear_bf16_residual_check(SamxDevice dev, const float *x, const float *w, const float *b, const float *res,
                                        double order_rel) {
-  float b16[OUT], r16[M * OUT];
-  for (int o = 0; o < OUT; o++) b16[o] = samx_round_bf16(b[o]);
+  float r16[M * OUT];
   for (int i = 0; i < M * OUT; i++) r16[i] = samx_round_bf16(res[i]);
-  SamxCtx ref_ctx, ctx;
-  samx_test_ctx(&ref_ctx, samx_cpu());
-  ref_ctx.precision = SAMX_PRECISION_BF16;
-  samx_ctx_set_recording(&ref_ctx, 0);
-  float *lin = host_of(samx_linear(&ref_ctx, samx_from_host(&ref_ctx, SHAPE(M, IN), x),
-                                   samx_from_host(&ref_ctx, SHAPE(OUT, IN), w), samx_from_host(&ref_ctx, SHAPE(OUT), b16)));
-  samx_ctx_free(&ref_ctx);
-  samx_test_ctx(&ctx, dev);
-  ctx.precision = SAMX_PRECISION_BF16;
-  samx_ctx_set_recording(&ctx, 0);
-  SamxTensor *tx = samx_from_host(&ctx, SHAPE(M, IN), x), *tw = samx_from_host(&ctx, SHAPE(OUT, IN), w);
-  SamxTensor *tb = samx_from_host(&ctx, SHAPE(OUT), b);
+  float *lin = reference_bf16_linear(x, w, b);
+  SamxCtx ctx;
+  SamxTensor *tx, *tw, *tb;
+  bf16_inference_inputs(&ctx, dev, x, w, b, &tx, &tw, &tb);
   SamxTensor *r = samx_cast(&ctx, samx_from_host(&ctx, SHAPE(M, OUT), res), SAMX_BF16);
   size_t before = ctx.act.used;
   SamxTensor *y = samx_linear_bf16_residual(&ctx, tx, tw, tb, r);
