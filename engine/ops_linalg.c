@@ -1,5 +1,6 @@
 #include "ops_linalg.h"
 
+#include "../kernels/activation.h"
 #include "../kernels/linalg.h"
 #include "ops_common.h"
 #include "ops_elementwise.h"
@@ -56,14 +57,14 @@ static SamxTensor *gemm_operand(SamxCtx *ctx, SamxPrecision p, SamxTensor *t) {
 // One bf16 GEMM through cuBLASLt with its workspace carved from the top of the activation arena and
 // handed back right after (the stream orders the GEMM before any later use of that memory).
 // D is c (f32, bias f32) or, with d_bf16, a bf16 output whose bias is bf16 too (cuBLASLt's bias type
-// follows D's).
+// follows D's); gelu applies the tanh GELU epilogue last.
 static void gemm_lt(SamxCtx *ctx, Gemm g, float alpha, const void *a, const void *b, float beta, void *c, int d_bf16,
-                    const void *bias) {
+                    const void *bias, int gelu) {
   SAMX_ASSERT(g.batch == 1, "gemm: bf16 GEMMs are single (batch %lld)", (long long)g.batch);
   size_t mark = ctx->act.used, ws = lt_workspace_bytes(&ctx->act);
   void *work = ws ? samx_arena_alloc(&ctx->act, ws) : NULL;
   samx_cuda_linalg_gemm_bf16(g.m, g.n, g.k, g.trans_a, g.trans_b, alpha, (const uint16_t *)a, (const uint16_t *)b,
-                             beta, c, c, d_bf16, bias, work, ws);
+                             beta, c, c, d_bf16, bias, gelu, work, ws);
   ctx->act.used = mark;
 }
 
@@ -73,7 +74,7 @@ static void gemm_lt(SamxCtx *ctx, Gemm g, float alpha, const void *a, const void
 static void gemm(SamxCtx *ctx, SamxPrecision p, const SamxTensor *on, Gemm g, float alpha, const void *a,
                  const void *b, float beta, float *c, const float *bias) {
   if (p == SAMX_PRECISION_BF16 && on->device.type == SAMX_CUDA) {
-    SAMX_ON_DEVICE(on, (void)0, gemm_lt(ctx, g, alpha, a, b, beta, c, 0, bias));
+    SAMX_ON_DEVICE(on, (void)0, gemm_lt(ctx, g, alpha, a, b, beta, c, 0, bias, 0));
     return;
   }
   if (bias) {
@@ -331,8 +332,10 @@ SamxTensor *samx_linear(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *
 
 // The GEMM writes bf16 itself: cuBLASLt's output type on CUDA; the CPU reference mode rounds its fp32
 // result once, which is what cuBLASLt's conversion does up to the order of the fp32 sums. beta = 1
-// adds what y holds (a residual, bf16) before that one rounding: cuBLASLt's beta C with C = D.
-static void linear_bf16_gemm(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *y, float beta) {
+// adds what y holds (a residual, bf16) before that one rounding: cuBLASLt's beta C with C = D. gelu
+// applies GELU's tanh form to the fp32 sum before the rounding: cuBLASLt's GELU epilogue.
+static void linear_bf16_gemm(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *y, float beta,
+                             int gelu) {
   const SamxPrecision bf16 = SAMX_PRECISION_BF16;
   SamxTensor *xl = gemm_operand(ctx, bf16, x), *wl = gemm_operand(ctx, bf16, w);
   SamxTensor *bl = b ? gemm_operand(ctx, bf16, b) : NULL;  // the bias in bf16, as cuBLASLt takes it here
@@ -343,15 +346,18 @@ static void linear_bf16_gemm(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTen
     const uint16_t *c = (const uint16_t *)y->data;
     if (beta != 0.0f)
       for (int64_t i = 0; i < y->numel; i++) v[i] += beta * samx_bf16_to_f32(c[i]);
+    if (gelu)
+      for (int64_t i = 0; i < y->numel; i++) v[i] = samx_gelu_tanhf(v[i]);
     samx_cpu_linalg_cast_f32_bf16(v, (uint16_t *)y->data, y->numel);
     return;
   }
   SAMX_ON_DEVICE(x, (void)0, gemm_lt(ctx, linear_plan(x, w), 1.0f, xl->data, wl->data, beta, y->data, 1,
-                                     bl ? bl->data : NULL));
+                                     bl ? bl->data : NULL, gelu));
 }
 
-SamxTensor *samx_linear_bf16(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b) {
-  const char *op = "linear_bf16";
+// samx_linear_bf16 and samx_linear_bf16_gelu: a new bf16 y from the GEMM, its epilogue optionally GELU.
+static SamxTensor *linear_bf16_out(SamxCtx *ctx, const char *op, SamxTensor *x, SamxTensor *w, SamxTensor *b,
+                                   int gelu) {
   SAMX_ASSERT(ctx->precision == SAMX_PRECISION_BF16, "%s: needs the bf16 precision (precision %s)", op,
               samx_precision_name(ctx->precision));
   SamxTensor *in[3] = {x, w, b};
@@ -360,9 +366,17 @@ SamxTensor *samx_linear_bf16(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTen
   check_linear(op, x, w, b);
   SamxTensor *y = samx_new(ctx, SAMX_BF16, with_last_dim(x, w->shape[0]));
   size_t mark = ctx->act.used;  // the operands' copies are dead once the GEMM is queued
-  linear_bf16_gemm(ctx, x, w, b, y, 0.0f);
+  linear_bf16_gemm(ctx, x, w, b, y, 0.0f, gelu);
   ctx->act.used = mark;
   return y;
+}
+
+SamxTensor *samx_linear_bf16(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b) {
+  return linear_bf16_out(ctx, "linear_bf16", x, w, b, 0);
+}
+
+SamxTensor *samx_linear_bf16_gelu(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b) {
+  return linear_bf16_out(ctx, "linear_bf16_gelu", x, w, b, 1);
 }
 
 SamxTensor *samx_linear_bf16_residual(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *residual) {
@@ -379,7 +393,7 @@ SamxTensor *samx_linear_bf16_residual(SamxCtx *ctx, SamxTensor *x, SamxTensor *w
   samx_check_shape(op, residual, with_last_dim(x, w->shape[0]));
   SAMX_ASSERT(residual->data != x->data, "%s: the residual cannot be the GEMM's own input", op);
   size_t mark = ctx->act.used;
-  linear_bf16_gemm(ctx, x, w, b, residual, 1.0f);
+  linear_bf16_gemm(ctx, x, w, b, residual, 1.0f, 0);
   ctx->act.used = mark;
   return residual;
 }

@@ -1,5 +1,5 @@
-// defines: samx_matmul, samx_linear, samx_linear_bf16, samx_linear_bf16_residual, samx_lora_linear,
-// samx_gemm_f32, samx_embedding (f32 unless stated).
+// defines: samx_matmul, samx_linear, samx_linear_bf16, samx_linear_bf16_gelu, samx_linear_bf16_residual,
+// samx_lora_linear, samx_gemm_f32, samx_embedding (f32 unless stated).
 #ifndef SAMX_OPS_LINALG_H
 #define SAMX_OPS_LINALG_H
 
@@ -19,6 +19,12 @@ SamxTensor *samx_linear(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *
 // kernel). x F32 or BF16; the bias enters in bf16, as cuBLASLt takes it with a bf16 output (and as
 // PyTorch's autocast rounds a linear's bias). No backward: dies when recording with a trainable input.
 SamxTensor *samx_linear_bf16(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b);
+
+// Inference in bf16 precision: y = GELU(x w^T + b) as BF16, the GELU in the GEMM's epilogue (cuBLASLt's
+// GELU_BIAS) on the fp32 sum before the one rounding, so neither the pre-activation nor a GELU pass
+// exists. The GELU is the tanh form cuBLASLt computes (samx_gelu_tanhf, within 4.8e-4 of nn.GELU's erf
+// form), not samx_gelu's. No backward.
+SamxTensor *samx_linear_bf16_gelu(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b);
 
 // Inference in bf16 precision: residual += x w^T + b in place (residual BF16 [..., out], dead after this
 // as anything but the result), through the GEMM's beta C (cuBLASLt: C = D, one rounding of the fp32

@@ -1,5 +1,7 @@
-// Pointwise activations: ReLU, exact-erf GELU (nn.GELU's default), sigmoid.
-// defines: SamxAct, samx_act_fwd, samx_act_bwd (math shared by CPU and CUDA), and the launchers.
+// Pointwise activations: ReLU, exact-erf GELU (nn.GELU's default), sigmoid; and the tanh form of GELU
+// that cuBLASLt's GELU epilogues compute.
+// defines: SamxAct, samx_act_fwd, samx_act_bwd (math shared by CPU and CUDA), samx_gelu_tanhf, and the
+// launchers.
 #ifndef SAMX_KERNELS_ACTIVATION_H
 #define SAMX_KERNELS_ACTIVATION_H
 
@@ -12,6 +14,13 @@ SAMX_HD float samx_sigmoidf(float x) {
   if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
   float e = expf(x);
   return e / (1.0f + e);
+}
+
+// GELU's tanh approximation (nn.GELU(approximate="tanh")): what CUBLASLT_EPILOGUE_GELU_BIAS applies (PyTorch
+// tests its cuBLASLt-fused addmm + GELU against this form). It departs from the exact form by at most
+// 4.8e-4 (near x = 2.7, where a bf16 ulp is 0.016): far inside the bf16 rounding of the fused output.
+SAMX_HD float samx_gelu_tanhf(float x) {
+  return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
 }
 
 SAMX_HD float samx_act_fwd(int kind, float x) {

@@ -43,11 +43,12 @@ SAMX_EXTERN_C void samx_cuda_linalg_gemm_tf32(int64_t batch, int64_t m, int64_t 
 // A, B: bf16 (uint16_t), stored as in samx_cpu_linalg_gemm (m x k or k x m when trans_a; k x n or
 // n x k when trans_b). C, D: m x n, fp32 (d_bf16 = 0) or bf16 (d_bf16 = 1; rounded to nearest even);
 // C may be D (beta 1: accumulate in place) and is not read when beta is 0. bias: n values of D's type.
-// workspace: device scratch of workspace_bytes (may be 0) for the algorithm cuBLASLt picks (cached per
-// shape). Runs on the current stream.
+// gelu: then GELU in its tanh form (samx_gelu_tanhf) on every element before D is written
+// (CUBLASLT_EPILOGUE_GELU_BIAS / _GELU). workspace: device scratch of workspace_bytes (may be 0) for the
+// algorithm cuBLASLt picks (cached per shape and epilogue). Runs on the current stream.
 SAMX_EXTERN_C void samx_cuda_linalg_gemm_bf16(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, float alpha,
                                               const uint16_t *a, const uint16_t *b, float beta, const void *c,
-                                              void *d, int d_bf16, const void *bias, void *workspace,
+                                              void *d, int d_bf16, const void *bias, int gelu, void *workspace,
                                               size_t workspace_bytes);
 
 // bf16 <-> f32: y = bf16(x) rounded to nearest even, and back (exact). Both backends.

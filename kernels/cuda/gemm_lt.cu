@@ -25,7 +25,7 @@ static cublasLtHandle_t lt_handle(void) {
 typedef struct {
   int dev;
   int64_t m, n, k;
-  int trans_a, trans_b, d_bf16, bias;
+  int trans_a, trans_b, d_bf16, bias, gelu;
   size_t workspace_limit;
   uint32_t align[4];  // of the A, B, C, D pointers as cuBLASLt sees them (bytes, at most 256)
   cublasLtMatmulAlgo_t algo;
@@ -38,7 +38,7 @@ static int lt_cached;
 
 static int plan_eq(const LtPlan *p, const LtPlan *q) {
   return p->dev == q->dev && p->m == q->m && p->n == q->n && p->k == q->k && p->trans_a == q->trans_a &&
-         p->trans_b == q->trans_b && p->d_bf16 == q->d_bf16 && p->bias == q->bias &&
+         p->trans_b == q->trans_b && p->d_bf16 == q->d_bf16 && p->bias == q->bias && p->gelu == q->gelu &&
          p->workspace_limit == q->workspace_limit && !memcmp(p->align, q->align, sizeof p->align);
 }
 
@@ -66,7 +66,8 @@ static LtDescs lt_descs(const LtPlan *p, const void *bias) {
   int32_t ta = p->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, tb = p->trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   CUBLASLT_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
   CUBLASLT_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-  uint32_t epilogue = p->bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+  uint32_t epilogue = p->gelu ? (p->bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
+                              : (p->bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
   CUBLASLT_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
   cudaDataType_t dt = p->d_bf16 ? CUDA_R_16BF : CUDA_R_32F;
   if (p->bias) {
@@ -122,7 +123,8 @@ static const LtPlan *lt_plan(LtPlan key, const LtDescs *d) {
 
 extern "C" void samx_cuda_linalg_gemm_bf16(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, float alpha,
                                            const uint16_t *a, const uint16_t *b, float beta, const void *c, void *d,
-                                           int d_bf16, const void *bias, void *workspace, size_t workspace_bytes) {
+                                           int d_bf16, const void *bias, int gelu, void *workspace,
+                                           size_t workspace_bytes) {
   SAMX_ASSERT(m >= 0 && n >= 0 && k >= 0 && m <= INT_MAX && n <= INT_MAX && k <= INT_MAX,
               "gemm_bf16: sizes m=%lld n=%lld k=%lld", (long long)m, (long long)n, (long long)k);
   if (m == 0 || n == 0) return;
@@ -130,9 +132,8 @@ extern "C" void samx_cuda_linalg_gemm_bf16(int64_t m, int64_t n, int64_t k, int 
   CUDA_CHECK(cudaGetDevice(&dev));
   const void *c_read = beta != 0.0f ? c : d;
   // cuBLASLt's A is samx's b and its B samx's a (lt_descs).
-  LtPlan key = {dev,           m, n, k, trans_a, trans_b, d_bf16, bias != NULL, workspace_bytes,
-                {alignment_of(b), alignment_of(a), alignment_of(c_read), alignment_of(d)},
-                {{0}},         0};
+  LtPlan key = {dev, m, n, k, trans_a, trans_b, d_bf16, bias != NULL, gelu != 0, workspace_bytes,
+                {alignment_of(b), alignment_of(a), alignment_of(c_read), alignment_of(d)}, {{0}}, 0};
   LtDescs descs = lt_descs(&key, bias);
   const LtPlan *plan = lt_plan(key, &descs);
   cudaStream_t stream;

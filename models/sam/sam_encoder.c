@@ -17,18 +17,20 @@ static SamxTensor *as_dtype(SamxCtx *ctx, SamxTensor *t, SamxDType dt) {
   return t->dtype == dt ? t : samx_cast(ctx, t, dt);
 }
 
-SamxTensor *sam_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix) {
+// The layer `prefix`'s bias, or NULL: qkv may have none.
+static SamxTensor *layer_bias(const SamModel *m, const char *prefix) {
   char name[256];
   snprintf(name, sizeof name, "%s.bias", prefix);
-  SamxTensor *b = samx_params_find(&m->params, name);  // qkv may have no bias
-  return samx_linear(ctx, x, sam_param(m, "%s.weight", prefix), b);
+  return samx_params_find(&m->params, name);
+}
+
+SamxTensor *sam_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix) {
+  return samx_linear(ctx, x, sam_param(m, "%s.weight", prefix), layer_bias(m, prefix));
 }
 
 SamxTensor *sam_linear_to(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, SamxDType act) {
   if (act != SAMX_BF16) return sam_linear(ctx, m, x, prefix);
-  char name[256];
-  snprintf(name, sizeof name, "%s.bias", prefix);
-  return samx_linear_bf16(ctx, x, sam_param(m, "%s.weight", prefix), samx_params_find(&m->params, name));
+  return samx_linear_bf16(ctx, x, sam_param(m, "%s.weight", prefix), layer_bias(m, prefix));
 }
 
 SamxTensor *sam_index_tensor(SamxCtx *ctx, SamxShape s, const int32_t *host) {
@@ -77,10 +79,8 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
   SamxDType at = samx_attention_bf16_head_dim_ok(hd) ? act_dtype(ctx) : SAMX_F32;
   if (lora[0]) {  // ref: _LoRA_qkv.forward (P2SAM sam_lora_image_encoder.py:42-48)
     x = as_dtype(ctx, x, SAMX_F32);
-    char bias[160];
-    snprintf(bias, sizeof bias, "%s.bias", name);
-    proj = samx_lora_qkv(ctx, x, sam_param(m, "%s.weight", name), samx_params_find(&m->params, bias), lora[0], lora[1],
-                         lora[2], lora[3]);
+    proj = samx_lora_qkv(ctx, x, sam_param(m, "%s.weight", name), layer_bias(m, name), lora[0], lora[1], lora[2],
+                         lora[3]);
   } else {
     proj = sam_linear_to(ctx, m, x, name, at);
   }
@@ -98,14 +98,20 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
   return samx_reshape(ctx, SAM_PERMUTE(ctx, o, 0, 2, 1, 3), SHAPE(b, h, w, D));
 }
 
+// GELU(linear(h)) for the MLP's first layer `prefix`. In bf16 inference the GELU is the GEMM's epilogue
+// (samx_linear_bf16_gelu: cuBLASLt's tanh form, within 4.8e-4 of nn.GELU's), so the 4x-wide hidden
+// layer is written once, in bf16, and never read back by an activation pass.
+static SamxTensor *mlp_hidden(SamxCtx *ctx, const SamModel *m, SamxTensor *h, const char *prefix, SamxDType act) {
+  if (act != SAMX_BF16) return samx_gelu(ctx, sam_linear(ctx, m, h, prefix));
+  return samx_linear_bf16_gelu(ctx, h, sam_param(m, "%s.weight", prefix), layer_bias(m, prefix));
+}
+
 // x + linear(h) for the layer `prefix`. In bf16 inference the GEMM adds the residual itself, in place
 // over x (samx_linear_bf16_residual: cuBLASLt's beta C, one rounding), so neither the layer's output
 // nor the sum is a pass of its own; x is dead after the block's residual adds.
 static SamxTensor *residual_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, SamxTensor *h, const char *prefix) {
   if (x->dtype != SAMX_BF16) return samx_add(ctx, x, sam_linear(ctx, m, h, prefix));
-  char name[256];
-  snprintf(name, sizeof name, "%s.bias", prefix);
-  return samx_linear_bf16_residual(ctx, h, sam_param(m, "%s.weight", prefix), samx_params_find(&m->params, name), x);
+  return samx_linear_bf16_residual(ctx, h, sam_param(m, "%s.weight", prefix), layer_bias(m, prefix), x);
 }
 
 // ref: Block.forward (image_encoder.py): pre-norm attention (windowed with zero padding and no
@@ -136,7 +142,7 @@ static SamxTensor *encoder_block(SamxCtx *ctx, const SamModel *m, int blk, SamxT
   h = samx_layernorm(ctx, x, sam_param(m, "image_encoder.blocks.%d.norm2.weight", blk),
                      sam_param(m, "image_encoder.blocks.%d.norm2.bias", blk), c->ln_eps);
   snprintf(name, sizeof name, "image_encoder.blocks.%d.mlp.lin1", blk);
-  h = samx_gelu(ctx, sam_linear_to(ctx, m, h, name, act));
+  h = mlp_hidden(ctx, m, h, name, act);
   snprintf(name, sizeof name, "image_encoder.blocks.%d.mlp.lin2", blk);
   return residual_linear(ctx, m, x, h, name);
 }

@@ -4,19 +4,25 @@
 //  cuda: the bf16 path (casts on the GPU, cuBLASLt with the bias epilogue, fp32 accumulation, dW in
 //        fp32) against the CPU's bf16 reference mode, where only the order of the fp32 sums differs,
 //        and against the CPU in fp32 within the bf16 bound; tf32 against fp32 within the tf32 bound;
-//        the cuBLASLt launcher with a bf16 output and beta C (a residual added in place); samx_linear_bf16
-//        (a bf16 y from the GEMM) and samx_linear_bf16_residual (a residual added in place by the GEMM)
-//        against the CPU reference rounded once, on both devices; the casts
+//        the cuBLASLt launcher with a bf16 output and beta C (a residual added in place), with and
+//        without the GELU epilogue; samx_linear_bf16 (a bf16 y from the GEMM), samx_linear_bf16_gelu
+//        (GELU's tanh form in the epilogue) and samx_linear_bf16_residual (a residual added in place by
+//        the GEMM) against the CPU reference rounded once, on both devices; the fused GELU against
+//        nn.GELU's erf form on the fp32 linear; the casts
 //        bit-exact against the CPU's; fp32 on CUDA untouched by all this (the other tests prove it).
 // Bounds, per output element y = sum_i a_i b_i (+ c): rounding both factors to bf16 (8 significant
 // bits, relative error <= 2^-9 each) changes each product by <= 2^-8 |a_i b_i| (first order), and fp32
 // accumulation adds <= K 2^-24 sum|a_i b_i|; so |y_bf16 - y_fp32| <= (2^-8 + K 2^-24) sum_i |a_i b_i|.
 // tf32 keeps 11 significant bits: 2^-10 in place of 2^-8. Two fp32 sums of the same products in
-// different orders differ by <= 2 K 2^-24 sum|a_i b_i|.
+// different orders differ by <= 2 K 2^-24 sum|a_i b_i|. GELU (either form) has a slope of at most 1.13,
+// so an error e of its input moves its output by <= 1.13 e; its tanh form departs from the erf form by
+// <= 4.8e-4; a GPU may evaluate that tanh with the hardware approximation (relative error 2^-11), which
+// moves GELU by <= 2^-12 |x|.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/activation.h"
 #include "kernels/linalg.h"
 #include "tests/harness.h"
 #include "tests/test_util.h"
@@ -128,9 +134,15 @@ static void cast_checks(SamxDevice dev) {
   free(src);
 }
 
-// The cuBLASLt launcher on its own: D (bf16) = alpha x w^T + beta D (+ bias), in place, against a
-// double reference rounded to bf16 (half an ulp, 2^-9 relative, plus the accumulation bound).
-static void lt_residual_check(SamxDevice dev, const float *x, const float *w, const float *res) {
+#define GELU_SLOPE 1.13
+#define GELU_TANH_VS_ERF 4.8e-4
+
+static double gelu_tanh_d(double v) { return 0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))); }
+
+// The cuBLASLt launcher on its own: D (bf16) = alpha x w^T + beta D + bias, in place, then GELU's tanh
+// form when gelu, against a double reference rounded to bf16 (half an ulp, 2^-9 relative, plus the
+// accumulation bound, through GELU's slope, plus the hardware tanh's error).
+static void lt_residual_check(SamxDevice dev, const float *x, const float *w, const float *res, int gelu) {
   SamxCtx ctx;
   samx_test_ctx(&ctx, dev);
   uint16_t *hx = malloc(2 * M * IN), *hw = malloc(2 * OUT * IN), *hd = malloc(2 * M * OUT), bias16[OUT];
@@ -143,7 +155,7 @@ static void lt_residual_check(SamxDevice dev, const float *x, const float *w, co
   SamxTensor *ws = samx_new(&ctx, SAMX_U8, SHAPE(1 << 16));
   samx_tensor_write(tx, hx), samx_tensor_write(tw, hw), samx_tensor_write(td, hd), samx_tensor_write(tb, bias16);
   samx_cuda_linalg_gemm_bf16(M, OUT, IN, 0, 1, 0.5f, tx->data, tw->data, 1.0f, td->data, td->data, 1, tb->data,
-                             ws->data, 1 << 16);
+                             gelu, ws->data, 1 << 16);
   uint16_t *got = malloc(2 * M * OUT);
   samx_tensor_read(td, got);
   double wst = 0;
@@ -155,11 +167,13 @@ static void lt_residual_check(SamxDevice dev, const float *x, const float *w, co
         acc += p, mag += fabs(p);
       }
       double c = samx_bf16_to_f32(hd[m * OUT + o]), bb = samx_bf16_to_f32(bias16[o]);
-      double v = 0.5 * acc + c + bb;
-      double tol = fabs(v) / 256 + 2 * IN * 6e-8 * (0.5 * mag + fabs(c) + fabs(bb)) + 1e-30;
-      wst = fmax(wst, fabs(samx_bf16_to_f32(got[m * OUT + o]) - v) / tol);
+      double v = 0.5 * acc + c + bb, want = gelu ? gelu_tanh_d(v) : v;
+      double tol = fabs(want) / 256 + (gelu ? GELU_SLOPE : 1.0) * 2 * IN * 6e-8 * (0.5 * mag + fabs(c) + fabs(bb)) +
+                   (gelu ? fabs(v) / 4096 : 0.0) + 1e-30;
+      wst = fmax(wst, fabs(samx_bf16_to_f32(got[m * OUT + o]) - want) / tol);
     }
-  CHECK(wst <= 1, "cuBLASLt bf16 D = 0.5 x w^T + D + bias in place: %.3g of the bound", wst);
+  CHECK(wst <= 1, "cuBLASLt bf16 D = %s(0.5 x w^T + D + bias) in place: %.3g of the bound", gelu ? "GELU" : "",
+        wst);
   free(hx), free(hw), free(hd), free(got);
   samx_ctx_free(&ctx);
 }
@@ -190,21 +204,24 @@ static void bf16_inference_inputs(SamxCtx *ctx, SamxDevice dev, const float *x, 
 }
 
 // samx_linear_bf16 (inference): y written as bf16 by the GEMM equals the bf16-mode linear with the bias
-// rounded to bf16, rounded once: bit for bit on the CPU (the same sums), and on CUDA within one bf16
-// rounding (2^-8 |y|: the two fp32 sums may straddle a rounding boundary) plus the order bound. Only y
-// stays allocated.
-static void linear_bf16_out_check(SamxDevice dev, const float *x, const float *w, const float *b, double order_rel) {
+// rounded to bf16 (then, for samx_linear_bf16_gelu, GELU's tanh form), rounded once: bit for bit on the
+// CPU (the same sums), and on CUDA within one bf16 rounding (2^-8 |y|: the two fp32 sums may straddle a
+// rounding boundary) plus the order bound (through GELU's slope, plus the hardware tanh's error). Only
+// y stays allocated.
+static void linear_bf16_out_check(SamxDevice dev, const float *x, const float *w, const float *b, double order_rel,
+                                  int gelu) {
+  const char *op = gelu ? "linear_bf16_gelu" : "linear_bf16";
   float *ref = reference_bf16_linear(x, w, b);
   SamxCtx ctx;
   SamxTensor *tx, *tw, *tb;
   bf16_inference_inputs(&ctx, dev, x, w, b, &tx, &tw, &tb);
   size_t before = ctx.act.used;
-  SamxTensor *y = samx_linear_bf16(&ctx, tx, tw, tb);
+  SamxTensor *y = (gelu ? samx_linear_bf16_gelu : samx_linear_bf16)(&ctx, tx, tw, tb);
   size_t kept = ctx.act.used - before;
-  CHECK(y->dtype == SAMX_BF16 && y->ndim == 2 && y->shape[0] == M && y->shape[1] == OUT, "linear_bf16: y is %s",
+  CHECK(y->dtype == SAMX_BF16 && y->ndim == 2 && y->shape[0] == M && y->shape[1] == OUT, "%s: y is %s", op,
         samx_dtype_name(y->dtype));
   CHECK(kept <= (samx_nbytes(y) + SAMX_ARENA_ALIGN - 1) / SAMX_ARENA_ALIGN * SAMX_ARENA_ALIGN,
-        "linear_bf16 keeps %zu bytes beyond y", kept);
+        "%s keeps %zu bytes beyond y", op, kept);
   float *got = host_of(samx_cast(&ctx, y, SAMX_F32));
   double wst = 0;
   int exact = 1;
@@ -212,16 +229,40 @@ static void linear_bf16_out_check(SamxDevice dev, const float *x, const float *w
     for (int o = 0; o < OUT; o++) {
       double mag = 0;
       for (int i = 0; i < IN; i++) mag += fabs((double)x[r * IN + i] * w[o * IN + i]);
-      float want = samx_round_bf16(ref[r * OUT + o]), g = got[r * OUT + o];
-      exact &= g == want;
-      double tol = fabs(ref[r * OUT + o]) / 256 + order_rel * mag + 1e-30;
-      wst = fmax(wst, fabs((double)g - ref[r * OUT + o]) / tol);
+      float pre = ref[r * OUT + o], full = gelu ? samx_gelu_tanhf(pre) : pre, g = got[r * OUT + o];
+      exact &= g == samx_round_bf16(full);
+      double tol = fabs(full) / 256 + (gelu ? GELU_SLOPE : 1.0) * order_rel * mag + (gelu ? fabs(pre) / 4096 : 0.0) +
+                   1e-30;
+      wst = fmax(wst, fabs((double)g - full) / tol);
     }
   if (dev.type == SAMX_CPU)
-    CHECK(exact, "linear_bf16 on the CPU is not the reference mode's result rounded once");
+    CHECK(exact, "%s on the CPU is not the reference mode's result rounded once", op);
   else
-    CHECK(wst <= 1, "linear_bf16 on CUDA at %.3g of the bound", wst);
+    CHECK(wst <= 1, "%s on CUDA at %.3g of the bound", op, wst);
   free(ref), free(got);
+  samx_ctx_free(&ctx);
+}
+
+// What the fused layer stands in for: nn.GELU (erf form) of the fp32 linear. The bf16 operands move the
+// pre-activation by <= the bf16 bound (times GELU's slope); the tanh form adds <= 4.8e-4 and the output
+// rounding half an ulp (2^-9 |y|). The pair must also differ, or the check proves nothing.
+static void gelu_semantics_check(const float *x, const float *w, const float *b, const float *y_fp32, double bf16_rel) {
+  SamxCtx ctx;
+  SamxTensor *tx, *tw, *tb;
+  bf16_inference_inputs(&ctx, samx_cpu(), x, w, b, &tx, &tw, &tb);
+  float *got = host_of(samx_cast(&ctx, samx_linear_bf16_gelu(&ctx, tx, tw, tb), SAMX_F32));
+  double wst = 0, moved = 0;
+  for (int r = 0; r < M; r++)
+    for (int o = 0; o < OUT; o++) {
+      double mag = fabs(b[o]);
+      for (int i = 0; i < IN; i++) mag += fabs((double)x[r * IN + i] * w[o * IN + i]);
+      double want = samx_act_fwd(SAMX_ACT_GELU, y_fp32[r * OUT + o]), g = got[r * OUT + o];
+      double tol = GELU_SLOPE * (bf16_rel * mag + fabs(b[o]) / 256) + GELU_TANH_VS_ERF + fabs(want) / 512;
+      wst = fmax(wst, fabs(g - want) / tol), moved = fmax(moved, fabs(g - want));
+    }
+  CHECK(wst <= 1 && moved > 1e-4, "linear_bf16_gelu vs GELU(fp32 linear): %.3g of the bound (largest change %.3g)",
+        wst, moved);
+  free(got);
   samx_ctx_free(&ctx);
 }
 
@@ -277,10 +318,12 @@ int main(int argc, char **argv) {
   LinearRun f32 = run_linear(cpu, SAMX_PRECISION_FP32, x, w, b, gy);
   LinearRun ref16 = run_linear(cpu, SAMX_PRECISION_BF16, x, w, b, gy);
   double bf16_rel = 1.0 / 256 + IN * 6e-8, order_rel = 2 * IN * 6e-8 + 1e-7;
-  linear_bf16_out_check(dev, x, w, b, order_rel);
+  linear_bf16_out_check(dev, x, w, b, order_rel, 0);
+  linear_bf16_out_check(dev, x, w, b, order_rel, 1);
   linear_bf16_residual_check(dev, x, w, b, gy, order_rel);
   if (dev.type == SAMX_CPU) {
     compare("CPU bf16 reference mode vs fp32", &ref16, &f32, x, w, gy, bf16_rel);
+    gelu_semantics_check(x, w, b, f32.y, bf16_rel);
     CHECK(max_abs_diff(ref16.y, f32.y, M * OUT) > 1e-4, "the bf16 mode rounds (differs from fp32 by %g)",
           max_abs_diff(ref16.y, f32.y, M * OUT));
   } else {
@@ -295,7 +338,8 @@ int main(int argc, char **argv) {
     LinearRun gf = run_linear(dev, SAMX_PRECISION_FP32, x, w, b, gy);
     compare("CUDA fp32 vs CPU fp32", &gf, &f32, x, w, gy, order_rel);
     free_run(&g16), free_run(&g32), free_run(&gf);
-    lt_residual_check(dev, x, w, gy);
+    lt_residual_check(dev, x, w, gy, 0);
+    lt_residual_check(dev, x, w, gy, 1);
     // Inference: the bf16 copies and cuBLASLt's workspace are handed back, only y stays allocated.
     SamxCtx ctx;
     samx_test_ctx(&ctx, dev);
