@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
@@ -17,18 +18,48 @@ void samx_arena_init(SamxArena *a, const char *name, SamxDevice device, size_t b
 void samx_arena_free(SamxArena *a) {
   samx_dev_free(a->device, a->base);
   samx_dev_free(samx_cpu(), a->meta);
+  free(a->log);
   memset(a, 0, sizeof *a);
 }
 
-void *samx_arena_alloc(SamxArena *a, size_t bytes) {
+void samx_arena_claim(SamxArena *a, size_t start, size_t bytes, int tag) {
+  const size_t top = a->log_len ? a->log[a->log_len - 1].start + a->log[a->log_len - 1].bytes : 0;
+  SAMX_ASSERT(tag >= 0 && tag <= SAMX_ARENA_RAW && start >= top && start + bytes <= a->capacity,
+              "arena '%s': claim of [%zu, %zu) tag %d below its last carving (%zu) or past its end", a->name, start,
+              start + bytes, tag, top);
+  if (a->log_len == a->log_cap) {
+    a->log_cap = a->log_cap ? 2 * a->log_cap : 256;
+    a->log = (SamxArenaRecord *)realloc(a->log, a->log_cap * sizeof *a->log);
+    SAMX_ASSERT(a->log, "out of host memory for arena '%s''s log", a->name);
+  }
+  a->log[a->log_len++] = (SamxArenaRecord){start, bytes, tag};
+  a->live[tag] += bytes;
+  a->used = start + bytes;
+  if (a->used > a->peak) {
+    a->peak = a->used;
+    memcpy(a->at_peak, a->live, sizeof a->live);
+  }
+}
+
+void *samx_arena_alloc_tagged(SamxArena *a, size_t bytes, int tag) {
   size_t start = (a->used + SAMX_ARENA_ALIGN - 1) & ~(size_t)(SAMX_ARENA_ALIGN - 1);
   if (start + bytes > a->capacity)
-    SAMX_DIE("arena '%s' is full: %zu bytes asked, %zu of %zu used (HINT: raise its size; the startup "
-             "memory table shows the peak of a previous run)",
+    SAMX_DIE("arena '%s' is full: %zu bytes asked, %zu of %zu used (HINT: raise its size; the "
+             "memory table after a run's first step shows what a step takes)",
              a->name, bytes, a->used, a->capacity);
-  a->used = start + bytes;
-  if (a->used > a->peak) a->peak = a->used;
+  samx_arena_claim(a, start, bytes, tag);
   return a->base + start;
+}
+
+void *samx_arena_alloc(SamxArena *a, size_t bytes) { return samx_arena_alloc_tagged(a, bytes, SAMX_ARENA_RAW); }
+
+void samx_arena_rewind(SamxArena *a, size_t mark) {
+  SAMX_ASSERT(mark <= a->used, "arena '%s': rewind to %zu past its use %zu", a->name, mark, a->used);
+  while (a->log_len && a->log[a->log_len - 1].start >= mark) {
+    const SamxArenaRecord *r = &a->log[--a->log_len];
+    a->live[r->tag] -= r->bytes;
+  }
+  a->used = mark;
 }
 
 void *samx_arena_meta(SamxArena *a, size_t bytes) {
@@ -41,19 +72,34 @@ void *samx_arena_meta(SamxArena *a, size_t bytes) {
 }
 
 void samx_arena_reset(SamxArena *a) {
-  a->used = 0;
+  samx_arena_rewind(a, 0);
   a->meta_used = 0;
 }
 
+// "F32 640.2, BF16 172.1, raw 32.0" (MiB) for the bytes live at an arena's peak, leaving out tags
+// under 0.05 MiB unless all are; "-" before any.
+static void peak_split(const SamxArena *a, char *out, size_t n) {
+  size_t len = 0, big = 0;
+  out[0] = 0;
+  for (int tag = 0; tag <= SAMX_ARENA_RAW; tag++) big += a->at_peak[tag] >= 52429;
+  for (int tag = 0; tag <= SAMX_ARENA_RAW && len < n; tag++)
+    if (a->at_peak[tag] && (a->at_peak[tag] >= 52429 || !big))
+      len += (size_t)snprintf(out + len, n - len, "%s%s %.1f", len ? ", " : "",
+                              tag == SAMX_ARENA_RAW ? "raw" : samx_dtype_name((SamxDType)tag),
+                              a->at_peak[tag] / 1048576.0);
+  if (!len) snprintf(out, n, "-");
+}
+
 void samx_arena_table(SamxArena *const *arenas, int n, FILE *f) {
-  fprintf(f, "| arena | device | capacity MiB | peak MiB |\n|---|---|---:|---:|\n");
+  fprintf(f, "| arena | device | capacity MiB | peak MiB | at the peak, MiB |\n|---|---|---:|---:|---|\n");
   double total = 0;
   for (int i = 0; i < n; i++) {
-    char dev[32];
+    char dev[32], split[160];
     const SamxArena *a = arenas[i];
-    fprintf(f, "| %s | %s | %.1f | %.1f |\n", a->name, samx_device_str(a->device, dev, sizeof dev),
-            a->capacity / 1048576.0, a->peak / 1048576.0);
+    peak_split(a, split, sizeof split);
+    fprintf(f, "| %s | %s | %.1f | %.1f | %s |\n", a->name, samx_device_str(a->device, dev, sizeof dev),
+            a->capacity / 1048576.0, a->peak / 1048576.0, split);
     total += (double)a->capacity;
   }
-  fprintf(f, "| total | | %.1f | |\n", total / 1048576.0);
+  fprintf(f, "| total | | %.1f | | |\n", total / 1048576.0);
 }

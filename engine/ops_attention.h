@@ -1,5 +1,6 @@
 // defines: samx_attention (multi-head scaled-dot-product attention with SAM's decomposed
-// relative-position bias, fused: the Tq x Tk logits are never stored).
+// relative-position bias, fused: the Tq x Tk logits are never stored), samx_attention_packed_bf16,
+// samx_rel_pos_packed_bf16.
 #ifndef SAMX_OPS_ATTENTION_H
 #define SAMX_OPS_ATTENTION_H
 
@@ -17,5 +18,22 @@
 // to bf16, which is the reference the CUDA path is tested against. Gradients are F32 as always.
 SamxTensor *samx_attention(SamxCtx *ctx, SamxTensor *q, SamxTensor *k, SamxTensor *v, SamxTensor *rel_h,
                            SamxTensor *rel_w, float scale);
+
+// Inference in bf16 precision: samx_attention straight from a qkv projection's output, no head permute
+// on either side. qkv BF16 [B, T, 3 * heads * D] (the order of SAM's reshape(B, T, 3, nH, hd)), rel_h /
+// rel_w F32 [B, heads, T, KH / KW] or NULL -> BF16 [B, T, heads * D] (the heads side by side, as SAM's
+// permute back hands them to the output projection). Bit for bit samx_attention on the permuted q, k,
+// v, permuted back: CUDA's tensor-core kernel reads and writes the rows where they lie; the CPU runs
+// exactly those permutes (the reference). No backward.
+SamxTensor *samx_attention_packed_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_t heads, SamxTensor *rel_h,
+                                       SamxTensor *rel_w, float scale);
+
+// Inference in bf16 precision: SAM's relative-position terms for samx_attention_packed_bf16, from the
+// same qkv [B, h * w, 3 * heads * D] (q read in place) and the blocks' tables rel_pos_h [2h - 1, D],
+// rel_pos_w [2w - 1, D] (F32): rel_h [B, heads, h * w, h] and rel_w [B, heads, h * w, w], F32, as
+// add_decomposed_rel_pos's einsums compute them on the unscaled q (kernels/attention_bf16.h). One pass
+// over q instead of the reference's slice, cast, gathers, permutes and batched products. No backward.
+void samx_rel_pos_packed_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_t heads, int h, int w, SamxTensor *table_h,
+                              SamxTensor *table_w, SamxTensor **rel_h, SamxTensor **rel_w);
 
 #endif

@@ -65,7 +65,7 @@ static void gemm_lt(SamxCtx *ctx, Gemm g, float alpha, const void *a, const void
   void *work = ws ? samx_arena_alloc(&ctx->act, ws) : NULL;
   samx_cuda_linalg_gemm_bf16(g.m, g.n, g.k, g.trans_a, g.trans_b, alpha, (const uint16_t *)a, (const uint16_t *)b,
                              beta, c, c, d_bf16, bias, gelu, work, ws);
-  ctx->act.used = mark;
+  samx_arena_rewind(&ctx->act, mark);
 }
 
 // The family's one GEMM entry point, run where `on` lives in precision p (operands from gemm_operand).
@@ -115,7 +115,7 @@ void samx_gemm_f32(SamxCtx *ctx, const SamxTensor *on, int ta, int tb, int64_t m
   size_t mark = ctx->act.used;  // the operands' copies are dead once the GEMM is queued
   const void *al = raw_operand(ctx, p, on, a, m * k), *bl = raw_operand(ctx, p, on, b, k * n);
   gemm(ctx, p, on, (Gemm){1, m, n, k, ta, tb, 0, 0, 0}, 1.0f, al, bl, beta, c, NULL);
-  ctx->act.used = mark;
+  samx_arena_rewind(&ctx->act, mark);
 }
 
 // Backward of C (+)= alpha op(A) op(B): given gc = dL/dC, adds dL/dA into ga and dL/dB into gb,
@@ -296,7 +296,7 @@ static SamxTensor *linear_op(SamxCtx *ctx, const char *op, SamxTensor *x, SamxTe
   gemm(ctx, p, x, linear_plan(x, w), 1.0f, xl->data, wl->data, 0.0f, samx_f32(y), b ? samx_f32(b) : NULL);
   // Without a backward the bf16 copies are dead once the GEMM is queued (the stream orders any reuse
   // of their memory after it): inference needs no more activation memory than in fp32.
-  if (!records && p == SAMX_PRECISION_BF16) ctx->act.used = mark;
+  if (!records && p == SAMX_PRECISION_BF16) samx_arena_rewind(&ctx->act, mark);
   SamxTensor *h = NULL;
   if (lora_a) {
     int64_t rank = lora_a->ndim == 2 ? lora_a->shape[0] : -1;
@@ -367,7 +367,7 @@ static SamxTensor *linear_bf16_out(SamxCtx *ctx, const char *op, SamxTensor *x, 
   SamxTensor *y = samx_new(ctx, SAMX_BF16, with_last_dim(x, w->shape[0]));
   size_t mark = ctx->act.used;  // the operands' copies are dead once the GEMM is queued
   linear_bf16_gemm(ctx, x, w, b, y, 0.0f, gelu);
-  ctx->act.used = mark;
+  samx_arena_rewind(&ctx->act, mark);
   return y;
 }
 
@@ -394,7 +394,7 @@ SamxTensor *samx_linear_bf16_residual(SamxCtx *ctx, SamxTensor *x, SamxTensor *w
   SAMX_ASSERT(residual->data != x->data, "%s: the residual cannot be the GEMM's own input", op);
   size_t mark = ctx->act.used;
   linear_bf16_gemm(ctx, x, w, b, residual, 1.0f, 0);
-  ctx->act.used = mark;
+  samx_arena_rewind(&ctx->act, mark);
   return residual;
 }
 

@@ -85,8 +85,8 @@ void samx_optim_init(SamxOptim *o, SamxParams *params, SamxOptimConfig cfg) {
   int n_buffers = cfg.kind == SAMX_OPTIM_SGD ? (cfg.momentum != 0) : 2;
   size_t bytes = (size_t)params->n_trainable * sizeof(float);
   samx_arena_init(&o->state, "optimizer", params->device, (size_t)n_buffers * (bytes + SAMX_ARENA_ALIGN), 0);
-  if (n_buffers >= 1) o->m = (float *)samx_arena_alloc(&o->state, bytes);
-  if (n_buffers >= 2) o->v = (float *)samx_arena_alloc(&o->state, bytes);
+  if (n_buffers >= 1) o->m = (float *)samx_arena_alloc_tagged(&o->state, bytes, SAMX_F32);
+  if (n_buffers >= 2) o->v = (float *)samx_arena_alloc_tagged(&o->state, bytes, SAMX_F32);
   if (o->state.capacity) samx_dev_memset0(params->device, o->state.base, o->state.capacity);
   SamxOptimGroup def = {.lr_mult = 1.0, .weight_decay = cfg.weight_decay};
   o->groups[0] = def;

@@ -67,7 +67,7 @@ void samx_params_allocate(SamxParams *p, SamxDevice device) {
   for (int i = 0; i < p->n; i++) {
     SamxTensor *t = p->list[i];
     t->device = device;
-    t->data = samx_arena_alloc(&p->values, samx_nbytes(t));
+    t->data = samx_arena_alloc_tagged(&p->values, samx_nbytes(t), t->dtype);
     if (t->requires_grad) {
       SamxTensor *g = (SamxTensor *)calloc(1, sizeof *g);
       *g = *t;
@@ -80,7 +80,7 @@ void samx_params_allocate(SamxParams *p, SamxDevice device) {
       t->grad = g;
     }
   }
-  p->grads.used = p->grads.peak = goff;
+  if (goff) samx_arena_claim(&p->grads, 0, goff, SAMX_F32);
   p->grad_flat = (float *)p->grads.base;
   samx_dev_memset0(device, p->values.base, vbytes);
   samx_params_zero_grad(p);

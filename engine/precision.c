@@ -40,6 +40,10 @@ void samx_precision_set_default(SamxPrecision p) { default_precision = p; }
 
 SamxPrecision samx_precision_default(void) { return default_precision; }
 
+SamxPrecision samx_precision_on(SamxDevice d) {
+  return d.type == SAMX_CUDA ? samx_precision_default() : SAMX_PRECISION_FP32;
+}
+
 int samx_precision_setup(const char *spec, SamxDevice d) {
   SamxPrecision p;
   if (samx_precision_resolve(spec, d, "--precision", &p) != 0) return -1;

@@ -26,6 +26,8 @@ int samx_precision_resolve(const char *spec, SamxDevice d, const char *what, Sam
 // bit-exact fp32 unless they ask otherwise.
 void samx_precision_set_default(SamxPrecision p);
 SamxPrecision samx_precision_default(void);
+// The precision samx_ctx_init gives a new context on device d (sizes that depend on it use this).
+SamxPrecision samx_precision_on(SamxDevice d);
 
 // The command-line help line shared by every computing command.
 #define SAMX_PRECISION_HELP                                                                              \

@@ -16,7 +16,7 @@ void samx_ctx_init(SamxCtx *ctx, SamxDevice device, size_t act_bytes, int max_no
   ctx->tape.nodes = (SamxNode *)calloc((size_t)max_nodes, sizeof(SamxNode));
   SAMX_ASSERT(ctx->tape.nodes, "out of memory for a tape of %d nodes", max_nodes);
   ctx->recording = 1;
-  ctx->precision = device.type == SAMX_CUDA ? samx_precision_default() : SAMX_PRECISION_FP32;
+  ctx->precision = samx_precision_on(device);
 }
 
 void samx_ctx_free(SamxCtx *ctx) {
@@ -47,9 +47,9 @@ void samx_ctx_release_keep(SamxCtx *ctx, size_t mark, SamxTensor **keep, int n) 
     parked[i] = samx_arena_alloc(&ctx->act, samx_nbytes(keep[i]));
     samx_memcpy(ctx->device, parked[i], ctx->device, keep[i]->data, samx_nbytes(keep[i]));
   }
-  ctx->act.used = mark;
+  samx_arena_rewind(&ctx->act, mark);
   for (int i = 0; i < n; i++) {
-    void *dst = samx_arena_alloc(&ctx->act, samx_nbytes(keep[i]));
+    void *dst = samx_arena_alloc_tagged(&ctx->act, samx_nbytes(keep[i]), keep[i]->dtype);
     samx_memcpy(ctx->device, dst, ctx->device, parked[i], samx_nbytes(keep[i]));
     keep[i]->data = dst;
     keep[i]->base = NULL;
@@ -60,7 +60,7 @@ void samx_ctx_release_keep(SamxCtx *ctx, size_t mark, SamxTensor **keep, int n) 
 void samx_ctx_release(SamxCtx *ctx, size_t mark) {
   SAMX_ASSERT(!ctx->recording, "samx_ctx_release while recording: the tape still needs those tensors");
   SAMX_ASSERT(mark <= ctx->act.used, "samx_ctx_release: mark %zu is past the arena's use %zu", mark, ctx->act.used);
-  ctx->act.used = mark;
+  samx_arena_rewind(&ctx->act, mark);
 }
 
 SamxTensor *samx_ctx_release_to(SamxCtx *ctx, size_t mark, SamxTensor *keep) {
@@ -81,7 +81,8 @@ SamxTensor *samx_ctx_release_to(SamxCtx *ctx, size_t mark, SamxTensor *keep) {
   }
   keep->data = dst;
   keep->base = NULL;  // the view's base (if any) is released; the kept tensor now owns its bytes
-  ctx->act.used = start + bytes;
+  samx_arena_rewind(&ctx->act, start);
+  samx_arena_claim(&ctx->act, start, bytes, keep->dtype);
   return keep;
 }
 

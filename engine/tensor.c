@@ -52,7 +52,7 @@ static SamxTensor *header(SamxArena *a, SamxDType dt, SamxShape s) {
 
 SamxTensor *samx_tensor_new(SamxArena *a, SamxDType dt, SamxShape s) {
   SamxTensor *t = header(a, dt, s);
-  t->data = samx_arena_alloc(a, samx_nbytes(t));
+  t->data = samx_arena_alloc_tagged(a, samx_nbytes(t), dt);
   return t;
 }
 

@@ -80,7 +80,8 @@ SamxInferer *samx_inferer_new(SamModel *m, const SamxInferOpts *o, int max_h, in
   if (r->chunk > 256) r->chunk = 256;  // more buys no speed and costs host staging memory
   int64_t g = sam_embed_grid(c);
   size_t emb = (size_t)o->max_batch * c->out_chans * g * g * 4;
-  samx_ctx_init(&r->enc, m->device, sam_encoder_arena_bytes(c, o->max_batch), 4096 + 512 * c->enc_depth);
+  samx_ctx_init(&r->enc, m->device, sam_encoder_arena_bytes(c, o->max_batch, samx_precision_on(m->device)),
+                4096 + 512 * c->enc_depth);
   samx_ctx_init(&r->dec, m->device, 2 * emb + (size_t)r->chunk * per_prompt + (64 << 20), 16384);
   samx_ctx_set_recording(&r->enc, 0);
   samx_ctx_set_recording(&r->dec, 0);
@@ -105,7 +106,8 @@ static SamxInferer *new_p2sam(SamMethodModel *mm, const SamxInferOpts *o, int ma
   r->o.n_masks = (int)nsnap * r->o.p2sam_samples;
   r->side = (int)S, r->max_m = r->o.n_masks, r->chunk = o->max_batch;
   size_t per_image = prompt_bytes(c, P2SAM_MASKS, max_h, max_w) + (size_t)(24 * S * S * 4 * 8) + ((size_t)96 << 20);
-  samx_ctx_init(&r->enc, mm->sam.device, sam_encoder_arena_bytes(c, o->max_batch), 4096 + 512 * c->enc_depth);
+  samx_ctx_init(&r->enc, mm->sam.device, sam_encoder_arena_bytes(c, o->max_batch, samx_precision_on(mm->sam.device)),
+                4096 + 512 * c->enc_depth);
   samx_ctx_init(&r->dec, mm->sam.device, (size_t)o->max_batch * per_image + ((size_t)64 << 20), 16384);
   samx_ctx_set_recording(&r->enc, 0);
   samx_ctx_set_recording(&r->dec, 0);

@@ -9,15 +9,78 @@
 #ifndef SAMX_KERNELS_ATTENTION_BF16_H
 #define SAMX_KERNELS_ATTENTION_BF16_H
 
+#include "../engine/dtype.h"
 #include "attention.h"
 
 // Whether the tensor-core kernels take head dim D.
 SAMX_HD int samx_attention_bf16_head_dim_ok(int64_t D) { return D == 16 || D == 32 || D == 64 || D == 128; }
 
+// Where the rows of a [B, H, T, D] operand lie: element (b, h, t, c) at b * batch + h * head + t * row + c.
+typedef struct {
+  int64_t batch, head, row;
+} SamxAttnStrides;
+
+// The strides of q, k, v and out in one forward call.
+typedef struct {
+  SamxAttnStrides q, k, v, out;
+} SamxAttnLayout;
+
+// Contiguous [B, H, T, D] operands (q and out over Tq rows, k and v over Tk).
+SAMX_HD SamxAttnLayout samx_attn_layout_contiguous(SamxAttnDims d) {
+  SamxAttnStrides q = {d.H * d.Tq * d.D, d.Tq * d.D, d.D}, k = {d.H * d.Tk * d.D, d.Tk * d.D, d.D};
+  SamxAttnLayout l = {q, k, k, q};
+  return l;
+}
+
+// q, k and v read straight from a qkv projection's output [B, T, 3, H, D] (T = Tq = Tk: SAM's
+// reshape(B, T, 3, nH, -1) before its permute), out written as [B, T, H, D] (the layout SAM's permute
+// back gives the output projection): no head permute on either side. q, k and v are then the
+// projection's pointer plus 0, H D and 2 H D.
+SAMX_HD SamxAttnLayout samx_attn_layout_packed(SamxAttnDims d) {
+  SamxAttnStrides in = {d.Tq * 3 * d.H * d.D, d.D, 3 * d.H * d.D}, out = {d.Tq * d.H * d.D, d.D, d.H * d.D};
+  SamxAttnLayout l = {in, in, in, out};
+  return l;
+}
+
 // Forward: out [B,H,Tq,D] (bf16), lse [B,H,Tq] (fp32, may be NULL).
 SAMX_EXTERN_C void samx_cuda_attention_bf16_fwd(SamxAttnDims d, const uint16_t *q, const uint16_t *k,
                                                 const uint16_t *v, const float *rel_h, const float *rel_w,
                                                 uint16_t *out, float *lse);
+// The same with q, k, v and out where `lay` puts them (rel_h, rel_w and lse stay contiguous).
+SAMX_EXTERN_C void samx_cuda_attention_bf16_fwd_layout(SamxAttnDims d, SamxAttnLayout lay, const uint16_t *q,
+                                                       const uint16_t *k, const uint16_t *v, const float *rel_h,
+                                                       const float *rel_w, uint16_t *out, float *lse);
+// SAM's decomposed relative-position terms (add_decomposed_rel_pos's einsums) for q read in place from
+// a qkv projection's output [B, T, 3, H, D] of an h x w token grid (T = h w, token t at row t / w,
+// column t % w), with the tables Rh [2h - 1, D] and Rw [2w - 1, D] (get_rel_pos for equal q and k
+// sizes: R[i, j] = table[i - j + n - 1]):
+//   rel_h[b, n, t, ky] = <q[b, t, n], Rh[y - ky + h - 1]>     rel_w[b, n, t, kx] = <q[b, t, n], Rw[x - kx + w - 1]>
+// rel_h [B, H, T, h] and rel_w [B, H, T, w], fp32; q's bf16 values widened exactly, the D products
+// summed in fp32 in order (the same sum on both backends, up to the contraction of multiply-adds).
+SAMX_HD float samx_rel_pos_dot(const uint16_t *q, const float *table_row, int D) {
+  float s = 0.0f;
+  for (int c = 0; c < D; c++) s += samx_bf16_to_f32(q[c]) * table_row[c];
+  return s;
+}
+
+// Output element e of the terms (rel_h's B H T h values, then rel_w's B H T w) for q rows qkv and the
+// tables: which q row and which table row it multiplies.
+SAMX_HD float samx_rel_pos_term(const uint16_t *qkv, const float *table_h, const float *table_w, int64_t B, int64_t H,
+                                int h, int w, int D, int64_t e) {
+  const int64_t T = (int64_t)h * w, n_h = B * H * T * h;
+  const int along_h = e < n_h, K = along_h ? h : w;
+  const int64_t i = along_h ? e : e - n_h, row = i / K, k = i % K;  // row = (b * H + head) * T + t
+  const int64_t t = row % T, bh = row / T, b = bh / H, head = bh % H;
+  const uint16_t *q = qkv + ((b * T + t) * 3 * H + head) * D;
+  const float *r = along_h ? table_h + (t / w - k + h - 1) * D : table_w + (t % w - k + w - 1) * D;
+  return samx_rel_pos_dot(q, r, D);
+}
+
+SAMX_EXTERN_C void samx_cpu_rel_pos_packed(const uint16_t *qkv, const float *table_h, const float *table_w, int64_t B,
+                                           int64_t H, int h, int w, int D, float *rel_h, float *rel_w);
+SAMX_EXTERN_C void samx_cuda_rel_pos_packed(const uint16_t *qkv, const float *table_h, const float *table_w, int64_t B,
+                                            int64_t H, int h, int w, int D, float *rel_h, float *rel_w);
+
 // Backward (FlashAttention-2 order, logits recomputed from lse): adds into dq, dk, dv, drel_h, drel_w
 // (fp32; any may be NULL). delta: [B,H,Tq] fp32 device scratch.
 SAMX_EXTERN_C void samx_cuda_attention_bf16_bwd(SamxAttnDims d, const uint16_t *q, const uint16_t *k,

@@ -177,7 +177,8 @@ static int embed_rows(SamModel *m, P2Embed *p2, SamxDataset *ds, const int64_t *
   size_t hw = (size_t)h * (size_t)wd;
   uint8_t *raw = (uint8_t *)malloc(hw * 3), *rgb = (uint8_t *)malloc(hw * 3);
   SamxCtx ctx;
-  samx_ctx_init(&ctx, m->device, sam_encoder_arena_bytes(c, batch), 4096 + 512 * c->enc_depth);
+  samx_ctx_init(&ctx, m->device, sam_encoder_arena_bytes(c, batch, samx_precision_on(m->device)),
+                4096 + 512 * c->enc_depth);
   samx_ctx_set_recording(&ctx, 0);
   int64_t g = sam_embed_grid(c), per = (int64_t)c->out_chans * g * g;
   int W = d->world, me = d->rank;

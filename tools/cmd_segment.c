@@ -255,7 +255,8 @@ static void run_sam(SamModel *m, const SegmentArgs *a, const uint8_t *rgb, int h
   int g = sam_embed_grid(c);
   double t0 = now_ms();
   SamxCtx enc;
-  samx_ctx_init(&enc, m->device, sam_encoder_arena_bytes(c, 1), 4096 + 512 * c->enc_depth);
+  samx_ctx_init(&enc, m->device, sam_encoder_arena_bytes(c, 1, samx_precision_on(m->device)),
+                4096 + 512 * c->enc_depth);
   samx_ctx_set_recording(&enc, 0);
   SamImageInfo info;
   SamxTensor *emb_enc = sam_encode(&enc, m, sam_preprocess(&enc, m, rgb, h, w, &info));

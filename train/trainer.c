@@ -1052,6 +1052,21 @@ static int setup(Trainer *t) {
   return rc;
 }
 
+// The arenas (capacity, high-water mark and what it held by dtype): at the start, and after the first
+// step, whose activation peak (forward, backward and update; in bf16 with the GEMMs' bf16 operand
+// copies) is what every step takes.
+static void print_memory(Trainer *t) {
+  if (t->opts->quiet || t->rank != 0) return;
+  SamxParams *p = &t->mm.sam.params;
+  SamxArena *arenas[4] = {&p->values, &p->grads, &t->opt.state, &t->ctx.act};
+  if (t->step > t->step_at_start) {
+    if (t->bar) fprintf(stderr, "\r\033[K");
+    printf("memory after the first step:\n");
+  }
+  samx_arena_table(arenas, 4, stdout);
+  fflush(stdout);
+}
+
 static void print_summary(Trainer *t) {
   if (t->opts->quiet) return;
   const SamxTrainConfig *c = t->cfg;
@@ -1066,11 +1081,9 @@ static void print_summary(Trainer *t) {
          (long long)t->total_steps);
   printf("run directory %s; encoder %s; GEMMs in %s\n", c->dir,
          c->embeddings[0] ? "from the embedding cache" : c->train_encoder ? "trained" : "frozen (run on the fly)",
-         samx_precision_name(t->dev.type == SAMX_CUDA ? samx_precision_default() : SAMX_PRECISION_FP32));
+         samx_precision_name(samx_precision_on(t->dev)));
   // Every byte the run will use is allocated here; nothing is allocated inside a step.
-  SamxArena *arenas[4] = {(SamxArena *)&p->values, (SamxArena *)&p->grads, &t->opt.state, &t->ctx.act};
-  samx_arena_table(arenas, 4, stdout);
-  fflush(stdout);
+  print_memory(t);
 }
 
 static void teardown(Trainer *t) {
@@ -1204,6 +1217,7 @@ static int loop(Trainer *t) {
       t->bad_in_row = 0;
     }
     log_step(t, &r);
+    if (t->step == t->step_at_start + 1) print_memory(t);
     if (p2sam_snapshot(t) != 0) return SAMX_TRAIN_EXIT_ERROR;
     if (t->bad_in_row >= c->max_bad_steps) {
       samx_fail("%lld non-finite steps in a row (train.max_bad_steps), the last at step %lld: stopping without a "

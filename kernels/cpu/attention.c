@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../attention.h"
+#include "../attention_bf16.h"
 #include "simd.h"
 #include "small_gemm.h"
 
@@ -231,4 +232,17 @@ void samx_cpu_attention_bwd(SamxAttnDims d, const float *q, const float *k, cons
                   at_mut(drel_h, bh * Tq * KH), at_mut(drel_w, bh * Tq * KW), p, p + QB * Tk);
   }
   openblas_set_num_threads(blas_threads);
+}
+
+void samx_cpu_rel_pos_packed(const uint16_t *qkv, const float *table_h, const float *table_w, int64_t B, int64_t H,
+                             int h, int w, int D, float *rel_h, float *rel_w) {
+  const int64_t T = (int64_t)h * w, n_h = B * H * T * h, n = n_h + B * H * T * w;
+#pragma omp parallel for schedule(static)
+  for (int64_t e = 0; e < n; e++) {
+    const float v = samx_rel_pos_term(qkv, table_h, table_w, B, H, h, w, D, e);
+    if (e < n_h)
+      rel_h[e] = v;
+    else
+      rel_w[e - n_h] = v;
+  }
 }

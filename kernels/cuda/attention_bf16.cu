@@ -56,12 +56,19 @@ __device__ __forceinline__ char *smem_base() {
   return (char *)(((uintptr_t)smem + 31) & ~(uintptr_t)31);
 }
 
-// Rows r0 .. r0+n-1 of a [T, D] bf16 matrix into shared memory (stride ld); zeros past T.
-__device__ void load_rows(bf16 *dst, int ld, const bf16 *src, int r0, int n, int T, int D) {
+// Rows r0 .. r0+n-1 of a [T, D] bf16 matrix whose rows lie `step` elements apart (D when contiguous)
+// into shared memory (stride ld); zeros past T.
+__device__ void load_rows(bf16 *dst, int ld, const bf16 *src, int r0, int n, int T, int D, int64_t step) {
   for (int t = threadIdx.x; t < n * D; t += blockDim.x) {
     int r = t / D, c = t % D;
-    dst[r * ld + c] = r0 + r < T ? src[(int64_t)(r0 + r) * D + c] : __float2bfloat16(0.0f);
+    dst[r * ld + c] = r0 + r < T ? src[(int64_t)(r0 + r) * step + c] : __float2bfloat16(0.0f);
   }
+}
+
+// The first element of head bh's [T, D] rows in an operand laid out as `s` says.
+template <class T>
+__device__ __forceinline__ T *head_base(T *p, const SamxAttnStrides &s, int64_t bh, int64_t H) {
+  return p + (bh / H) * s.batch + (bh % H) * s.head;
 }
 
 // The same from fp32 (dout), rounded to bf16 for the tensor cores.
@@ -138,8 +145,8 @@ __device__ void load_frags(FragA (&a)[D / 16], const bf16 *rows) {
 // ---- forward: one block per (head, 64 query rows); online softmax over key tiles ----
 template <int D>
 __global__ void __launch_bounds__(WARPS * 32)
-    attn_bf16_fwd_kernel(SamxAttnDims d, const bf16 *q, const bf16 *k, const bf16 *v, const float *rel_h,
-                         const float *rel_w, bf16 *out, float *lse) {
+    attn_bf16_fwd_kernel(SamxAttnDims d, SamxAttnLayout lay, const bf16 *q, const bf16 *k, const bf16 *v,
+                         const float *rel_h, const float *rel_w, bf16 *out, float *lse) {
   typedef Smem<D> L;
   char *base = smem_base();
   bf16 *qs = (bf16 *)base, *ks = (bf16 *)(base + L::HT), *vs = (bf16 *)(base + 2 * L::HT);
@@ -150,13 +157,14 @@ __global__ void __launch_bounds__(WARPS * 32)
   float *rb = (float *)(base + 3 * L::HT + L::ST + L::PT + L::OT) + warp * 16 * (d.KH + d.KW);
   const int Tq = (int)d.Tq, Tk = (int)d.Tk, i0 = blockIdx.y * ROWS, i = i0 + warp * 16 + r;
   const int64_t bh = blockIdx.x;
-  q += bh * Tq * D, k += bh * Tk * D, v += bh * Tk * D, out += bh * Tq * D;
+  q = head_base(q, lay.q, bh, d.H), k = head_base(k, lay.k, bh, d.H), v = head_base(v, lay.v, bh, d.H);
+  out = head_base(out, lay.out, bh, d.H);
   if (rel_h) rel_h += bh * Tq * d.KH, rel_w += bh * Tq * d.KW;
   if (lse) lse += bh * Tq;
   const float *rh = rel_h ? rb + r * (d.KH + d.KW) : nullptr, *rw = rel_h ? rh + d.KH : nullptr;
 
   if (rel_h) stage_bias(rb, d, rel_h, rel_w, i0 + warp * 16);
-  load_rows(qs, L::LDH, q, i0, ROWS, Tq, D);
+  load_rows(qs, L::LDH, q, i0, ROWS, Tq, D, lay.q.row);
   __syncthreads();
   FragA qa[D / 16];
   load_frags<D>(qa, qs + warp * 16 * L::LDH);
@@ -164,8 +172,8 @@ __global__ void __launch_bounds__(WARPS * 32)
   float m = -INFINITY, l = 0.0f;
   for (int j0 = 0; j0 < Tk; j0 += TILE) {
     __syncthreads();  // the previous tiles are consumed
-    load_rows(ks, L::LDH, k, j0, TILE, Tk, D);
-    load_rows(vs, L::LDH, v, j0, TILE, Tk, D);
+    load_rows(ks, L::LDH, k, j0, TILE, Tk, D, lay.k.row);
+    load_rows(vs, L::LDH, v, j0, TILE, Tk, D, lay.v.row);
     __syncthreads();
     scores<D>(ss, qa, ks);
     __syncwarp();
@@ -203,7 +211,7 @@ __global__ void __launch_bounds__(WARPS * 32)
   __syncwarp();
   if (i < Tq) {
     for (int c = half * D / 2; c < (half + 1) * D / 2; c++)
-      out[(int64_t)i * D + c] = __float2bfloat16(os[r * L::LDO + c] / l);
+      out[(int64_t)i * lay.out.row + c] = __float2bfloat16(os[r * L::LDO + c] / l);
     if (lse && half == 0) lse[i] = samx_attn_lse(m, l);
   }
 }
@@ -255,8 +263,8 @@ __global__ void __launch_bounds__(WARPS * 32)
   q += bh * Tq * D, k += bh * Tk * D, v += bh * Tk * D, dout += bh * Tq * D, lse += bh * Tq, delta += bh * Tq;
   if (rel_h) rel_h += bh * Tq * d.KH, rel_w += bh * Tq * d.KW;
 
-  load_rows(ks, L::LDH, k, j0, ROWS, Tk, D);
-  load_rows(vs, L::LDH, v, j0, ROWS, Tk, D);
+  load_rows(ks, L::LDH, k, j0, ROWS, Tk, D, D);
+  load_rows(vs, L::LDH, v, j0, ROWS, Tk, D, D);
   __syncthreads();
   FragA ka[D / 16], va[D / 16];
   load_frags<D>(ka, ks + warp * 16 * L::LDH);
@@ -266,7 +274,7 @@ __global__ void __launch_bounds__(WARPS * 32)
   const int c0 = half * TILE / 2;
   for (int i0 = 0; i0 < Tq; i0 += TILE) {
     __syncthreads();
-    load_rows(qs, L::LDH, q, i0, TILE, Tq, D);
+    load_rows(qs, L::LDH, q, i0, TILE, Tq, D, D);
     load_rows_f32(dos, L::LDH, dout, i0, TILE, Tq, D);
     load_vec(lses, lse, i0, TILE, Tq, 0.0f);
     load_vec(deltas, delta, i0, TILE, Tq, 0.0f);
@@ -323,7 +331,7 @@ __global__ void __launch_bounds__(WARPS * 32)
 
   const float *rh = rel_h ? rb + r * (KH + KW) : nullptr, *rw = rel_h ? rh + KH : nullptr;
   if (rel_h) stage_bias(rb, d, rel_h, rel_w, i0 + warp * 16);
-  load_rows(qs, L::LDH, q, i0, ROWS, Tq, D);
+  load_rows(qs, L::LDH, q, i0, ROWS, Tq, D, D);
   load_rows_f32(dos, L::LDH, dout, i0, ROWS, Tq, D);
   if (rel_grad)
     for (int t = lane; t < 16 * (KH + KW); t += 32) rg[t] = 0.0f;
@@ -337,8 +345,8 @@ __global__ void __launch_bounds__(WARPS * 32)
   const int c0 = half * TILE / 2;
   for (int j0 = 0; j0 < Tk; j0 += TILE) {
     __syncthreads();
-    load_rows(ks, L::LDH, k, j0, TILE, Tk, D);
-    load_rows(vs, L::LDH, v, j0, TILE, Tk, D);
+    load_rows(ks, L::LDH, k, j0, TILE, Tk, D, D);
+    load_rows(vs, L::LDH, v, j0, TILE, Tk, D, D);
     __syncthreads();
     scores<D>(ss, qa, ks);
     __syncwarp();
@@ -377,6 +385,21 @@ __global__ void __launch_bounds__(WARPS * 32)
   }
 }
 
+// ---- relative-position terms: one thread per output element (the D-wide q row is shared by the
+// h + w threads next to each other, so it is read once from memory) ----
+
+__global__ void rel_pos_packed_kernel(const uint16_t *qkv, const float *table_h, const float *table_w, int64_t B,
+                                      int64_t H, int h, int w, int D, float *rel_h, float *rel_w) {
+  const int64_t T = (int64_t)h * w, n_h = B * H * T * h, n = n_h + B * H * T * w;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
+    const float v = samx_rel_pos_term(qkv, table_h, table_w, B, H, h, w, D, e);
+    if (e < n_h)
+      rel_h[e] = v;
+    else
+      rel_w[e - n_h] = v;
+  }
+}
+
 // ---- launchers ----
 
 dim3 grid_of(const SamxAttnDims &d, int64_t rows) {
@@ -388,13 +411,13 @@ dim3 grid_of(const SamxAttnDims &d, int64_t rows) {
 }
 
 template <int D>
-void launch_fwd(SamxAttnDims d, const bf16 *q, const bf16 *k, const bf16 *v, const float *rel_h, const float *rel_w,
-                bf16 *out, float *lse) {
+void launch_fwd(SamxAttnDims d, SamxAttnLayout lay, const bf16 *q, const bf16 *k, const bf16 *v, const float *rel_h,
+                const float *rel_w, bf16 *out, float *lse) {
   typedef Smem<D> L;
   const size_t bias = rel_h ? (size_t)WARPS * 16 * (d.KH + d.KW) * sizeof(float) : 0;
   const size_t smem = 3 * L::HT + L::ST + L::PT + L::OT + bias + 32;
   samx_cuda_set_smem(attn_bf16_fwd_kernel<D>, smem, "attention (bf16) forward");
-  SAMX_LAUNCH(attn_bf16_fwd_kernel<D>, grid_of(d, d.Tq), WARPS * 32, smem)(d, q, k, v, rel_h, rel_w, out, lse);
+  SAMX_LAUNCH(attn_bf16_fwd_kernel<D>, grid_of(d, d.Tq), WARPS * 32, smem)(d, lay, q, k, v, rel_h, rel_w, out, lse);
   CUDA_LAUNCH_CHECK();
 }
 
@@ -436,13 +459,20 @@ void check_dims(const SamxAttnDims &d) {
     default: call(128); break;        \
   }
 
-extern "C" void samx_cuda_attention_bf16_fwd(SamxAttnDims d, const uint16_t *q, const uint16_t *k, const uint16_t *v,
-                                             const float *rel_h, const float *rel_w, uint16_t *out, float *lse) {
+extern "C" void samx_cuda_attention_bf16_fwd_layout(SamxAttnDims d, SamxAttnLayout lay, const uint16_t *q,
+                                                    const uint16_t *k, const uint16_t *v, const float *rel_h,
+                                                    const float *rel_w, uint16_t *out, float *lse) {
   if (d.B * d.H * d.Tq == 0 || d.Tk == 0) return;
   check_dims(d);
-#define FWD(D_) launch_fwd<D_>(d, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, rel_h, rel_w, (bf16 *)out, lse)
+#define FWD(D_) \
+  launch_fwd<D_>(d, lay, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, rel_h, rel_w, (bf16 *)out, lse)
   SAMX_BF16_DISPATCH(d.D, FWD)
 #undef FWD
+}
+
+extern "C" void samx_cuda_attention_bf16_fwd(SamxAttnDims d, const uint16_t *q, const uint16_t *k, const uint16_t *v,
+                                             const float *rel_h, const float *rel_w, uint16_t *out, float *lse) {
+  samx_cuda_attention_bf16_fwd_layout(d, samx_attn_layout_contiguous(d), q, k, v, rel_h, rel_w, out, lse);
 }
 
 extern "C" void samx_cuda_attention_bf16_bwd(SamxAttnDims d, const uint16_t *q, const uint16_t *k, const uint16_t *v,
@@ -460,4 +490,13 @@ extern "C" void samx_cuda_attention_bf16_bwd(SamxAttnDims d, const uint16_t *q, 
                  drel_h, drel_w)
   SAMX_BF16_DISPATCH(d.D, BWD)
 #undef BWD
+}
+
+extern "C" void samx_cuda_rel_pos_packed(const uint16_t *qkv, const float *table_h, const float *table_w, int64_t B,
+                                         int64_t H, int h, int w, int D, float *rel_h, float *rel_w) {
+  const int64_t n = B * H * (int64_t)h * w * (h + w);
+  if (n == 0) return;
+  SAMX_LAUNCH(rel_pos_packed_kernel, samx_grid_1d((size_t)n, 256), 256, 0)(qkv, table_h, table_w, B, H, h, w, D, rel_h,
+                                                                          rel_w);
+  CUDA_LAUNCH_CHECK();
 }

@@ -101,9 +101,10 @@ SamxTensor *sam_decoder_mlp(SamxCtx *ctx, const SamModel *m, SamxTensor *x, cons
 SamxTensor *sam_decoder_masks(SamxCtx *ctx, const SamModel *m, SamxTensor *queries, int first, int n,
                               const char *prefix, SamxTensor *up);
 
-// Activation arena bytes for inference (recording off): the encoder on `batch` images, and the
-// decoder plus postprocessing of one prompt set for an h x w original (sam_memory.c).
-size_t sam_encoder_arena_bytes(const SamConfig *c, int batch);
+// Activation arena bytes for inference (recording off): the encoder on `batch` images in precision p
+// (the context's: samx_precision_on(device)), and the decoder plus postprocessing of one prompt set
+// for an h x w original (sam_memory.c).
+size_t sam_encoder_arena_bytes(const SamConfig *c, int batch, SamxPrecision p);
 size_t sam_decoder_arena_bytes(const SamConfig *c, int h, int w);
 
 // FLOPs (2 x MACs) of one image through the encoder, and of one prompt set through the decoder.

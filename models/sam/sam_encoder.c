@@ -64,6 +64,25 @@ static void rel_pos_terms(SamxCtx *ctx, const SamModel *m, int blk, SamxTensor *
   *rel_w = samx_reshape(ctx, SAM_PERMUTE(ctx, tw, 1, 2, 0, 3), SHAPE(b, nh, (int64_t)h * w, w));
 }
 
+// bf16 inference without an adapter: the attention reads q, k and v where the qkv GEMM wrote them
+// ([b, h*w, 3, nH, hd]) and writes its output as the projection reads it ([b, h*w, nH, hd]), so the
+// reference's head permutes and q/k/v slices (105 MB of traffic per ViT-B window block; estimated) do
+// not exist; the relative-position terms come from one kernel reading q in place too (the reference's
+// slice, cast, permutes and batched products: about 100 MB more). q enters them as bf16 widened
+// exactly (PyTorch's autocast gives its einsums the same bf16 q).
+static SamxTensor *packed_attention(SamxCtx *ctx, const SamModel *m, int blk, SamxTensor *x, const char *qkv_name) {
+  const SamConfig *c = &m->cfg;
+  int64_t b = x->shape[0], h = x->shape[1], w = x->shape[2], D = c->enc_dim, nh = c->enc_heads, hd = D / nh;
+  SamxTensor *qkv = samx_reshape(ctx, sam_linear_to(ctx, m, x, qkv_name, SAMX_BF16), SHAPE(b, h * w, 3 * D));
+  SamxTensor *rel_h = NULL, *rel_w = NULL;
+  if (c->rel_pos)
+    samx_rel_pos_packed_bf16(ctx, qkv, nh, (int)h, (int)w,
+                             sam_param(m, "image_encoder.blocks.%d.attn.rel_pos_h", blk),
+                             sam_param(m, "image_encoder.blocks.%d.attn.rel_pos_w", blk), &rel_h, &rel_w);
+  SamxTensor *o = samx_attention_packed_bf16(ctx, qkv, nh, rel_h, rel_w, 1.0f / sqrtf((float)hd));
+  return samx_reshape(ctx, o, SHAPE(b, h, w, D));
+}
+
 // ref: Attention.forward (image_encoder.py) up to its output projection, which the caller applies
 // (encoder_block). x [b, h, w, D] -> [b, h, w, D].
 static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, SamxTensor *x) {
@@ -73,10 +92,11 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
   snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.qkv", blk);
   SamxTensor *const *lora = m->lora[blk];
   SamxTensor *proj;
-  // bf16: the qkv GEMM writes bf16 itself and the tensor-core attention takes q, k, v as they are
-  // (head dims it takes; others stay F32); its bf16 output goes through the head permute into the
-  // projection's bf16 GEMM as it is.
+  // bf16 (head dims the tensor-core kernel takes; others stay F32): without an adapter the attention
+  // reads the qkv GEMM's bf16 rows in place (packed_attention); with LoRA's f32 qkv, q, k and v are
+  // cast to bf16 after the head permute and the bf16 output goes through the permute back.
   SamxDType at = samx_attention_bf16_head_dim_ok(hd) ? act_dtype(ctx) : SAMX_F32;
+  if (at == SAMX_BF16 && !lora[0]) return packed_attention(ctx, m, blk, x, name);
   if (lora[0]) {  // ref: _LoRA_qkv.forward (P2SAM sam_lora_image_encoder.py:42-48)
     x = as_dtype(ctx, x, SAMX_F32);
     proj = samx_lora_qkv(ctx, x, sam_param(m, "%s.weight", name), layer_bias(m, name), lora[0], lora[1], lora[2],

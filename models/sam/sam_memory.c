@@ -1,10 +1,12 @@
 // Activation arenas for SAM inference (recording off), shared by samx segment, embed and infer. A GPU
 // holds an arena's whole size from the start, so these follow what tests/models/test_sam_memory.c
 // measures (high-water marks of the same calls, at 1024 px, fp32 / bf16):
-//   encoder, batch 1: ViT-B 420 / 251 MiB, ViT-L 556 / 354, ViT-H 688 / 547 (head dim 80: its qkv and
-//   attention stay f32; the L and H bf16 marks predate the GELU epilogue, which only lowers them);
+//   encoder, batch 1: ViT-B 420 / 151 MiB, ViT-L 556 / 354, ViT-H 688 / 547 (head dim 80: its qkv and
+//   attention stay f32; the L and H bf16 marks predate the GELU epilogue and the packed attention,
+//   which only lower them);
 //   decoder + postprocessing, multimask, ViT-B: 129 MiB (512x384 original), 136 (1024x768), 163 (2048x1536).
-// Each estimate stays 25-110% above its measurement (fp32 sizes serve bf16 too); an arena that overflows stops the run naming it.
+// Each estimate stays 25-160% above its measurement; an arena that overflows stops the run naming it.
+#include "../../kernels/attention_bf16.h"
 #include "sam.h"
 
 // cuBLASLt's workspace in bf16 (engine/ops_linalg.c: at most 32 MiB, less when the arena has less free).
@@ -12,11 +14,13 @@
 
 // The encoder keeps one block's activations alive at a time (sam_encode): about 10 token-by-width and
 // 2 token-by-MLP-width f32 buffers per block over the window-padded tokens, of which 1.5x that is live
-// at the block's peak, plus the preprocessed image, the patch embedding and the neck.
-size_t sam_encoder_arena_bytes(const SamConfig *c, int batch) {
+// at the block's peak, plus the preprocessed image, the patch embedding and the neck. In bf16, when
+// the attention's head dim has the tensor-core kernel, the blocks' buffers are bf16: half the bytes.
+size_t sam_encoder_arena_bytes(const SamConfig *c, int batch, SamxPrecision p) {
   int64_t g = sam_embed_grid(c), gp = c->window > 0 ? (g + c->window - 1) / c->window * c->window : g;
   int64_t tokens = gp * gp, S = c->img_size;
-  int64_t per_block = tokens * (10 * (int64_t)c->enc_dim + 2 * (int64_t)c->enc_mlp) * 4;
+  int bf16 = p == SAMX_PRECISION_BF16 && samx_attention_bf16_head_dim_ok(c->enc_dim / c->enc_heads);
+  int64_t per_block = tokens * (10 * (int64_t)c->enc_dim + 2 * (int64_t)c->enc_mlp) * (bf16 ? 2 : 4);
   int64_t image = 3 * S * S * 4 * 4 + tokens * c->enc_dim * 4 * 4;
   int64_t neck = g * g * c->out_chans * 4 * 8;
   return (size_t)((int64_t)batch * (per_block * 3 / 2 + image + neck) + LT_WORKSPACE + ((int64_t)16 << 20));

@@ -16,6 +16,10 @@
 //  - either device, vs fp32 on the unrounded inputs: add the rounding of q and k, whose dot product
 //    over d terms errs by ~2^-8 sqrt(d) |q||k| scale (~0.005 in the logit for d = 64, q, k in
 //    [-2, 2], scale 1/8) and of v (2^-9): tol 3e-2.
+// samx_attention_packed_bf16 (q, k, v read from a qkv projection's rows, the output written as the
+// projection reads it) is checked bit for bit against samx_attention on q, k, v cut out of the same
+// rows by host loops, its output put back the same way: only the addressing differs.
+// samx_rel_pos_packed_bf16 (the relative-position terms from the same rows) against a double reference.
 // The global case uses 1,024 tokens (32 x 32) instead of SAM's 4,096 to keep the emulator fast;
 // the kernels loop over key tiles the same way at any length. SAMX_TEST_FULL_GLOBAL=1 adds SAM's
 // 64 x 64 global block (one head).
@@ -116,10 +120,125 @@ static double err_of(const float *a, const float *b, int64_t n) {
   return e / m;
 }
 
-// Bad arguments: a BF16 q with head dim 48 (no whole 16-wide tiles), or BF16 q with F32 k.
+// qkv [B, T, 3, H, D] of case c (Tq == Tk) as host arrays: the packed rows, and q, k, v cut out of
+// them as [B, H, T, D] each.
+static float *packed_rows(const Case *c, float *sep[3], uint64_t *state) {
+  const int64_t B = c->B, H = c->H, T = c->Tq, D = c->D, per = B * H * T * D;
+  float *qkv = malloc((size_t)(3 * per) * sizeof(float));
+  samx_test_fill_uniform(qkv, 3 * per, -2, 2, state);
+  for (int i = 0; i < 3; i++) sep[i] = malloc((size_t)per * sizeof(float));
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t t = 0; t < T; t++)
+      for (int i = 0; i < 3; i++)
+        for (int64_t h = 0; h < H; h++)
+          for (int64_t e = 0; e < D; e++)
+            sep[i][((b * H + h) * T + t) * D + e] = qkv[(((b * T + t) * 3 + i) * H + h) * D + e];
+  return qkv;
+}
+
+static float *read_host(SamxTensor *t) {
+  float *h = malloc((size_t)t->numel * sizeof(float));
+  samx_tensor_read_f32(t, h);
+  return h;
+}
+
+static void packed_check(const Case *c, SamxDevice dev, uint64_t *state) {
+  const int64_t B = c->B, H = c->H, T = c->Tq, D = c->D;
+  float *sep[3], *qkv = packed_rows(c, sep, state), *rel[2] = {0};
+  SamxCtx ctx;
+  samx_ctx_init(&ctx, dev, (size_t)512 << 20, 64);
+  samx_ctx_set_recording(&ctx, 0);
+  SamxTensor *tqkv = samx_new(&ctx, SAMX_BF16, SHAPE(B, T, 3 * H * D)), *ts[3], *trel[2] = {0};
+  samx_tensor_write_f32(tqkv, qkv);
+  for (int i = 0; i < 3; i++) {
+    ts[i] = samx_new(&ctx, SAMX_BF16, SHAPE(B, H, T, D));
+    samx_tensor_write_f32(ts[i], sep[i]);
+  }
+  for (int i = 0; c->KH && i < 2; i++) {
+    rel[i] = malloc((size_t)numel_of(c, RH + i) * sizeof(float));
+    samx_test_fill_uniform(rel[i], numel_of(c, RH + i), -1, 1, state);
+    trel[i] = samx_new(&ctx, SAMX_F32, shape_of(c, RH + i));
+    samx_tensor_write_f32(trel[i], rel[i]);
+  }
+  SamxTensor *packed = samx_attention_packed_bf16(&ctx, tqkv, H, trel[0], trel[1], c->scale);
+  SamxTensor *plain = samx_attention(&ctx, ts[0], ts[1], ts[2], trel[0], trel[1], c->scale);
+  CHECK(packed->dtype == SAMX_BF16 && packed->ndim == 3 && packed->shape[0] == B && packed->shape[1] == T &&
+            packed->shape[2] == H * D,
+        "%s: packed output is %s [%lld, %lld, %lld]", c->name, samx_dtype_name(packed->dtype),
+        (long long)packed->shape[0], (long long)packed->shape[1], (long long)packed->shape[2]);
+  float *got = read_host(packed), *want = read_host(plain);
+  int64_t differ = 0;
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t t = 0; t < T; t++)
+      for (int64_t h = 0; h < H; h++)
+        for (int64_t e = 0; e < D; e++)
+          differ += got[((b * T + t) * H + h) * D + e] != want[((b * H + h) * T + t) * D + e];
+  CHECK(differ == 0, "%s: packed layout differs from samx_attention in %lld of %lld outputs", c->name,
+        (long long)differ, (long long)(B * T * H * D));
+  printf("%-44s %s: packed layout bit for bit\n", c->name, dev.type == SAMX_CUDA ? "cuda" : "cpu");
+  free(got), free(want), free(qkv), free(rel[0]), free(rel[1]);
+  for (int i = 0; i < 3; i++) free(sep[i]);
+  samx_ctx_free(&ctx);
+}
+
+// samx_rel_pos_packed_bf16 against a double reference of add_decomposed_rel_pos on the same bf16 q:
+// both sum the same D products, the kernel in fp32 (error <= D 2^-24 sum |q_c r_c|, doubled for
+// contracted multiply-adds), so every term must lie within 2 D 2^-24 sum |q_c r_c| of it.
+static void rel_pos_check(SamxDevice dev, int B, int H, int h, int w, int D, uint64_t *state) {
+  const int64_t T = (int64_t)h * w, n = (int64_t)B * T * 3 * H * D;
+  float *qkv = malloc((size_t)n * sizeof(float)), *th = malloc(sizeof(float) * (size_t)(2 * h - 1) * D),
+        *tw = malloc(sizeof(float) * (size_t)(2 * w - 1) * D);
+  samx_test_fill_uniform(qkv, n, -2, 2, state);
+  samx_test_fill_uniform(th, (int64_t)(2 * h - 1) * D, -1, 1, state);
+  samx_test_fill_uniform(tw, (int64_t)(2 * w - 1) * D, -1, 1, state);
+  for (int64_t i = 0; i < n; i++) qkv[i] = round_bf16(qkv[i]);
+  SamxCtx ctx;
+  samx_ctx_init(&ctx, dev, (size_t)64 << 20, 64);
+  samx_ctx_set_recording(&ctx, 0);
+  SamxTensor *tq = samx_new(&ctx, SAMX_BF16, SHAPE(B, T, 3 * H * D));
+  SamxTensor *tth = samx_new(&ctx, SAMX_F32, SHAPE(2 * h - 1, D)), *ttw = samx_new(&ctx, SAMX_F32, SHAPE(2 * w - 1, D));
+  samx_tensor_write_f32(tq, qkv), samx_tensor_write_f32(tth, th), samx_tensor_write_f32(ttw, tw);
+  SamxTensor *rh, *rw;
+  samx_rel_pos_packed_bf16(&ctx, tq, H, h, w, tth, ttw, &rh, &rw);
+  CHECK(rh->ndim == 4 && rh->shape[0] == B && rh->shape[1] == H && rh->shape[2] == T && rh->shape[3] == h &&
+            rw->shape[3] == w,
+        "rel_pos_packed: shapes");
+  float *got[2] = {read_host(rh), read_host(rw)};
+  double worst = 0;
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t hd = 0; hd < H; hd++)
+      for (int64_t t = 0; t < T; t++)
+        for (int which = 0; which < 2; which++) {
+          const int K = which ? w : h, pos = which ? (int)(t % w) : (int)(t / w);
+          const float *table = which ? tw : th;
+          for (int k = 0; k < K; k++) {
+            double ref = 0, mag = 0;
+            for (int c = 0; c < D; c++) {
+              double p = (double)qkv[((b * T + t) * 3 * H + hd) * D + c] * table[(pos - k + K - 1) * D + c];
+              ref += p, mag += fabs(p);
+            }
+            double g = got[which][((b * H + hd) * T + t) * K + k];
+            worst = fmax(worst, fabs(g - ref) / (2.0 * D * 0x1p-24 * mag + 1e-30));
+          }
+        }
+  CHECK(worst <= 1, "rel_pos_packed %dx%d, D %d on %s: %.3g of the fp32 bound", h, w, D,
+        dev.type == SAMX_CUDA ? "cuda" : "cpu", worst);
+  printf("rel_pos_packed %2dx%-2d D %3d, %d heads %s: %.3f of the fp32 bound\n", h, w, D, H,
+         dev.type == SAMX_CUDA ? "cuda" : "cpu", worst);
+  free(got[0]), free(got[1]), free(qkv), free(th), free(tw);
+  samx_ctx_free(&ctx);
+}
+
+// Bad arguments: a BF16 q with head dim 48 (no whole 16-wide tiles), BF16 q with F32 k, or packed
+// qkv rows that 3 x heads does not divide.
 static void call_bad(SamxDevice dev, int which) {
   SamxCtx ctx;
   samx_ctx_init(&ctx, dev, (size_t)1 << 20, 16);
+  if (which == 2) {
+    samx_ctx_set_recording(&ctx, 0);
+    samx_attention_packed_bf16(&ctx, samx_new(&ctx, SAMX_BF16, SHAPE(1, 4, 3 * 2 * 16 + 2)), 2, NULL, NULL, 0.25f);
+    return;
+  }
   const int D = which == 0 ? 48 : 16;
   SamxTensor *q = samx_new(&ctx, SAMX_BF16, SHAPE(1, 1, 4, D));
   SamxTensor *k = samx_new(&ctx, which == 0 ? SAMX_BF16 : SAMX_F32, SHAPE(1, 1, 4, D));
@@ -153,6 +272,7 @@ int main(int argc, char **argv) {
   const int cuda = dev.type == SAMX_CUDA;
   CHECK(dies_with(dev, 0, "head dim 48; the tensor-core path takes 16, 32, 64 or 128"), "head dim 48 refused");
   CHECK(dies_with(dev, 1, "q is BF16, so k must be too (got F32)"), "mixed dtypes refused");
+  CHECK(dies_with(dev, 2, "qkv must be BF16 [B, T, 3 x 2 heads x D], got BF16 [1, 4, 98]"), "packed qkv width refused");
   static const char *names[N_IN] = {"dq", "dk", "dv", "drel_h", "drel_w"};
   const double tol_out = cuda ? 6e-3 : 0x1p-9 + 1e-6, tol_grad = cuda ? 1e-2 : 5e-3, tol_raw = 3e-2;
   const char *full = getenv("SAMX_TEST_FULL_GLOBAL");
@@ -196,7 +316,15 @@ int main(int argc, char **argv) {
     free_result(&ref), free_result(&ref_raw), free_result(&got);
     for (int i = 0; i < n_in; i++) free(raw[i]), free(rnd[i]);
     free(dout);
+    if (c->Tq == c->Tk) packed_check(c, dev, &state);
   }
+  // A head dim of 128 over partial tiles (70 tokens, 7 x 10 bias), three heads.
+  const Case tail = {"packed: 70 tokens, bias 7x10, D 128, 3 heads", 1, 3, 70, 70, 128, 7, 10, 0.0884f};
+  uint64_t state = 7;
+  packed_check(&tail, dev, &state);
+  rel_pos_check(dev, 2, 2, 14, 14, 64, &state);  // a window block's grid
+  rel_pos_check(dev, 1, 3, 5, 9, 128, &state);   // not square
+  rel_pos_check(dev, 1, 1, 64, 64, 64, &state);  // a global block's grid, one head
 
   return samx_test_summary();
 }

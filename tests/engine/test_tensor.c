@@ -54,6 +54,35 @@ static void test_tensor_io(void) {
   samx_arena_free(&a);
 }
 
+// The bytes-by-dtype accounting: live bytes per tag follow allocations and rewinds (LIFO), the split
+// at the high-water mark is kept, a reset empties the live counts and keeps the peak's split.
+static void test_arena_accounting(void) {
+  SamxArena a;
+  samx_arena_init(&a, "test", samx_cpu(), 1 << 20, 1 << 20);
+  samx_tensor_new(&a, SAMX_F32, SHAPE(100));  // 400 bytes
+  size_t mark = a.used;
+  samx_tensor_new(&a, SAMX_BF16, SHAPE(300));  // 600 bytes, from the next 256-byte boundary
+  samx_arena_alloc(&a, 1000);                  // raw
+  CHECK(a.live[SAMX_F32] == 400 && a.live[SAMX_BF16] == 600 && a.live[SAMX_ARENA_RAW] == 1000,
+        "live bytes by tag: F32 %zu, BF16 %zu, raw %zu", a.live[SAMX_F32], a.live[SAMX_BF16], a.live[SAMX_ARENA_RAW]);
+  const size_t peak = a.used;
+  samx_arena_rewind(&a, mark);
+  CHECK(a.used == mark && a.live[SAMX_BF16] == 0 && a.live[SAMX_ARENA_RAW] == 0 && a.live[SAMX_F32] == 400,
+        "rewind hands back what was carved above the mark");
+  samx_tensor_new(&a, SAMX_I32, SHAPE(10));  // below the old peak: the peak's split stays
+  CHECK(a.peak == peak && a.at_peak[SAMX_BF16] == 600 && a.at_peak[SAMX_ARENA_RAW] == 1000 && a.at_peak[SAMX_I32] == 0,
+        "split at the peak: BF16 %zu, raw %zu, I32 %zu", a.at_peak[SAMX_BF16], a.at_peak[SAMX_ARENA_RAW],
+        a.at_peak[SAMX_I32]);
+  samx_arena_reset(&a);
+  CHECK(a.used == 0 && a.live[SAMX_F32] == 0 && a.live[SAMX_I32] == 0 && a.peak == peak && a.at_peak[SAMX_F32] == 400,
+        "reset empties the live counts, keeps the peak");
+  for (int i = 0; i < 1000; i++) samx_tensor_new(&a, SAMX_BF16, SHAPE(1));  // the log grows past its first block
+  CHECK(a.live[SAMX_BF16] == 2000 && a.log_len == 1000, "1000 carvings logged (%zu)", a.log_len);
+  samx_arena_rewind(&a, 0);
+  CHECK(a.live[SAMX_BF16] == 0 && a.log_len == 0, "rewound to the start");
+  samx_arena_free(&a);
+}
+
 static void test_device_parse(void) {
   SamxDevice d;
   CHECK(samx_device_parse("cpu", &d) == 0 && d.type == SAMX_CPU, "cpu");
@@ -69,6 +98,7 @@ static void test_device_parse(void) {
 int main(void) {
   test_half_conversions();
   test_tensor_io();
+  test_arena_accounting();
   test_device_parse();
   return samx_test_summary();
 }

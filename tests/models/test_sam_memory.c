@@ -35,7 +35,7 @@ static Measured segment_once(SamModel *m, SamxPrecision precision, int side) {
   r.device_base = device_used(m->device);
   uint8_t *rgb = (uint8_t *)calloc((size_t)3 * side * side, 1);
   for (size_t i = 0; i < (size_t)3 * side * side; i++) rgb[i] = (uint8_t)(i * 37 % 251);
-  r.enc_size = sam_encoder_arena_bytes(c, 1);
+  r.enc_size = sam_encoder_arena_bytes(c, 1, precision);
   SamxCtx enc;
   samx_ctx_init(&enc, m->device, r.enc_size, 4096 + 512 * c->enc_depth);
   samx_ctx_set_recording(&enc, 0);

@@ -168,6 +168,23 @@ static double mean_loss(const Log *lg, int from, int to) {  // over loss records
   return n ? s / n : NAN;
 }
 
+// The memory table after the first step of a run (its stdout): the activation arena's peak held F32
+// tensors, and BF16 ones (the GEMMs' operand copies) exactly when the run was in bf16.
+static void check_step_memory(const char *what, int bf16) {
+  char path[600], text[16384], row[512] = "";
+  snprintf(path, sizeof path, "%s/stdout.txt", dir);
+  FILE *f = fopen(path, "rb");
+  size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+  if (f) fclose(f);
+  text[n] = 0;
+  const char *after = strstr(text, "memory after the first step:");
+  const char *act = after ? strstr(after, "| activations |") : NULL;
+  if (act) snprintf(row, sizeof row, "%.*s", (int)strcspn(act, "\n"), act);
+  CHECK(act && strstr(row, "F32 ") && (strstr(row, "BF16 ") != NULL) == bf16,
+        "%s: the table after the first step shows activations '%s'", what, row);
+  printf("%s, after the first step: %s\n", what, row);
+}
+
 static void check_loss_falls(const char *method, const char *extra, int steps) {
   char name[64], run[64], body[512];
   snprintf(name, sizeof name, "falls_%s.ini", method);
@@ -178,6 +195,7 @@ static void check_loss_falls(const char *method, const char *extra, int steps) {
   int rc = samx_run("train %s --set train.steps=%d --set train.val_every=0 --set data.val_split= --set data.path=%s "
                     "--set optim.batch_size=8 --set optim.lr=5e-3 --set model.train_encoder=true", name, steps, tiny);
   CHECK(rc == 0, "%s: exit %d: %s", method, rc, err_text);
+  check_step_memory(method, 0);
   Log lg;
   read_log(run, &lg);
   double first = mean_loss(&lg, 0, 5), last = mean_loss(&lg, steps - 5, steps);
@@ -248,6 +266,7 @@ static void check_bf16_band(int steps) {
                       "--set model.train_encoder=true",
                       name, precision[p], steps, tiny, 3e-3);
     CHECK(rc == 0, "%s run: exit %d: %s", precision[p], rc, err_text);
+    check_step_memory(precision[p], p == 1);
     Log lg;
     read_log(run, &lg);
     for (int i = 0; i < lg.n && n[p] < 64; i++)
