@@ -1,5 +1,7 @@
 #include "ops_attention.h"
 
+#include <string.h>
+
 #include "../kernels/attention.h"
 #include "../kernels/attention_bf16.h"
 #include "ops_common.h"
@@ -150,64 +152,94 @@ SamxTensor *samx_attention(SamxCtx *ctx, SamxTensor *q, SamxTensor *k, SamxTenso
   return out;
 }
 
-// The CPU reference of samx_attention_packed_bf16: SAM's own permutes around samx_attention.
-static SamxTensor *packed_reference(SamxCtx *ctx, SamxTensor *qkv, SamxAttnDims d, SamxTensor *rel_h,
-                                    SamxTensor *rel_w) {
-  SamxTensor *p = samx_reshape(ctx, qkv, SHAPE(d.B, d.Tq, 3, d.H, d.D));
-  p = samx_permute(ctx, p, (const int[]){2, 0, 3, 1, 4});  // [3, B, H, T, D]
-  SamxTensor *qkv3[3];
-  for (int i = 0; i < 3; i++) qkv3[i] = samx_reshape(ctx, samx_slice(ctx, p, 0, i, i + 1), SHAPE(d.B, d.H, d.Tq, d.D));
-  SamxTensor *o = samx_attention(ctx, qkv3[0], qkv3[1], qkv3[2], rel_h, rel_w, d.scale);
-  return samx_reshape(ctx, samx_permute(ctx, o, (const int[]){0, 2, 1, 3}), SHAPE(d.B, d.Tq, d.H * d.D));
-}
+// One attention call on a qkv projection's output: its sizes, the layout of its operands and the
+// padding row of a windowed call.
+typedef struct {
+  SamxAttnDims d;
+  SamxAttnLayout lay;
+  int64_t h, w;  // tokens per batch entry: the image (h x w), or a window (win x win)
+} PackedCall;
 
-// Checks a qkv projection's output [B, T, 3 * heads * D] (BF16, inference) and the F32 tensors beside
-// it, and returns the attention's sizes (T queries and keys).
-static SamxAttnDims packed_dims(const char *op, SamxCtx *ctx, SamxTensor *qkv, int64_t heads, SamxTensor *f32a,
-                                SamxTensor *f32b, float scale) {
+// Checks qkv [B, img_h, img_w, 3 * heads * D] (BF16, inference), pad (BF16 [3 * heads * D], or NULL:
+// zeros) and the F32 tensors beside them, and returns the call: one batch entry per image, or per
+// win x win window when win > 0.
+static PackedCall packed_call(const char *op, SamxCtx *ctx, SamxTensor *qkv, int64_t heads, int win, SamxTensor *pad,
+                              SamxTensor *f32a, SamxTensor *f32b, float scale) {
   char s[96];
-  SamxTensor *in[3] = {qkv, f32a, f32b};
-  samx_check_bf16_inference(op, ctx, 3, in);
-  SAMX_ASSERT(qkv->dtype == SAMX_BF16 && qkv->ndim == 3 && heads > 0 && qkv->shape[2] % (3 * heads) == 0,
-              "%s: qkv must be BF16 [B, T, 3 x %lld heads x D], got %s %s", op, (long long)heads,
-              samx_dtype_name(qkv->dtype), samx_shape_str(samx_shape_of(qkv), s, sizeof s));
-  SamxAttnDims d = {.B = qkv->shape[0], .H = heads, .Tq = qkv->shape[1], .Tk = qkv->shape[1],
-                    .D = qkv->shape[2] / (3 * heads), .scale = scale};
-  SAMX_ASSERT(samx_attention_bf16_head_dim_ok(d.D), "%s: head dim %lld; the tensor-core path takes 16, 32, 64 or 128",
-              op, (long long)d.D);
-  for (int i = 1; i < 3; i++)
+  SamxTensor *in[4] = {qkv, pad, f32a, f32b};
+  samx_check_bf16_inference(op, ctx, 4, in);
+  SAMX_ASSERT(qkv->dtype == SAMX_BF16 && qkv->ndim == 4 && heads > 0 && qkv->shape[3] % (3 * heads) == 0 && win >= 0,
+              "%s: qkv must be BF16 [B, h, w, 3 x %lld heads x D], got %s %s (window %d)", op, (long long)heads,
+              samx_dtype_name(qkv->dtype), samx_shape_str(samx_shape_of(qkv), s, sizeof s), win);
+  const int64_t D = qkv->shape[3] / (3 * heads), img_h = qkv->shape[1], img_w = qkv->shape[2];
+  SAMX_ASSERT(samx_attention_bf16_head_dim_ok(D), "%s: head dim %lld; the tensor-core path takes 16, 32, 64 or 128",
+              op, (long long)D);
+  for (int i = 2; i < 4; i++)
     if (in[i]) samx_check_f32(op, in[i]), samx_check_same_device(op, qkv, in[i]);
-  return d;
+  if (win && !pad) pad = samx_zeros(ctx, SAMX_BF16, SHAPE(qkv->shape[3]));
+  if (pad) {
+    SAMX_ASSERT(pad->dtype == SAMX_BF16, "%s: pad must be BF16, got %s", op, samx_dtype_name(pad->dtype));
+    samx_check_shape(op, pad, SHAPE(qkv->shape[3]));
+    samx_check_same_device(op, qkv, pad);
+  }
+  PackedCall c;
+  c.lay = samx_attn_layout_qkv(heads, D, img_h, img_w, win, win ? u16(pad) : NULL);
+  c.h = win ? win : img_h, c.w = win ? win : img_w;
+  c.d = (SamxAttnDims){.B = qkv->shape[0] * samx_attn_windows(&c.lay), .H = heads, .Tq = c.h * c.w, .Tk = c.h * c.w,
+                       .D = D, .scale = scale};
+  return c;
 }
 
-void samx_rel_pos_packed_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_t heads, int h, int w, SamxTensor *table_h,
-                              SamxTensor *table_w, SamxTensor **rel_h, SamxTensor **rel_w) {
+void samx_rel_pos_packed_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_t heads, int win, SamxTensor *pad,
+                              SamxTensor *table_h, SamxTensor *table_w, SamxTensor **rel_h, SamxTensor **rel_w) {
   const char *op = "rel_pos_packed_bf16";
-  SamxAttnDims d = packed_dims(op, ctx, qkv, heads, table_h, table_w, 1.0f);
-  SAMX_ASSERT(h >= 1 && w >= 1 && d.Tq == (int64_t)h * w, "%s: qkv has %lld tokens, not the %d x %d grid", op,
-              (long long)d.Tq, h, w);
-  samx_check_shape(op, table_h, SHAPE(2 * h - 1, d.D));
-  samx_check_shape(op, table_w, SHAPE(2 * w - 1, d.D));
-  *rel_h = samx_new(ctx, SAMX_F32, SHAPE(d.B, d.H, d.Tq, h));
-  *rel_w = samx_new(ctx, SAMX_F32, SHAPE(d.B, d.H, d.Tq, w));
+  PackedCall c = packed_call(op, ctx, qkv, heads, win, pad, table_h, table_w, 1.0f);
+  const SamxAttnDims d = c.d;
+  samx_check_shape(op, table_h, SHAPE(2 * c.h - 1, d.D));
+  samx_check_shape(op, table_w, SHAPE(2 * c.w - 1, d.D));
+  *rel_h = samx_new(ctx, SAMX_F32, SHAPE(d.B, d.H, d.Tq, c.h));
+  *rel_w = samx_new(ctx, SAMX_F32, SHAPE(d.B, d.H, d.Tq, c.w));
   SAMX_ON_DEVICE(qkv,
-                 samx_cpu_rel_pos_packed(u16(qkv), samx_f32(table_h), samx_f32(table_w), d.B, d.H, h, w, (int)d.D,
-                                         samx_f32(*rel_h), samx_f32(*rel_w)),
-                 samx_cuda_rel_pos_packed(u16(qkv), samx_f32(table_h), samx_f32(table_w), d.B, d.H, h, w, (int)d.D,
-                                          samx_f32(*rel_h), samx_f32(*rel_w)));
+                 samx_cpu_rel_pos(&c.lay, u16(qkv), samx_f32(table_h), samx_f32(table_w), d.B, d.H, (int)c.h, (int)c.w,
+                                  (int)d.D, samx_f32(*rel_h), samx_f32(*rel_w)),
+                 samx_cuda_rel_pos(c.lay, u16(qkv), samx_f32(table_h), samx_f32(table_w), d.B, d.H, (int)c.h, (int)c.w,
+                                   (int)d.D, samx_f32(*rel_h), samx_f32(*rel_w)));
 }
 
-SamxTensor *samx_attention_packed_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_t heads, SamxTensor *rel_h,
-                                       SamxTensor *rel_w, float scale) {
+// The CPU path of samx_attention_packed_bf16: q, k and v gathered row by row where the layout puts them
+// (samx_attn_row, as the CUDA kernel reads them) into [B, H, T, D] tensors, samx_attention's CPU
+// reference on them, and its rows scattered back (padding queries dropped).
+static void packed_cpu(SamxCtx *ctx, const PackedCall *c, SamxTensor *qkv, SamxTensor *rel_h, SamxTensor *rel_w,
+                       SamxTensor *out) {
+  const SamxAttnDims d = c->d;
+  const SamxAttnStrides *st[3] = {&c->lay.q, &c->lay.k, &c->lay.v};
+  const uint16_t *pads[3] = {c->lay.pad_q, c->lay.pad_k, c->lay.pad_v};
+  SamxTensor *qkv3[3];
+  for (int i = 0; i < 3; i++) {
+    qkv3[i] = samx_new(ctx, SAMX_BF16, SHAPE(d.B, d.H, d.Tq, d.D));
+    for (int64_t bh = 0; bh < d.B * d.H; bh++)
+      for (int64_t t = 0; t < d.Tq; t++)
+        memcpy(u16(qkv3[i]) + (bh * d.Tq + t) * d.D,
+               samx_attn_row(&c->lay, st[i], u16(qkv) + i * d.H * d.D, pads[i], d.H, d.D, bh, t), 2 * (size_t)d.D);
+  }
+  SamxTensor *o = samx_attention(ctx, qkv3[0], qkv3[1], qkv3[2], rel_h, rel_w, d.scale);
+  for (int64_t bh = 0; bh < d.B * d.H; bh++)
+    for (int64_t t = 0; t < d.Tq; t++) {
+      uint16_t *row = (uint16_t *)samx_attn_row(&c->lay, &c->lay.out, u16(out), NULL, d.H, d.D, bh, t);
+      if (row) memcpy(row, u16(o) + (bh * d.Tq + t) * d.D, 2 * (size_t)d.D);
+    }
+}
+
+SamxTensor *samx_attention_packed_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_t heads, int win, SamxTensor *pad,
+                                       SamxTensor *rel_h, SamxTensor *rel_w, float scale) {
   const char *op = "attention_packed_bf16";
-  SamxAttnDims d = packed_dims(op, ctx, qkv, heads, rel_h, rel_w, scale);
-  check_rel(op, rel_h, rel_w, &d);
-  if (qkv->device.type == SAMX_CPU) return packed_reference(ctx, qkv, d, rel_h, rel_w);
-  SamxTensor *out = samx_new(ctx, SAMX_BF16, SHAPE(d.B, d.Tq, d.H * d.D));
+  PackedCall c = packed_call(op, ctx, qkv, heads, win, pad, rel_h, rel_w, scale);
+  check_rel(op, rel_h, rel_w, &c.d);
+  SamxTensor *out = samx_new(ctx, SAMX_BF16, SHAPE(qkv->shape[0], qkv->shape[1], qkv->shape[2], heads * c.d.D));
   const uint16_t *q = u16(qkv);
-  SAMX_ON_DEVICE(qkv, (void)0,
-                 samx_cuda_attention_bf16_fwd_layout(d, samx_attn_layout_packed(d), q, q + d.H * d.D,
-                                                     q + 2 * d.H * d.D, f32_or_null(rel_h), f32_or_null(rel_w),
-                                                     u16(out), NULL));
+  const int64_t HD = heads * c.d.D;
+  SAMX_ON_DEVICE(qkv, packed_cpu(ctx, &c, qkv, rel_h, rel_w, out),
+                 samx_cuda_attention_bf16_fwd_layout(c.d, c.lay, q, q + HD, q + 2 * HD, f32_or_null(rel_h),
+                                                     f32_or_null(rel_w), u16(out), NULL));
   return out;
 }

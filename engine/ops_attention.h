@@ -20,20 +20,26 @@ SamxTensor *samx_attention(SamxCtx *ctx, SamxTensor *q, SamxTensor *k, SamxTenso
                            SamxTensor *rel_w, float scale);
 
 // Inference in bf16 precision: samx_attention straight from a qkv projection's output, no head permute
-// on either side. qkv BF16 [B, T, 3 * heads * D] (the order of SAM's reshape(B, T, 3, nH, hd)), rel_h /
-// rel_w F32 [B, heads, T, KH / KW] or NULL -> BF16 [B, T, heads * D] (the heads side by side, as SAM's
-// permute back hands them to the output projection). Bit for bit samx_attention on the permuted q, k,
-// v, permuted back: CUDA's tensor-core kernel reads and writes the rows where they lie; the CPU runs
-// exactly those permutes (the reference). No backward.
-SamxTensor *samx_attention_packed_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_t heads, SamxTensor *rel_h,
-                                       SamxTensor *rel_w, float scale);
+// on either side. qkv BF16 [B, h, w, 3 * heads * D] (the order of SAM's reshape(B, H, W, 3, nH, hd))
+// -> BF16 [B, h, w, heads * D] (the heads side by side, as SAM's permute back hands them to the output
+// projection). win == 0: one attention over each image's h w tokens. win > 0: SAM's windowed
+// attention, the window partition and unpartition folded into the addressing: the windows
+// (window_partition's order) are the batch entries, tokens past the image read pad (BF16 [3 * heads *
+// D]: the qkv of window_partition's zero padding, i.e. the layer's bias; NULL: zeros) and padding
+// queries are not written. rel_h / rel_w F32 [entries, heads, T, KH / KW] (T = h w or win^2) or NULL.
+// Bit for bit samx_attention on the q, k, v those rows make, put back the same way: CUDA's
+// tensor-core kernel reads and writes the rows where they lie, the CPU gathers and scatters them
+// (samx_attn_row for both). No backward.
+SamxTensor *samx_attention_packed_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_t heads, int win, SamxTensor *pad,
+                                       SamxTensor *rel_h, SamxTensor *rel_w, float scale);
 
 // Inference in bf16 precision: SAM's relative-position terms for samx_attention_packed_bf16, from the
-// same qkv [B, h * w, 3 * heads * D] (q read in place) and the blocks' tables rel_pos_h [2h - 1, D],
-// rel_pos_w [2w - 1, D] (F32): rel_h [B, heads, h * w, h] and rel_w [B, heads, h * w, w], F32, as
-// add_decomposed_rel_pos's einsums compute them on the unscaled q (kernels/attention_bf16.h). One pass
-// over q instead of the reference's slice, cast, gathers, permutes and batched products. No backward.
-void samx_rel_pos_packed_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_t heads, int h, int w, SamxTensor *table_h,
-                              SamxTensor *table_w, SamxTensor **rel_h, SamxTensor **rel_w);
+// same qkv, win and pad (q read in place) and the block's tables rel_pos_h [2h - 1, D], rel_pos_w
+// [2w - 1, D] (F32; h = w = win for windows): rel_h [entries, heads, T, h] and rel_w [entries, heads,
+// T, w], F32, as add_decomposed_rel_pos's einsums compute them on the unscaled q
+// (kernels/attention_bf16.h). One pass over q instead of the reference's slice, cast, gathers,
+// permutes and batched products. No backward.
+void samx_rel_pos_packed_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_t heads, int win, SamxTensor *pad,
+                              SamxTensor *table_h, SamxTensor *table_w, SamxTensor **rel_h, SamxTensor **rel_w);
 
 #endif

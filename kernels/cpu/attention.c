@@ -234,12 +234,12 @@ void samx_cpu_attention_bwd(SamxAttnDims d, const float *q, const float *k, cons
   openblas_set_num_threads(blas_threads);
 }
 
-void samx_cpu_rel_pos_packed(const uint16_t *qkv, const float *table_h, const float *table_w, int64_t B, int64_t H,
-                             int h, int w, int D, float *rel_h, float *rel_w) {
+void samx_cpu_rel_pos(const SamxAttnLayout *lay, const uint16_t *q, const float *table_h, const float *table_w,
+                      int64_t B, int64_t H, int h, int w, int D, float *rel_h, float *rel_w) {
   const int64_t T = (int64_t)h * w, n_h = B * H * T * h, n = n_h + B * H * T * w;
 #pragma omp parallel for schedule(static)
   for (int64_t e = 0; e < n; e++) {
-    const float v = samx_rel_pos_term(qkv, table_h, table_w, B, H, h, w, D, e);
+    const float v = samx_rel_pos_term(lay, q, table_h, table_w, B, H, h, w, D, e);
     if (e < n_h)
       rel_h[e] = v;
     else

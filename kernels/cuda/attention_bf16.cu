@@ -56,19 +56,30 @@ __device__ __forceinline__ char *smem_base() {
   return (char *)(((uintptr_t)smem + 31) & ~(uintptr_t)31);
 }
 
-// Rows r0 .. r0+n-1 of a [T, D] bf16 matrix whose rows lie `step` elements apart (D when contiguous)
-// into shared memory (stride ld); zeros past T.
-__device__ void load_rows(bf16 *dst, int ld, const bf16 *src, int r0, int n, int T, int D, int64_t step) {
+// Where the rows of one head's [T, D] operand are: contiguous from p (backward), or where a layout puts
+// them (forward: samx_attn_row, the same function the CPU path and the relative-position kernels use).
+struct ContiguousRows {
+  const bf16 *p;
+  int D;
+  __device__ const bf16 *operator()(int t) const { return p + (int64_t)t * D; }
+};
+struct LayoutRows {
+  const SamxAttnLayout *lay;
+  const SamxAttnStrides *s;
+  const uint16_t *p, *pad;
+  int64_t H, D, bh;
+  __device__ const bf16 *operator()(int t) const {
+    return (const bf16 *)samx_attn_row(lay, s, p, pad, H, D, bh, t);
+  }
+};
+
+// Rows r0 .. r0+n-1 of a [T, D] bf16 matrix into shared memory (stride ld); zeros past T.
+template <class Rows>
+__device__ void load_rows(bf16 *dst, int ld, const Rows &rows, int r0, int n, int T, int D) {
   for (int t = threadIdx.x; t < n * D; t += blockDim.x) {
     int r = t / D, c = t % D;
-    dst[r * ld + c] = r0 + r < T ? src[(int64_t)(r0 + r) * step + c] : __float2bfloat16(0.0f);
+    dst[r * ld + c] = r0 + r < T ? rows(r0 + r)[c] : __float2bfloat16(0.0f);
   }
-}
-
-// The first element of head bh's [T, D] rows in an operand laid out as `s` says.
-template <class T>
-__device__ __forceinline__ T *head_base(T *p, const SamxAttnStrides &s, int64_t bh, int64_t H) {
-  return p + (bh / H) * s.batch + (bh % H) * s.head;
 }
 
 // The same from fp32 (dout), rounded to bf16 for the tensor cores.
@@ -157,14 +168,15 @@ __global__ void __launch_bounds__(WARPS * 32)
   float *rb = (float *)(base + 3 * L::HT + L::ST + L::PT + L::OT) + warp * 16 * (d.KH + d.KW);
   const int Tq = (int)d.Tq, Tk = (int)d.Tk, i0 = blockIdx.y * ROWS, i = i0 + warp * 16 + r;
   const int64_t bh = blockIdx.x;
-  q = head_base(q, lay.q, bh, d.H), k = head_base(k, lay.k, bh, d.H), v = head_base(v, lay.v, bh, d.H);
-  out = head_base(out, lay.out, bh, d.H);
+  const LayoutRows qr = {&lay, &lay.q, (const uint16_t *)q, lay.pad_q, d.H, D, bh};
+  const LayoutRows kr = {&lay, &lay.k, (const uint16_t *)k, lay.pad_k, d.H, D, bh};
+  const LayoutRows vr = {&lay, &lay.v, (const uint16_t *)v, lay.pad_v, d.H, D, bh};
   if (rel_h) rel_h += bh * Tq * d.KH, rel_w += bh * Tq * d.KW;
   if (lse) lse += bh * Tq;
   const float *rh = rel_h ? rb + r * (d.KH + d.KW) : nullptr, *rw = rel_h ? rh + d.KH : nullptr;
 
   if (rel_h) stage_bias(rb, d, rel_h, rel_w, i0 + warp * 16);
-  load_rows(qs, L::LDH, q, i0, ROWS, Tq, D, lay.q.row);
+  load_rows(qs, L::LDH, qr, i0, ROWS, Tq, D);
   __syncthreads();
   FragA qa[D / 16];
   load_frags<D>(qa, qs + warp * 16 * L::LDH);
@@ -172,8 +184,8 @@ __global__ void __launch_bounds__(WARPS * 32)
   float m = -INFINITY, l = 0.0f;
   for (int j0 = 0; j0 < Tk; j0 += TILE) {
     __syncthreads();  // the previous tiles are consumed
-    load_rows(ks, L::LDH, k, j0, TILE, Tk, D, lay.k.row);
-    load_rows(vs, L::LDH, v, j0, TILE, Tk, D, lay.v.row);
+    load_rows(ks, L::LDH, kr, j0, TILE, Tk, D);
+    load_rows(vs, L::LDH, vr, j0, TILE, Tk, D);
     __syncthreads();
     scores<D>(ss, qa, ks);
     __syncwarp();
@@ -209,9 +221,10 @@ __global__ void __launch_bounds__(WARPS * 32)
   }
   for (int n = 0; n < D / 16; n++) wmma::store_matrix_sync(os + n * 16, o[n], L::LDO, wmma::mem_row_major);
   __syncwarp();
-  if (i < Tq) {
-    for (int c = half * D / 2; c < (half + 1) * D / 2; c++)
-      out[(int64_t)i * lay.out.row + c] = __float2bfloat16(os[r * L::LDO + c] / l);
+  // Padding queries (windowed layouts) have no row in out.
+  bf16 *orow = i < Tq ? (bf16 *)samx_attn_row(&lay, &lay.out, (const uint16_t *)out, nullptr, d.H, D, bh, i) : nullptr;
+  if (orow) {
+    for (int c = half * D / 2; c < (half + 1) * D / 2; c++) orow[c] = __float2bfloat16(os[r * L::LDO + c] / l);
     if (lse && half == 0) lse[i] = samx_attn_lse(m, l);
   }
 }
@@ -263,8 +276,8 @@ __global__ void __launch_bounds__(WARPS * 32)
   q += bh * Tq * D, k += bh * Tk * D, v += bh * Tk * D, dout += bh * Tq * D, lse += bh * Tq, delta += bh * Tq;
   if (rel_h) rel_h += bh * Tq * d.KH, rel_w += bh * Tq * d.KW;
 
-  load_rows(ks, L::LDH, k, j0, ROWS, Tk, D, D);
-  load_rows(vs, L::LDH, v, j0, ROWS, Tk, D, D);
+  load_rows(ks, L::LDH, ContiguousRows{k, D}, j0, ROWS, Tk, D);
+  load_rows(vs, L::LDH, ContiguousRows{v, D}, j0, ROWS, Tk, D);
   __syncthreads();
   FragA ka[D / 16], va[D / 16];
   load_frags<D>(ka, ks + warp * 16 * L::LDH);
@@ -274,7 +287,7 @@ __global__ void __launch_bounds__(WARPS * 32)
   const int c0 = half * TILE / 2;
   for (int i0 = 0; i0 < Tq; i0 += TILE) {
     __syncthreads();
-    load_rows(qs, L::LDH, q, i0, TILE, Tq, D, D);
+    load_rows(qs, L::LDH, ContiguousRows{q, D}, i0, TILE, Tq, D);
     load_rows_f32(dos, L::LDH, dout, i0, TILE, Tq, D);
     load_vec(lses, lse, i0, TILE, Tq, 0.0f);
     load_vec(deltas, delta, i0, TILE, Tq, 0.0f);
@@ -331,7 +344,7 @@ __global__ void __launch_bounds__(WARPS * 32)
 
   const float *rh = rel_h ? rb + r * (KH + KW) : nullptr, *rw = rel_h ? rh + KH : nullptr;
   if (rel_h) stage_bias(rb, d, rel_h, rel_w, i0 + warp * 16);
-  load_rows(qs, L::LDH, q, i0, ROWS, Tq, D, D);
+  load_rows(qs, L::LDH, ContiguousRows{q, D}, i0, ROWS, Tq, D);
   load_rows_f32(dos, L::LDH, dout, i0, ROWS, Tq, D);
   if (rel_grad)
     for (int t = lane; t < 16 * (KH + KW); t += 32) rg[t] = 0.0f;
@@ -345,8 +358,8 @@ __global__ void __launch_bounds__(WARPS * 32)
   const int c0 = half * TILE / 2;
   for (int j0 = 0; j0 < Tk; j0 += TILE) {
     __syncthreads();
-    load_rows(ks, L::LDH, k, j0, TILE, Tk, D, D);
-    load_rows(vs, L::LDH, v, j0, TILE, Tk, D, D);
+    load_rows(ks, L::LDH, ContiguousRows{k, D}, j0, TILE, Tk, D);
+    load_rows(vs, L::LDH, ContiguousRows{v, D}, j0, TILE, Tk, D);
     __syncthreads();
     scores<D>(ss, qa, ks);
     __syncwarp();
@@ -388,11 +401,11 @@ __global__ void __launch_bounds__(WARPS * 32)
 // ---- relative-position terms: one thread per output element (the D-wide q row is shared by the
 // h + w threads next to each other, so it is read once from memory) ----
 
-__global__ void rel_pos_packed_kernel(const uint16_t *qkv, const float *table_h, const float *table_w, int64_t B,
-                                      int64_t H, int h, int w, int D, float *rel_h, float *rel_w) {
+__global__ void rel_pos_kernel(SamxAttnLayout lay, const uint16_t *q, const float *table_h, const float *table_w,
+                               int64_t B, int64_t H, int h, int w, int D, float *rel_h, float *rel_w) {
   const int64_t T = (int64_t)h * w, n_h = B * H * T * h, n = n_h + B * H * T * w;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
-    const float v = samx_rel_pos_term(qkv, table_h, table_w, B, H, h, w, D, e);
+    const float v = samx_rel_pos_term(&lay, q, table_h, table_w, B, H, h, w, D, e);
     if (e < n_h)
       rel_h[e] = v;
     else
@@ -492,11 +505,11 @@ extern "C" void samx_cuda_attention_bf16_bwd(SamxAttnDims d, const uint16_t *q, 
 #undef BWD
 }
 
-extern "C" void samx_cuda_rel_pos_packed(const uint16_t *qkv, const float *table_h, const float *table_w, int64_t B,
-                                         int64_t H, int h, int w, int D, float *rel_h, float *rel_w) {
+extern "C" void samx_cuda_rel_pos(SamxAttnLayout lay, const uint16_t *q, const float *table_h, const float *table_w,
+                                  int64_t B, int64_t H, int h, int w, int D, float *rel_h, float *rel_w) {
   const int64_t n = B * H * (int64_t)h * w * (h + w);
   if (n == 0) return;
-  SAMX_LAUNCH(rel_pos_packed_kernel, samx_grid_1d((size_t)n, 256), 256, 0)(qkv, table_h, table_w, B, H, h, w, D, rel_h,
-                                                                          rel_w);
+  SAMX_LAUNCH(rel_pos_kernel, samx_grid_1d((size_t)n, 256), 256, 0)(lay, q, table_h, table_w, B, H, h, w, D, rel_h,
+                                                                   rel_w);
   CUDA_LAUNCH_CHECK();
 }

@@ -65,22 +65,26 @@ static void rel_pos_terms(SamxCtx *ctx, const SamModel *m, int blk, SamxTensor *
 }
 
 // bf16 inference without an adapter: the attention reads q, k and v where the qkv GEMM wrote them
-// ([b, h*w, 3, nH, hd]) and writes its output as the projection reads it ([b, h*w, nH, hd]), so the
+// ([b, H, W, 3, nH, hd]) and writes its output as the projection reads it ([b, H, W, nH, hd]). The
 // reference's head permutes and q/k/v slices (105 MB of traffic per ViT-B window block; estimated) do
-// not exist; the relative-position terms come from one kernel reading q in place too (the reference's
+// not exist, nor, in windowed blocks, its window partition and unpartition: the qkv GEMM runs on the
+// image's tokens (4,096 rows on ViT-B, not 4,900 window-padded ones) and the attention reads a
+// padding token as the qkv of a zero input, the bias (rounded to bf16 as the GEMM's epilogue takes
+// it). The relative-position terms come from one kernel reading q in place too (the reference's
 // slice, cast, permutes and batched products: about 100 MB more). q enters them as bf16 widened
-// exactly (PyTorch's autocast gives its einsums the same bf16 q).
-static SamxTensor *packed_attention(SamxCtx *ctx, const SamModel *m, int blk, SamxTensor *x, const char *qkv_name) {
+// exactly (PyTorch's autocast gives its einsums the same bf16 q). x [b, H, W, D] (the image, not
+// windows) -> [b, H, W, D].
+static SamxTensor *packed_attention(SamxCtx *ctx, const SamModel *m, int blk, SamxTensor *x, const char *qkv_name,
+                                    int win) {
   const SamConfig *c = &m->cfg;
-  int64_t b = x->shape[0], h = x->shape[1], w = x->shape[2], D = c->enc_dim, nh = c->enc_heads, hd = D / nh;
-  SamxTensor *qkv = samx_reshape(ctx, sam_linear_to(ctx, m, x, qkv_name, SAMX_BF16), SHAPE(b, h * w, 3 * D));
+  int64_t D = c->enc_dim, nh = c->enc_heads, hd = D / nh;
+  SamxTensor *qkv = sam_linear_to(ctx, m, x, qkv_name, SAMX_BF16);  // [b, H, W, 3 D]
+  SamxTensor *bias = layer_bias(m, qkv_name), *pad = win && bias ? samx_cast(ctx, bias, SAMX_BF16) : NULL;
   SamxTensor *rel_h = NULL, *rel_w = NULL;
   if (c->rel_pos)
-    samx_rel_pos_packed_bf16(ctx, qkv, nh, (int)h, (int)w,
-                             sam_param(m, "image_encoder.blocks.%d.attn.rel_pos_h", blk),
+    samx_rel_pos_packed_bf16(ctx, qkv, nh, win, pad, sam_param(m, "image_encoder.blocks.%d.attn.rel_pos_h", blk),
                              sam_param(m, "image_encoder.blocks.%d.attn.rel_pos_w", blk), &rel_h, &rel_w);
-  SamxTensor *o = samx_attention_packed_bf16(ctx, qkv, nh, rel_h, rel_w, 1.0f / sqrtf((float)hd));
-  return samx_reshape(ctx, o, SHAPE(b, h, w, D));
+  return samx_attention_packed_bf16(ctx, qkv, nh, win, pad, rel_h, rel_w, 1.0f / sqrtf((float)hd));
 }
 
 // ref: Attention.forward (image_encoder.py) up to its output projection, which the caller applies
@@ -92,11 +96,10 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
   snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.qkv", blk);
   SamxTensor *const *lora = m->lora[blk];
   SamxTensor *proj;
-  // bf16 (head dims the tensor-core kernel takes; others stay F32): without an adapter the attention
-  // reads the qkv GEMM's bf16 rows in place (packed_attention); with LoRA's f32 qkv, q, k and v are
-  // cast to bf16 after the head permute and the bf16 output goes through the permute back.
+  // bf16 (head dims the tensor-core kernel takes; others stay F32) with LoRA's f32 qkv: q, k and v are
+  // cast to bf16 after the head permute and the bf16 output goes through the permute back (without an
+  // adapter encoder_block takes packed_attention instead).
   SamxDType at = samx_attention_bf16_head_dim_ok(hd) ? act_dtype(ctx) : SAMX_F32;
-  if (at == SAMX_BF16 && !lora[0]) return packed_attention(ctx, m, blk, x, name);
   if (lora[0]) {  // ref: _LoRA_qkv.forward (P2SAM sam_lora_image_encoder.py:42-48)
     x = as_dtype(ctx, x, SAMX_F32);
     proj = samx_lora_qkv(ctx, x, sam_param(m, "%s.weight", name), layer_bias(m, name), lora[0], lora[1], lora[2],
@@ -144,14 +147,20 @@ static SamxTensor *encoder_block(SamxCtx *ctx, const SamModel *m, int blk, SamxT
   SamxTensor *h = samx_layernorm(ctx, x, sam_param(m, "image_encoder.blocks.%d.norm1.weight", blk),
                                  sam_param(m, "image_encoder.blocks.%d.norm1.bias", blk), c->ln_eps);
   int windowed = !c->global_block[blk] && c->window > 0;
-  if (windowed) h = samx_window_partition(ctx, h, c->window);
-  h = encoder_attention(ctx, m, blk, h);
   char name[128];
+  snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.qkv", blk);
+  const int packed = act == SAMX_BF16 && samx_attention_bf16_head_dim_ok(c->enc_dim / c->enc_heads) && !m->lora[blk][0];
+  if (packed) {
+    h = packed_attention(ctx, m, blk, h, name, windowed ? c->window : 0);
+  } else {
+    if (windowed) h = samx_window_partition(ctx, h, c->window);
+    h = encoder_attention(ctx, m, blk, h);
+  }
   snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.proj", blk);
   if (act == SAMX_BF16) {
     // The projection is per token, so it commutes with the unpartition: unpartition first (the padding
     // tokens are dropped before the GEMM, not after) and let the GEMM add the residual.
-    if (windowed) h = samx_window_unpartition(ctx, h, c->window, H, W);
+    if (windowed && !packed) h = samx_window_unpartition(ctx, h, c->window, H, W);
     x = residual_linear(ctx, m, x, h, name);
   } else {  // fp32 and training: the reference order (projection, unpartition, add)
     h = sam_linear(ctx, m, h, name);

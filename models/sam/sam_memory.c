@@ -1,7 +1,7 @@
 // Activation arenas for SAM inference (recording off), shared by samx segment, embed and infer. A GPU
 // holds an arena's whole size from the start, so these follow what tests/models/test_sam_memory.c
 // measures (high-water marks of the same calls, at 1024 px, fp32 / bf16):
-//   encoder, batch 1: ViT-B 420 / 151 MiB, ViT-L 556 / 354, ViT-H 688 / 547 (head dim 80: its qkv and
+//   encoder, batch 1: ViT-B 420 / 141 MiB, ViT-L 556 / 354, ViT-H 688 / 547 (head dim 80: its qkv and
 //   attention stay f32; the L and H bf16 marks predate the GELU epilogue and the packed attention,
 //   which only lower them);
 //   decoder + postprocessing, multimask, ViT-B: 129 MiB (512x384 original), 136 (1024x768), 163 (2048x1536).

@@ -20,6 +20,8 @@
 // projection reads it) is checked bit for bit against samx_attention on q, k, v cut out of the same
 // rows by host loops, its output put back the same way: only the addressing differs.
 // samx_rel_pos_packed_bf16 (the relative-position terms from the same rows) against a double reference.
+// Windowed (SAM's window blocks folded into the addressing): both ops against the windows cut by host
+// loops, bit for bit.
 // The global case uses 1,024 tokens (32 x 32) instead of SAM's 4,096 to keep the emulator fast;
 // the kernels loop over key tiles the same way at any length. SAMX_TEST_FULL_GLOBAL=1 adds SAM's
 // 64 x 64 global block (one head).
@@ -148,7 +150,9 @@ static void packed_check(const Case *c, SamxDevice dev, uint64_t *state) {
   SamxCtx ctx;
   samx_ctx_init(&ctx, dev, (size_t)512 << 20, 64);
   samx_ctx_set_recording(&ctx, 0);
-  SamxTensor *tqkv = samx_new(&ctx, SAMX_BF16, SHAPE(B, T, 3 * H * D)), *ts[3], *trel[2] = {0};
+  // The tokens as a grid: the bias's KH x KW when there is one, else a column.
+  const int64_t gh = c->KH ? c->KH : T, gw = c->KH ? c->KW : 1;
+  SamxTensor *tqkv = samx_new(&ctx, SAMX_BF16, SHAPE(B, gh, gw, 3 * H * D)), *ts[3], *trel[2] = {0};
   samx_tensor_write_f32(tqkv, qkv);
   for (int i = 0; i < 3; i++) {
     ts[i] = samx_new(&ctx, SAMX_BF16, SHAPE(B, H, T, D));
@@ -160,12 +164,13 @@ static void packed_check(const Case *c, SamxDevice dev, uint64_t *state) {
     trel[i] = samx_new(&ctx, SAMX_F32, shape_of(c, RH + i));
     samx_tensor_write_f32(trel[i], rel[i]);
   }
-  SamxTensor *packed = samx_attention_packed_bf16(&ctx, tqkv, H, trel[0], trel[1], c->scale);
+  SamxTensor *packed = samx_attention_packed_bf16(&ctx, tqkv, H, 0, NULL, trel[0], trel[1], c->scale);
   SamxTensor *plain = samx_attention(&ctx, ts[0], ts[1], ts[2], trel[0], trel[1], c->scale);
-  CHECK(packed->dtype == SAMX_BF16 && packed->ndim == 3 && packed->shape[0] == B && packed->shape[1] == T &&
-            packed->shape[2] == H * D,
-        "%s: packed output is %s [%lld, %lld, %lld]", c->name, samx_dtype_name(packed->dtype),
-        (long long)packed->shape[0], (long long)packed->shape[1], (long long)packed->shape[2]);
+  CHECK(packed->dtype == SAMX_BF16 && packed->ndim == 4 && packed->shape[0] == B && packed->shape[1] == gh &&
+            packed->shape[2] == gw && packed->shape[3] == H * D,
+        "%s: packed output is %s [%lld, %lld, %lld, %lld]", c->name, samx_dtype_name(packed->dtype),
+        (long long)packed->shape[0], (long long)packed->shape[1], (long long)packed->shape[2],
+        (long long)packed->shape[3]);
   float *got = read_host(packed), *want = read_host(plain);
   int64_t differ = 0;
   for (int64_t b = 0; b < B; b++)
@@ -195,11 +200,11 @@ static void rel_pos_check(SamxDevice dev, int B, int H, int h, int w, int D, uin
   SamxCtx ctx;
   samx_ctx_init(&ctx, dev, (size_t)64 << 20, 64);
   samx_ctx_set_recording(&ctx, 0);
-  SamxTensor *tq = samx_new(&ctx, SAMX_BF16, SHAPE(B, T, 3 * H * D));
+  SamxTensor *tq = samx_new(&ctx, SAMX_BF16, SHAPE(B, h, w, 3 * H * D));
   SamxTensor *tth = samx_new(&ctx, SAMX_F32, SHAPE(2 * h - 1, D)), *ttw = samx_new(&ctx, SAMX_F32, SHAPE(2 * w - 1, D));
   samx_tensor_write_f32(tq, qkv), samx_tensor_write_f32(tth, th), samx_tensor_write_f32(ttw, tw);
   SamxTensor *rh, *rw;
-  samx_rel_pos_packed_bf16(&ctx, tq, H, h, w, tth, ttw, &rh, &rw);
+  samx_rel_pos_packed_bf16(&ctx, tq, H, 0, NULL, tth, ttw, &rh, &rw);
   CHECK(rh->ndim == 4 && rh->shape[0] == B && rh->shape[1] == H && rh->shape[2] == T && rh->shape[3] == h &&
             rw->shape[3] == w,
         "rel_pos_packed: shapes");
@@ -229,6 +234,71 @@ static void rel_pos_check(SamxDevice dev, int B, int H, int h, int w, int D, uin
   samx_ctx_free(&ctx);
 }
 
+static int64_t count_differ(const float *a, const float *b, int64_t n) {
+  int64_t d = 0;
+  for (int64_t i = 0; i < n; i++) d += a[i] != b[i];
+  return d;
+}
+
+// SAM's windowed attention with the windows in the addressing (win > 0): qkv [B, ih, iw, 3 H D] and
+// the padding row, against the windows cut by host loops (window_partition's order, padding tokens
+// given the pad row) run through the whole-image path (win 0: rel_pos and attention, each checked
+// above), the output put back by host loops with the padding dropped. Bit for bit: only addressing
+// differs. pad_given 0: no pad row (a qkv layer without bias), the padding reads zeros.
+static void window_check(SamxDevice dev, int B, int H, int ih, int iw, int win, int D, int pad_given,
+                         uint64_t *state) {
+  const int64_t C = 3 * (int64_t)H * D, nwy = (ih + win - 1) / win, nwx = (iw + win - 1) / win, T = (int64_t)win * win;
+  const int64_t E = B * nwy * nwx, n = (int64_t)B * ih * iw * C;
+  float *qkv = malloc((size_t)n * sizeof(float)), *pad = calloc((size_t)C, sizeof(float));
+  float *wins = malloc(sizeof(float) * (size_t)(E * T * C)), *th = malloc(sizeof(float) * (size_t)(2 * win - 1) * D),
+        *tw = malloc(sizeof(float) * (size_t)(2 * win - 1) * D);
+  samx_test_fill_uniform(qkv, n, -2, 2, state);
+  if (pad_given) samx_test_fill_uniform(pad, C, -1, 1, state);
+  samx_test_fill_uniform(th, (int64_t)(2 * win - 1) * D, -1, 1, state);
+  samx_test_fill_uniform(tw, (int64_t)(2 * win - 1) * D, -1, 1, state);
+  for (int64_t e = 0; e < E; e++)
+    for (int64_t t = 0; t < T; t++) {
+      const int64_t b = e / (nwy * nwx), wy = e / nwx % nwy, wx = e % nwx, y = wy * win + t / win, x = wx * win + t % win;
+      const float *src = y < ih && x < iw ? qkv + ((b * ih + y) * iw + x) * C : pad;
+      memcpy(wins + (e * T + t) * C, src, sizeof(float) * (size_t)C);
+    }
+  SamxCtx ctx;
+  samx_ctx_init(&ctx, dev, (size_t)256 << 20, 64);
+  samx_ctx_set_recording(&ctx, 0);
+  SamxTensor *tq = samx_new(&ctx, SAMX_BF16, SHAPE(B, ih, iw, C)), *tpad = samx_new(&ctx, SAMX_BF16, SHAPE(C));
+  SamxTensor *twin = samx_new(&ctx, SAMX_BF16, SHAPE(E, win, win, C));
+  SamxTensor *tth = samx_new(&ctx, SAMX_F32, SHAPE(2 * win - 1, D)), *ttw = samx_new(&ctx, SAMX_F32, SHAPE(2 * win - 1, D));
+  samx_tensor_write_f32(tq, qkv), samx_tensor_write_f32(tpad, pad), samx_tensor_write_f32(twin, wins);
+  samx_tensor_write_f32(tth, th), samx_tensor_write_f32(ttw, tw);
+  SamxTensor *rh, *rw, *rh0, *rw0;
+  samx_rel_pos_packed_bf16(&ctx, tq, H, win, pad_given ? tpad : NULL, tth, ttw, &rh, &rw);
+  samx_rel_pos_packed_bf16(&ctx, twin, H, 0, NULL, tth, ttw, &rh0, &rw0);
+  float *g[2] = {read_host(rh), read_host(rw)}, *w0[2] = {read_host(rh0), read_host(rw0)};
+  const int64_t rel_differ = count_differ(g[0], w0[0], rh->numel) + count_differ(g[1], w0[1], rw->numel);
+  CHECK(rh->numel == rh0->numel && rel_differ == 0, "window %d over %dx%d: rel_pos differs from the cut windows' in %lld",
+        win, ih, iw, (long long)rel_differ);
+  const float scale = 1.0f / sqrtf((float)D);
+  SamxTensor *o = samx_attention_packed_bf16(&ctx, tq, H, win, pad_given ? tpad : NULL, rh, rw, scale);
+  SamxTensor *o0 = samx_attention_packed_bf16(&ctx, twin, H, 0, NULL, rh0, rw0, scale);
+  CHECK(o->ndim == 4 && o->shape[0] == B && o->shape[1] == ih && o->shape[2] == iw && o->shape[3] == H * D,
+        "window %d over %dx%d: output shape", win, ih, iw);
+  float *got = read_host(o), *cut = read_host(o0);  // [B, ih, iw, H D] and [E, win, win, H D]
+  int64_t differ = 0;
+  for (int64_t e = 0; e < E; e++)
+    for (int64_t t = 0; t < T; t++) {
+      const int64_t b = e / (nwy * nwx), wy = e / nwx % nwy, wx = e % nwx, y = wy * win + t / win, x = wx * win + t % win;
+      if (y < ih && x < iw)
+        differ += count_differ(got + ((b * ih + y) * iw + x) * H * D, cut + (e * T + t) * H * D, (int64_t)H * D);
+    }
+  CHECK(differ == 0, "window %d over %dx%d%s: attention differs from the cut windows' in %lld outputs", win, ih, iw,
+        pad_given ? "" : " (no pad row)", (long long)differ);
+  printf("windows %d over %dx%d, D %d, %d heads%s %s: rel_pos and attention bit for bit\n", win, ih, iw, D, H,
+         pad_given ? "" : " (zero padding)", dev.type == SAMX_CUDA ? "cuda" : "cpu");
+  free(g[0]), free(g[1]), free(w0[0]), free(w0[1]), free(got), free(cut);
+  free(qkv), free(pad), free(wins), free(th), free(tw);
+  samx_ctx_free(&ctx);
+}
+
 // Bad arguments: a BF16 q with head dim 48 (no whole 16-wide tiles), BF16 q with F32 k, or packed
 // qkv rows that 3 x heads does not divide.
 static void call_bad(SamxDevice dev, int which) {
@@ -236,7 +306,8 @@ static void call_bad(SamxDevice dev, int which) {
   samx_ctx_init(&ctx, dev, (size_t)1 << 20, 16);
   if (which == 2) {
     samx_ctx_set_recording(&ctx, 0);
-    samx_attention_packed_bf16(&ctx, samx_new(&ctx, SAMX_BF16, SHAPE(1, 4, 3 * 2 * 16 + 2)), 2, NULL, NULL, 0.25f);
+    samx_attention_packed_bf16(&ctx, samx_new(&ctx, SAMX_BF16, SHAPE(1, 2, 2, 3 * 2 * 16 + 2)), 2, 0, NULL, NULL, NULL,
+                               0.25f);
     return;
   }
   const int D = which == 0 ? 48 : 16;
@@ -272,7 +343,8 @@ int main(int argc, char **argv) {
   const int cuda = dev.type == SAMX_CUDA;
   CHECK(dies_with(dev, 0, "head dim 48; the tensor-core path takes 16, 32, 64 or 128"), "head dim 48 refused");
   CHECK(dies_with(dev, 1, "q is BF16, so k must be too (got F32)"), "mixed dtypes refused");
-  CHECK(dies_with(dev, 2, "qkv must be BF16 [B, T, 3 x 2 heads x D], got BF16 [1, 4, 98]"), "packed qkv width refused");
+  CHECK(dies_with(dev, 2, "qkv must be BF16 [B, h, w, 3 x 2 heads x D], got BF16 [1, 2, 2, 98] (window 0)"),
+        "packed qkv width refused");
   static const char *names[N_IN] = {"dq", "dk", "dv", "drel_h", "drel_w"};
   const double tol_out = cuda ? 6e-3 : 0x1p-9 + 1e-6, tol_grad = cuda ? 1e-2 : 5e-3, tol_raw = 3e-2;
   const char *full = getenv("SAMX_TEST_FULL_GLOBAL");
@@ -325,6 +397,9 @@ int main(int argc, char **argv) {
   rel_pos_check(dev, 2, 2, 14, 14, 64, &state);  // a window block's grid
   rel_pos_check(dev, 1, 3, 5, 9, 128, &state);   // not square
   rel_pos_check(dev, 1, 1, 64, 64, 64, &state);  // a global block's grid, one head
+  window_check(dev, 2, 2, 20, 18, 14, 64, 1, &state);  // padding on both sides (SAM's 64 over 14: 6 rows)
+  window_check(dev, 1, 3, 7, 10, 4, 32, 0, &state);    // small windows, no pad row: zeros
+  window_check(dev, 1, 1, 28, 14, 14, 64, 1, &state);  // no padding at all
 
   return samx_test_summary();
 }
