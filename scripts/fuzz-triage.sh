@@ -30,6 +30,9 @@ crash_is_libhdf5s() {
     /allocated by thread|freed by thread|previously allocated by thread/ { stack = "alloc"; next }
     /^ *#[0-9]+ / {
       if ($0 ~ /__interceptor_|__asan_|asan_|__sanitizer|fuzzer::|libclang_rt|[ (]malloc|[ (]calloc|[ (]realloc|[ (]free[ (]/) next
+      # libc itself (the memcpy an interceptor handed on faulting on its source) is not the culprit
+      # either: its caller is
+      if (!(stack in first) && $0 ~ /libc\.so|sysdeps\//) next
       # a frame in the target binary without a source line is one of ASan'"'"'s interceptors (strdup,
       # memcpy ...): samx'"'"'s own frames carry file:line
       if ($0 ~ /\(\/[^ ]*\/fuzz_[a-z_]+\+0x[0-9a-f]+\)/) next

@@ -39,6 +39,21 @@ expect "SEGV inside libhdf5" 0 "==4322==ERROR: AddressSanitizer: SEGV on unknown
     #1 0x7f9cc10beeff  ($hdf5+0x2beeff)
     #6 0x5630601a0574 in read_strings /src/data/h5io.c:186:20
 SUMMARY: AddressSanitizer: SEGV ($hdf5+0x167b56) in H5HG_read"
+expect "SEGV in libc's memcpy under libhdf5 (fifth campaign, embed_cache: H5Aexists)" 0 "==23502==ERROR: AddressSanitizer: SEGV on unknown address 0x61600005bac8 (pc 0x7f7e bp 0x7ffc sp 0x7ffc T0)
+==23502==The signal is caused by a READ memory access.
+    #0 0x7f7e6664f8a2 in __memcpy_avx512_unaligned_erms string/../sysdeps/x86_64/multiarch/memmove-vec-unaligned-erms.S:372
+    #1 0x5647f2b53637 in __interceptor_memcpy (/b/tests/fuzz/fuzz_embed_cache+0x87637) (BuildId: 778a)
+    #2 0x7f7e69590f18  ($hdf5+0x190f18) (BuildId: e923)
+    #3 0x7f7e695b4ca4 in H5O__msg_iterate_real ($hdf5+0x1b4ca4) (BuildId: e923)
+    #5 0x7f7e6945c350 in H5Aexists ($hdf5+0x5c350) (BuildId: e923)
+    #6 0x5647f2c03a12 in open_attr /src/data/h5io.c:162:7
+SUMMARY: AddressSanitizer: SEGV string/../sysdeps/x86_64/multiarch/memmove-vec-unaligned-erms.S:372 in __memcpy_avx512_unaligned_erms"
+expect "SEGV in libc's memcpy under samx's code" 1 "==1==ERROR: AddressSanitizer: SEGV on unknown address 0x6160 (pc 0x7f7e bp 0x7ffc sp 0x7ffc T0)
+    #0 0x7f7e6664f8a2 in __memcpy_avx512_unaligned_erms string/../sysdeps/x86_64/multiarch/memmove-vec-unaligned-erms.S:372
+    #1 0x5647f2b53637 in __interceptor_memcpy (/b/tests/fuzz/fuzz_embed_cache+0x87637)
+    #2 0x5647f2c03a12 in samx_embed_read /src/data/embed_cache.c:370:3
+    #3 0x7f7e69590f18 in H5Dread ($hdf5+0x190f18)
+SUMMARY: AddressSanitizer: SEGV string/../sysdeps/x86_64/multiarch/memmove-vec-unaligned-erms.S:372 in __memcpy_avx512_unaligned_erms"
 expect "libhdf5 writing past a buffer samx allocated" 1 "==1==ERROR: AddressSanitizer: heap-buffer-overflow on address 0x6020 at pc 0x1
 WRITE of size 16 at 0x6020 thread T0
     #0 0x1 in __interceptor_memcpy (/b/fuzz+0x1)
