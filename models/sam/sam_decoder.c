@@ -123,22 +123,22 @@ static SamxTensor *dec_attention(SamxCtx *ctx, const SamModel *m, const char *pr
   const char *proj[3] = {"q_proj", "k_proj", "v_proj"};
   SamxTensor *in[3] = {q, k, v}, *heads[3];
   int nh = m->cfg.dec_heads;
-  // bf16 inference: the projections write bf16 and the attention runs on the tensor-core kernel (head
-  // dims 16 and 32 in SAM: 8 heads over 128 and 256 channels); the residual stream, the norms and the
-  // output projection's result stay f32.
+  // bf16: the attention runs on the tensor-core kernel (head dims 16 and 32 in SAM: 8 heads over 128
+  // and 256 channels). In inference the projections write bf16 (lt) and the output projection reads
+  // the bf16 output; in training they stay f32 and the attention gets bf16 casts, its output cast back
+  // (both passes on the tensor cores; casts pass gradients through). The residual stream, the norms
+  // and the output projection's result stay f32.
   int64_t hd_of = sam_param(m, "%s.q_proj.weight", prefix)->shape[0] / nh;
-  SamxDType at = ctx->precision == SAMX_PRECISION_BF16 && !ctx->recording && samx_attention_bf16_head_dim_ok(hd_of)
-                     ? SAMX_BF16
-                     : SAMX_F32;
+  SamxDType at = sam_attention_dtype(ctx, hd_of), lt = ctx->recording ? SAMX_F32 : at;
   for (int i = 0; i < 3; i++) {
     snprintf(name, sizeof name, "%s.%s", prefix, proj[i]);
-    SamxTensor *x = sam_linear_to(ctx, m, in[i], name, at);
+    SamxTensor *x = sam_linear_to(ctx, m, in[i], name, lt);
     int64_t b = x->shape[0], t = x->shape[1], inner = x->shape[2];
-    heads[i] = SAM_PERMUTE(ctx, samx_reshape(ctx, x, SHAPE(b, t, nh, inner / nh)), 0, 2, 1, 3);
+    heads[i] = sam_as_dtype(ctx, SAM_PERMUTE(ctx, samx_reshape(ctx, x, SHAPE(b, t, nh, inner / nh)), 0, 2, 1, 3), at);
   }
   int64_t hd = heads[0]->shape[3];
   SamxTensor *o = samx_attention(ctx, heads[0], heads[1], heads[2], NULL, NULL, 1.0f / sqrtf((float)hd));
-  o = SAM_PERMUTE(ctx, o, 0, 2, 1, 3);
+  o = SAM_PERMUTE(ctx, sam_as_dtype(ctx, o, lt), 0, 2, 1, 3);
   o = samx_reshape(ctx, o, SHAPE(o->shape[0], o->shape[1], nh * hd));
   snprintf(name, sizeof name, "%s.out_proj", prefix);
   return sam_linear(ctx, m, o, name);

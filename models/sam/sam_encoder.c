@@ -10,11 +10,12 @@ static SamxDType act_dtype(const SamxCtx *ctx) {
   return ctx->precision == SAMX_PRECISION_BF16 && !ctx->recording ? SAMX_BF16 : SAMX_F32;
 }
 
-// The boundary between bf16 activations and ops that take F32 only (conv, matmul, LoRA; permute,
-// slice and window partition move either): t in dtype dt, t itself when it already is (so fp32 runs
-// are unchanged).
-static SamxTensor *as_dtype(SamxCtx *ctx, SamxTensor *t, SamxDType dt) {
+SamxTensor *sam_as_dtype(SamxCtx *ctx, SamxTensor *t, SamxDType dt) {
   return t->dtype == dt ? t : samx_cast(ctx, t, dt);
+}
+
+SamxDType sam_attention_dtype(const SamxCtx *ctx, int64_t head_dim) {
+  return ctx->precision == SAMX_PRECISION_BF16 && samx_attention_bf16_head_dim_ok(head_dim) ? SAMX_BF16 : SAMX_F32;
 }
 
 // The layer `prefix`'s bias, or NULL: qkv may have none.
@@ -96,16 +97,19 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
   snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.qkv", blk);
   SamxTensor *const *lora = m->lora[blk];
   SamxTensor *proj;
-  // bf16 (head dims the tensor-core kernel takes; others stay F32) with LoRA's f32 qkv: q, k and v are
-  // cast to bf16 after the head permute and the bf16 output goes through the permute back (without an
-  // adapter encoder_block takes packed_attention instead).
-  SamxDType at = samx_attention_bf16_head_dim_ok(hd) ? act_dtype(ctx) : SAMX_F32;
+  // In bf16 the attention runs on the tensor cores (head dims they take): in inference with LoRA's f32
+  // qkv (without an adapter encoder_block takes packed_attention), q, k and v are cast to bf16 after
+  // the head permute and the bf16 output goes through the permute back; in training the qkv layer's
+  // output stays f32 (lt) and the attention gets bf16 casts of q, k and v, its output cast back: casts
+  // pass gradients through unchanged and the tensor-core backward gives f32 dq, dk, dv, drel_h and
+  // drel_w, so both passes of the attention run on the tensor cores, as under PyTorch's autocast.
+  SamxDType lt = samx_attention_bf16_head_dim_ok(hd) ? act_dtype(ctx) : SAMX_F32, at = sam_attention_dtype(ctx, hd);
   if (lora[0]) {  // ref: _LoRA_qkv.forward (P2SAM sam_lora_image_encoder.py:42-48)
-    x = as_dtype(ctx, x, SAMX_F32);
+    x = sam_as_dtype(ctx, x, SAMX_F32);
     proj = samx_lora_qkv(ctx, x, sam_param(m, "%s.weight", name), layer_bias(m, name), lora[0], lora[1], lora[2],
                          lora[3]);
   } else {
-    proj = sam_linear_to(ctx, m, x, name, at);
+    proj = sam_linear_to(ctx, m, x, name, lt);
   }
   SamxTensor *qkv = samx_reshape(ctx, proj, SHAPE(b, h * w, 3, nh, hd));
   qkv = SAM_PERMUTE(ctx, qkv, 2, 0, 3, 1, 4);  // [3, b, nH, T, hd]
@@ -115,9 +119,9 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
   SamxTensor *rel_h = NULL, *rel_w = NULL;
   // The relative-position products take q as the qkv layer wrote it (bf16 in bf16, widened exactly;
   // PyTorch's autocast gives the einsums the same bf16 q) and stay fp32 products.
-  if (c->rel_pos) rel_pos_terms(ctx, m, blk, as_dtype(ctx, q, SAMX_F32), (int)h, (int)w, &rel_h, &rel_w);
-  q = as_dtype(ctx, q, at), k = as_dtype(ctx, k, at), v = as_dtype(ctx, v, at);
-  SamxTensor *o = samx_attention(ctx, q, k, v, rel_h, rel_w, 1.0f / sqrtf((float)hd));
+  if (c->rel_pos) rel_pos_terms(ctx, m, blk, sam_as_dtype(ctx, q, SAMX_F32), (int)h, (int)w, &rel_h, &rel_w);
+  q = sam_as_dtype(ctx, q, at), k = sam_as_dtype(ctx, k, at), v = sam_as_dtype(ctx, v, at);
+  SamxTensor *o = sam_as_dtype(ctx, samx_attention(ctx, q, k, v, rel_h, rel_w, 1.0f / sqrtf((float)hd)), lt);
   return samx_reshape(ctx, SAM_PERMUTE(ctx, o, 0, 2, 1, 3), SHAPE(b, h, w, D));
 }
 
@@ -143,7 +147,7 @@ static SamxTensor *encoder_block(SamxCtx *ctx, const SamModel *m, int blk, SamxT
   const SamConfig *c = &m->cfg;
   int64_t H = x->shape[1], W = x->shape[2];
   SamxDType act = act_dtype(ctx);
-  x = as_dtype(ctx, x, act);
+  x = sam_as_dtype(ctx, x, act);
   SamxTensor *h = samx_layernorm(ctx, x, sam_param(m, "image_encoder.blocks.%d.norm1.weight", blk),
                                  sam_param(m, "image_encoder.blocks.%d.norm1.bias", blk), c->ln_eps);
   int windowed = !c->global_block[blk] && c->window > 0;
@@ -195,7 +199,7 @@ SamxTensor *sam_encode(SamxCtx *ctx, SamModel *m, SamxTensor *img) {
     if (reuse) x = samx_ctx_release_to(ctx, mark, x);
   }
   // ref: ImageEncoderViT.neck: 1x1 conv, LayerNorm2d, 3x3 conv, LayerNorm2d (no conv biases); F32
-  x = SAM_PERMUTE(ctx, as_dtype(ctx, x, SAMX_F32), 0, 3, 1, 2);
+  x = SAM_PERMUTE(ctx, sam_as_dtype(ctx, x, SAMX_F32), 0, 3, 1, 2);
   x = samx_conv2d(ctx, x, sam_param(m, "image_encoder.neck.0.weight"), NULL, 1, 0);
   x = samx_layernorm2d(ctx, x, sam_param(m, "image_encoder.neck.1.weight"), sam_param(m, "image_encoder.neck.1.bias"),
                        c->ln_eps);

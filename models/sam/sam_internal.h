@@ -13,6 +13,13 @@ SamxTensor *sam_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const cha
 // A linear layer whose output is an activation of dtype act: in BF16 (inference in bf16 precision)
 // the GEMM writes bf16 itself; F32 is sam_linear.
 SamxTensor *sam_linear_to(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, SamxDType act);
+// The boundary between bf16 activations and ops that take F32 only (conv, matmul, LoRA; permute,
+// slice and window partition move either, in inference): t in dtype dt, t itself when it already is
+// (so fp32 runs are unchanged). A cast passes gradients through unchanged.
+SamxTensor *sam_as_dtype(SamxCtx *ctx, SamxTensor *t, SamxDType dt);
+// The dtype of an attention's q, k and v: BF16 (the tensor-core kernel, forward and backward) in bf16
+// precision when it takes the head dim, in training too; else F32.
+SamxDType sam_attention_dtype(const SamxCtx *ctx, int64_t head_dim);
 // An I32 tensor on the context's device from host values.
 SamxTensor *sam_index_tensor(SamxCtx *ctx, SamxShape s, const int32_t *host);
 // Permute with the permutation given inline: SAM_PERMUTE(ctx, x, 0, 2, 1, 3).
