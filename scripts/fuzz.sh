@@ -11,6 +11,8 @@
 #   --build-only            configure and build, run nothing
 #   --no-build              run the targets already built
 # FUZZ_BUILD_DIR (default build-fuzz) names the build folder; logs, corpora and artifacts go under it.
+# FUZZ_SEGMENT_S (default 1200): a target runs in libFuzzer segments of at most this many seconds, each
+# under a hard time limit, so that a hung report costs one segment, not the campaign.
 #   --no-skip-known         also stop on the issues listed in tests/fuzz/known_issues.txt
 #   TARGET                  pickle, torch, safetensors, data_check, embed_cache, nifti, image, config,
 #                           lidc_pickle, compare (default: all); TARGET:SECONDS gives that target its own time
@@ -66,7 +68,7 @@ export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:allocator_may_return_null=0:quarantine_size_mb=64"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0"
-rss=${FUZZ_RSS_MB:-2048} tmo=${FUZZ_TIMEOUT:-10}
+rss=${FUZZ_RSS_MB:-2048} tmo=${FUZZ_TIMEOUT:-10} segment_s=${FUZZ_SEGMENT_S:-1200}
 echo "fuzz.sh: ${#targets[@]} targets, ${seconds} s each unless TARGET:SECONDS, -rss_limit_mb=$rss -timeout=$tmo, skipping known: ${skip:-none}"
 source scripts/fuzz-triage.sh  # crash_is_libhdf5s
 set_aside_upstream() {
@@ -103,9 +105,11 @@ for t in "${targets[@]}"; do
   : >"$log"
   while :; do
     start=$(date +%s) r=0 from=$(($(wc -l <"$log") + 1))
-    # A hard limit past libFuzzer's own: once, its out-of-memory report (the heap profile, which stops
-    # every thread) hung for half an hour.
-    timeout -s KILL $((left + 120)) "$bin" "$work" "$seed" "${dict[@]}" -max_total_time="$left" -rss_limit_mb="$rss" -malloc_limit_mb="$rss" \
+    # Segments of at most FUZZ_SEGMENT_S (default 20 minutes) under a hard limit 2 minutes past
+    # libFuzzer's own: its out-of-memory report (the heap profile, which stops every thread) hung twice
+    # (33 minutes in the fourth campaign, an hour in the fifth), and a hang costs at most one segment.
+    seg=$((left < segment_s ? left : segment_s))
+    timeout -s KILL $((seg + 120)) "$bin" "$work" "$seed" "${dict[@]}" -max_total_time="$seg" -rss_limit_mb="$rss" -malloc_limit_mb="$rss" \
       -timeout="$tmo" -artifact_prefix="$art/" -print_final_stats=1 -close_fd_mask=3 >>"$log" 2>&1 || r=$?
     # this segment's count only: a segment killed before its final stats adds nothing, not the last one again
     n=$(tail -n +"$from" "$log" | sed -n 's/^stat::number_of_executed_units: *//p' | tail -1)
@@ -118,8 +122,13 @@ for t in "${targets[@]}"; do
       echo "fuzz.sh: libhdf5 crashed on its own (input set aside); restarting fuzz_$t for the remaining ${left} s" >>"$log"
       continue
     fi
-    if [ "$r" != 0 ]; then rc=$r findings=$((findings + 1)); fi
-    [ "$r" != 0 ] && [ "$keep_going" = 1 ] && [ "$left" -gt 5 ] || break
+    if [ "$r" = 0 ]; then  # a segment ended on time: the next one, while time is left
+      [ "$left" -gt 5 ] || break
+      echo "fuzz.sh: next segment of fuzz_$t for the remaining ${left} s" >>"$log"
+      continue
+    fi
+    rc=$r findings=$((findings + 1))
+    [ "$keep_going" = 1 ] && [ "$left" -gt 5 ] || break
     echo "fuzz.sh: restarting fuzz_$t for the remaining ${left} s" >>"$log"
   done
   last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
