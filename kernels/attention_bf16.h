@@ -53,7 +53,7 @@ SAMX_HD SamxAttnLayout samx_attn_layout_qkv(int64_t H, int64_t D, int64_t img_h,
   return l;
 }
 
-// The batch entries (windows, or images) and tokens per entry of a qkv layout.
+// Windows per image of a qkv layout (1 when it is not windowed: the image is the batch entry).
 SAMX_HD int64_t samx_attn_windows(const SamxAttnLayout *l) {
   return l->win ? ((l->img_h + l->win - 1) / l->win) * ((l->img_w + l->win - 1) / l->win) : 1;
 }
