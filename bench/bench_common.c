@@ -25,13 +25,15 @@ double bench_median(double *v, int n) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// Vendor figures for the GPUs samx is tuned for (dense, no sparsity): fp32 FLOP/s and HBM bytes/s.
+// Vendor figures for the GPUs samx is tuned for (dense, no sparsity): FLOP/s of the CUDA cores in fp32
+// and of the tensor cores in tf32 and bf16, and HBM bytes/s. "H100" is the SXM part.
 static const struct {
   const char *name_part;
-  double fp32, bw;
+  double fp32, tf32, bf16, bw;
 } gpu_table[] = {
-    {"H100 PCIe", 51.2e12, 2.0e12}, {"H100", 66.9e12, 3.35e12}, {"H200", 66.9e12, 4.8e12},
-    {"A100", 19.5e12, 2.04e12},     {"L40S", 91.6e12, 0.864e12}, {"A10", 31.2e12, 0.6e12},
+    {"H100 PCIe", 51.2e12, 378e12, 756e12, 2.0e12}, {"H100", 66.9e12, 494.7e12, 989.4e12, 3.35e12},
+    {"H200", 66.9e12, 494.7e12, 989.4e12, 4.8e12},  {"A100", 19.5e12, 156e12, 312e12, 2.04e12},
+    {"L40S", 91.6e12, 183e12, 362e12, 0.864e12},     {"A10", 31.2e12, 62.5e12, 125e12, 0.6e12},
 };
 
 static double cpu_mhz(void) {
@@ -80,7 +82,7 @@ static double measured_copy_bw(void) {
   return 2.0 * (double)n / (best * 1e-3);  // read + write
 }
 
-void bench_limits(SamxDevice d, HwLimits *hw) {
+void bench_limits(SamxDevice d, SamxPrecision p, HwLimits *hw) {
   memset(hw, 0, sizeof *hw);
   if (d.type == SAMX_CPU) {
     int threads = 1;
@@ -101,9 +103,12 @@ void bench_limits(SamxDevice d, HwLimits *hw) {
   samx_device_describe(d, desc, sizeof desc);
   for (size_t i = 0; i < sizeof gpu_table / sizeof *gpu_table; i++)
     if (strstr(desc, gpu_table[i].name_part)) {
-      hw->peak_flops = gpu_table[i].fp32;
+      hw->peak_flops = p == SAMX_PRECISION_BF16   ? gpu_table[i].bf16
+                       : p == SAMX_PRECISION_TF32 ? gpu_table[i].tf32
+                                                  : gpu_table[i].fp32;
       hw->peak_bw = gpu_table[i].bw;
-      snprintf(hw->source, sizeof hw->source, "vendor datasheet for %s (fp32 non-tensor, HBM)", gpu_table[i].name_part);
+      snprintf(hw->source, sizeof hw->source, "vendor datasheet for %s (%s, dense; HBM)", gpu_table[i].name_part,
+               p == SAMX_PRECISION_FP32 ? "fp32 CUDA cores" : p == SAMX_PRECISION_TF32 ? "tf32 tensor cores" : "bf16 tensor cores");
       return;
     }
   snprintf(hw->source, sizeof hw->source, "unknown GPU: no peak figures");
@@ -139,6 +144,7 @@ int bench_parse_opts_ex(int argc, char **argv, BenchOpts *o, const char *usage, 
       o->json = !strcmp(fmt, "json");
     } else if (!strcmp(argv[i], "--quick")) o->quick = 1;
     else if (!strcmp(argv[i], "--compare-torch")) o->compare_torch = 1;
+    else if (!strcmp(argv[i], "--torch-compile")) o->compare_torch = o->torch_compile = 1;
     else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       printf("%s", usage);
       exit(0);
@@ -187,8 +193,9 @@ void bench_torch(const char *mode, const BenchOpts *o, BenchRow *rows, int n) {
 #ifdef _OPENMP
   threads = omp_get_max_threads();
 #endif
-  snprintf(cmd, sizeof cmd, "%s %s %s --device %s --reps %d --threads %d --specs %s", py, torch_script(), mode,
-           o->device.type == SAMX_CPU ? "cpu" : samx_device_str(o->device, dev, sizeof dev), o->reps, threads, specs);
+  snprintf(cmd, sizeof cmd, "%s %s %s --device %s --reps %d --threads %d --specs %s --precision %s%s", py,
+           torch_script(), mode, o->device.type == SAMX_CPU ? "cpu" : samx_device_str(o->device, dev, sizeof dev),
+           o->reps, threads, specs, samx_precision_name(o->precision), o->torch_compile ? " --compile" : "");
   FILE *p = popen(cmd, "r");
   char line[512];
   int i = 0;
@@ -201,6 +208,13 @@ void bench_torch(const char *mode, const BenchOpts *o, BenchRow *rows, int n) {
   }
 }
 
+// What PyTorch's column ran: "fp32", "tf32", "bf16+SDPA", each with ", compiled" under --torch-compile.
+static const char *torch_config(const BenchOpts *o, char *buf, size_t n) {
+  snprintf(buf, n, "%s%s%s", samx_precision_name(o->precision), o->precision == SAMX_PRECISION_BF16 ? "+SDPA" : "",
+           o->torch_compile ? ", compiled" : "");
+  return buf;
+}
+
 static void print_json(const char *title, const BenchOpts *o, const HwLimits *hw, const BenchRow *rows, int n) {
   char dev[16], desc[256];
   samx_device_describe(o->device, desc, sizeof desc);
@@ -208,6 +222,8 @@ static void print_json(const char *title, const BenchOpts *o, const HwLimits *hw
                            samx_device_str(o->device, dev, sizeof dev), "device_info", desc, "version", SAMX_VERSION,
                            "build_commit", SAMX_GIT_COMMIT, "reps", o->reps, "peak_flops", hw->peak_flops,
                            "peak_bytes_per_s", hw->peak_bw, "peak_source", hw->source);
+  char tc[64];
+  if (o->compare_torch) json_object_set_new(root, "torch_config", json_string(torch_config(o, tc, sizeof tc)));
   json_t *arr = json_array();
   for (int i = 0; i < n; i++) {
     const BenchRow *r = &rows[i];
@@ -240,8 +256,10 @@ void bench_print(const char *title, const BenchOpts *o, const HwLimits *hw, cons
          SAMX_VERSION, SAMX_GIT_COMMIT, o->reps);
   int has_items = 0, has_mem = 0;
   for (int i = 0; i < n; i++) has_items |= rows[i].items > 0, has_mem |= rows[i].mem_mb > 0;
+  char tc[64], torch_head[96] = "";
+  if (o->compare_torch) snprintf(torch_head, sizeof torch_head, " PyTorch %s ms | speed-up |", torch_config(o, tc, sizeof tc));
   printf("| op | shape | ms |%s GFLOP/s | GB/s | %% of peak |%s%s\n", has_items ? " items/s |" : "",
-         has_mem ? " peak MB |" : "", o->compare_torch ? " PyTorch ms | speed-up |" : "");
+         has_mem ? " peak MB |" : "", torch_head);
   printf("|---|---|---:|%s---:|---:|---:|%s%s\n", has_items ? "---:|" : "", has_mem ? "---:|" : "",
          o->compare_torch ? "---:|---:|" : "");
   for (int i = 0; i < n; i++) {

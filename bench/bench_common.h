@@ -18,7 +18,7 @@ typedef struct {
 } BenchRow;
 
 typedef struct {
-  double peak_flops;  // fp32 FLOP/s of the device (vendor figure or derived)
+  double peak_flops;  // FLOP/s of the device in the run's precision (vendor figure or derived)
   double peak_bw;     // bytes/s (vendor figure on GPU, measured copy bandwidth on CPU)
   char source[128];   // where the peaks come from
 } HwLimits;
@@ -30,12 +30,14 @@ typedef struct {
   int json;
   int quick;
   int compare_torch;
+  int torch_compile;  // --torch-compile: PyTorch's side through torch.compile (implies --compare-torch)
 } BenchOpts;
 
 double bench_now_ms(void);
 // Median of v[0..n) (sorts v).
 double bench_median(double *v, int n);
-void bench_limits(SamxDevice d, HwLimits *hw);
+// Peaks of device d for precision p (the CPU computes in fp32 only).
+void bench_limits(SamxDevice d, SamxPrecision p, HwLimits *hw);
 // Parses the options shared by all `samx bench` modes (--device, --precision, -r, -o, --quick, --compare-torch,
 // --help); returns argc on success or -1 after printing an error.
 int bench_parse_opts(int argc, char **argv, BenchOpts *o, const char *usage);

@@ -150,7 +150,7 @@ int samx_bench_data(int argc, char **argv) {
     return 1;
   }
   HwLimits hw;
-  bench_limits(samx_cpu(), &hw);
+  bench_limits(samx_cpu(), SAMX_PRECISION_FP32, &hw);
   o.device = samx_cpu();  // the loader runs on the host whatever --device says
   bench_print("data", &o, &hw, rows, n);
   return 0;

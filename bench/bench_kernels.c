@@ -12,8 +12,9 @@ static const char *USAGE =
     "\n"
     "Times each kernel on SAM ViT-B shapes (one 1024x1024 image: 64x64 tokens, width 768, 12 heads of 64)\n"
     "and prints: milliseconds (median of REPS after one warm-up), GFLOP/s or GB/s, the fraction of the\n"
-    "device's peak (fp32 FLOP/s for compute-bound ops, memory bandwidth for the others), and with\n"
-    "--compare-torch the same work in PyTorch (same device, fp32) and samx's speed-up over it.\n"
+    "device's peak (FLOP/s in the run's precision for compute-bound ops, memory bandwidth for the\n"
+    "others), and with --compare-torch the same work in PyTorch (same device and precision; in bf16 the\n"
+    "attention through scaled_dot_product_attention) and samx's speed-up over it.\n"
     "  --quick    small shapes (seconds on a laptop CPU; used by the tests)\n"
     "  -o json    machine-readable output with build commit, device and raw numbers\n";
 
@@ -153,7 +154,7 @@ int samx_bench_kernels(int argc, char **argv) {
   if (!o.json && isatty(2)) fprintf(stderr, "\r%60s\r", "");
   bench_torch("kernels", &o, rows, n);
   HwLimits hw;
-  bench_limits(o.device, &hw);
+  bench_limits(o.device, o.precision, &hw);
   bench_print("kernels", &o, &hw, rows, n);
   samx_ctx_free(&ctx);
   return 0;

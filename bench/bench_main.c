@@ -44,10 +44,15 @@ int samx_cmd_bench(int argc, char **argv) {
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++)
       printf("  %-8s %s%s\n", modes[i].name, modes[i].help, lookup(modes[i].name) ? "" : " (not in this build yet)");
     printf("\nCommon options: --device auto|cpu|cuda[:N]  --precision auto|fp32|tf32|bf16  -r REPS  -o md|json\n"
-           "  --quick  --compare-torch   (--precision auto: bf16 on CUDA devices of compute capability >= 8.0,\n"
-           "  fp32 on the CPU, which computes in fp32 only)\n"
+           "  --quick  --compare-torch  --torch-compile   (--precision auto: bf16 on CUDA devices of compute\n"
+           "  capability >= 8.0, fp32 on the CPU, which computes in fp32 only)\n"
            "Every mode prints a markdown table (or JSON with -o json): time, throughput, the fraction of the\n"
-           "device's peak, and with --compare-torch the same work in PyTorch on the same device.\n"
+           "device's peak in the run's precision (bf16 and tf32: the tensor cores'; fp32: the CUDA cores'), and\n"
+           "with --compare-torch the same work in PyTorch on the same device in the same precision: fp32 and\n"
+           "tf32 as set, bf16 as segment-anything-fast runs SAM (bf16 modules and inputs, every attention\n"
+           "through scaled_dot_product_attention with the rel-pos bias as its mask; training under\n"
+           "torch.autocast). --torch-compile also puts PyTorch's side through torch.compile (PyTorch >= 2.0;\n"
+           "eager, with the reason on stderr, where it fails). The table's PyTorch column names what ran.\n"
            "SAMX_PROFILE=1 samx bench ... adds where the kernel time went (per engine launch site) on stderr.\n");
     return argc < 2 ? 2 : 0;
   }

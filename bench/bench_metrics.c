@@ -114,7 +114,7 @@ int samx_bench_metrics(int argc, char **argv) {
     time_case(cases[i].kind, cases[i].set, o.reps, &rows[i]);
   }
   HwLimits hw;
-  bench_limits(o.device, &hw);
+  bench_limits(o.device, o.precision, &hw);
   bench_print("metrics", &o, &hw, rows, n);
   if (!o.json) {
     const BenchRow *all = &rows[n - 1];

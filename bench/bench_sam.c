@@ -13,13 +13,15 @@ static const char *USAGE =
     "                                  [--prompts P] [--device ...] [-r REPS] [-o md|json] [--compare-torch]\n"
     "\n"
     "encoder: images through the image encoder, batch N (default 1; a comma list such as 1,8,32 runs each);\n"
-    "         items/s = images/s; % of peak = achieved FLOP/s over the device's fp32 peak; peak MB = parameters\n"
+    "         items/s = images/s; % of peak = achieved FLOP/s over the device's peak in the run's precision\n"
+    "         (bf16: the tensor cores'); peak MB = parameters\n"
     "         plus the activation arena's high-water mark.\n"
     "decoder: P prompt sets (box prompts, default 1,16,50) decoded in one call against one cached embedding\n"
     "         (prompt encoder + mask decoder, single-mask output); items/s = prompts/s.\n"
     "Weights are random (the architecture is what is timed) unless --checkpoint is given.\n"
     "--compare-torch times the same work with the official segment_anything package (installed into .venv by\n"
-    "scripts/setup-venv.sh) on the same device in fp32.\n";
+    "scripts/setup-venv.sh) on the same device in the same precision (bf16: bf16 modules, attention through\n"
+    "scaled_dot_product_attention, as segment-anything-fast; see samx bench --help).\n";
 
 typedef struct {
   char model[32];
@@ -140,7 +142,7 @@ static int run(int argc, char **argv, int decoder) {
   }
   bench_torch(decoder ? "decoder" : "encoder", &o, rows, n_sizes);
   HwLimits hw;
-  bench_limits(o.device, &hw);
+  bench_limits(o.device, o.precision, &hw);
   bench_print(decoder ? "decoder" : "encoder", &o, &hw, rows, n_sizes);
   samx_ctx_free(&ctx);
   sam_free(&m);

@@ -42,7 +42,8 @@ static const char *USAGE =
     "gradients and AdamW state, and the embeddings. peak MB: the step's working set (decoder-side\n"
     "parameters, gradients, AdamW state, activations); the frozen encoder's weights are not counted.\n"
     "--compare-torch: the same step with segment_anything's PromptEncoder/MaskDecoder, the same cell, loss\n"
-    "(scipy's linear_sum_assignment), clipping and torch.optim.AdamW (bench/torch_train.py), fp32.\n"
+    "(scipy's linear_sum_assignment), clipping and torch.optim.AdamW (bench/torch_train.py), in the run's\n"
+    "precision (bf16: forward and loss under torch.autocast, attention through scaled_dot_product_attention).\n"
     "--quick: the tiny model, one repetition (for tests).\n"
     "\n"
     "--method p2sam --stage 1|2 (P2SAM, method-notes §4): the model's SAM resized to 128 px with LoRA r = 4 and 9\n"
@@ -393,7 +394,7 @@ int samx_bench_train(int argc, char **argv) {
   }
   bench_torch("train", &o, rows, n);
   HwLimits hw;
-  bench_limits(o.device, &hw);
+  bench_limits(o.device, o.precision, &hw);
   bench_print("train", &o, &hw, rows, n);
   return 0;
 }

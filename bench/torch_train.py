@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """`samx bench train`'s step in PyTorch: the official segment_anything PromptEncoder + MaskDecoder
 (+ TwoWayTransformer) with random weights of the same architecture, SeqSAM's recurrent cell, the
-methods' losses, backward, gradient clipping and torch.optim.AdamW, fp32, timed like torch_bench.py
-(median of --reps after one warm-up step).
+methods' losses, backward, gradient clipping and torch.optim.AdamW, timed like torch_bench.py
+(median of --reps after one warm-up step). --precision bf16 runs the step as PyTorch's mixed precision
+does (torch.autocast to bfloat16 over fp32 parameters and optimizer state) with every attention through
+F.scaled_dot_product_attention (torch_bench.use_sdpa); tf32 allows TF32 matmuls; fp32 (the default)
+disallows them.
 
-usage: torch_train.py train --device cpu|cuda:N --reps R --threads T --specs FILE
+usage: torch_train.py train --device cpu|cuda:N --reps R --threads T --specs FILE [--precision P]
 (torch_bench.py routes its "train" mode here.) One spec per line, "train METHOD MODEL B M K", one line of
 milliseconds per spec on stdout.
 
@@ -29,17 +32,16 @@ MaskDecoder decodes the prompts of one image per call (Sam.forward loops over im
 decoded sample by sample, as the official code does.
 """
 import argparse
+import contextlib
 import sys
 import os
-import statistics
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
-from torch_bench import build_sam
+from torch_bench import build_sam, median_ms
 
 EPS = 1e-5
 
@@ -184,7 +186,8 @@ class Step:
 
     def __call__(self):
         self.opt.zero_grad()
-        loss = self.loss(self.emb_host.to(self.dev))
+        with getattr(self, "amp", contextlib.nullcontext)():  # mixed_precision() sets it
+            loss = self.loss(self.emb_host.to(self.dev))
         value = loss.item()
         loss.backward()
         if self.method != "fewshot":
@@ -204,22 +207,27 @@ def build(spec, dev):
     return Step(f[1], f[2], int(f[3]), int(f[4]), int(f[5]), dev)
 
 
+def mixed_precision(step, dev):
+    """The step's forward and loss under torch.autocast(bfloat16) (backward outside it, as PyTorch's AMP
+    recipe says), its attentions through scaled_dot_product_attention."""
+    from torch_bench import use_sdpa
+    use_sdpa(*[m for m in vars(step).values() if isinstance(m, torch.nn.Module)])
+    step.amp = lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
+    return step
+
+
 def run(a):
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    precision = getattr(a, "precision", "fp32")
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
     for spec in open(a.specs).read().splitlines():
         step = build(spec, dev)
-        times = []
-        for i in range(a.reps + 1):
-            sync()
-            t0 = time.perf_counter()
-            step()
-            sync()
-            if i:
-                times.append((time.perf_counter() - t0) * 1e3)
-        print(f"{statistics.median(times):.4f}", flush=True)
+        if precision == "bf16":
+            step = mixed_precision(step, dev)
+        print(f"{median_ms(step, a.reps, sync):.4f}", flush=True)
 
 
 def main():
@@ -229,6 +237,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--specs", required=True)
+    ap.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="fp32")
     run(ap.parse_args())
 
 

@@ -9,6 +9,7 @@ prior network and Fcomb (their classes) on that LoRA SAM, Adam lr 1e-6, + 1e-5 x
 Weights are random (timing only). "tiny": their builder with samx's tiny encoder (64 wide, 4 blocks, 2 heads,
 global blocks 1 and 3); their builder fixes the window at 14 where samx's tiny preset uses 4.
 """
+import contextlib
 import importlib.util
 import os
 import sys
@@ -68,6 +69,16 @@ class Step:
                                          weight_decay=0)]
 
     def __call__(self):
+        with getattr(self, "amp", contextlib.nullcontext)():  # torch_train.mixed_precision sets it
+            loss = self.loss()
+        for o in self.opt:
+            o.zero_grad()
+        loss.backward()
+        for o in self.opt:
+            o.step()
+        return loss.item()
+
+    def loss(self):
         s = self.lora_sam.sam
         img = self.x.repeat(1, 3, 1, 1)
         emb = s.image_encoder(s.preprocess(img))
@@ -85,11 +96,5 @@ class Step:
         high = masks * w8.unsqueeze(-1)
         high_res = high.sum(1).unsqueeze(1)
         gt = self.target.unsqueeze(1)
-        loss = torch.nn.CrossEntropyLoss()(high, self.target) + self.utils.calculate_dice_loss(high_res, gt) \
+        return torch.nn.CrossEntropyLoss()(high, self.target) + self.utils.calculate_dice_loss(high_res, gt) \
             + self.utils.calculate_sigmoid_focal_loss(high_res, gt.float()) + reg
-        for o in self.opt:
-            o.zero_grad()
-        loss.backward()
-        for o in self.opt:
-            o.step()
-        return loss.item()

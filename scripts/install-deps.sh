@@ -17,6 +17,7 @@ PKGS=(
   libjansson-dev        # strict JSON (safetensors headers: duplicate keys rejected, 64-bit integers)
   openmpi-bin libopenmpi-dev   # several CPU ranks (mpirun), and the NCCL id exchange for GPU ranks
   clang libclang-rt-14-dev   # libFuzzer targets (scripts/fuzz.sh, tests/fuzz)
+  patchelf              # scripts/bundle.sh: the bundled libraries find each other ($ORIGIN)
   python3 python3-numpy python3-torch python3-torchvision python3-scipy python3-h5py python3-venv   # references for tests and benchmarks
   python3-nibabel       # writes the NIfTI volumes of the volume-packer tests (affines, int16 CT, float MR)
 )
