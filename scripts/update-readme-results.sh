@@ -31,7 +31,8 @@ if [ "$mode" = record ]; then
   run="$2"
   [ -f "$run/results.md" ] || { echo "update-readme-results.sh: $run/results.md does not exist (a finished scripts/main.sh run?)" >&2; exit 1; }
   dest="bench/results/$(date -u +%Y-%m-%d)-main-job"
-  [ -e "$dest" ] && dest="$dest-$(date -u +%H%M)"
+  # a later record of the day gets -HHMM, which sorts after the day's others (pruned ones included)
+  compgen -G "$dest*" >/dev/null && dest="$dest-$(date -u +%H%M)"
   mkdir -p "$dest.part"
   cp "$run/results.md" "$run/table.md" "$run/compare.md" "$run/timings.tsv" "$run/info.txt" "$run/main.log" \
     "$run/grid.png" "$dest.part/"
