@@ -12,7 +12,8 @@ through ldconfig, CUDA_HOME, /usr/local/cuda*, and the nvidia-* Python packages 
 that every program resolves every library; run the tests of `ctest -L cuda` (a skip, exit 77, counts as
 a failure when a GPU is present: there it means the device was not found); run `samx bench` in bf16 and
 fp32 with --compare-torch. OUT (default gpu-check-<date>) gets at most six files: summary.md (machine,
-tests, benchmarks), env.txt, tests.log, bench.md, bench.json and, if any test failed, failed.txt.
+tests, benchmarks), env.txt, tests.log, bench.md (with a kernel profile of the bf16 encoder),
+bench.json and, if any test failed, failed.txt.
 Exit status: 0 when every test passed, 1 otherwise, 2 when the bundle cannot run here at all.
 """
 import argparse
@@ -168,13 +169,16 @@ def run_tests(bundle, src, work, gpu, deadline, only, log):
     return rows
 
 
-BENCHES = [  # (title, arguments); --device cuda --compare-torch is added to each
-    ("kernels", ["kernels"]),
-    ("encoder ViT-B bf16", ["encoder", "--model", "vit_b", "--batch", "1,8,32", "--precision", "bf16"]),
-    ("encoder ViT-B fp32", ["encoder", "--model", "vit_b", "--batch", "1,8", "--precision", "fp32"]),
-    ("decoder bf16", ["decoder", "--model", "vit_b", "--precision", "bf16"]),
-    ("train bf16", ["train", "--precision", "bf16"]),
-    ("train fp32", ["train", "--precision", "fp32"]),
+BENCHES = [  # (title, arguments, compare with PyTorch); each runs with --device cuda, as md and as json
+    ("kernels", ["kernels"], True),
+    ("encoder ViT-B bf16", ["encoder", "--model", "vit_b", "--batch", "1,8,32", "--precision", "bf16"], True),
+    ("encoder ViT-B fp32", ["encoder", "--model", "vit_b", "--batch", "1,8", "--precision", "fp32"], True),
+    ("decoder bf16", ["decoder", "--model", "vit_b", "--precision", "bf16"], True),
+    ("train bf16", ["train", "--precision", "bf16"], True),
+    ("train fp32", ["train", "--precision", "fp32"], True),
+    # where the encoder's time goes, per engine launch site (SAMX_PROFILE=1): the largest gap to the
+    # projection's floor (bench/results/2026-12-06-bf16-projection) is read off this
+    ("profile: encoder ViT-B bf16, batch 8", ["encoder", "--model", "vit_b", "--batch", "8", "--precision", "bf16"], False),
 ]
 
 
@@ -185,15 +189,18 @@ def run_benches(bundle, src, deadline, quick, md, js):
     env["PYTHONPATH"] = python_path(bundle, src)
     samx = os.path.join(bundle, "bin", "samx")
     results = []
-    for title, args in BENCHES:
+    for title, args, torch_side in BENCHES:
         if time.time() > deadline:
             md.write(f"\n## {title}: not run (time budget spent)\n")
             continue
-        for fmt, out in (("md", md), ("json", js)):
-            cmd = [samx, "bench"] + args + ["--device", "cuda", "--compare-torch", "-o", fmt] + (["--quick"] if quick else [])
+        profile = not torch_side
+        for fmt, out in (("md", md),) if profile else (("md", md), ("json", js)):
+            cmd = [samx, "bench"] + args + ["--device", "cuda", "-o", fmt] + (["--compare-torch"] if torch_side else []) \
+                + (["--quick"] if quick else [])
             t0 = time.time()
             try:
-                r = subprocess.run(cmd, cwd=src, env=env, capture_output=True, text=True, timeout=max(1, deadline - t0))
+                r = subprocess.run(cmd, cwd=src, env=dict(env, SAMX_PROFILE="1") if profile else env,
+                                   capture_output=True, text=True, timeout=max(1, deadline - t0))
                 text, code = r.stdout, r.returncode
                 err = r.stderr
             except subprocess.TimeoutExpired:
@@ -201,7 +208,7 @@ def run_benches(bundle, src, deadline, quick, md, js):
             if fmt == "md":
                 out.write(f"\n<!-- {title}: $ samx {' '.join(cmd[1:])} ({time.time() - t0:.0f} s, exit {code}) -->\n{text}\n")
                 if err.strip():
-                    out.write("```\n" + err.strip()[-3000:] + "\n```\n")
+                    out.write("```\n" + err.strip()[-(12000 if profile else 3000):] + "\n```\n")
                 results.append((title, code))
                 print(f"bench {title:<24} exit {code} ({time.time() - t0:.0f} s)", flush=True)
             else:
