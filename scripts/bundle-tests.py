@@ -1,7 +1,7 @@
 """The tests of `ctest --show-only=json-v1` (stdin) as scripts/gpu-check.sh runs them from a bundle.
 
 usage: bundle-tests.py SOURCE_DIR BUILD_DIR > tests.json
-Each test becomes {name, command, env, skip_code, timeout, labels}. In commands and environment values, a
+Each test becomes {name, command, env, skip_code, timeout, labels, fixture_setup}. In commands and environment values, a
 program of the build folder becomes @BIN@/<name>, another path under it @WORK@/<path>, a path under
 the source folder @SRC@/<path>, the reference Python (SAMX_PYTHON, or the checkout's .venv) @PY@; other programs keep their base name (bash,
 mpiexec), found on the node's PATH.
@@ -37,7 +37,7 @@ def main():
         env = {k: rewrite(v, src, build, python) for k, v in env.items()}
         out.append({"name": t["name"], "command": cmd, "env": env,
                     "skip_code": props.get("SKIP_RETURN_CODE"), "timeout": props.get("TIMEOUT", 1500),
-                    "labels": props.get("LABELS", [])})
+                    "labels": props.get("LABELS", []), "fixture_setup": bool(props.get("FIXTURES_SETUP"))})
     json.dump(out, sys.stdout, indent=1)
     print()
 

@@ -27,8 +27,9 @@ while [ $# -gt 0 ]; do
 done
 command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] || { echo "bundle.sh: needs nvcc (the CUDA toolkit)" >&2; exit 2; }
 b=build-bundle
-commit=$(git rev-parse --short=7 HEAD)
-git diff --quiet HEAD -- . ':!bench/results' || commit="$commit-dirty"
+dirty=""
+git diff --quiet HEAD -- . ':!bench/results' || dirty="-dirty"
+commit=$(git rev-parse --short=7 HEAD)$dirty
 [ -n "$out" ] || out=$b/samx-bundle-$commit-sm${arch//;/-}.tar.xz
 
 bash scripts/install-deps.sh >/dev/null
@@ -74,7 +75,7 @@ else
 fi
 glibc=$(objdump -T "$sb"/bin/* "$sb"/lib/*.so* 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
 {
-  echo "commit $(git rev-parse HEAD)${commit##*[0-9a-f]}"
+  echo "commit $(git rev-parse HEAD)$dirty"
   echo "built $(date -u +%FT%TZ) on $(. /etc/os-release && echo "$PRETTY_NAME"), $(uname -m)"
   echo "nvcc $(nvcc --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p' || /usr/local/cuda/bin/nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')"
   echo "cuda_architectures $arch"

@@ -1,7 +1,7 @@
 """Runs samx's CUDA tests and GPU benchmarks from a bundle (scripts/bundle.sh) on a GPU node.
 
-usage: python3 scripts/gpu-check.py BUNDLE [-o OUT] [--budget SECONDS] [--no-tests] [--no-bench]
-                                           [--bench-quick] [--only NAME[,NAME...]]
+usage: python3 scripts/gpu-check.py BUNDLE [-o OUT] [--budget SECONDS] [-j JOBS] [--no-tests]
+                                           [--no-bench] [--bench-quick] [--only NAME[,NAME...]]
 
 Run it from a checkout of the bundle's commit: the tests read tests/data/, the PyTorch side of the
 benchmarks is bench/torch_bench.py. Only Python's standard library is used; the node's python3 (with
@@ -17,6 +17,7 @@ bench.json and, if any test failed, failed.txt.
 Exit status: 0 when every test passed, 1 otherwise, 2 when the bundle cannot run here at all.
 """
 import argparse
+import concurrent.futures
 import datetime
 import glob
 import json
@@ -107,7 +108,11 @@ def environment(bundle, src):
              f"host {platform.node()} {platform.machine()}; {sh('. /etc/os-release && echo $PRETTY_NAME')}",
              f"glibc {platform.libc_ver()[1]}", f"python {sys.version.split()[0]} ({sys.executable})",
              f"checkout {sh(['git', '-C', src, 'rev-parse', 'HEAD'])}"]
-    lines += ["bundle " + line for line in open(os.path.join(bundle, "MANIFEST")).read().splitlines()]
+    manifest = open(os.path.join(bundle, "MANIFEST")).read().splitlines()
+    lines += ["bundle " + line for line in manifest]
+    built = next((m.split()[1] for m in manifest if m.startswith("commit ")), "")
+    if built != sh(["git", "-C", src, "rev-parse", "HEAD"]):  # another commit, or uncommitted changes
+        lines.append(f"WARNING: the bundle was built at {built}, not at the checkout's commit: tests read its tests/data")
     lines.append("nvidia-smi: " + sh(["nvidia-smi", "--query-gpu=name,memory.total,driver_version,clocks.max.sm",
                                       "--format=csv,noheader"]))
     lines.append("torch: " + sh([sys.executable, "-c", "import torch; print(torch.__version__, torch.version.cuda, "
@@ -126,47 +131,58 @@ def python_path(bundle, src):
     return os.pathsep.join(p for p in paths if p)
 
 
-def run_tests(bundle, src, work, gpu, deadline, only, log):
-    tests = json.load(open(os.path.join(bundle, "tests.json")))
-    rows = []
-    for t in tests:
-        if only and t["name"] not in only:
-            continue
-        cmd = [substitute(a, bundle, src, work) for a in t["command"]]
-        if time.time() > deadline:
-            rows.append((t["name"], "not run", 0.0, "time budget spent"))
-            continue
-        absent = [a for a in cmd if a in (cmd[0], "mpiexec", "mpirun") and not os.path.exists(a) and not shutil.which(a)]
-        if "mpi" in t.get("labels", []) and not shutil.which("mpirun"):
-            absent.append("Open MPI (mpirun and its runtime)")  # the bundle carries libmpi, not its runtime
-        if absent:  # e.g. the tests of several ranks on a node without Open MPI
-            rows.append((t["name"], "not run", 0.0, f"needs {absent[0]} on this node"))
-            continue
-        env = dict(os.environ)
-        env.update({k: substitute(v, bundle, src, work) for k, v in t["env"].items()})
-        env["SAMX_BIN"] = os.path.join(bundle, "bin", "samx")
-        env["PYTHONPATH"] = python_path(bundle, src)
-        os.makedirs(os.path.join(work, "torchref"), exist_ok=True)
-        t0 = time.time()
-        try:
-            r = subprocess.run(cmd, cwd=src, env=env, capture_output=True, text=True,
-                               timeout=min(t["timeout"], max(1, deadline - t0)))
-            code, out = r.returncode, r.stdout + r.stderr
-        except subprocess.TimeoutExpired as e:
-            code, out = "timeout", (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-        dt = time.time() - t0
-        if code == 0:
-            status = "passed"
-        elif code == t.get("skip_code"):
-            status = "FAILED (skipped with a GPU present)" if gpu else "skipped (no GPU)"
-        else:
-            status = f"FAILED ({code})"
-        last = next((line for line in reversed(out.strip().splitlines()) if line.strip()), "")
-        rows.append((t["name"], status, dt, last[:160]))
-        log.write(f"===== {t['name']}: {status}, {dt:.1f} s\n$ {' '.join(cmd)}\n{out}\n")
+def run_test(t, bundle, src, work, gpu, deadline):
+    """(name, status, seconds, last line, log text) of one test."""
+    cmd = [substitute(a, bundle, src, work) for a in t["command"]]
+    if time.time() > deadline:
+        return t["name"], "not run", 0.0, "time budget spent", ""
+    absent = [a for a in cmd if a in (cmd[0], "mpiexec", "mpirun") and not os.path.exists(a) and not shutil.which(a)]
+    if "mpi" in t.get("labels", []) and not shutil.which("mpirun"):
+        absent.append("Open MPI (mpirun and its runtime)")  # the bundle carries libmpi, not its runtime
+    if absent:  # e.g. the tests of several ranks on a node without Open MPI
+        return t["name"], "not run", 0.0, f"needs {absent[0]} on this node", ""
+    env = dict(os.environ)
+    env.update({k: substitute(v, bundle, src, work) for k, v in t["env"].items()})
+    env["SAMX_BIN"] = os.path.join(bundle, "bin", "samx")
+    env["PYTHONPATH"] = python_path(bundle, src)
+    t0 = time.time()
+    try:
+        r = subprocess.run(cmd, cwd=src, env=env, capture_output=True, text=True,
+                           timeout=min(t["timeout"], max(1, deadline - t0)))
+        code, out = r.returncode, r.stdout + r.stderr
+    except subprocess.TimeoutExpired as e:
+        code, out = "timeout", e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+    dt = time.time() - t0
+    if code == 0:
+        status = "passed"
+    elif code == t.get("skip_code"):
+        status = "FAILED (skipped with a GPU present)" if gpu else "skipped (no GPU)"
+    else:
+        status = f"FAILED ({code})"
+    last = next((line for line in reversed(out.strip().splitlines()) if line.strip()), "")
+    return t["name"], status, dt, last[:160], f"===== {t['name']}: {status}, {dt:.1f} s\n$ {' '.join(cmd)}\n{out}\n"
+
+
+def run_tests(bundle, src, work, gpu, deadline, only, log, jobs):
+    """The fixtures' setup tests first, one by one, then the rest on `jobs` workers; rows in the
+    bundle's order."""
+    tests = [t for t in json.load(open(os.path.join(bundle, "tests.json"))) if not only or t["name"] in only]
+    os.makedirs(os.path.join(work, "torchref"), exist_ok=True)
+    results = {}
+
+    def one(t):
+        row = run_test(t, bundle, src, work, gpu, deadline)
+        log.write(row[4])
         log.flush()
-        print(f"{t['name']:<32} {status:<12} {dt:7.1f} s", flush=True)
-    return rows
+        print(f"{row[0]:<32} {row[1]:<12} {row[2]:7.1f} s", flush=True)
+        results[t["name"]] = row[:4]
+
+    for t in tests:
+        if t.get("fixture_setup"):
+            one(t)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(one, [t for t in tests if not t.get("fixture_setup")]))
+    return [results[t["name"]] for t in tests]
 
 
 BENCHES = [  # (title, arguments, compare with PyTorch); each runs with --device cuda, as md and as json
@@ -229,6 +245,7 @@ def main():
     ap.add_argument("--no-bench", action="store_true")
     ap.add_argument("--bench-quick", action="store_true", help="samx bench --quick (small shapes)")
     ap.add_argument("--only", default="", help="comma list of test names")
+    ap.add_argument("-j", "--jobs", type=int, default=4, help="tests run at once (default 4)")
     a = ap.parse_args()
     start = time.time()
     src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -252,7 +269,7 @@ def main():
     if not a.no_tests:
         with open(os.path.join(a.out, "tests.log"), "w") as log:
             rows = run_tests(bundle, src, work, gpu, start + a.budget - bench_time,
-                             set(filter(None, a.only.split(","))), log)
+                             set(filter(None, a.only.split(","))), log, a.jobs)
     if not a.no_bench:
         with open(os.path.join(a.out, "bench.md"), "w") as md, open(os.path.join(a.out, "bench.json"), "w") as js:
             benches = run_benches(bundle, src, start + a.budget, a.bench_quick, md, js)
