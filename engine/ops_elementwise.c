@@ -103,17 +103,30 @@ static SamxTensor *binary(SamxCtx *ctx, SamxTensor *a, SamxTensor *b, int op, co
   return y;
 }
 
-// BF16 a + b of one shape (inference: residual adds): bf16(a + b) in BF16 by the bf16 kernel.
+// Whether b's shape is a's with some leading dims of 1 (b repeats over them): [1, T, C] against [P, T, C].
+static int leading_broadcast(const SamxTensor *a, const SamxTensor *b) {
+  if (a->ndim != b->ndim) return 0;
+  int d = 0;
+  while (d < a->ndim && b->shape[d] == 1 && a->shape[d] != 1) d++;
+  for (; d < a->ndim; d++)
+    if (b->shape[d] != a->shape[d]) return 0;
+  return 1;
+}
+
+// BF16 a + b (inference: residual adds, positional encodings added to a stream), b of a's shape or
+// repeated over a's leading dims: bf16(a + b) in BF16 by the bf16 kernel.
 static SamxTensor *add_bf16(SamxCtx *ctx, SamxTensor *a, SamxTensor *b) {
   SAMX_ASSERT(b->dtype == SAMX_BF16, "add: a is BF16, so b must be too (got %s)", samx_dtype_name(b->dtype));
   samx_check_same_device("add", a, b);
-  samx_check_same_shape("add", a, b);
+  char sa[96], sb[96];
+  SAMX_ASSERT(leading_broadcast(a, b), "add: BF16 b %s must have a's shape %s or repeat over its leading dims",
+              samx_shape_str(samx_shape_of(b), sb, sizeof sb), samx_shape_str(samx_shape_of(a), sa, sizeof sa));
   SamxTensor *in[2] = {a, b};
   samx_check_bf16_inference("add", ctx, 2, in);
   SamxTensor *y = samx_new(ctx, SAMX_BF16, samx_shape_of(a));
   const uint16_t *as = (const uint16_t *)a->data, *bs = (const uint16_t *)b->data;
-  SAMX_ON_DEVICE(a, samx_cpu_bf16_add(as, bs, (uint16_t *)y->data, a->numel),
-                 samx_cuda_bf16_add(as, bs, (uint16_t *)y->data, a->numel));
+  SAMX_ON_DEVICE(a, samx_cpu_bf16_add(as, bs, (uint16_t *)y->data, a->numel, b->numel),
+                 samx_cuda_bf16_add(as, bs, (uint16_t *)y->data, a->numel, b->numel));
   return y;
 }
 

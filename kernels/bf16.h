@@ -54,9 +54,10 @@ SAMX_HD uint16_t samx_bf16_norm(uint16_t x, float mean, float rstd, float w, flo
 // y [n] = bf16(act(x)).
 SAMX_EXTERN_C void samx_cpu_bf16_act(int kind, const uint16_t *x, uint16_t *y, int64_t n);
 SAMX_EXTERN_C void samx_cuda_bf16_act(int kind, const uint16_t *x, uint16_t *y, int64_t n);
-// y [n] = bf16(a + b); y may be a or b.
-SAMX_EXTERN_C void samx_cpu_bf16_add(const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n);
-SAMX_EXTERN_C void samx_cuda_bf16_add(const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n);
+// y [n] = bf16(a + b), b [nb] repeated over a (nb divides n: b broadcast over a's leading dims; nb = n
+// is the plain sum); y may be a, or b when nb = n.
+SAMX_EXTERN_C void samx_cpu_bf16_add(const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n, int64_t nb);
+SAMX_EXTERN_C void samx_cuda_bf16_add(const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n, int64_t nb);
 // LayerNorm over the last dim of x [R, C] (bf16) with fp32 weight and bias [C]: y bf16; mean and rstd
 // [R] in fp32 (as the f32 LayerNorm keeps them for backward).
 SAMX_EXTERN_C void samx_cpu_bf16_layernorm(const uint16_t *x, const float *w, const float *b, uint16_t *y,

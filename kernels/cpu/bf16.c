@@ -5,9 +5,9 @@ void samx_cpu_bf16_act(int kind, const uint16_t *x, uint16_t *y, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] = samx_bf16_act(kind, x[i]);
 }
 
-void samx_cpu_bf16_add(const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n) {
+void samx_cpu_bf16_add(const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n, int64_t nb) {
 #pragma omp parallel for schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; i++) y[i] = samx_bf16_add(a[i], b[i]);
+  for (int64_t i = 0; i < n; i++) y[i] = samx_bf16_add(a[i], b[i % nb]);
 }
 
 // Sum over row x [C] in the CUDA kernel's partition (see kernels/bf16.h).

@@ -32,15 +32,19 @@ __device__ static void store_chunk(uint16_t *y, int64_t c0, int n, int vec, cons
   }
 }
 
-// One thread per chunk of 8: y = act(x), or y = a + b when b is given.
+// One thread per chunk of 8: y = act(x), or y = a + b when b [nb] is given (repeated over a; its chunk is
+// one vector load when nb is a multiple of 8, so that no chunk wraps).
 __global__ static void pointwise_kernel(int kind, const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n,
-                                        int vec) {
+                                        int64_t nb, int vec) {
   int64_t stride = (int64_t)gridDim.x * blockDim.x * SAMX_BF16_CHUNK;
   for (int64_t c0 = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) * SAMX_BF16_CHUNK; c0 < n; c0 += stride) {
     uint16_t va[SAMX_BF16_CHUNK], vb[SAMX_BF16_CHUNK];
     int m = load_chunk(a, n, c0, vec, va);
     if (b) {
-      load_chunk(b, n, c0, vec, vb);
+      if (nb % SAMX_BF16_CHUNK == 0)
+        load_chunk(b, nb, c0 % nb, vec, vb);
+      else
+        for (int e = 0; e < m; e++) vb[e] = b[(c0 + e) % nb];
       for (int e = 0; e < m; e++) va[e] = samx_bf16_add(va[e], vb[e]);
     } else {
       for (int e = 0; e < m; e++) va[e] = samx_bf16_act(kind, va[e]);
@@ -49,18 +53,20 @@ __global__ static void pointwise_kernel(int kind, const uint16_t *a, const uint1
   }
 }
 
-static void pointwise(int kind, const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n) {
+static void pointwise(int kind, const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n, int64_t nb) {
   if (n <= 0) return;
   int vec = aligned16(a) && aligned16(y) && (!b || aligned16(b));
   unsigned grid = samx_grid_1d((size_t)((n + SAMX_BF16_CHUNK - 1) / SAMX_BF16_CHUNK), BF16_BLOCK);
-  SAMX_LAUNCH(pointwise_kernel, grid, BF16_BLOCK, 0)(kind, a, b, y, n, vec);
+  SAMX_LAUNCH(pointwise_kernel, grid, BF16_BLOCK, 0)(kind, a, b, y, n, nb, vec);
   CUDA_LAUNCH_CHECK();
 }
 
-extern "C" void samx_cuda_bf16_act(int kind, const uint16_t *x, uint16_t *y, int64_t n) { pointwise(kind, x, NULL, y, n); }
+extern "C" void samx_cuda_bf16_act(int kind, const uint16_t *x, uint16_t *y, int64_t n) {
+  pointwise(kind, x, NULL, y, n, n);
+}
 
-extern "C" void samx_cuda_bf16_add(const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n) {
-  pointwise(0, a, b, y, n);
+extern "C" void samx_cuda_bf16_add(const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n, int64_t nb) {
+  pointwise(0, a, b, y, n, nb);
 }
 
 // This lane's sum over its chunks of row x [C], then the warp's butterfly total (kernels/bf16.h).

@@ -116,18 +116,19 @@ void sam_prompt_encode(SamxCtx *ctx, SamModel *m, const SamPrompt *prompts, int 
 
 // ---- mask decoder ----
 
-// ref: Attention.forward (transformer.py): projections to the internal width, heads, SDPA, out_proj.
+// ref: Attention.forward (transformer.py): projections to the internal width, heads, SDPA, out_proj;
+// plus `residual` when given (the block's residual add, in the GEMM in bf16: sam_residual_linear). The
+// output has q's dtype: the stream's (stream_dtype).
 static SamxTensor *dec_attention(SamxCtx *ctx, const SamModel *m, const char *prefix, SamxTensor *q, SamxTensor *k,
-                                 SamxTensor *v) {
+                                 SamxTensor *v, SamxTensor *residual) {
   char name[200];
   const char *proj[3] = {"q_proj", "k_proj", "v_proj"};
   SamxTensor *in[3] = {q, k, v}, *heads[3];
   int nh = m->cfg.dec_heads;
   // bf16: the attention runs on the tensor-core kernel (head dims 16 and 32 in SAM: 8 heads over 128
   // and 256 channels). In inference the projections write bf16 (lt) and the output projection reads
-  // the bf16 output; in training they stay f32 and the attention gets bf16 casts, its output cast back
-  // (both passes on the tensor cores; casts pass gradients through). The residual stream, the norms
-  // and the output projection's result stay f32.
+  // the bf16 output and writes the bf16 stream; in training they stay f32 and the attention gets bf16
+  // casts, its output cast back (both passes on the tensor cores; casts pass gradients through).
   int64_t hd_of = sam_param(m, "%s.q_proj.weight", prefix)->shape[0] / nh;
   SamxDType at = sam_attention_dtype(ctx, hd_of), lt = ctx->recording ? SAMX_F32 : at;
   for (int i = 0; i < 3; i++) {
@@ -141,7 +142,7 @@ static SamxTensor *dec_attention(SamxCtx *ctx, const SamModel *m, const char *pr
   o = SAM_PERMUTE(ctx, sam_as_dtype(ctx, o, lt), 0, 2, 1, 3);
   o = samx_reshape(ctx, o, SHAPE(o->shape[0], o->shape[1], nh * hd));
   snprintf(name, sizeof name, "%s.out_proj", prefix);
-  return sam_linear(ctx, m, o, name);
+  return residual ? sam_residual_linear(ctx, m, residual, o, name) : sam_linear_to(ctx, m, o, name, q->dtype);
 }
 
 static SamxTensor *dec_norm(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, const char *norm) {
@@ -156,24 +157,25 @@ static void two_way_block(SamxCtx *ctx, const SamModel *m, int layer, SamxTensor
   snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d", layer);
   SamxTensor *qs = *queries, *ks = *keys;
   snprintf(name, sizeof name, "%s.self_attn", p);
+  // Each residual add is the last read of the stream it updates (in place in bf16: dec_attention).
   if (layer == 0) {  // skip_first_layer_pe: no positional encoding and no residual
-    qs = dec_attention(ctx, m, name, qs, qs, qs);
+    qs = dec_attention(ctx, m, name, qs, qs, qs, NULL);
   } else {
     SamxTensor *q = samx_add(ctx, qs, query_pe);
-    qs = samx_add(ctx, qs, dec_attention(ctx, m, name, q, q, qs));
+    qs = dec_attention(ctx, m, name, q, q, qs, qs);
   }
   qs = dec_norm(ctx, m, qs, p, "norm1");
   SamxTensor *q = samx_add(ctx, qs, query_pe), *k = samx_add(ctx, ks, key_pe);
   snprintf(name, sizeof name, "%s.cross_attn_token_to_image", p);
-  qs = dec_norm(ctx, m, samx_add(ctx, qs, dec_attention(ctx, m, name, q, k, ks)), p, "norm2");
+  qs = dec_norm(ctx, m, dec_attention(ctx, m, name, q, k, ks, qs), p, "norm2");
   snprintf(name, sizeof name, "%s.mlp.lin1", p);
-  SamxTensor *h = samx_relu(ctx, sam_linear(ctx, m, qs, name));
+  SamxTensor *h = samx_relu(ctx, sam_linear_to(ctx, m, qs, name, qs->dtype));
   snprintf(name, sizeof name, "%s.mlp.lin2", p);
-  qs = dec_norm(ctx, m, samx_add(ctx, qs, sam_linear(ctx, m, h, name)), p, "norm3");
+  qs = dec_norm(ctx, m, sam_residual_linear(ctx, m, qs, h, name), p, "norm3");
   q = samx_add(ctx, qs, query_pe);
   k = samx_add(ctx, ks, key_pe);
   snprintf(name, sizeof name, "%s.cross_attn_image_to_token", p);
-  ks = dec_norm(ctx, m, samx_add(ctx, ks, dec_attention(ctx, m, name, k, q, qs)), p, "norm4");
+  ks = dec_norm(ctx, m, dec_attention(ctx, m, name, k, q, qs, ks), p, "norm4");
   *queries = qs;
   *keys = ks;
 }
@@ -204,16 +206,28 @@ static SamxTensor *per_prompt_images(SamxCtx *ctx, SamxTensor *emb, const int *i
   return out;
 }
 
+// The dtype of the two-way transformer's token and image streams: BF16 in bf16 inference when the
+// token self-attention's head dim takes the tensor-core kernel (SAM: 32), so that the residual adds, the
+// norms, the positional encodings' adds and the MLP read and write bf16 and the [P, 64 x 64, 256] image
+// stream is half the bytes; F32 otherwise (training, fp32, tf32: unchanged).
+static SamxDType stream_dtype(const SamxCtx *ctx, const SamModel *m) {
+  if (ctx->recording) return SAMX_F32;
+  return sam_attention_dtype(ctx, m->cfg.prompt_dim / m->cfg.dec_heads);
+}
+
 void sam_decode_core(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img_index, SamxTensor *tokens,
                      SamxTensor *dense, SamxTensor **queries_out, SamxTensor **up_out) {
   const SamConfig *c = &m->cfg;
   int64_t P = tokens->shape[0], C = c->prompt_dim, g = sam_embed_grid(c);
+  SamxDType st = stream_dtype(ctx, m);
   SamxTensor *src = per_prompt_images(ctx, image_emb, img_index, (int)P);
   if (dense) src = samx_add(ctx, src, dense);
   if (src->shape[0] != P) src = samx_add(ctx, samx_zeros(ctx, SAMX_F32, SHAPE(P, C, g, g)), src);
-  // ref: TwoWayTransformer.forward: B x C x h x w -> B x hw x C
-  SamxTensor *keys = SAM_PERMUTE(ctx, samx_reshape(ctx, src, SHAPE(P, C, g * g)), 0, 2, 1);
-  SamxTensor *pe = SAM_PERMUTE(ctx, samx_reshape(ctx, sam_dense_pe(ctx, m), SHAPE(1, C, g * g)), 0, 2, 1);
+  // ref: TwoWayTransformer.forward: B x C x h x w -> B x hw x C (cast first: the permute moves bf16)
+  SamxTensor *keys = SAM_PERMUTE(ctx, samx_reshape(ctx, sam_as_dtype(ctx, src, st), SHAPE(P, C, g * g)), 0, 2, 1);
+  SamxTensor *pe = sam_as_dtype(ctx, sam_dense_pe(ctx, m), st);
+  pe = SAM_PERMUTE(ctx, samx_reshape(ctx, pe, SHAPE(1, C, g * g)), 0, 2, 1);
+  tokens = sam_as_dtype(ctx, tokens, st);
   SamxTensor *queries = tokens;
   // Inference keeps only what the next block reads (50 ViT-B prompts: ~1.5 GB instead of ~7 GB).
   int reuse = !ctx->recording;
@@ -223,10 +237,10 @@ void sam_decode_core(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int
     if (reuse) samx_ctx_release_keep(ctx, mark, (SamxTensor *[]){queries, keys}, 2);
   }
   SamxTensor *q = samx_add(ctx, queries, tokens), *k = samx_add(ctx, keys, pe);
-  SamxTensor *att = dec_attention(ctx, m, "mask_decoder.transformer.final_attn_token_to_image", q, k, keys);
-  *queries_out = dec_norm(ctx, m, samx_add(ctx, queries, att), "mask_decoder.transformer", "norm_final_attn");
-  // ref: predict_masks: upscale the image side
-  SamxTensor *up = samx_reshape(ctx, SAM_PERMUTE(ctx, keys, 0, 2, 1), SHAPE(P, C, g, g));
+  SamxTensor *att = dec_attention(ctx, m, "mask_decoder.transformer.final_attn_token_to_image", q, k, keys, queries);
+  *queries_out = sam_as_dtype(ctx, dec_norm(ctx, m, att, "mask_decoder.transformer", "norm_final_attn"), SAMX_F32);
+  // ref: predict_masks: upscale the image side (permuted in the stream's dtype, then F32 for the convolution)
+  SamxTensor *up = sam_as_dtype(ctx, samx_reshape(ctx, SAM_PERMUTE(ctx, keys, 0, 2, 1), SHAPE(P, C, g, g)), SAMX_F32);
   up = samx_conv_transpose2d(ctx, up, sam_param(m, "mask_decoder.output_upscaling.0.weight"),
                              sam_param(m, "mask_decoder.output_upscaling.0.bias"), 2, 0);
   up = samx_gelu(ctx, samx_layernorm2d(ctx, up, sam_param(m, "mask_decoder.output_upscaling.1.weight"),

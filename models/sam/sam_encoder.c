@@ -133,10 +133,7 @@ static SamxTensor *mlp_hidden(SamxCtx *ctx, const SamModel *m, SamxTensor *h, co
   return samx_linear_bf16_gelu(ctx, h, sam_param(m, "%s.weight", prefix), layer_bias(m, prefix));
 }
 
-// x + linear(h) for the layer `prefix`. In bf16 inference the GEMM adds the residual itself, in place
-// over x (samx_linear_bf16_residual: cuBLASLt's beta C, one rounding), so neither the layer's output
-// nor the sum is a pass of its own; x is dead after the block's residual adds.
-static SamxTensor *residual_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, SamxTensor *h, const char *prefix) {
+SamxTensor *sam_residual_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, SamxTensor *h, const char *prefix) {
   if (x->dtype != SAMX_BF16) return samx_add(ctx, x, sam_linear(ctx, m, h, prefix));
   return samx_linear_bf16_residual(ctx, h, sam_param(m, "%s.weight", prefix), layer_bias(m, prefix), x);
 }
@@ -165,7 +162,7 @@ static SamxTensor *encoder_block(SamxCtx *ctx, const SamModel *m, int blk, SamxT
     // The projection is per token, so it commutes with the unpartition: unpartition first (the padding
     // tokens are dropped before the GEMM, not after) and let the GEMM add the residual.
     if (windowed && !packed) h = samx_window_unpartition(ctx, h, c->window, H, W);
-    x = residual_linear(ctx, m, x, h, name);
+    x = sam_residual_linear(ctx, m, x, h, name);
   } else {  // fp32 and training: the reference order (projection, unpartition, add)
     h = sam_linear(ctx, m, h, name);
     if (windowed) h = samx_window_unpartition(ctx, h, c->window, H, W);
@@ -177,7 +174,7 @@ static SamxTensor *encoder_block(SamxCtx *ctx, const SamModel *m, int blk, SamxT
   snprintf(name, sizeof name, "image_encoder.blocks.%d.mlp.lin1", blk);
   h = mlp_hidden(ctx, m, h, name, act);
   snprintf(name, sizeof name, "image_encoder.blocks.%d.mlp.lin2", blk);
-  return residual_linear(ctx, m, x, h, name);
+  return sam_residual_linear(ctx, m, x, h, name);
 }
 
 SamxTensor *sam_encode(SamxCtx *ctx, SamModel *m, SamxTensor *img) {

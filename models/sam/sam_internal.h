@@ -13,6 +13,10 @@ SamxTensor *sam_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const cha
 // A linear layer whose output is an activation of dtype act: in BF16 (inference in bf16 precision)
 // the GEMM writes bf16 itself; F32 is sam_linear.
 SamxTensor *sam_linear_to(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, SamxDType act);
+// x + linear(h) for the layer `prefix`. In bf16 inference (x BF16) the GEMM adds the residual itself,
+// in place over x (samx_linear_bf16_residual: cuBLASLt's beta C, one rounding), so neither the layer's
+// output nor the sum is a pass of its own: the caller must not read x afterwards.
+SamxTensor *sam_residual_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, SamxTensor *h, const char *prefix);
 // The boundary between bf16 activations and ops that take F32 only (conv, matmul, LoRA; permute,
 // slice and window partition move either, in inference): t in dtype dt, t itself when it already is
 // (so fp32 runs are unchanged). A cast passes gradients through unchanged.

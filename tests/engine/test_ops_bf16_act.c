@@ -49,7 +49,8 @@ static double bf16_steps(SamxTensor *got, SamxTensor *want) {
   return worst;
 }
 
-// Returns 1 when op dies (in a child process) for inputs that require a gradient while recording.
+// Returns 1 when op dies (in a child process): ops 0 and 1 for inputs that require a gradient while
+// recording, op 2 for shapes a BF16 add refuses.
 static int dies_when_recorded(SamxDevice dev, int op) {
   fflush(stdout);
   pid_t pid = fork();
@@ -61,6 +62,10 @@ static int dies_when_recorded(SamxDevice dev, int op) {
     x->requires_grad = 1;
     if (op == 0) samx_gelu(&ctx, x);
     if (op == 1) samx_add(&ctx, x, x);
+    if (op == 2) {  // a BF16 b that does not repeat over a: [R, C] against [C, R]
+      x->requires_grad = 0;
+      samx_add(&ctx, x, samx_reshape(&ctx, x, SHAPE(C, R)));
+    }
     _exit(0);
   }
   int st = 0;
@@ -80,10 +85,15 @@ int main(int argc, char **argv) {
   SamxTensor *x = samx_cast(&ctx, xb, SAMX_F32), *y = samx_cast(&ctx, yb, SAMX_F32);  // exact
   SamxTensor *w = random_tensor(&ctx, SHAPE(C), 1.0f, 3), *b = random_tensor(&ctx, SHAPE(C), 0.5f, 4);
 
-  SamxTensor *got[3] = {samx_add(&ctx, xb, yb), samx_gelu(&ctx, xb), samx_layernorm(&ctx, xb, w, b, 1e-6f)};
-  SamxTensor *want[3] = {samx_add(&ctx, x, y), samx_gelu(&ctx, x), samx_layernorm(&ctx, x, w, b, 1e-6f)};
-  const char *names[3] = {"add", "gelu", "layernorm"};
-  for (int i = 0; i < 3; i++) {
+  // add with b repeated over a's leading dim: a positional encoding [1, R, C] added to P streams
+  SamxTensor *sb = samx_cast(&ctx, random_tensor(&ctx, SHAPE(3, R, C), 2.0f, 8), SAMX_BF16);
+  SamxTensor *pb = samx_reshape(&ctx, yb, SHAPE(1, R, C)), *s32 = samx_cast(&ctx, sb, SAMX_F32);
+  SamxTensor *got[4] = {samx_add(&ctx, xb, yb), samx_gelu(&ctx, xb), samx_layernorm(&ctx, xb, w, b, 1e-6f),
+                        samx_add(&ctx, sb, pb)};
+  SamxTensor *want[4] = {samx_add(&ctx, x, y), samx_gelu(&ctx, x), samx_layernorm(&ctx, x, w, b, 1e-6f),
+                         samx_add(&ctx, s32, samx_reshape(&ctx, y, SHAPE(1, R, C)))};
+  const char *names[4] = {"add", "gelu", "layernorm", "add, b broadcast over the leading dim"};
+  for (int i = 0; i < 4; i++) {
     CHECK(got[i]->dtype == SAMX_BF16, "%s of BF16 gives %s", names[i], samx_dtype_name(got[i]->dtype));
     double s = bf16_steps(got[i], want[i]);
     CHECK(s <= 1.0, "%s: BF16 op off the rounded F32 result by %.3g bf16 steps", names[i], s);
@@ -105,5 +115,6 @@ int main(int argc, char **argv) {
 
   CHECK(dies_when_recorded(dev, 0), "gelu of a BF16 x that requires a gradient did not die");
   CHECK(dies_when_recorded(dev, 1), "add of BF16 tensors that require a gradient did not die");
+  CHECK(dies_when_recorded(dev, 2), "add of BF16 tensors whose shapes do not broadcast did not die");
   return samx_test_summary();
 }

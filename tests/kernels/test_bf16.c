@@ -41,11 +41,17 @@ static void cpu_checks(void) {
   int relu_ok = 1;
   for (int64_t i = 0; i < n; i++) relu_ok &= samx_bf16_to_f32(y[i]) == fmaxf(samx_bf16_to_f32(a[i]), 0.0f);
   CHECK(relu_ok, "bf16 ReLU is exact");
-  samx_cpu_bf16_add(a, b, y, n);
-  worst = 0;
-  for (int64_t i = 0; i < n; i++)
-    worst = fmax(worst, within(samx_bf16_to_f32(y[i]), (double)samx_bf16_to_f32(a[i]) + samx_bf16_to_f32(b[i])));
-  CHECK(worst <= 1, "bf16 residual add at %.3g of the bound", worst);
+  // b of a's size (a residual add), and b repeated over a (a positional encoding added to every prompt's
+  // stream): nb = n / R, and 37, whose repeats do not line up with the chunks of 8
+  const int64_t nbs[3] = {n, n / R, 37};
+  for (int k = 0; k < 3; k++) {
+    int64_t nb = nbs[k], m = n - n % nb;
+    samx_cpu_bf16_add(a, b, y, m, nb);
+    worst = 0;
+    for (int64_t i = 0; i < m; i++)
+      worst = fmax(worst, within(samx_bf16_to_f32(y[i]), (double)samx_bf16_to_f32(a[i]) + samx_bf16_to_f32(b[i % nb])));
+    CHECK(worst <= 1, "bf16 add, b of %lld repeated over %lld: %.3g of the bound", (long long)nb, (long long)m, worst);
+  }
   // LayerNorm against double statistics, for a row length with a partial chunk and one without.
   const int64_t lens[2] = {100, 256};
   float w[CMAX], bias[CMAX], mean[R], rstd[R];
@@ -112,10 +118,15 @@ static void cuda_checks(SamxDevice dev) {
       CHECK(ulps(got + off, want, m) <= max_ulps, "CUDA act %d (offset %d): %d ulps", acts[k], off,
             ulps(got + off, want, m));
     }
-    samx_cpu_bf16_add(a + off, b + off, want, m);
-    samx_cuda_bf16_add(da, db, dy, m);
-    samx_tensor_read(ty, got);
-    CHECK(ulps(got + off, want, m) <= max_ulps, "CUDA add (offset %d): %d ulps", off, ulps(got + off, want, m));
+    const int64_t nbs[3] = {m, 64, 37};  // b of a's size; repeated with whole chunks; with chunks wrapping
+    for (int k = 0; k < 3; k++) {
+      int64_t nb = nbs[k], mm = m - m % nb;
+      samx_cpu_bf16_add(a + off, b + off, want, mm, nb);
+      samx_cuda_bf16_add(da, db, dy, mm, nb);
+      samx_tensor_read(ty, got);
+      CHECK(ulps(got + off, want, mm) <= max_ulps, "CUDA add, b of %lld (offset %d): %d ulps", (long long)nb, off,
+            ulps(got + off, want, mm));
+    }
   }
   float w[CMAX], bias[CMAX], mean[R], rstd[R], gmean[R], grstd[R];
   samx_test_fill_uniform(w, CMAX, 0.5f, 1.5f, &s);
