@@ -177,6 +177,26 @@ static SamxTensor *encoder_block(SamxCtx *ctx, const SamModel *m, int blk, SamxT
   return sam_residual_linear(ctx, m, x, h, name);
 }
 
+// ref: PatchEmbed.forward (conv with kernel = stride = patch, then channels-last) and the absolute
+// positional embedding. In bf16 inference the convolution is what it is when its stride is its kernel:
+// a linear layer on the image's patches, which are two permutes of the image (what the convolution's
+// im2col also moves), and the GEMM adds pos_embed as its residual (beta C over a bf16 copy of it, one
+// rounding). The f32 [B, D, g, g] output, its permute to channels-last, the add and the cast to bf16
+// are gone (about 60 MB of traffic per ViT-B image, estimated).
+static SamxTensor *patch_embed(SamxCtx *ctx, const SamModel *m, SamxTensor *img, SamxDType act) {
+  SamxTensor *w = sam_param(m, "image_encoder.patch_embed.proj.weight");
+  SamxTensor *b = sam_param(m, "image_encoder.patch_embed.proj.bias"), *pos = sam_param(m, "image_encoder.pos_embed");
+  int64_t B = img->shape[0], C = img->shape[1], p = m->cfg.patch, g = img->shape[2] / p, D = w->shape[0];
+  if (act != SAMX_BF16) return samx_add(ctx, SAM_PERMUTE(ctx, samx_conv2d(ctx, img, w, b, (int)p, 0), 0, 2, 3, 1), pos);
+  // [B, C, g, p, g, p] -> [B, g, g, C, p, p], in two moves of at most 4 dims
+  SamxTensor *t = SAM_PERMUTE(ctx, samx_reshape(ctx, img, SHAPE(B * C * g, p, g, p)), 0, 2, 1, 3);
+  t = SAM_PERMUTE(ctx, samx_reshape(ctx, t, SHAPE(B, C, g * g, p * p)), 0, 2, 1, 3);
+  t = samx_reshape(ctx, t, SHAPE(B, g, g, C * p * p));
+  SamxTensor *res = samx_cast(ctx, pos, SAMX_BF16);  // [1, g, g, D], repeated over the batch
+  if (B > 1) res = samx_add(ctx, samx_zeros(ctx, SAMX_BF16, SHAPE(B, g, g, D)), res);
+  return samx_linear_bf16_residual(ctx, t, samx_reshape(ctx, w, SHAPE(D, C * p * p)), b, res);
+}
+
 // ref: ImageEncoderViT.neck: 1x1 conv, LayerNorm2d, 3x3 conv, LayerNorm2d (no conv biases), on the
 // channels-last tokens x [B, H, W, D]. In bf16 inference the 1x1 conv is what it is on channels-last
 // tokens, a linear layer without bias (one bf16 GEMM on the blocks' bf16 output), and LayerNorm2d over
@@ -208,11 +228,7 @@ SamxTensor *sam_encode(SamxCtx *ctx, SamModel *m, SamxTensor *img) {
   // mark: 12 MiB per block on ViT-B, 20 on ViT-H).
   int reuse = !ctx->recording;
   const size_t mark = samx_ctx_mark(ctx);
-  // ref: PatchEmbed.forward: conv k=s=patch, then channels-last
-  SamxTensor *x = samx_conv2d(ctx, img, sam_param(m, "image_encoder.patch_embed.proj.weight"),
-                              sam_param(m, "image_encoder.patch_embed.proj.bias"), c->patch, 0);
-  x = SAM_PERMUTE(ctx, x, 0, 2, 3, 1);
-  x = samx_add(ctx, x, sam_param(m, "image_encoder.pos_embed"));
+  SamxTensor *x = patch_embed(ctx, m, img, act_dtype(ctx));
   if (reuse) x = samx_ctx_release_to(ctx, mark, x);
   for (int i = 0; i < c->enc_depth; i++) {
     x = encoder_block(ctx, m, i, x);

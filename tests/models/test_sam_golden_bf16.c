@@ -5,6 +5,7 @@
 // (the same roundings, fp32 arithmetic). Checked: every mask (logits > 0 at full resolution) agrees
 // with the fp32 mask and the logits are close (LOGIT_TOL, IOU_MIN below), and the image embeddings are within EMB_TOL of fp32 relative to their
 // largest magnitude (see there), and not equal to them (the bf16 path really ran).
+#include <math.h>
 #include <string.h>
 
 #include "../harness.h"
@@ -147,6 +148,37 @@ static void compare_image(SamModel *m, const char *img) {
   free_outputs(&h);
 }
 
+// The image encoder in bf16 on a batch of two images against each image alone: the batch repeats what
+// is per image (pos_embed, added by the patch embedding's GEMM over a copy repeated per image); the
+// batch's GEMMs may sum in another order, so within one bf16 step of the largest embedding value.
+static void batch_of_two(SamModel *m) {
+  SamxCtx ctx;
+  samx_ctx_init(&ctx, device, (size_t)768 << 20, 8192);
+  samx_ctx_set_recording(&ctx, 0);
+  ctx.precision = SAMX_PRECISION_BF16;
+  const char *imgs[2] = {"same", "up"};
+  SamxTensor *x[2], *alone[2];
+  for (int i = 0; i < 2; i++) {
+    const SamxSTEntry *image = get("%s.image%s", imgs[i], "");
+    SamImageInfo info;
+    x[i] = sam_preprocess(&ctx, m, (const uint8_t *)image->data, (int)image->shape[0], (int)image->shape[1], &info);
+    alone[i] = sam_encode(&ctx, m, x[i]);
+  }
+  SamxTensor *both = sam_encode(&ctx, m, samx_concat(&ctx, x, 2, 0));
+  int64_t n0, n1;
+  float *b = read_host(both, &n0), *a0 = read_host(alone[0], &n1), *a1 = read_host(alone[1], &n1);
+  double worst = 0, scale = 0;
+  for (int64_t i = 0; i < n1; i++) {
+    worst = fmax(worst, fmax(fabs(b[i] - a0[i]), fabs(b[n1 + i] - a1[i])));
+    scale = fmax(scale, fmax(fabs(a0[i]), fabs(a1[i])));
+  }
+  CHECK(n0 == 2 * n1 && worst <= ldexp(scale, -8), "bf16 encoder, batch of 2 vs one by one: %.3g (max |emb| %.3g)", worst,
+        scale);
+  printf("bf16 encoder, batch of 2 vs one image at a time: max abs diff %.3g (max |emb| %.3g)\n", worst, scale);
+  free(b), free(a0), free(a1);
+  samx_ctx_free(&ctx);
+}
+
 int main(int argc, char **argv) {
   if (samx_test_device_arg(argc, argv, &device) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
   if (samx_st_open(&golden, CASES)) {
@@ -160,6 +192,7 @@ int main(int argc, char **argv) {
     compare_image(&m, "same");
     compare_image(&m, "up");
     compare_image(&m, "down");
+    batch_of_two(&m);
     sam_free(&m);
   }
   samx_st_close(&golden);
