@@ -1,7 +1,7 @@
 """Runs samx's CUDA tests and GPU benchmarks from a bundle (scripts/bundle.sh) on a GPU node.
 
 usage: python3 scripts/gpu-check.py BUNDLE [-o OUT] [--budget SECONDS] [-j JOBS] [--no-tests]
-                                           [--no-bench] [--bench-quick] [--only NAME[,NAME...]]
+                                           [--no-bench] [--bench-quick] [--torch-compile] [--only NAME[,NAME...]]
 
 Run it from a checkout of the bundle's commit: the tests read tests/data/, the PyTorch side of the
 benchmarks is bench/torch_bench.py. Only Python's standard library is used; the node's python3 (with
@@ -198,7 +198,7 @@ BENCHES = [  # (title, arguments, compare with PyTorch); each runs with --device
 ]
 
 
-def run_benches(bundle, src, deadline, quick, md, js):
+def run_benches(bundle, src, deadline, quick, torch_compile, md, js):
     env = dict(os.environ)
     env["SAMX_PYTHON"] = sys.executable
     env["SAMX_BENCH_TORCH"] = os.path.join(src, "bench", "torch_bench.py")
@@ -211,8 +211,8 @@ def run_benches(bundle, src, deadline, quick, md, js):
             continue
         profile = not torch_side
         for fmt, out in (("md", md),) if profile else (("md", md), ("json", js)):
-            cmd = [samx, "bench"] + args + ["--device", "cuda", "-o", fmt] + (["--compare-torch"] if torch_side else []) \
-                + (["--quick"] if quick else [])
+            cmd = [samx, "bench"] + args + ["--device", "cuda", "-o", fmt] + (["--quick"] if quick else []) \
+                + ((["--torch-compile"] if torch_compile else ["--compare-torch"]) if torch_side else [])
             t0 = time.time()
             try:
                 r = subprocess.run(cmd, cwd=src, env=dict(env, SAMX_PROFILE="1") if profile else env,
@@ -244,6 +244,8 @@ def main():
     ap.add_argument("--no-tests", action="store_true")
     ap.add_argument("--no-bench", action="store_true")
     ap.add_argument("--bench-quick", action="store_true", help="samx bench --quick (small shapes)")
+    ap.add_argument("--torch-compile", action="store_true",
+                    help="PyTorch's side through torch.compile too (minutes of compiling for ViT-B)")
     ap.add_argument("--only", default="", help="comma list of test names")
     ap.add_argument("-j", "--jobs", type=int, default=4, help="tests run at once (default 4)")
     a = ap.parse_args()
@@ -272,7 +274,7 @@ def main():
                              set(filter(None, a.only.split(","))), log, a.jobs)
     if not a.no_bench:
         with open(os.path.join(a.out, "bench.md"), "w") as md, open(os.path.join(a.out, "bench.json"), "w") as js:
-            benches = run_benches(bundle, src, start + a.budget, a.bench_quick, md, js)
+            benches = run_benches(bundle, src, start + a.budget, a.bench_quick, a.torch_compile, md, js)
     passed = sum(1 for r in rows if r[1] == "passed")
     failed = [r for r in rows if r[1] != "passed"]
     with open(os.path.join(a.out, "summary.md"), "w") as f:
