@@ -107,11 +107,14 @@ def environment(bundle, src):
     lines = [f"date {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
              f"host {platform.node()} {platform.machine()}; {sh('. /etc/os-release && echo $PRETTY_NAME')}",
              f"glibc {platform.libc_ver()[1]}", f"python {sys.version.split()[0]} ({sys.executable})",
-             f"checkout {sh(['git', '-C', src, 'rev-parse', 'HEAD'])}"]
+             f"checkout {src}"]
     manifest = open(os.path.join(bundle, "MANIFEST")).read().splitlines()
     lines += ["bundle " + line for line in manifest]
     built = next((m.split()[1] for m in manifest if m.startswith("commit ")), "")
-    if built != sh(["git", "-C", src, "rev-parse", "HEAD"]):  # another commit, or uncommitted changes
+    head = sh(["git", "-C", src, "rev-parse", "HEAD"])
+    if not re.fullmatch(r"[0-9a-f]{40}", head):  # a copy of the tree without .git
+        lines.append("checkout commit unknown (no git repository here): make sure it is the bundle's")
+    elif built != head:  # another commit, or uncommitted changes
         lines.append(f"WARNING: the bundle was built at {built}, not at the checkout's commit: tests read its tests/data")
     lines.append("nvidia-smi: " + sh(["nvidia-smi", "--query-gpu=name,memory.total,driver_version,clocks.max.sm",
                                       "--format=csv,noheader"]))
