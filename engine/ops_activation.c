@@ -13,26 +13,29 @@ static void act_backward(SamxCtx *ctx, SamxNode *node) {
   SamxTensor *gx = samx_grad_of(ctx, x);
   if (!gx) return;
   int kind = samx_node_args(node, ActArgs)->kind;
+  if (x->dtype == SAMX_BF16) {
+    const uint16_t *xs = (const uint16_t *)x->data, *ys = (const uint16_t *)y->data;
+    SAMX_ON_DEVICE(x, samx_cpu_bf16_act_bwd(kind, xs, ys, samx_f32(y->grad), samx_f32(gx), x->numel),
+                   samx_cuda_bf16_act_bwd(kind, xs, ys, samx_f32(y->grad), samx_f32(gx), x->numel));
+    return;
+  }
   SAMX_ON_DEVICE(x, samx_cpu_act_bwd(kind, samx_f32(x), samx_f32(y), samx_f32(y->grad), samx_f32(gx), x->numel),
                  samx_cuda_act_bwd(kind, samx_f32(x), samx_f32(y), samx_f32(y->grad), samx_f32(gx), x->numel));
 }
 
-// BF16 x (inference): y = bf16(act(x)) in BF16 by the bf16 kernels.
-static SamxTensor *activation_bf16(SamxCtx *ctx, SamxTensor *x, int kind, const char *name) {
-  samx_check_bf16_inference(name, ctx, 1, &x);
-  SamxTensor *y = samx_new(ctx, SAMX_BF16, samx_shape_of(x));
-  const uint16_t *xs = (const uint16_t *)x->data;
-  SAMX_ON_DEVICE(x, samx_cpu_bf16_act(kind, xs, (uint16_t *)y->data, x->numel),
-                 samx_cuda_bf16_act(kind, xs, (uint16_t *)y->data, x->numel));
-  return y;
-}
-
+// y = act(x) in x's dtype: F32, or BF16 by the bf16 kernels (y = bf16(act(x)); in training its
+// backward reads the saved bf16 x and y and gives an fp32 dL/dx, the tape's gradients being fp32).
 static SamxTensor *activation(SamxCtx *ctx, SamxTensor *x, int kind, const char *name) {
-  if (x->dtype == SAMX_BF16) return activation_bf16(ctx, x, kind, name);
-  samx_check_f32(name, x);
-  SamxTensor *y = samx_new_like(ctx, x);
-  SAMX_ON_DEVICE(x, samx_cpu_act_fwd(kind, samx_f32(x), samx_f32(y), x->numel),
-                 samx_cuda_act_fwd(kind, samx_f32(x), samx_f32(y), x->numel));
+  if (x->dtype != SAMX_BF16) samx_check_f32(name, x);
+  SamxTensor *y = samx_new(ctx, x->dtype, samx_shape_of(x));
+  if (x->dtype == SAMX_BF16) {
+    const uint16_t *xs = (const uint16_t *)x->data;
+    SAMX_ON_DEVICE(x, samx_cpu_bf16_act(kind, xs, (uint16_t *)y->data, x->numel),
+                   samx_cuda_bf16_act(kind, xs, (uint16_t *)y->data, x->numel));
+  } else {
+    SAMX_ON_DEVICE(x, samx_cpu_act_fwd(kind, samx_f32(x), samx_f32(y), x->numel),
+                   samx_cuda_act_fwd(kind, samx_f32(x), samx_f32(y), x->numel));
+  }
   SamxNode *node = samx_record(ctx, name, act_backward, y, 1, &x);
   if (node) {
     samx_node_args(node, ActArgs)->kind = kind;

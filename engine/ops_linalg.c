@@ -272,15 +272,26 @@ static void linear_backward(SamxCtx *ctx, SamxNode *node) {
                   f32_or_null(gla));
 }
 
+// Records y = linear(inputs) (x, w, b, then the adapter's) for linear_backward, saving x and w.
+static SamxNode *record_linear(SamxCtx *ctx, const char *op, SamxTensor *y, SamxTensor **inputs, int n_in,
+                               LinearArgs args) {
+  SamxNode *node = samx_record(ctx, op, linear_backward, y, n_in, inputs);
+  if (node) {
+    *samx_node_args(node, LinearArgs) = args;
+    samx_node_save(node, inputs[0]);
+    samx_node_save(node, inputs[1]);
+  }
+  return node;
+}
+
 // y = x w^T + b, plus scale * (x lora_a^T) lora_b^T when lora_a is given. The main GEMM runs in the
 // context's precision (bf16: x and w cast to bf16, cuBLASLt with the bias epilogue, y in f32).
 static SamxTensor *linear_op(SamxCtx *ctx, const char *op, SamxTensor *x, SamxTensor *w, SamxTensor *b,
                              SamxTensor *lora_a, SamxTensor *lora_b, float scale) {
-  if (x->dtype == SAMX_BF16) {  // a bf16 activation: inference in bf16 precision, no adapter
+  if (x->dtype == SAMX_BF16) {  // a bf16 activation (bf16 precision, no adapter): its own GEMM operand
     SAMX_ASSERT(ctx->precision == SAMX_PRECISION_BF16 && !lora_a,
                 "%s: BF16 x needs the bf16 precision and no LoRA adapter (precision %s%s)", op,
                 samx_precision_name(ctx->precision), lora_a ? ", adapter given" : "");
-    samx_check_bf16_inference(op, ctx, 1, &x);
   } else {
     samx_check_f32(op, x);
   }
@@ -307,21 +318,11 @@ static SamxTensor *linear_op(SamxCtx *ctx, const char *op, SamxTensor *x, SamxTe
     gemm(ctx, fp32, x, linear_plan(x, lora_a), 1.0f, samx_f32(x), samx_f32(lora_a), 0.0f, samx_f32(h), NULL);
     gemm(ctx, fp32, x, linear_plan(h, lora_b), scale, samx_f32(h), samx_f32(lora_b), 1.0f, samx_f32(y), NULL);
   }
-  SamxNode *node = samx_record(ctx, op, linear_backward, y, n_in, inputs);
-  if (node) {
-    LinearArgs *args = samx_node_args(node, LinearArgs);
-    args->scale = scale;
-    args->precision = p;
-    args->xl = xl;
-    args->wl = wl;
-    args->h = h;
-    samx_node_save(node, x);
-    samx_node_save(node, w);
-    if (lora_a) {
-      samx_node_save(node, lora_a);
-      samx_node_save(node, lora_b);
-      samx_node_save(node, h);
-    }
+  SamxNode *node = record_linear(ctx, op, y, inputs, n_in, (LinearArgs){scale, p, xl, wl, h});
+  if (node && lora_a) {
+    samx_node_save(node, lora_a);
+    samx_node_save(node, lora_b);
+    samx_node_save(node, h);
   }
   return y;
 }
@@ -334,10 +335,12 @@ SamxTensor *samx_linear(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *
 // result once, which is what cuBLASLt's conversion does up to the order of the fp32 sums. beta = 1
 // adds what y holds (a residual, bf16) before that one rounding: cuBLASLt's beta C with C = D. gelu
 // applies GELU's tanh form to the fp32 sum before the rounding: cuBLASLt's GELU epilogue.
+// Returns x's and w's GEMM operands in *xl and *wl (kept for a backward).
 static void linear_bf16_gemm(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *y, float beta,
-                             int gelu) {
+                             int gelu, SamxTensor **xl_out, SamxTensor **wl_out) {
   const SamxPrecision bf16 = SAMX_PRECISION_BF16;
   SamxTensor *xl = gemm_operand(ctx, bf16, x), *wl = gemm_operand(ctx, bf16, w);
+  *xl_out = xl, *wl_out = wl;
   SamxTensor *bl = b ? gemm_operand(ctx, bf16, b) : NULL;  // the bias in bf16, as cuBLASLt takes it here
   if (x->device.type == SAMX_CPU) {
     SamxTensor *y32 = samx_new(ctx, SAMX_F32, samx_shape_of(y));
@@ -356,18 +359,23 @@ static void linear_bf16_gemm(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTen
 }
 
 // samx_linear_bf16 and samx_linear_bf16_gelu: a new bf16 y from the GEMM, its epilogue optionally GELU.
+// Without GELU it has a backward: linear_backward's, on the kept bf16 operands with the fp32 dL/dy (a
+// bf16 y has an fp32 gradient, like every tensor on the tape). The GELU epilogue keeps no pre-activation,
+// so that one is for inference (training takes samx_linear_bf16 and samx_gelu on its bf16 output).
 static SamxTensor *linear_bf16_out(SamxCtx *ctx, const char *op, SamxTensor *x, SamxTensor *w, SamxTensor *b,
                                    int gelu) {
   SAMX_ASSERT(ctx->precision == SAMX_PRECISION_BF16, "%s: needs the bf16 precision (precision %s)", op,
               samx_precision_name(ctx->precision));
   SamxTensor *in[3] = {x, w, b};
-  samx_check_bf16_inference(op, ctx, 3, in);
+  if (gelu) samx_check_bf16_inference(op, ctx, 3, in);
   if (x->dtype != SAMX_BF16) samx_check_f32(op, x);
   check_linear(op, x, w, b);
-  SamxTensor *y = samx_new(ctx, SAMX_BF16, with_last_dim(x, w->shape[0]));
-  size_t mark = ctx->act.used;  // the operands' copies are dead once the GEMM is queued
-  linear_bf16_gemm(ctx, x, w, b, y, 0.0f, gelu);
-  samx_arena_rewind(&ctx->act, mark);
+  SamxTensor *y = samx_new(ctx, SAMX_BF16, with_last_dim(x, w->shape[0])), *xl, *wl;
+  size_t mark = ctx->act.used;
+  linear_bf16_gemm(ctx, x, w, b, y, 0.0f, gelu, &xl, &wl);
+  // Without a backward the operands' copies are dead once the GEMM is queued.
+  if (!record_linear(ctx, op, y, in, 3, (LinearArgs){0.0f, SAMX_PRECISION_BF16, xl, wl, NULL}))
+    samx_arena_rewind(&ctx->act, mark);
   return y;
 }
 
@@ -393,7 +401,8 @@ SamxTensor *samx_linear_bf16_residual(SamxCtx *ctx, SamxTensor *x, SamxTensor *w
   samx_check_shape(op, residual, with_last_dim(x, w->shape[0]));
   SAMX_ASSERT(residual->data != x->data, "%s: the residual cannot be the GEMM's own input", op);
   size_t mark = ctx->act.used;
-  linear_bf16_gemm(ctx, x, w, b, residual, 1.0f, 0);
+  SamxTensor *xl, *wl;
+  linear_bf16_gemm(ctx, x, w, b, residual, 1.0f, 0, &xl, &wl);
   samx_arena_rewind(&ctx->act, mark);
   return residual;
 }

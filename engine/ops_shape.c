@@ -25,19 +25,17 @@ static void copy(const SamxIndexMap *m, int64_t n, int dir, int accumulate, cons
                  samx_cuda_shape_copy(m, n, dir, accumulate, samx_f32(src), samx_f32(dst)));
 }
 
-// BF16 activations (inference in bf16 precision) move through the same maps as 16-bit payloads.
+// BF16 activations (bf16 precision) move through the same maps as 16-bit payloads; their gradients are
+// F32 like every gradient on the tape, so the backward is the F32 one.
 static void move16(const SamxIndexMap *m, int64_t n, int dir, const SamxTensor *src, SamxTensor *dst) {
   const uint16_t *s = (const uint16_t *)src->data;
   uint16_t *d = (uint16_t *)dst->data;
   SAMX_ON_DEVICE(dst, samx_cpu_shape_move16(m, n, dir, s, d), samx_cuda_shape_move16(m, n, dir, s, d));
 }
 
-// The data-movement ops take F32, and BF16 without a backward (samx_check_bf16_inference).
-static void check_moved(const char *op, SamxCtx *ctx, SamxTensor *x) {
-  if (x->dtype == SAMX_BF16)
-    samx_check_bf16_inference(op, ctx, 1, &x);
-  else
-    samx_check_f32(op, x);
+// The data-movement ops take F32 and BF16.
+static void check_moved(const char *op, SamxTensor *x) {
+  if (x->dtype != SAMX_BF16) samx_check_f32(op, x);
 }
 
 // A block of shape `part` inside `whole`, starting at `start` along dim (all other dims equal).
@@ -71,13 +69,12 @@ static void mapped_backward(SamxCtx *ctx, SamxNode *node) {
 }
 
 static SamxTensor *mapped(SamxCtx *ctx, SamxTensor *x, SamxShape out, SamxIndexMap map, int dir, const char *name) {
-  check_moved(name, ctx, x);
+  check_moved(name, x);
   SamxTensor *y = samx_new(ctx, x->dtype, out);
-  if (x->dtype == SAMX_BF16) {
+  if (x->dtype == SAMX_BF16)
     move16(&map, packed_numel(dir, x, y), dir, x, y);
-    return y;
-  }
-  copy(&map, packed_numel(dir, x, y), dir, 0, x, y);
+  else
+    copy(&map, packed_numel(dir, x, y), dir, 0, x, y);
   SamxNode *node = samx_record(ctx, name, mapped_backward, y, 1, &x);
   if (node) {
     MapArgs *a = samx_node_args(node, MapArgs);

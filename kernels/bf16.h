@@ -1,7 +1,7 @@
 // Activations in bf16 between the GEMMs: GELU (any SamxAct), the residual add and LayerNorm reading
 // and writing bf16 (uint16_t), with the arithmetic in fp32 (LayerNorm's statistics included) and one
 // rounding to nearest even per output.
-// defines: samx_bf16_act, samx_bf16_add, samx_bf16_norm, samx_bf16_chunk_sum, samx_bf16_lane_total
+// defines: samx_bf16_act, samx_bf16_act_bwd, samx_bf16_add, samx_bf16_norm, samx_bf16_chunk_sum, samx_bf16_lane_total
 // (math shared by CPU and CUDA) and the launchers.
 //
 // LayerNorm's row sums use one partition on both backends, so that they agree bit for bit: 32 lanes,
@@ -21,6 +21,12 @@
 
 SAMX_HD uint16_t samx_bf16_act(int kind, uint16_t x) {
   return samx_f32_to_bf16(samx_act_fwd(kind, samx_bf16_to_f32(x)));
+}
+
+// dL/dx of y = bf16(act(x)) given the saved bf16 x and y and the fp32 dL/dy (training keeps gradients
+// in fp32): the fp32 derivative at the stored values, as autocast's bf16 activations backpropagate.
+SAMX_HD float samx_bf16_act_bwd(int kind, uint16_t x, uint16_t y, float gy) {
+  return samx_act_bwd(kind, samx_bf16_to_f32(x), samx_bf16_to_f32(y), gy);
 }
 
 // a + b in fp32, rounded once (a residual connection).
@@ -54,6 +60,11 @@ SAMX_HD uint16_t samx_bf16_norm(uint16_t x, float mean, float rstd, float w, flo
 // y [n] = bf16(act(x)).
 SAMX_EXTERN_C void samx_cpu_bf16_act(int kind, const uint16_t *x, uint16_t *y, int64_t n);
 SAMX_EXTERN_C void samx_cuda_bf16_act(int kind, const uint16_t *x, uint16_t *y, int64_t n);
+// gx [n] += dL/dx of y = bf16(act(x)) (x, y bf16; gy, gx f32).
+SAMX_EXTERN_C void samx_cpu_bf16_act_bwd(int kind, const uint16_t *x, const uint16_t *y, const float *gy, float *gx,
+                                         int64_t n);
+SAMX_EXTERN_C void samx_cuda_bf16_act_bwd(int kind, const uint16_t *x, const uint16_t *y, const float *gy, float *gx,
+                                          int64_t n);
 // y [n] = bf16(a + b), b [nb] repeated over a (nb divides n: b broadcast over a's leading dims; nb = n
 // is the plain sum); y may be a, or b when nb = n.
 SAMX_EXTERN_C void samx_cpu_bf16_add(const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n, int64_t nb);

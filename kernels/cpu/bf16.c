@@ -5,6 +5,11 @@ void samx_cpu_bf16_act(int kind, const uint16_t *x, uint16_t *y, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] = samx_bf16_act(kind, x[i]);
 }
 
+void samx_cpu_bf16_act_bwd(int kind, const uint16_t *x, const uint16_t *y, const float *gy, float *gx, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; i++) gx[i] += samx_bf16_act_bwd(kind, x[i], y[i], gy[i]);
+}
+
 void samx_cpu_bf16_add(const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n, int64_t nb) {
 #pragma omp parallel for schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; i++) y[i] = samx_bf16_add(a[i], b[i % nb]);

@@ -65,6 +65,27 @@ extern "C" void samx_cuda_bf16_act(int kind, const uint16_t *x, uint16_t *y, int
   pointwise(kind, x, NULL, y, n, n);
 }
 
+// One thread per chunk of 8: gx += dL/dx from the bf16 x and y (16-byte loads) and the fp32 gy.
+__global__ static void act_bwd_kernel(int kind, const uint16_t *x, const uint16_t *y, const float *gy, float *gx,
+                                      int64_t n, int vec) {
+  int64_t stride = (int64_t)gridDim.x * blockDim.x * SAMX_BF16_CHUNK;
+  for (int64_t c0 = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) * SAMX_BF16_CHUNK; c0 < n; c0 += stride) {
+    uint16_t vx[SAMX_BF16_CHUNK], vy[SAMX_BF16_CHUNK];
+    int m = load_chunk(x, n, c0, vec, vx);
+    load_chunk(y, n, c0, vec, vy);
+    for (int e = 0; e < m; e++) gx[c0 + e] += samx_bf16_act_bwd(kind, vx[e], vy[e], gy[c0 + e]);
+  }
+}
+
+extern "C" void samx_cuda_bf16_act_bwd(int kind, const uint16_t *x, const uint16_t *y, const float *gy, float *gx,
+                                       int64_t n) {
+  if (n <= 0) return;
+  int vec = aligned16(x) && aligned16(y);
+  unsigned grid = samx_grid_1d((size_t)((n + SAMX_BF16_CHUNK - 1) / SAMX_BF16_CHUNK), BF16_BLOCK);
+  SAMX_LAUNCH(act_bwd_kernel, grid, BF16_BLOCK, 0)(kind, x, y, gy, gx, n, vec);
+  CUDA_LAUNCH_CHECK();
+}
+
 extern "C" void samx_cuda_bf16_add(const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n, int64_t nb) {
   pointwise(0, a, b, y, n, nb);
 }

@@ -126,11 +126,11 @@ static SamxTensor *dec_attention(SamxCtx *ctx, const SamModel *m, const char *pr
   SamxTensor *in[3] = {q, k, v}, *heads[3];
   int nh = m->cfg.dec_heads;
   // bf16: the attention runs on the tensor-core kernel (head dims 16 and 32 in SAM: 8 heads over 128
-  // and 256 channels). In inference the projections write bf16 (lt) and the output projection reads
-  // the bf16 output and writes the bf16 stream; in training they stay f32 and the attention gets bf16
-  // casts, its output cast back (both passes on the tensor cores; casts pass gradients through).
+  // and 256 channels). The projections write bf16 and the output projection reads the bf16 output; in
+  // inference it writes the bf16 stream, in training the f32 one (the stream stays f32 there, as under
+  // autocast, while what the attention keeps for the backward is bf16; its gradients are fp32).
   int64_t hd_of = sam_param(m, "%s.q_proj.weight", prefix)->shape[0] / nh;
-  SamxDType at = sam_attention_dtype(ctx, hd_of), lt = ctx->recording ? SAMX_F32 : at;
+  SamxDType at = sam_attention_dtype(ctx, hd_of), lt = at;
   for (int i = 0; i < 3; i++) {
     snprintf(name, sizeof name, "%s.%s", prefix, proj[i]);
     SamxTensor *x = sam_linear_to(ctx, m, in[i], name, lt);

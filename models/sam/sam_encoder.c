@@ -99,11 +99,12 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
   SamxTensor *proj;
   // In bf16 the attention runs on the tensor cores (head dims they take): in inference with LoRA's f32
   // qkv (without an adapter encoder_block takes packed_attention), q, k and v are cast to bf16 after
-  // the head permute and the bf16 output goes through the permute back; in training the qkv layer's
-  // output stays f32 (lt) and the attention gets bf16 casts of q, k and v, its output cast back: casts
-  // pass gradients through unchanged and the tensor-core backward gives f32 dq, dk, dv, drel_h and
-  // drel_w, so both passes of the attention run on the tensor cores, as under PyTorch's autocast.
-  SamxDType lt = samx_attention_bf16_head_dim_ok(hd) ? act_dtype(ctx) : SAMX_F32, at = sam_attention_dtype(ctx, hd);
+  // the head permute and the bf16 output goes through the permute back; in training the qkv layer
+  // writes bf16 (lt), its head permute and slices move bf16, and the attention's bf16 output goes back
+  // through the permute and into the projection as it is. What training keeps for the backward is then
+  // bf16, as under PyTorch's autocast; the gradients are fp32 (the tensor-core backward gives f32 dq,
+  // dk, dv, drel_h and drel_w), so both passes of the attention run on the tensor cores.
+  SamxDType at = sam_attention_dtype(ctx, hd), lt = at;
   if (lora[0]) {  // ref: _LoRA_qkv.forward (P2SAM sam_lora_image_encoder.py:42-48)
     x = sam_as_dtype(ctx, x, SAMX_F32);
     proj = samx_lora_qkv(ctx, x, sam_param(m, "%s.weight", name), layer_bias(m, name), lora[0], lora[1], lora[2],
@@ -127,10 +128,15 @@ static SamxTensor *encoder_attention(SamxCtx *ctx, const SamModel *m, int blk, S
 
 // GELU(linear(h)) for the MLP's first layer `prefix`. In bf16 inference the GELU is the GEMM's epilogue
 // (samx_linear_bf16_gelu: cuBLASLt's tanh form, within 4.8e-4 of nn.GELU's), so the 4x-wide hidden
-// layer is written once, in bf16, and never read back by an activation pass.
+// layer is written once, in bf16, and never read back by an activation pass. In bf16 training the GEMM
+// writes the bf16 pre-activation and nn.GELU's erf form runs on it (the backward needs both; an
+// epilogue would keep neither): the 4x-wide layer is kept twice in bf16, not twice in f32 and once more
+// as the second GEMM's bf16 operand.
 static SamxTensor *mlp_hidden(SamxCtx *ctx, const SamModel *m, SamxTensor *h, const char *prefix, SamxDType act) {
-  if (act != SAMX_BF16) return samx_gelu(ctx, sam_linear(ctx, m, h, prefix));
-  return samx_linear_bf16_gelu(ctx, h, sam_param(m, "%s.weight", prefix), layer_bias(m, prefix));
+  SamxTensor *w = sam_param(m, "%s.weight", prefix), *b = layer_bias(m, prefix);
+  if (act == SAMX_BF16) return samx_linear_bf16_gelu(ctx, h, w, b);
+  if (ctx->precision == SAMX_PRECISION_BF16) return samx_gelu(ctx, samx_linear_bf16(ctx, h, w, b));
+  return samx_gelu(ctx, sam_linear(ctx, m, h, prefix));
 }
 
 SamxTensor *sam_residual_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, SamxTensor *h, const char *prefix) {
