@@ -103,3 +103,58 @@ void samx_arena_table(SamxArena *const *arenas, int n, FILE *f) {
   }
   fprintf(f, "| total | | %.1f | | |\n", total / 1048576.0);
 }
+
+static size_t align_up(size_t v) { return (v + SAMX_ARENA_ALIGN - 1) & ~(size_t)(SAMX_ARENA_ALIGN - 1); }
+
+void samx_free_list_give(SamxArenaFreeList *f, size_t start, size_t bytes) {
+  SAMX_ASSERT(start % SAMX_ARENA_ALIGN == 0, "free list: block at %zu is not aligned", start);
+  bytes = align_up(bytes);
+  if (!bytes) return;
+  int i = 0;
+  while (i < f->n && f->b[i].start < start) i++;
+  SAMX_ASSERT((i == 0 || f->b[i - 1].start + f->b[i - 1].bytes <= start) &&
+                  (i == f->n || start + bytes <= f->b[i].start),
+              "free list: block [%zu, %zu) overlaps a free one", start, start + bytes);
+  int merge_prev = i > 0 && f->b[i - 1].start + f->b[i - 1].bytes == start;
+  int merge_next = i < f->n && start + bytes == f->b[i].start;
+  if (merge_prev && merge_next) {
+    f->b[i - 1].bytes += bytes + f->b[i].bytes;
+    memmove(f->b + i, f->b + i + 1, sizeof *f->b * (size_t)(f->n - i - 1));
+    f->n--;
+  } else if (merge_prev) {
+    f->b[i - 1].bytes += bytes;
+  } else if (merge_next) {
+    f->b[i].start = start;
+    f->b[i].bytes += bytes;
+  } else {
+    if (f->n == f->cap) {
+      f->cap = f->cap ? 2 * f->cap : 64;
+      f->b = (SamxArenaBlock *)realloc(f->b, sizeof *f->b * (size_t)f->cap);
+      SAMX_ASSERT(f->b, "free list: out of host memory for %d blocks", f->cap);
+    }
+    memmove(f->b + i + 1, f->b + i, sizeof *f->b * (size_t)(f->n - i));
+    f->b[i] = (SamxArenaBlock){start, bytes};
+    f->n++;
+  }
+}
+
+int samx_free_list_take(SamxArenaFreeList *f, size_t bytes, size_t *start) {
+  bytes = align_up(bytes ? bytes : 1);
+  int best = -1;
+  for (int i = 0; i < f->n; i++)
+    if (f->b[i].bytes >= bytes && (best < 0 || f->b[i].bytes < f->b[best].bytes)) best = i;
+  if (best < 0) return 0;
+  *start = f->b[best].start;
+  f->b[best].start += bytes;
+  f->b[best].bytes -= bytes;
+  if (!f->b[best].bytes) {
+    memmove(f->b + best, f->b + best + 1, sizeof *f->b * (size_t)(f->n - best - 1));
+    f->n--;
+  }
+  return 1;
+}
+
+void samx_free_list_free(SamxArenaFreeList *f) {
+  free(f->b);
+  memset(f, 0, sizeof *f);
+}

@@ -56,6 +56,26 @@ void samx_arena_claim(SamxArena *a, size_t start, size_t bytes, int tag);
 void *samx_arena_meta(SamxArena *a, size_t bytes);
 void samx_arena_reset(SamxArena *a);
 
+// Dead blocks inside an arena's carved part, as offsets from its base, sorted by address with
+// neighbours merged: a scope that knows when its tensors die (samx_backward, for activation gradients)
+// carves later tensors from their bytes instead of growing `used`. The blocks stay counted as carved.
+// A rewind below a block would hand its bytes out twice: clear the list before one.
+typedef struct {
+  size_t start, bytes;
+} SamxArenaBlock;
+
+typedef struct {
+  SamxArenaBlock *b;
+  int n, cap;
+} SamxArenaFreeList;
+
+// Adds [start, start + bytes) (bytes rounded up to SAMX_ARENA_ALIGN, start aligned to it).
+void samx_free_list_give(SamxArenaFreeList *f, size_t start, size_t bytes);
+// The smallest block that holds bytes (rounded up to SAMX_ARENA_ALIGN): its start in *start and 1, its
+// rest staying in the list; 0 when none does.
+int samx_free_list_take(SamxArenaFreeList *f, size_t bytes, size_t *start);
+void samx_free_list_free(SamxArenaFreeList *f);
+
 // Prints a table of arenas (name, device, capacity, peak use, and what the bytes at the peak were by
 // dtype) to f.
 void samx_arena_table(SamxArena *const *arenas, int n, FILE *f);

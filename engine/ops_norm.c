@@ -1,6 +1,7 @@
 #include "ops_norm.h"
 
 #include "../kernels/bf16.h"
+#include "../kernels/elementwise.h"
 #include "../kernels/norm.h"
 #include "ops_common.h"
 
@@ -44,8 +45,10 @@ static SamxTensor *layernorm_bf16(SamxCtx *ctx, const char *name, SamxTensor *x,
   return y;
 }
 
+// y in dtype out: F32, or BF16 from an F32 x (the f32 result rounded once, through a scratch copy
+// handed back at once): what a bf16 GEMM after the norm would round it to, without the f32 y beside it.
 static SamxTensor *norm(SamxCtx *ctx, const char *name, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps,
-                        int64_t C, int64_t inner) {
+                        int64_t C, int64_t inner, SamxDType out) {
   SAMX_ASSERT(w && b, "%s: weight and bias are both required", name);
   if (x->dtype != SAMX_BF16) samx_check_f32(name, x);
   samx_check_f32(name, w);
@@ -56,13 +59,20 @@ static SamxTensor *norm(SamxCtx *ctx, const char *name, SamxTensor *x, SamxTenso
   samx_check_shape(name, b, SHAPE(C));
   int64_t R = C ? x->numel / C : 0;
   if (x->dtype == SAMX_BF16) return layernorm_bf16(ctx, name, x, w, b, eps, R, C, inner);
-  SamxTensor *y = samx_new_like(ctx, x);
+  SamxTensor *y = samx_new(ctx, out, samx_shape_of(x));
   SamxTensor *mean = samx_new(ctx, SAMX_F32, SHAPE(R)), *rstd = samx_new(ctx, SAMX_F32, SHAPE(R));
+  size_t mark = ctx->act.used;
+  SamxTensor *y32 = out == SAMX_F32 ? y : samx_new(ctx, SAMX_F32, samx_shape_of(x));
   SAMX_ON_DEVICE(x,
-                 samx_cpu_norm_fwd(samx_f32(x), samx_f32(w), samx_f32(b), samx_f32(y), samx_f32(mean),
+                 samx_cpu_norm_fwd(samx_f32(x), samx_f32(w), samx_f32(b), samx_f32(y32), samx_f32(mean),
                                    samx_f32(rstd), R, C, inner, eps),
-                 samx_cuda_norm_fwd(samx_f32(x), samx_f32(w), samx_f32(b), samx_f32(y), samx_f32(mean),
+                 samx_cuda_norm_fwd(samx_f32(x), samx_f32(w), samx_f32(b), samx_f32(y32), samx_f32(mean),
                                     samx_f32(rstd), R, C, inner, eps));
+  if (y32 != y) {
+    SAMX_ON_DEVICE(x, samx_cpu_elementwise_cast(y32->data, SAMX_F32, y->data, out, y->numel),
+                   samx_cuda_elementwise_cast(y32->data, SAMX_F32, y->data, out, y->numel));
+    samx_arena_rewind(&ctx->act, mark);
+  }
   SamxTensor *in[3] = {x, w, b};
   SamxNode *node = samx_record(ctx, name, norm_backward, y, 3, in);
   if (node) {
@@ -76,7 +86,12 @@ static SamxTensor *norm(SamxCtx *ctx, const char *name, SamxTensor *x, SamxTenso
 
 SamxTensor *samx_layernorm(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps) {
   SAMX_ASSERT(x->ndim >= 1, "layernorm: x must have at least one dim");
-  return norm(ctx, "layernorm", x, w, b, eps, samx_dim(x, -1), 1);
+  return norm(ctx, "layernorm", x, w, b, eps, samx_dim(x, -1), 1, SAMX_F32);
+}
+
+SamxTensor *samx_layernorm_bf16(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps) {
+  SAMX_ASSERT(x->ndim >= 1, "layernorm_bf16: x must have at least one dim");
+  return norm(ctx, "layernorm_bf16", x, w, b, eps, samx_dim(x, -1), 1, SAMX_BF16);
 }
 
 SamxTensor *samx_layernorm2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps) {
@@ -84,5 +99,5 @@ SamxTensor *samx_layernorm2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTen
     char s[96];
     SAMX_DIE("layernorm2d: x must be [B, C, H, W], got %s", samx_shape_str(samx_shape_of(x), s, sizeof s));
   }
-  return norm(ctx, "layernorm2d", x, w, b, eps, x->shape[1], x->shape[2] * x->shape[3]);
+  return norm(ctx, "layernorm2d", x, w, b, eps, x->shape[1], x->shape[2] * x->shape[3], SAMX_F32);
 }

@@ -1,4 +1,4 @@
-// defines: samx_layernorm (torch.nn.LayerNorm over the last dim), samx_layernorm2d (SAM's LayerNorm2d:
+// defines: samx_layernorm (torch.nn.LayerNorm over the last dim) and samx_layernorm_bf16, samx_layernorm2d (SAM's LayerNorm2d:
 // over the channels of x [B, C, H, W] at every position). Biased variance, eps inside the square root.
 #ifndef SAMX_OPS_NORM_H
 #define SAMX_OPS_NORM_H
@@ -8,6 +8,9 @@
 // x [..., C], w [C], b [C] (both required) -> [..., C]. A BF16 x (inference only, no backward) gives a
 // BF16 y: fp32 statistics and weights (kernels/bf16.h).
 SamxTensor *samx_layernorm(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps);
+// The same with a BF16 y whatever x's dtype: from an F32 x the f32 result rounded once, with a backward
+// (x and the statistics are kept, so it is samx_layernorm's): bf16 training's norm before a bf16 GEMM.
+SamxTensor *samx_layernorm_bf16(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps);
 // x [B, C, H, W], w [C], b [C] -> [B, C, H, W]: w[c] * (x - mean_c) / sqrt(var_c + eps) + b[c].
 SamxTensor *samx_layernorm2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps);
 

@@ -21,6 +21,7 @@ void samx_ctx_init(SamxCtx *ctx, SamxDevice device, size_t act_bytes, int max_no
 
 void samx_ctx_free(SamxCtx *ctx) {
   samx_arena_free(&ctx->act);
+  samx_free_list_free(&ctx->grad_free);
   free(ctx->tape.nodes);
   memset(ctx, 0, sizeof *ctx);
 }
@@ -133,9 +134,29 @@ SamxTensor *samx_grad_of(SamxCtx *ctx, SamxTensor *t) {
   if (!t || !t->requires_grad) return NULL;
   if (!t->grad) {
     SAMX_ASSERT(!t->is_param, "parameter %s has no gradient buffer", t->name ? t->name : "?");
-    t->grad = samx_tensor_zeros(&ctx->act, SAMX_F32, samx_shape_of(t));
+    size_t start, bytes = (size_t)t->numel * sizeof(float);
+    if (ctx->in_backward && samx_free_list_take(&ctx->grad_free, bytes, &start)) {
+      t->grad = samx_tensor_wrap(&ctx->act, ctx->act.base + start, ctx->act.device, SAMX_F32, samx_shape_of(t));
+      samx_dev_memset0(ctx->act.device, t->grad->data, bytes);
+    } else {
+      t->grad = samx_tensor_zeros(&ctx->act, SAMX_F32, samx_shape_of(t));
+    }
   }
   return t->grad;
+}
+
+// After node's backward: its output's gradient is dead (every consumer of the output came later on
+// the tape and has run), unless the output is also an input (an op in place) or its gradient is not
+// an activation gradient of this arena.
+static void release_out_grad(SamxCtx *ctx, SamxNode *node) {
+  SamxTensor *out = node->out, *g = out->grad;
+  if (!g || out->is_param) return;
+  for (int i = 0; i < node->n_in; i++)
+    if (node->in[i] == out) return;
+  char *p = (char *)g->data, *base = ctx->act.base;
+  if (p < base || p >= base + ctx->act.capacity) return;
+  samx_free_list_give(&ctx->grad_free, (size_t)(p - base), (size_t)g->numel * sizeof(float));
+  out->grad = NULL;
 }
 
 static int check_saved(const SamxNode *node) {
@@ -164,14 +185,19 @@ int samx_backward(SamxCtx *ctx, SamxTensor *loss, SamxTensor *grad_out) {
     samx_tensor_fill(g, 1.0f);
   }
   int rc = 0;
+  ctx->in_backward = 1;
   for (int i = ctx->tape.n - 1; i >= 0; i--) {
     SamxNode *node = &ctx->tape.nodes[i];
     if (node->out->grad) {  // else nothing downstream of this op reached the loss
       if ((rc = check_saved(node)) != 0) break;
       node->backward(ctx, node);
+      release_out_grad(ctx, node);
     }
     if (ctx->after_node) ctx->after_node(ctx->after_node_user, i);
   }
+  // The blocks stay carved, dead, to the arena's next reset or rewind, which the list must not outlive.
+  ctx->grad_free.n = 0;
+  ctx->in_backward = 0;
   samx_ctx_set_recording(ctx, prev);
   return rc;
 }

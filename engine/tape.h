@@ -3,7 +3,10 @@
 // Gradient rule (stated once, as in llm.c): every backward ADDS into the gradients of its inputs
 // (+=). Parameter gradients live in the parameter store's contiguous buffer and survive steps, so
 // gradient accumulation is just several backward passes before the optimizer step. Activation
-// gradients are carved zeroed from the activation arena when first reached.
+// gradients are carved zeroed from the activation arena when first reached, and handed back once
+// their tensor's producer has run its backward: samx_backward sets the tensor's grad to NULL then,
+// and later gradients reuse the bytes (a chain of ops holds a few gradients at a time, not one per
+// activation). Gradients of tensors no op produced (leaves: inputs marked requires_grad) are kept.
 //
 // Nothing is recorded when recording is off (inference mode) or when no input of an op requires a
 // gradient: a frozen encoder in front of a trainable decoder leaves no trace on the tape, so
@@ -62,6 +65,10 @@ struct SamxCtx {
   // GEMM precision of the ops run in this context: samx_precision_default() on a CUDA device, fp32 on
   // the CPU (set by samx_ctx_init; a caller may change it between ops).
   SamxPrecision precision;
+  // During samx_backward: the gradients of activations whose producer's backward has run (dead: no
+  // node reads them again), whose bytes the next activation gradients take (see samx_backward).
+  SamxArenaFreeList grad_free;
+  int in_backward;
 };
 
 // act_bytes: activation arena size on `device`; max_nodes: tape capacity per step.

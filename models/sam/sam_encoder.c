@@ -1,5 +1,6 @@
 // SAM's image encoder (ViT with windowed/global attention and decomposed relative positions).
 #include <math.h>
+#include <string.h>
 
 #include "../../kernels/attention_bf16.h"
 #include "sam_internal.h"
@@ -144,6 +145,17 @@ SamxTensor *sam_residual_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, 
   return samx_linear_bf16_residual(ctx, h, sam_param(m, "%s.weight", prefix), layer_bias(m, prefix), x);
 }
 
+// The block's norm `which` (norm1, norm2). In bf16 its output is bf16 where a bf16 GEMM reads it
+// (samx_layernorm_bf16: in training, the f32 stream normalised and rounded once, as the GEMM would
+// round its operand, and never kept in f32); LoRA's fp32 products read norm1's output in f32.
+static SamxTensor *block_norm(SamxCtx *ctx, const SamModel *m, int blk, const char *which, SamxTensor *x) {
+  SamxTensor *w = sam_param(m, "image_encoder.blocks.%d.%s.weight", blk, which);
+  SamxTensor *b = sam_param(m, "image_encoder.blocks.%d.%s.bias", blk, which);
+  int lora_reads = !strcmp(which, "norm1") && m->lora[blk][0];
+  if (ctx->precision == SAMX_PRECISION_BF16 && !lora_reads) return samx_layernorm_bf16(ctx, x, w, b, m->cfg.ln_eps);
+  return samx_layernorm(ctx, x, w, b, m->cfg.ln_eps);
+}
+
 // ref: Block.forward (image_encoder.py): pre-norm attention (windowed with zero padding and no
 // mask, or global) and MLP, each with a residual.
 static SamxTensor *encoder_block(SamxCtx *ctx, const SamModel *m, int blk, SamxTensor *x) {
@@ -151,8 +163,7 @@ static SamxTensor *encoder_block(SamxCtx *ctx, const SamModel *m, int blk, SamxT
   int64_t H = x->shape[1], W = x->shape[2];
   SamxDType act = act_dtype(ctx);
   x = sam_as_dtype(ctx, x, act);
-  SamxTensor *h = samx_layernorm(ctx, x, sam_param(m, "image_encoder.blocks.%d.norm1.weight", blk),
-                                 sam_param(m, "image_encoder.blocks.%d.norm1.bias", blk), c->ln_eps);
+  SamxTensor *h = block_norm(ctx, m, blk, "norm1", x);
   int windowed = !c->global_block[blk] && c->window > 0;
   char name[128];
   snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.qkv", blk);
@@ -175,8 +186,7 @@ static SamxTensor *encoder_block(SamxCtx *ctx, const SamModel *m, int blk, SamxT
     x = samx_add(ctx, x, h);
   }
   // ref: MLPBlock (common.py): lin1 -> GELU -> lin2
-  h = samx_layernorm(ctx, x, sam_param(m, "image_encoder.blocks.%d.norm2.weight", blk),
-                     sam_param(m, "image_encoder.blocks.%d.norm2.bias", blk), c->ln_eps);
+  h = block_norm(ctx, m, blk, "norm2", x);
   snprintf(name, sizeof name, "image_encoder.blocks.%d.mlp.lin1", blk);
   h = mlp_hidden(ctx, m, h, name, act);
   snprintf(name, sizeof name, "image_encoder.blocks.%d.mlp.lin2", blk);

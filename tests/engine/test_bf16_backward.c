@@ -1,6 +1,6 @@
 // Backward through BF16 activations (training in bf16 precision keeps bf16 what it saves, the
-// gradients fp32): the activations, the data-movement ops, samx_linear_bf16 (a bf16 y) and samx_linear
-// on a BF16 x, on the device of the argument (cpu: the reference mode; cuda: the bf16 kernels).
+// gradients fp32): the activations, the data-movement ops, samx_linear_bf16 (a bf16 y), samx_linear
+// on a BF16 x and samx_layernorm_bf16 (a bf16 y from an F32 x), on the device of the argument (cpu: the reference mode; cuda: the bf16 kernels).
 // Oracle: the same graph in F32 on the same values (every BF16 tensor here holds values that bf16
 // represents exactly, so the F32 graph sees what the BF16 one stores):
 //  relu, gelu: dL/dx from the stored x alone, in the same fp32 arithmetic: identical.
@@ -13,6 +13,8 @@
 //              tests/engine/test_linear_bf16.c.
 //  linear on a BF16 x: the bf16 GEMM's operand is x as stored, which an F32 x of the same values is
 //              rounded to: identical gradients.
+//  layernorm_bf16 on an F32 x: y is samx_layernorm's y rounded once to bf16 (identical), and its
+//              backward is samx_layernorm's on the same x and statistics (identical gradients).
 #include <math.h>
 #include <stdlib.h>
 
@@ -165,9 +167,45 @@ static void linears(void) {
   free(x), free(w), free(b), free(gy);
 }
 
+// samx_layernorm_bf16 (bf16 = 1) or samx_layernorm on an F32 x: y as f32 values and the gradients
+// of x and w for upstream gy.
+static void norm_run(int bf16, const float *x, const float *w, const float *b, const float *gy, float **y_out,
+                     float **gx, float **gw) {
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, dev);
+  ctx.precision = SAMX_PRECISION_BF16;
+  SamxTensor *lx, *lw, *lb;
+  SamxTensor *tx = input(&ctx, SHAPE(B * H, C), x, SAMX_F32, &lx);
+  SamxTensor *tw = input(&ctx, SHAPE(C), w, SAMX_F32, &lw), *tb = input(&ctx, SHAPE(C), b, SAMX_F32, &lb);
+  SamxTensor *y = bf16 ? samx_layernorm_bf16(&ctx, tx, tw, tb, 1e-6f) : samx_layernorm(&ctx, tx, tw, tb, 1e-6f);
+  CHECK(y->dtype == (bf16 ? SAMX_BF16 : SAMX_F32), "layernorm%s: y is %s", bf16 ? "_bf16" : "",
+        samx_dtype_name(y->dtype));
+  *y_out = host_of(y);
+  *gx = grad_of(&ctx, y, gy, lx);
+  *gw = host_of(lw->grad);
+  samx_ctx_free(&ctx);
+}
+
+static void layernorm_bf16_out(void) {
+  float *x = bf16_values(B * H * C, 8), *w = bf16_values(C, 9), *b = bf16_values(C, 10), *gy = bf16_values(B * H * C, 11);
+  float *y16, *gx16, *gw16, *y32, *gx32, *gw32;
+  norm_run(1, x, w, b, gy, &y16, &gx16, &gw16);
+  norm_run(0, x, w, b, gy, &y32, &gx32, &gw32);
+  int64_t dy = 0, rounded = 0;
+  for (int i = 0; i < B * H * C; i++) dy += y16[i] != samx_round_bf16(y32[i]), rounded += y16[i] != y32[i];
+  int64_t dx = count_differ(gx16, gx32, B * H * C), dw = count_differ(gw16, gw32, C);
+  CHECK(dy == 0 && rounded > 0, "layernorm_bf16: y differs from bf16(layernorm's y) in %lld (%lld rounded)",
+        (long long)dy, (long long)rounded);
+  CHECK(dx == 0 && dw == 0, "layernorm_bf16: dx, dw differ from layernorm's in %lld, %lld", (long long)dx, (long long)dw);
+  printf("layernorm_bf16 on F32 x: y = bf16(layernorm's y), dx and dw identical to layernorm's\n");
+  free(y16), free(gx16), free(gw16), free(y32), free(gx32), free(gw32);
+  free(x), free(w), free(b), free(gy);
+}
+
 int main(int argc, char **argv) {
   if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
   pointwise_and_moves();
   linears();
+  layernorm_bf16_out();
   return samx_test_summary();
 }

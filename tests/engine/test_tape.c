@@ -1,5 +1,8 @@
 // The tape's contract: inference mode records nothing, frozen sub-graphs leave no trace, parameter
-// gradients accumulate across backward passes, in-place writes to saved tensors are caught.
+// gradients accumulate across backward passes, in-place writes to saved tensors are caught, and
+// activation gradients are handed back once dead: a chain holds a few at a time, a tensor read by two
+// ops gets both contributions before its bytes are reused, leaves keep theirs.
+#include <math.h>
 #include <string.h>
 
 #include "../harness.h"
@@ -106,7 +109,73 @@ static void test_views_share_versions(void) {
   samx_arena_free(&a);
 }
 
+// The free list's rules: blocks rounded to the alignment, best fit, neighbours merged, the rest kept.
+static void test_free_list(void) {
+  const size_t A = SAMX_ARENA_ALIGN;
+  SamxArenaFreeList f = {0};
+  size_t at = 0;
+  samx_free_list_give(&f, 0, 3 * A);
+  samx_free_list_give(&f, 8 * A, A + 1);  // rounds up to 2 A
+  samx_free_list_give(&f, 4 * A, A);
+  CHECK(f.n == 3, "3 separate blocks, got %d", f.n);
+  CHECK(samx_free_list_take(&f, A, &at) && at == 4 * A && f.n == 2, "best fit for A: got %zu (%d blocks)", at, f.n);
+  CHECK(samx_free_list_take(&f, A + 5, &at) && at == 8 * A && f.n == 1, "best fit for 2 A: got %zu", at);
+  CHECK(!samx_free_list_take(&f, 4 * A, &at), "a 4 A block was handed out of 3 A");
+  samx_free_list_give(&f, 3 * A, A);  // touches [0, 3 A): merged
+  CHECK(f.n == 1 && f.b[0].start == 0 && f.b[0].bytes == 4 * A, "merge with the left neighbour: %d blocks", f.n);
+  samx_free_list_give(&f, 5 * A, A);
+  samx_free_list_give(&f, 4 * A, A);  // closes the gap: one block [0, 6 A)
+  CHECK(f.n == 1 && f.b[0].bytes == 6 * A, "merge on both sides: %d blocks, %zu bytes", f.n, f.n ? f.b[0].bytes : 0);
+  CHECK(samx_free_list_take(&f, 2 * A, &at) && at == 0 && f.b[0].start == 2 * A && f.b[0].bytes == 4 * A,
+        "the rest of a block stays: start %zu", f.n ? f.b[0].start : 0);
+  samx_free_list_free(&f);
+}
+
+// d/dx of x -> sigmoid -> (a + gelu(a)) -> N more sigmoids, by hand.
+static double chain_grad(double x, int n) {
+  double a = 1 / (1 + exp(-x)), cdf = 0.5 * (1 + erf(a / sqrt(2.0))), pdf = exp(-0.5 * a * a) / sqrt(2 * M_PI);
+  double v = a + a * cdf, g = (1 + cdf + a * pdf) * a * (1 - a);
+  for (int i = 0; i < n; i++) {
+    double s = 1 / (1 + exp(-v));
+    g *= s * (1 - s);
+    v = s;
+  }
+  return g;
+}
+
+static void test_activation_gradients_are_reused(void) {
+  enum { N = 16, LEN = 1 << 14 };
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, samx_cpu());
+  float *v = (float *)malloc(sizeof(float) * LEN);
+  for (int i = 0; i < LEN; i++) v[i] = -3.0f + 6.0f * (float)i / LEN;
+  SamxTensor *x = samx_from_host(&ctx, SHAPE(LEN), v);
+  x->requires_grad = 1;
+  SamxTensor *a = samx_sigmoid(&ctx, x), *t = samx_add(&ctx, a, samx_gelu(&ctx, a));  // a is read twice
+  SamxTensor *mid = t;
+  for (int i = 0; i < N; i++) t = samx_sigmoid(&ctx, t);
+  size_t forward = ctx.act.used, one = (size_t)LEN * sizeof(float);
+  CHECK(samx_backward(&ctx, t, NULL) == 0, "backward: %s", samx_last_error());
+  // Without reuse backward would carve a gradient per activation (N + 4 of them, plus x's).
+  size_t grown = ctx.act.used - forward;
+  CHECK(grown <= 4 * (one + SAMX_ARENA_ALIGN), "backward carved %.1f gradients' worth for a chain of %d",
+        (double)grown / (double)one, N + 4);
+  CHECK(!a->grad && !mid->grad && !t->grad, "dead activation gradients were not handed back");
+  CHECK(x->grad, "the leaf lost its gradient");
+  float *g = (float *)malloc(sizeof(float) * LEN);
+  samx_tensor_read(x->grad, g);
+  double worst = 0;
+  for (int i = 0; i < LEN; i += 97) worst = fmax(worst, fabs(g[i] - chain_grad(v[i], N)) / (fabs(chain_grad(v[i], N)) + 1e-12));
+  CHECK(worst < 1e-4, "dL/dx off the hand-computed chain rule by %.3g (relative)", worst);
+  printf("chain of %d + a tensor read twice: backward carved %.1f gradients' worth; dL/dx within %.2g\n", N + 4,
+         (double)grown / (double)one, worst);
+  free(v), free(g);
+  samx_ctx_free(&ctx);
+}
+
 int main(void) {
+  test_free_list();
+  test_activation_gradients_are_reused();
   test_inference_mode_records_nothing();
   test_frozen_parameters_cost_nothing();
   test_gradients_accumulate();
