@@ -335,12 +335,12 @@ SamxTensor *samx_linear(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *
 // result once, which is what cuBLASLt's conversion does up to the order of the fp32 sums. beta = 1
 // adds what y holds (a residual, bf16) before that one rounding: cuBLASLt's beta C with C = D. gelu
 // applies GELU's tanh form to the fp32 sum before the rounding: cuBLASLt's GELU epilogue.
-// Returns x's and w's GEMM operands in *xl and *wl (kept for a backward).
+// Returns x's and w's GEMM operands in *xl_out and *wl_out when given (kept for a backward).
 static void linear_bf16_gemm(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *y, float beta,
                              int gelu, SamxTensor **xl_out, SamxTensor **wl_out) {
   const SamxPrecision bf16 = SAMX_PRECISION_BF16;
   SamxTensor *xl = gemm_operand(ctx, bf16, x), *wl = gemm_operand(ctx, bf16, w);
-  *xl_out = xl, *wl_out = wl;
+  if (xl_out) *xl_out = xl, *wl_out = wl;
   SamxTensor *bl = b ? gemm_operand(ctx, bf16, b) : NULL;  // the bias in bf16, as cuBLASLt takes it here
   if (x->device.type == SAMX_CPU) {
     SamxTensor *y32 = samx_new(ctx, SAMX_F32, samx_shape_of(y));
@@ -401,8 +401,7 @@ SamxTensor *samx_linear_bf16_residual(SamxCtx *ctx, SamxTensor *x, SamxTensor *w
   samx_check_shape(op, residual, with_last_dim(x, w->shape[0]));
   SAMX_ASSERT(residual->data != x->data, "%s: the residual cannot be the GEMM's own input", op);
   size_t mark = ctx->act.used;
-  SamxTensor *xl, *wl;
-  linear_bf16_gemm(ctx, x, w, b, residual, 1.0f, 0, &xl, &wl);
+  linear_bf16_gemm(ctx, x, w, b, residual, 1.0f, 0, NULL, NULL);
   samx_arena_rewind(&ctx->act, mark);
   return residual;
 }

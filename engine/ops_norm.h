@@ -1,5 +1,6 @@
-// defines: samx_layernorm (torch.nn.LayerNorm over the last dim) and samx_layernorm_bf16, samx_layernorm2d (SAM's LayerNorm2d:
-// over the channels of x [B, C, H, W] at every position). Biased variance, eps inside the square root.
+// defines: samx_layernorm (torch.nn.LayerNorm over the last dim) and samx_layernorm_bf16 (the same,
+// bf16 out), samx_layernorm2d (SAM's LayerNorm2d: over the channels of x [B, C, H, W] at every
+// position). Biased variance, eps inside the square root.
 #ifndef SAMX_OPS_NORM_H
 #define SAMX_OPS_NORM_H
 
