@@ -28,6 +28,12 @@ static uint64_t splitmix(uint64_t *s) {
 
 static double uniform01(uint64_t *s) { return (double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0); }
 
+float *samx_test_host_f32(const SamxTensor *t) {
+  float *h = (float *)malloc(sizeof(float) * (size_t)(t->numel ? t->numel : 1));
+  samx_tensor_read_f32(t, h);
+  return h;
+}
+
 void samx_test_fill_uniform(float *x, int64_t n, float lo, float hi, uint64_t *state) {
   for (int64_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * (float)uniform01(state);
 }

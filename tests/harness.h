@@ -64,6 +64,8 @@ int samx_test_summary(void);
 double samx_test_max_rel(const float *a, const float *b, int64_t n);
 // Uniform floats in [lo, hi] from a fixed-seed generator (deterministic across machines).
 void samx_test_fill_uniform(float *x, int64_t n, float lo, float hi, uint64_t *state);
+// t's values as a malloc'd f32 host array (any float dtype, widened); the caller frees it.
+float *samx_test_host_f32(const SamxTensor *t);
 // A context on dev with a generous activation arena for tests.
 void samx_test_ctx(SamxCtx *ctx, SamxDevice dev);
 

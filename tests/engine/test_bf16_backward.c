@@ -25,12 +25,6 @@ enum { B = 2, H = 6, W = 5, C = 16, OUT = 24 };
 
 static SamxDevice dev;
 
-static float *host_of(SamxTensor *t) {
-  float *h = (float *)malloc(sizeof(float) * (size_t)t->numel);
-  samx_tensor_read_f32(t, h);
-  return h;
-}
-
 // n values in [-2, 2] rounded to bf16 (so that F32 and BF16 tensors of them hold the same numbers).
 static float *bf16_values(int64_t n, uint64_t seed) {
   float *v = (float *)malloc(sizeof(float) * (size_t)n);
@@ -52,7 +46,7 @@ static float *grad_of(SamxCtx *ctx, SamxTensor *y, const float *gy, SamxTensor *
   if (y->dtype == SAMX_BF16) y = samx_cast(ctx, y, SAMX_F32);
   SamxTensor *g = samx_from_host(ctx, samx_shape_of(y), gy);
   CHECK(samx_backward(ctx, y, g) == 0, "backward: %s", samx_last_error());
-  return host_of(leaf->grad);
+  return samx_test_host_f32(leaf->grad);
 }
 
 typedef SamxTensor *(*Graph)(SamxCtx *ctx, SamxTensor *x);
@@ -133,7 +127,7 @@ static LinearGrads linear_grads(int how, const float *x, const float *w, const f
   SamxTensor *tw = input(&ctx, SHAPE(OUT, C), w, SAMX_F32, &lw), *tb = input(&ctx, SHAPE(OUT), b, SAMX_F32, &lb);
   SamxTensor *y = how == 2 ? samx_linear_bf16(&ctx, tx, tw, tb) : samx_linear(&ctx, tx, tw, tb);
   CHECK(y->dtype == (how == 2 ? SAMX_BF16 : SAMX_F32), "linear %d: y is %s", how, samx_dtype_name(y->dtype));
-  LinearGrads g = {grad_of(&ctx, y, gy, lx), host_of(lw->grad), host_of(lb->grad)};
+  LinearGrads g = {grad_of(&ctx, y, gy, lx), samx_test_host_f32(lw->grad), samx_test_host_f32(lb->grad)};
   samx_ctx_free(&ctx);
   return g;
 }
@@ -180,9 +174,9 @@ static void norm_run(int bf16, const float *x, const float *w, const float *b, c
   SamxTensor *y = bf16 ? samx_layernorm_bf16(&ctx, tx, tw, tb, 1e-6f) : samx_layernorm(&ctx, tx, tw, tb, 1e-6f);
   CHECK(y->dtype == (bf16 ? SAMX_BF16 : SAMX_F32), "layernorm%s: y is %s", bf16 ? "_bf16" : "",
         samx_dtype_name(y->dtype));
-  *y_out = host_of(y);
+  *y_out = samx_test_host_f32(y);
   *gx = grad_of(&ctx, y, gy, lx);
-  *gw = host_of(lw->grad);
+  *gw = samx_test_host_f32(lw->grad);
   samx_ctx_free(&ctx);
 }
 

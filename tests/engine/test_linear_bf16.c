@@ -33,12 +33,6 @@ typedef struct {
   float *y, *gx, *gw, *gb;
 } LinearRun;
 
-static float *host_of(SamxTensor *t) {
-  float *h = (float *)malloc(sizeof(float) * (size_t)t->numel);
-  samx_tensor_read_f32(t, h);
-  return h;
-}
-
 // y = x w^T + b and its gradients for upstream gy, on dev in precision p.
 static LinearRun run_linear(SamxDevice dev, SamxPrecision p, const float *x, const float *w, const float *b,
                             const float *gy) {
@@ -52,7 +46,7 @@ static LinearRun run_linear(SamxDevice dev, SamxPrecision p, const float *x, con
   SamxTensor *y = samx_linear(&ctx, tx, tw, tb);
   SamxTensor *g = samx_from_host(&ctx, SHAPE(M, OUT), gy);
   CHECK(samx_backward(&ctx, y, g) == 0, "backward: %s", samx_last_error());
-  LinearRun r = {host_of(y), host_of(tx->grad), host_of(tw->grad), host_of(tb->grad)};
+  LinearRun r = {samx_test_host_f32(y), samx_test_host_f32(tx->grad), samx_test_host_f32(tw->grad), samx_test_host_f32(tb->grad)};
   samx_ctx_free(&ctx);
   return r;
 }
@@ -187,7 +181,7 @@ static float *reference_bf16_linear(const float *x, const float *w, const float 
   samx_test_ctx(&ref_ctx, samx_cpu());
   ref_ctx.precision = SAMX_PRECISION_BF16;
   samx_ctx_set_recording(&ref_ctx, 0);
-  float *ref = host_of(samx_linear(&ref_ctx, samx_from_host(&ref_ctx, SHAPE(M, IN), x),
+  float *ref = samx_test_host_f32(samx_linear(&ref_ctx, samx_from_host(&ref_ctx, SHAPE(M, IN), x),
                                    samx_from_host(&ref_ctx, SHAPE(OUT, IN), w), samx_from_host(&ref_ctx, SHAPE(OUT), b16)));
   samx_ctx_free(&ref_ctx);
   return ref;
@@ -222,7 +216,7 @@ static void linear_bf16_out_check(SamxDevice dev, const float *x, const float *w
         samx_dtype_name(y->dtype));
   CHECK(kept <= (samx_nbytes(y) + SAMX_ARENA_ALIGN - 1) / SAMX_ARENA_ALIGN * SAMX_ARENA_ALIGN,
         "%s keeps %zu bytes beyond y", op, kept);
-  float *got = host_of(samx_cast(&ctx, y, SAMX_F32));
+  float *got = samx_test_host_f32(samx_cast(&ctx, y, SAMX_F32));
   double wst = 0;
   int exact = 1;
   for (int r = 0; r < M; r++)
@@ -250,7 +244,7 @@ static void gelu_semantics_check(const float *x, const float *w, const float *b,
   SamxCtx ctx;
   SamxTensor *tx, *tw, *tb;
   bf16_inference_inputs(&ctx, samx_cpu(), x, w, b, &tx, &tw, &tb);
-  float *got = host_of(samx_cast(&ctx, samx_linear_bf16_gelu(&ctx, tx, tw, tb), SAMX_F32));
+  float *got = samx_test_host_f32(samx_cast(&ctx, samx_linear_bf16_gelu(&ctx, tx, tw, tb), SAMX_F32));
   double wst = 0, moved = 0;
   for (int r = 0; r < M; r++)
     for (int o = 0; o < OUT; o++) {
@@ -283,7 +277,7 @@ static void linear_bf16_residual_check(SamxDevice dev, const float *x, const flo
   SamxTensor *y = samx_linear_bf16_residual(&ctx, tx, tw, tb, r);
   CHECK(y == r && ctx.act.used == before, "linear_bf16_residual: result in place (%d), %zu bytes kept", y == r,
         ctx.act.used - before);
-  float *got = host_of(samx_cast(&ctx, y, SAMX_F32));
+  float *got = samx_test_host_f32(samx_cast(&ctx, y, SAMX_F32));
   double wst = 0;
   int exact = 1;
   for (int i = 0; i < M; i++)

@@ -19,12 +19,6 @@
 
 enum { R = 37, C = 96, OUT = 40 };
 
-static float *host_of(SamxTensor *t) {
-  float *h = (float *)malloc(sizeof(float) * (size_t)t->numel);
-  samx_tensor_read_f32(t, h);
-  return h;
-}
-
 static SamxTensor *random_tensor(SamxCtx *ctx, SamxShape s, float scale, unsigned seed) {
   int64_t n = 1;
   for (int i = 0; i < s.ndim; i++) n *= s.d[i];
@@ -38,7 +32,7 @@ static SamxTensor *random_tensor(SamxCtx *ctx, SamxShape s, float scale, unsigne
 
 // Largest |got - bf16(want)| in units of one bf16 step of bf16(want) (2^-7 relative for normal values).
 static double bf16_steps(SamxTensor *got, SamxTensor *want) {
-  float *g = host_of(got), *w = host_of(want);
+  float *g = samx_test_host_f32(got), *w = samx_test_host_f32(want);
   double worst = 0;
   for (int64_t i = 0; i < got->numel; i++) {
     float r = samx_round_bf16(w[i]);
@@ -103,7 +97,7 @@ int main(int argc, char **argv) {
 
   SamxTensor *lw = random_tensor(&ctx, SHAPE(OUT, C), 0.3f, 5), *lb = random_tensor(&ctx, SHAPE(OUT), 0.1f, 6);
   SamxTensor *l16 = samx_linear(&ctx, xb, lw, lb), *l32 = samx_linear(&ctx, x, lw, lb);
-  float *a = host_of(l16), *e = host_of(l32);
+  float *a = samx_test_host_f32(l16), *e = samx_test_host_f32(l32);
   int64_t differ = 0;
   for (int64_t i = 0; i < l16->numel; i++) differ += a[i] != e[i];
   CHECK(l16->dtype == SAMX_F32, "linear of BF16 x gives %s, expected F32", samx_dtype_name(l16->dtype));
