@@ -14,7 +14,8 @@ static const char *USAGE =
     "and prints: milliseconds (median of REPS after one warm-up), GFLOP/s or GB/s, the fraction of the\n"
     "device's peak (FLOP/s in the run's precision for compute-bound ops, memory bandwidth for the\n"
     "others), and with --compare-torch the same work in PyTorch (same device and precision; in bf16 the\n"
-    "attention through scaled_dot_product_attention) and samx's speed-up over it.\n"
+    "attention through scaled_dot_product_attention) and samx's speed-up over it. The 3x3 convolutions\n"
+    "run twice: as bf16's implicit GEMM on tensor cores (on CUDA; im2col elsewhere) and as im2col + GEMM.\n"
     "  --quick    small shapes (seconds on a laptop CPU; used by the tests)\n"
     "  -o json    machine-readable output with build commit, device and raw numbers\n";
 
@@ -26,6 +27,7 @@ typedef struct {
   SamxShape in[5];
   int64_t p[8];  // op parameters
   BenchFn fn;
+  int im2col;  // convolutions: im2col + GEMM instead of bf16's implicit GEMM on CUDA
   double flops, bytes;
   char spec[128];
 } Case;
@@ -87,6 +89,14 @@ static Case conv(const char *what, int64_t b, int64_t cin, int64_t hw, int64_t c
   return c;
 }
 
+// The same convolution through im2col + GEMM (what fp32 and tf32 run; on CUDA in bf16 the
+// alternative to the implicit GEMM, timed beside it).
+static Case im2col(Case c, const char *what) {
+  c.name = what;
+  c.im2col = 1;
+  return c;
+}
+
 static int make_cases(int quick, Case *c) {
   int n = 0;
   if (quick) {
@@ -95,6 +105,8 @@ static int make_cases(int quick, Case *c) {
     c[n++] = attention(1, 2, 256, 32, 16, "attention global");
     c[n++] = layernorm(256, 128);
     c[n++] = conv("conv2d 3x3", 1, 32, 16, 32, 3, 1, 1, 0);
+    c[n] = im2col(c[n - 1], "conv2d 3x3, im2col");
+    n++;
     c[n++] = conv("conv-transpose 2x2", 1, 32, 16, 16, 2, 2, 0, 1);
     return n;
   }
@@ -106,6 +118,11 @@ static int make_cases(int quick, Case *c) {
   c[n++] = layernorm(4096, 768);
   c[n++] = conv("conv2d patch-embed 16x16", 1, 3, 1024, 768, 16, 16, 0, 0);
   c[n++] = conv("conv2d neck 3x3", 1, 256, 64, 256, 3, 1, 1, 0);
+  c[n] = im2col(c[n - 1], "conv2d neck 3x3, im2col");
+  n++;
+  c[n++] = conv("conv2d SeqSAM cell 3x3", 1, 512, 64, 256, 3, 1, 1, 0);
+  c[n] = im2col(c[n - 1], "conv2d SeqSAM cell 3x3, im2col");
+  n++;
   c[n++] = conv("conv-transpose 2x2", 1, 256, 64, 64, 2, 2, 0, 1);
   return n;
 }
@@ -118,6 +135,7 @@ static void time_case(SamxCtx *ctx, const Case *c, int reps, BenchRow *row) {
     bench_fill(in[i], (uint64_t)i + 1);
   }
   size_t mark = ctx->act.used;
+  samx_conv_set_implicit(!c->im2col);
   double *t = (double *)malloc(sizeof(double) * (size_t)reps);
   for (int r = -1; r < reps; r++) {  // r = -1 is the warm-up
     samx_ctx_release(ctx, mark);  // outputs of the previous repetition are dead
@@ -135,6 +153,7 @@ static void time_case(SamxCtx *ctx, const Case *c, int reps, BenchRow *row) {
   row->flops = c->flops;
   row->bytes = c->bytes;
   row->ms = bench_median(t, reps);
+  samx_conv_set_implicit(1);
   free(t);
 }
 

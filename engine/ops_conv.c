@@ -5,24 +5,40 @@
 #include "ops_common.h"
 #include "ops_linalg.h"
 
-// ---- the three per-image pieces both convolutions are made of ----
-// With g the geometry of a conv2d, K = g.C * kh * kw and N = g.Ho * g.Wo:
-//   gather:      out [M, N]  = wmat [M, K] . im2col(img) + beta * out   (conv2d forward)
-//   scatter:     img (+)= col2im(wmat^T . in [M, N])                      (its adjoint)
-//   weight_grad: gw [M, K] += a [M, N] . im2col(img)^T
-// A 1x1 kernel with stride 1 and no padding has im2col(img) = img: no column buffer (cols may be NULL).
+// ---- the three pieces both convolutions are made of, over B images ----
+// With g the geometry of a conv2d, K = g.C * kh * kw and N = g.Ho * g.Wo, per image i:
+//   gather:      out_i [M, N]  = wmat [M, K] . im2col(img_i) + beta * out_i   (conv2d forward)
+//   scatter:     img_i (+)= col2im(wmat^T . in_i [M, N])                       (its adjoint)
+//   weight_grad: gw [M, K] += a_i [M, N] . im2col(img_i)^T
+// Two ways to run them. On CUDA in bf16, an implicit GEMM on tensor cores (kernels/cuda/conv_bf16.cu)
+// reads the columns straight from the image: no column buffer. Otherwise (fp32, tf32, the CPU's bf16
+// reference mode) an explicit im2col into a column buffer, then the engine's one GEMM in the context's
+// precision (samx_gemm_f32). A 1x1 kernel with stride 1 and no padding has im2col(img) = img: no
+// column buffer, so it stays a plain GEMM; so does a strided adjoint (the transposed convolution's
+// forward), whose implicit K would be mostly zeros. Not cuDNN: the CUDA emulator cannot run it, so
+// no test here could check a cuDNN call (docs/engine.md).
 
 static int cols_are_image(SamxConvGeom g) { return g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0; }
 
 static int64_t cols_rows(SamxConvGeom g) { return g.C * g.kh * g.kw; }
 
-// One row-major GEMM in the context's precision (samx_gemm_f32: fp32, tf32, or bf16 operands with fp32
-// accumulation through cuBLASLt, as the linear layers compute): a convolution is an explicit im2col
-// followed by the engine's one GEMM, not cuDNN (which the CUDA emulator cannot run, so no test here
-// could check it) nor an implicit GEMM of our own (the column buffer is the price: docs/engine.md).
-static void gemm(SamxCtx *ctx, const SamxTensor *on, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
-                 const float *B, float beta, float *C) {
-  samx_gemm_f32(ctx, on, ta, tb, M, N, K, A, B, beta, C);
+static int implicit_allowed = 1;
+void samx_conv_set_implicit(int on) { implicit_allowed = on; }
+
+// Whether a piece (adjoint: the scatter) runs as an implicit GEMM.
+static int implicit(const SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g, int adjoint) {
+  return implicit_allowed && on->device.type == SAMX_CUDA && ctx->precision == SAMX_PRECISION_BF16 &&
+         !cols_are_image(g) && (!adjoint || g.stride == 1);
+}
+
+static int needs_cols(const SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g, int adjoint) {
+  return !cols_are_image(g) && !implicit(ctx, on, g, adjoint);
+}
+
+// One column buffer, shared by the pieces of one op (NULL when none needs one).
+static float *cols_scratch(SamxCtx *ctx, SamxConvGeom g, int needed) {
+  if (!needed) return NULL;
+  return samx_f32(samx_new(ctx, SAMX_F32, SHAPE(cols_rows(g), g.Ho * g.Wo)));
 }
 
 // im2col(img): img itself when the columns are the image, else written into cols.
@@ -32,34 +48,57 @@ static const float *im2col(const SamxTensor *on, SamxConvGeom g, const float *im
   return cols;
 }
 
-static void conv_gather(SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g, const float *wmat, int64_t M, const float *img,
-                        float *out, float beta, float *cols) {
-  gemm(ctx, on, 0, 0, M, g.Ho * g.Wo, cols_rows(g), wmat, im2col(on, g, img, cols), beta, out);
-}
+// B images: img_i = img + i * img_n, out_i = out + i * out_n (elements).
+typedef struct {
+  int64_t B, img_n, out_n;
+} Images;
 
-static void conv_scatter(SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g, const float *wmat, int64_t M, const float *in,
-                         float *img, int accumulate, float *cols) {
-  int64_t K = cols_rows(g), N = g.Ho * g.Wo;
-  if (cols_are_image(g)) {
-    gemm(ctx, on, 1, 0, K, N, M, wmat, in, accumulate ? 1.0f : 0.0f, img);
+static void conv_gather(SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g, const float *wmat, int64_t M,
+                        const float *img, float *out, Images im, float beta, float *cols) {
+  if (implicit(ctx, on, g, 0)) {
+    samx_cuda_conv_gather_bf16(wmat, M, img, im.img_n, out, im.out_n, im.B, beta, g);
     return;
   }
-  gemm(ctx, on, 1, 0, K, N, M, wmat, in, 0.0f, cols);
-  SAMX_ON_DEVICE(on, samx_cpu_conv_col2im(cols, img, accumulate, g), samx_cuda_conv_col2im(cols, img, accumulate, g));
+  for (int64_t i = 0; i < im.B; i++)
+    samx_gemm_f32(ctx, on, 0, 0, M, g.Ho * g.Wo, cols_rows(g), wmat, im2col(on, g, img + i * im.img_n, cols), beta,
+                  out + i * im.out_n);
 }
 
-static void conv_weight_grad(SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g, const float *a, int64_t M, const float *img,
-                             float *gw, float *cols) {
-  gemm(ctx, on, 0, 1, M, cols_rows(g), g.Ho * g.Wo, a, im2col(on, g, img, cols), 1.0f, gw);
+// Here `in` is [M, N] per image (in_i = in + i * im.out_n) and img the adjoint's output.
+static void conv_scatter(SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g, const float *wmat, int64_t M,
+                         const float *in, float *img, Images im, int accumulate, float *cols) {
+  int64_t K = cols_rows(g), N = g.Ho * g.Wo;
+  if (implicit(ctx, on, g, 1)) {
+    samx_cuda_conv_scatter_bf16(wmat, M, in, im.out_n, img, im.img_n, im.B, accumulate, g);
+    return;
+  }
+  for (int64_t i = 0; i < im.B; i++) {
+    const float *in_i = in + i * im.out_n;
+    float *img_i = img + i * im.img_n;
+    if (cols_are_image(g)) {
+      samx_gemm_f32(ctx, on, 1, 0, K, N, M, wmat, in_i, accumulate ? 1.0f : 0.0f, img_i);
+      continue;
+    }
+    samx_gemm_f32(ctx, on, 1, 0, K, N, M, wmat, in_i, 0.0f, cols);
+    SAMX_ON_DEVICE(on, samx_cpu_conv_col2im(cols, img_i, accumulate, g),
+                   samx_cuda_conv_col2im(cols, img_i, accumulate, g));
+  }
+}
+
+// Here a is [M, N] per image (a_i = a + i * im.out_n).
+static void conv_weight_grad(SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g, const float *a, int64_t M,
+                             const float *img, Images im, float *gw, float *cols) {
+  if (implicit(ctx, on, g, 0)) {
+    samx_cuda_conv_weight_grad_bf16(a, M, im.out_n, img, im.img_n, im.B, gw, g);
+    return;
+  }
+  for (int64_t i = 0; i < im.B; i++)
+    samx_gemm_f32(ctx, on, 0, 1, M, cols_rows(g), g.Ho * g.Wo, a + i * im.out_n,
+                  im2col(on, g, img + i * im.img_n, cols), 1.0f, gw);
 }
 
 // Elements per image of a [B, C, H, W] tensor.
 static int64_t image_numel(const SamxTensor *t) { return t->shape[1] * t->shape[2] * t->shape[3]; }
-
-static float *cols_scratch(SamxCtx *ctx, SamxConvGeom g) {
-  if (cols_are_image(g)) return NULL;
-  return samx_f32(samx_new(ctx, SAMX_F32, SHAPE(cols_rows(g), g.Ho * g.Wo)));
-}
 
 // ---- conv2d and conv_transpose2d ----
 // g is always the geometry of the conv2d: for conv_transpose2d, the conv2d whose input has the
@@ -74,25 +113,23 @@ static void conv_backward(SamxCtx *ctx, SamxNode *node) {
   ConvArgs *a = samx_node_args(node, ConvArgs);
   SamxTensor *gx = samx_grad_of(ctx, x), *gw = samx_grad_of(ctx, w), *gb = samx_grad_of(ctx, b);
   const float *gy = samx_f32(y->grad);
-  int64_t B = x->shape[0], M = w->shape[0], x_img = image_numel(x), y_img = image_numel(y);
+  int64_t B = x->shape[0], M = w->shape[0];
   int64_t y_hw = y->shape[2] * y->shape[3];
   if (gb)
     SAMX_ON_DEVICE(x, samx_cpu_conv_bias_grad(gy, samx_f32(gb), B, y->shape[1], y_hw),
                    samx_cuda_conv_bias_grad(gy, samx_f32(gb), B, y->shape[1], y_hw));
   if (!gx && !gw) return;
-  float *cols = cols_scratch(ctx, a->g);
-  for (int64_t i = 0; i < B; i++) {
-    const float *xb = samx_f32(x) + i * x_img, *gyb = gy + i * y_img;
-    // conv2d: x is the conv's image and y its [M, N] product; the transpose swaps the two roles.
-    const float *img = a->transposed ? gyb : xb, *mat = a->transposed ? xb : gyb;
-    if (gw) conv_weight_grad(ctx, x, a->g, mat, M, img, samx_f32(gw), cols);
-    if (!gx) continue;
-    float *gxb = samx_f32(gx) + i * x_img;
-    if (a->transposed)
-      conv_gather(ctx, x, a->g, samx_f32(w), M, gyb, gxb, 1.0f, cols);
-    else
-      conv_scatter(ctx, x, a->g, samx_f32(w), M, gyb, gxb, 1, cols);
-  }
+  // conv2d: x is the conv's image and y its [M, N] product; the transpose swaps the two roles.
+  const SamxTensor *img_t = a->transposed ? y : x, *mat_t = a->transposed ? x : y;
+  const float *img = a->transposed ? gy : samx_f32(x), *mat = a->transposed ? samx_f32(x) : gy;
+  Images im = {B, image_numel(img_t), image_numel(mat_t)};
+  float *cols = cols_scratch(ctx, a->g, (gw && needs_cols(ctx, x, a->g, 0)) || (gx && needs_cols(ctx, x, a->g, !a->transposed)));
+  if (gw) conv_weight_grad(ctx, x, a->g, mat, M, img, im, samx_f32(gw), cols);
+  if (!gx) return;
+  if (a->transposed)
+    conv_gather(ctx, x, a->g, samx_f32(w), M, gy, samx_f32(gx), im, 1.0f, cols);
+  else
+    conv_scatter(ctx, x, a->g, samx_f32(w), M, gy, samx_f32(gx), im, 1, cols);
 }
 
 // w is [Cout, Cin, kh, kw] for conv2d and [Cin, Cout, kh, kw] for the transpose.
@@ -140,10 +177,8 @@ SamxTensor *samx_conv2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *
              samx_shape_str(samx_shape_of(w), sw, sizeof sw), samx_shape_str(samx_shape_of(x), sx, sizeof sx), pad);
   }
   SamxTensor *y = samx_new(ctx, SAMX_F32, SHAPE(B, Cout, g.Ho, g.Wo));
-  float *cols = cols_scratch(ctx, g);
-  for (int64_t i = 0; i < B; i++)
-    conv_gather(ctx, x, g, samx_f32(w), Cout, samx_f32(x) + i * image_numel(x), samx_f32(y) + i * image_numel(y), 0.0f,
-                cols);
+  Images im = {B, image_numel(x), image_numel(y)};
+  conv_gather(ctx, x, g, samx_f32(w), Cout, samx_f32(x), samx_f32(y), im, 0.0f, cols_scratch(ctx, g, needs_cols(ctx, x, g, 0)));
   if (b)
     SAMX_ON_DEVICE(x, samx_cpu_conv_bias_add(samx_f32(y), samx_f32(b), B, Cout, g.Ho * g.Wo),
                    samx_cuda_conv_bias_add(samx_f32(y), samx_f32(b), B, Cout, g.Ho * g.Wo));
@@ -163,10 +198,8 @@ SamxTensor *samx_conv_transpose2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, Sa
   }
   SamxConvGeom g = {Cout, Ho, Wo, w->shape[2], w->shape[3], stride, pad, x->shape[2], x->shape[3]};
   SamxTensor *y = samx_new(ctx, SAMX_F32, SHAPE(B, Cout, Ho, Wo));
-  float *cols = cols_scratch(ctx, g);
-  for (int64_t i = 0; i < B; i++)
-    conv_scatter(ctx, x, g, samx_f32(w), Cin, samx_f32(x) + i * image_numel(x), samx_f32(y) + i * image_numel(y), 0,
-                 cols);
+  Images im = {B, image_numel(y), image_numel(x)};
+  conv_scatter(ctx, x, g, samx_f32(w), Cin, samx_f32(x), samx_f32(y), im, 0, cols_scratch(ctx, g, needs_cols(ctx, x, g, 1)));
   if (b)
     SAMX_ON_DEVICE(x, samx_cpu_conv_bias_add(samx_f32(y), samx_f32(b), B, Cout, Ho * Wo),
                    samx_cuda_conv_bias_add(samx_f32(y), samx_f32(b), B, Cout, Ho * Wo));

@@ -13,6 +13,9 @@ SamxTensor *samx_conv2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *
 // x [B, Cin, H, W], w [Cin, Cout, kh, kw], b [Cout] or NULL -> [B, Cout, Ho, Wo] with
 // Ho = (H - 1) stride - 2 pad + kh (no output padding): the adjoint of conv2d.
 SamxTensor *samx_conv_transpose2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, int stride, int pad);
+// On CUDA in bf16, convolutions run as implicit GEMMs on tensor cores (no column buffer); 0 makes
+// them im2col + cuBLASLt instead, as in fp32 (for benchmarks that compare the two; default 1).
+void samx_conv_set_implicit(int on);
 // x [B, C, H, W] -> [B, C, out_h, out_w].
 SamxTensor *samx_resize_bilinear(SamxCtx *ctx, SamxTensor *x, int64_t out_h, int64_t out_w);
 // F.avg_pool2d(x, 2, 2, ceil_mode=True) of x [B, C, H, W] -> [B, C, ceil(H/2), ceil(W/2)]: a partial

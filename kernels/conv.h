@@ -24,12 +24,33 @@ SAMX_HD int64_t samx_conv_out_size(int64_t in, int64_t k, int64_t stride, int64_
   return (in + 2 * pad - k) / stride + 1;
 }
 
-// cols[row, col] with row = (c * kh + ky) * kw + kx and col = oy * Wo + ox.
-SAMX_HD float samx_im2col_at(const float *x, SamxConvGeom g, int64_t row, int64_t col) {
-  int64_t kx = row % g.kw, ky = (row / g.kw) % g.kh, c = row / (g.kw * g.kh);
-  int64_t iy = (col / g.Wo) * g.stride - g.pad + ky, ix = (col % g.Wo) * g.stride - g.pad + kx;
+// cols[row, col] with row = (c * kh + ky) * kw + kx and col = oy * Wo + ox, in two halves that an
+// implicit GEMM computes once per row and once per column of its tile, not once per element:
+// the row's tap (c's offset in the image and the kernel offsets), the column's window (its top-left
+// input position, which may lie in the padding).
+typedef struct {
+  int64_t off;
+  int64_t ky, kx;
+} SamxConvTap;
+typedef struct {
+  int64_t y, x;
+} SamxConvAt;
+
+SAMX_HD SamxConvTap samx_conv_tap(SamxConvGeom g, int64_t row) {
+  SamxConvTap t = {(row / (g.kw * g.kh)) * g.H * g.W, (row / g.kw) % g.kh, row % g.kw};
+  return t;
+}
+SAMX_HD SamxConvAt samx_conv_window(SamxConvGeom g, int64_t col) {
+  SamxConvAt a = {(col / g.Wo) * g.stride - g.pad, (col % g.Wo) * g.stride - g.pad};
+  return a;
+}
+SAMX_HD float samx_conv_tap_at(const float *x, SamxConvGeom g, SamxConvTap t, SamxConvAt a) {
+  int64_t iy = a.y + t.ky, ix = a.x + t.kx;
   if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) return 0.0f;
-  return x[(c * g.H + iy) * g.W + ix];
+  return x[t.off + iy * g.W + ix];
+}
+SAMX_HD float samx_im2col_at(const float *x, SamxConvGeom g, int64_t row, int64_t col) {
+  return samx_conv_tap_at(x, g, samx_conv_tap(g, row), samx_conv_window(g, col));
 }
 
 // Sum of the cols entries that read input position (c, iy, ix): kernel offsets ky with
@@ -50,6 +71,32 @@ SAMX_HD float samx_col2im_at(const float *cols, SamxConvGeom g, int64_t c, int64
     }
   }
   return s;
+}
+
+// The adjoint (col2im of w^T . in, in [M, Ho*Wo]) as one product, for the implicit GEMM: input
+// position pix = iy * W + ix receives, over r = (m * kh + ky) * kw + kx, w[m, (c, ky, kx)] times
+// in[m, oy, ox] with oy = (iy + pad - ky) / stride when that divides and lies in [0, Ho) (likewise
+// ox); otherwise the term is 0. Split like im2col: r's tap (m's offset in `in`, ky, kx), pix's
+// padded position (iy + pad, ix + pad), and w's offset of (m, tap) and of c.
+SAMX_HD SamxConvTap samx_conv_adjoint_tap(SamxConvGeom g, int64_t r) {
+  SamxConvTap t = {(r / (g.kw * g.kh)) * g.Ho * g.Wo, (r / g.kw) % g.kh, r % g.kw};
+  return t;
+}
+SAMX_HD SamxConvAt samx_conv_adjoint_pixel(SamxConvGeom g, int64_t pix) {
+  SamxConvAt a = {pix / g.W + g.pad, pix % g.W + g.pad};
+  return a;
+}
+SAMX_HD float samx_conv_adjoint_tap_at(const float *in, SamxConvGeom g, SamxConvTap t, SamxConvAt a) {
+  int64_t ty = a.y - t.ky, tx = a.x - t.kx;
+  if (ty < 0 || tx < 0 || ty % g.stride || tx % g.stride) return 0.0f;
+  int64_t oy = ty / g.stride, ox = tx / g.stride;
+  if (oy >= g.Ho || ox >= g.Wo) return 0.0f;
+  return in[t.off + oy * g.Wo + ox];
+}
+// w [M, C*kh*kw] at (m, c, tap) = w[adjoint_w_tap(r) + c * kh * kw].
+SAMX_HD int64_t samx_conv_adjoint_w_tap(SamxConvGeom g, int64_t r) {
+  int64_t taps = g.kh * g.kw;
+  return (r / taps) * g.C * taps + r % taps;
 }
 
 // torch's bilinear source position for output index dst (align_corners=False): the two input
@@ -126,6 +173,19 @@ SAMX_EXTERN_C void samx_cpu_resize_bilinear_bwd(const float *gy, float *gx, int6
 SAMX_EXTERN_C void samx_cpu_avg_pool2_fwd(const float *x, float *y, int64_t planes, int64_t H, int64_t W);
 SAMX_EXTERN_C void samx_cpu_avg_pool2_bwd(const float *gy, float *gx, int64_t planes, int64_t H, int64_t W);
 
+// Implicit-GEMM convolution on tensor cores (kernels/cuda/conv_bf16.cu): the three pieces of a
+// convolution (engine/ops_conv.c) without a column buffer, for B images at once. Operands are the f32
+// values rounded to bf16 as they are read; products accumulate in fp32; outputs are f32. x_img, y_img,
+// ... are the elements per image.
+//   gather:      y_i [M, Ho*Wo] = beta y_i + w [M, C*kh*kw] . im2col(x_i)
+//   scatter:     x_i [C, H*W]  = (accumulate ? x_i : 0) + col2im(w^T . in_i [M, Ho*Wo])
+//   weight_grad: gw [M, C*kh*kw] += sum_i a_i [M, Ho*Wo] . im2col(img_i)^T
+SAMX_EXTERN_C void samx_cuda_conv_gather_bf16(const float *w, int64_t M, const float *x, int64_t x_img, float *y,
+                                              int64_t y_img, int64_t B, float beta, SamxConvGeom g);
+SAMX_EXTERN_C void samx_cuda_conv_scatter_bf16(const float *w, int64_t M, const float *in, int64_t in_img, float *x,
+                                               int64_t x_img, int64_t B, int accumulate, SamxConvGeom g);
+SAMX_EXTERN_C void samx_cuda_conv_weight_grad_bf16(const float *a, int64_t M, int64_t a_img, const float *img,
+                                                   int64_t img_img, int64_t B, float *gw, SamxConvGeom g);
 SAMX_EXTERN_C void samx_cuda_conv_im2col(const float *x, float *cols, SamxConvGeom g);
 SAMX_EXTERN_C void samx_cuda_conv_col2im(const float *cols, float *x, int accumulate, SamxConvGeom g);
 SAMX_EXTERN_C void samx_cuda_conv_bias_add(float *y, const float *bias, int64_t B, int64_t C, int64_t HW);

@@ -50,12 +50,6 @@ struct Smem {
 };
 static_assert(ROWS == TILE, "own and partner tiles share one shape");
 
-// Dynamic shared memory rounded up to 32 bytes (launches ask for 32 bytes more).
-__device__ __forceinline__ char *smem_base() {
-  SAMX_EXTERN_SHARED(float, smem);
-  return (char *)(((uintptr_t)smem + 31) & ~(uintptr_t)31);
-}
-
 // Where the rows of one head's [T, D] operand are: contiguous from p (backward), or where a layout puts
 // them (forward: samx_attn_row, the same function the CPU path and the relative-position kernels use).
 struct ContiguousRows {
@@ -159,7 +153,7 @@ __global__ void __launch_bounds__(WARPS * 32)
     attn_bf16_fwd_kernel(SamxAttnDims d, SamxAttnLayout lay, const bf16 *q, const bf16 *k, const bf16 *v,
                          const float *rel_h, const float *rel_w, bf16 *out, float *lse) {
   typedef Smem<D> L;
-  char *base = smem_base();
+  char *base = samx_smem_aligned32();
   bf16 *qs = (bf16 *)base, *ks = (bf16 *)(base + L::HT), *vs = (bf16 *)(base + 2 * L::HT);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r = lane / 2, half = lane % 2;
   float *ss = (float *)(base + 3 * L::HT) + warp * 16 * L::LDS;
@@ -263,7 +257,7 @@ __global__ void __launch_bounds__(WARPS * 32)
                           const float *rel_w, const float *lse, const float *delta, const float *dout, float *dk,
                           float *dv) {
   typedef Smem<D> L;
-  char *base = smem_base();
+  char *base = samx_smem_aligned32();
   bf16 *ks = (bf16 *)base, *vs = (bf16 *)(base + L::HT), *qs = (bf16 *)(base + 2 * L::HT),
        *dos = (bf16 *)(base + 3 * L::HT);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r = lane / 2, half = lane % 2;
@@ -324,7 +318,7 @@ __global__ void __launch_bounds__(WARPS * 32)
                         const float *rel_w, const float *lse, const float *delta, const float *dout, float *dq,
                         float *drel_h, float *drel_w) {
   typedef Smem<D> L;
-  char *base = smem_base();
+  char *base = samx_smem_aligned32();
   bf16 *qs = (bf16 *)base, *dos = (bf16 *)(base + L::HT), *ks = (bf16 *)(base + 2 * L::HT),
        *vs = (bf16 *)(base + 3 * L::HT);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r = lane / 2, half = lane % 2;

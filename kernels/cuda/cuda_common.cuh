@@ -19,6 +19,13 @@
 #define SAMX_EXTERN_SHARED(type, name) extern __shared__ type name[]
 #endif
 
+// The block's dynamic shared memory from its first 32-byte boundary (WMMA pointers must be 32-byte
+// aligned; launches ask for 32 bytes more than they use).
+static __device__ __forceinline__ char *samx_smem_aligned32(void) {
+  SAMX_EXTERN_SHARED(float, samx_smem_);
+  return (char *)(((uintptr_t)samx_smem_ + 31) & ~(uintptr_t)31);
+}
+
 #define CUDA_CHECK(call)                                                                          \
   do {                                                                                            \
     cudaError_t err_ = (call);                                                                    \

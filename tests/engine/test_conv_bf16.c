@@ -1,10 +1,14 @@
-// Convolutions in bf16 precision (engine/ops_conv.c: im2col, then the engine's GEMM, samx_gemm_f32).
+// Convolutions in bf16 precision (engine/ops_conv.c: on CUDA an implicit GEMM on tensor cores, or
+// im2col then the engine's GEMM, samx_gemm_f32, as on the CPU).
 //  cpu:  the CPU's bf16 reference mode (operands rounded to bf16, fp32 GEMM) against fp32, forward and
 //        backward (dx, dw, db), within the bf16 bound below; tf32 on the CPU is fp32, bit for bit.
-//  cuda: the bf16 path (casts on the GPU, cuBLASLt, fp32 accumulation) against the CPU's bf16 reference
-//        mode, where only the order of the fp32 sums differs, and against fp32 within the bf16 bound.
-// Shapes: SAM's neck 3x3 (pad 1), the 1x1 neck and the patch embedding's k = s convolution, and the
-// decoder's 2x2 stride-2 transposed convolution, each small.
+//  cuda: both bf16 paths (the implicit GEMM of kernels/cuda/conv_bf16.cu, WMMA with fp32 accumulators;
+//        im2col with casts on the GPU and cuBLASLt) against the CPU's bf16 reference mode, where only
+//        the order of the fp32 sums differs, and against fp32 within the bf16 bound; and that the
+//        implicit GEMM's forward takes no scratch memory beyond its output.
+// Shapes: SAM's neck 3x3 (pad 1), the 1x1 neck and the patch embedding's k = s convolution, the
+// decoder's 2x2 stride-2 transposed convolution, a 3x3 stride-2 pad-1 one, a stride-1 transposed one,
+// and one spanning several tiles of the implicit GEMM; each small.
 // Bound, per output element y = sum_i a_i b_i: rounding both factors to bf16 (relative error <= 2^-9
 // each) moves each product by <= 2^-8 |a_i b_i|, fp32 accumulation adds <= K 2^-24 sum|a_i b_i|; so
 // |y_bf16 - y_fp32| <= (2^-8 + K 2^-24) sum_i |a_i b_i|. The magnitudes sum_i |a_i b_i| are the same
@@ -27,11 +31,16 @@ static const ConvCase cases[] = {
     {"neck 1x1", 0, 1, 24, 6, 6, 8, 1, 1, 0},
     {"patch embedding 4x4/4", 0, 1, 3, 16, 12, 16, 4, 4, 0},
     {"decoder transposed 2x2/2", 1, 2, 16, 5, 6, 8, 2, 2, 0},
+    {"3x3/2 pad 1", 0, 2, 5, 9, 8, 7, 3, 2, 1},
+    {"transposed 3x3 pad 1", 1, 2, 6, 7, 5, 9, 3, 1, 1},
+    // more than one 64 x 64 tile of the implicit GEMM in M and N, and 12 of its K steps
+    {"3x3, several tiles", 0, 1, 40, 11, 10, 70, 3, 1, 1},
 };
 
 typedef struct {
   float *y, *gx, *gw, *gb;
   int64_t ny, nx, nw, nb;
+  size_t fwd_scratch;  // activation-arena bytes the forward took beyond its output
 } ConvRun;
 
 static float *host_of(SamxTensor *t, int64_t *n) {
@@ -49,8 +58,10 @@ static ConvRun run(SamxDevice dev, SamxPrecision p, const ConvCase *c, const flo
   SamxTensor *tw = samx_from_host(&ctx, SHAPE(wo, wi, c->k, c->k), w);
   SamxTensor *tb = samx_from_host(&ctx, SHAPE(c->Cout), b);
   tx->requires_grad = tw->requires_grad = tb->requires_grad = 1;
+  size_t before = ctx.act.used;
   SamxTensor *y = c->transposed ? samx_conv_transpose2d(&ctx, tx, tw, tb, c->stride, c->pad)
                                 : samx_conv2d(&ctx, tx, tw, tb, c->stride, c->pad);
+  size_t fwd_scratch = ctx.act.peak - before - y->numel * sizeof(float);
   float *g = (float *)malloc(sizeof(float) * (size_t)y->numel);
   for (int64_t i = 0; i < y->numel; i++) g[i] = gy[i];
   SamxTensor *tg = samx_from_host(&ctx, samx_shape_of(y), g);
@@ -58,6 +69,7 @@ static ConvRun run(SamxDevice dev, SamxPrecision p, const ConvCase *c, const flo
   ConvRun r;
   r.y = host_of(y, &r.ny), r.gx = host_of(tx->grad, &r.nx), r.gw = host_of(tw->grad, &r.nw);
   r.gb = host_of(tb->grad, &r.nb);
+  r.fwd_scratch = fwd_scratch;
   free(g);
   samx_ctx_free(&ctx);
   return r;
@@ -124,11 +136,25 @@ int main(int argc, char **argv) {
       CHECK(!differs(&tf, &fp32), "%s: tf32 on the CPU is not fp32", c->name);
       free_run(&tf);
     } else {
-      ConvRun got = run(dev, SAMX_PRECISION_BF16, c, x, w, b, gy);
-      compare("cuda bf16 vs cpu bf16 reference", c, &got, &ref, &mag, order);
-      compare("cuda bf16 vs fp32", c, &got, &fp32, &mag, bf16 + order);
-      CHECK(differs(&got, &fp32), "%s: cuda bf16 equals fp32: bf16 did not run", c->name);
-      free_run(&got);
+      // Both CUDA paths: the implicit GEMM (bf16's default) and im2col + cuBLASLt.
+      for (int implicit = 1; implicit >= 0; implicit--) {
+        samx_conv_set_implicit(implicit);
+        ConvRun got = run(dev, SAMX_PRECISION_BF16, c, x, w, b, gy);
+        samx_conv_set_implicit(1);
+        const char *path = implicit ? "implicit GEMM" : "im2col";
+        char what[96];
+        snprintf(what, sizeof what, "cuda bf16 (%s) vs cpu bf16 reference", path);
+        compare(what, c, &got, &ref, &mag, order);
+        snprintf(what, sizeof what, "cuda bf16 (%s) vs fp32", path);
+        compare(what, c, &got, &fp32, &mag, bf16 + order);
+        CHECK(differs(&got, &fp32), "%s: cuda bf16 (%s) equals fp32: bf16 did not run", c->name, path);
+        // The implicit GEMM writes no column buffer (and no bf16 copies of its operands); im2col does,
+        // except for a 1x1 kernel and a strided transpose, which stay plain GEMMs in both.
+        int plain = c->k == 1 || (c->transposed && c->stride > 1);
+        CHECK(implicit && !plain ? got.fwd_scratch <= 256 : got.fwd_scratch > 256 || plain,
+              "%s (%s): the forward took %zu bytes of scratch", c->name, path, got.fwd_scratch);
+        free_run(&got);
+      }
     }
     free_run(&fp32), free_run(&mag), free_run(&ref);
     free(x), free(w), free(b), free(gy), free(ax), free(aw), free(agy), free(zero);

@@ -1,0 +1,210 @@
+// Convolutions as implicit GEMMs on tensor cores (nvcuda::wmma, bf16 16x16x16 tiles, fp32
+// accumulators): the column matrix im2col(x) of engine/ops_conv.c is never written; each block
+// gathers the part of it that its tile needs straight from the image, through the split of
+// samx_im2col_at (and of the adjoint) in kernels/conv.h: the CPU's im2col calls the same functions.
+//
+// One kernel, C [M, N] (+)= A [M, K] . B [K, N] per image z, with A and B read through functors:
+// a block owns a 64 x 64 tile of C, 4 warps of 32 x 32 (2 x 2 fragments each), and walks K in steps
+// of 32, staging A [64 x 32] and B [32 x 64] in shared memory as bf16 (f32 rounded to nearest even as
+// it is read: the operands the CPU's bf16 reference mode rounds). The accumulators go through shared
+// memory to C, so a fragment is only filled, loaded, multiplied and stored (its element layout, which
+// NVIDIA leaves unspecified, is never assumed; the emulator scrambles it).
+//
+// Why not cuDNN: the CUDA emulator cannot run it, so no test here could check a cuDNN call; this
+// kernel runs on the emulator, under both of its thread schedules. Why not im2col + cuBLASLt (kept
+// for fp32 and tf32, 1x1 kernels and strided transposes): the column buffer is K times the output in
+// f32 plus its bf16 copy (the neck's 3x3 conv on a 64x64x256 embedding: 38 MB written, read and cast,
+// 57 MB more in the arena), which costs more memory traffic than the convolution's compute floor.
+#include <cuda_bf16.h>
+#include <mma.h>
+
+#include "../conv.h"
+#include "cuda_common.cuh"
+
+using namespace nvcuda;
+
+namespace {
+
+constexpr int BM = 64, BN = 64, BK = 32, THREADS = 128;
+constexpr int LDA = BK + 8, LDB = BN + 8, LDC = BN + 4;  // keep WMMA rows 32-byte aligned, ldm % 16 bytes
+constexpr size_t A_BYTES = (size_t)BM * LDA * 2, B_BYTES = (size_t)BK * LDB * 2, C_BYTES = (size_t)BM * LDC * 4;
+typedef __nv_bfloat16 bf16;
+typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> FragA;
+typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> FragB;
+typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> FragC;
+
+// ---- operands ----
+// Element (row, col) of an operand for image z is at(row(z, row), col(z, col)): row() and col() hold
+// the index arithmetic (divisions included), computed once per row and column of a tile; at() is the
+// per-element part (adds, compares, one load).
+
+// A row-major [rows, ld] f32 matrix, the same for every image.
+struct Dense {
+  const float *p;
+  int64_t ld;
+  typedef int64_t Row;
+  typedef int64_t Col;
+  __device__ Row row(int64_t, int64_t r) const { return r * ld; }
+  __device__ Col col(int64_t, int64_t c) const { return c; }
+  __device__ float at(Row r, Col c) const { return p[r + c]; }
+};
+// im2col(x_z) [C*kh*kw, Ho*Wo] (x_z = x + z * zs); with Adjoint, the adjoint's gathered input
+// in_z [M*kh*kw, H*W] (x = in).
+template <bool Adjoint>
+struct Taps {
+  const float *x;
+  int64_t zs;
+  SamxConvGeom g;
+  typedef SamxConvTap Row;
+  typedef SamxConvAt Col;
+  __device__ Row row(int64_t z, int64_t r) const {
+    SamxConvTap t = Adjoint ? samx_conv_adjoint_tap(g, r) : samx_conv_tap(g, r);
+    t.off += z * zs;
+    return t;
+  }
+  __device__ Col col(int64_t, int64_t c) const {
+    return Adjoint ? samx_conv_adjoint_pixel(g, c) : samx_conv_window(g, c);
+  }
+  __device__ float at(const Row &r, const Col &c) const {
+    return Adjoint ? samx_conv_adjoint_tap_at(x, g, r, c) : samx_conv_tap_at(x, g, r, c);
+  }
+};
+// The weight gradient's two operands with the images folded into K (k = i * Ho*Wo + pixel), so that
+// one launch sums every image in a fixed order: a_i [M, Ho*Wo] side by side, and im2col(img_i)^T.
+struct FoldedRows {
+  const float *p;
+  int64_t zs, n;  // n = Ho*Wo
+  typedef int64_t Row;
+  typedef int64_t Col;
+  __device__ Row row(int64_t, int64_t r) const { return r * n; }
+  __device__ Col col(int64_t, int64_t k) const { return (k / n) * zs + k % n; }
+  __device__ float at(Row r, Col c) const { return p[r + c]; }
+};
+struct FoldedColsT {
+  const float *x;
+  int64_t zs;
+  SamxConvGeom g;
+  struct Row {
+    int64_t img;  // image i's offset
+    SamxConvAt at;
+  };
+  typedef SamxConvTap Col;
+  __device__ Row row(int64_t, int64_t k) const {
+    const int64_t n = g.Ho * g.Wo;
+    Row r = {(k / n) * zs, samx_conv_window(g, k % n)};
+    return r;
+  }
+  __device__ Col col(int64_t, int64_t c) const { return samx_conv_tap(g, c); }
+  __device__ float at(const Row &r, const Col &c) const { return samx_conv_tap_at(x + r.img, g, c, r.at); }
+};
+// The adjoint's weight (col2im of w^T . in): w rearranged [C, M*kh*kw].
+struct AdjointW {
+  const float *w;
+  SamxConvGeom g;
+  typedef int64_t Row;
+  typedef int64_t Col;
+  __device__ Row row(int64_t, int64_t c) const { return c * g.kh * g.kw; }
+  __device__ Col col(int64_t, int64_t r) const { return samx_conv_adjoint_w_tap(g, r); }
+  __device__ float at(Row r, Col c) const { return w[r + c]; }
+};
+// The row and column halves of a block's tiles, in shared memory after the three tiles: A's rows and
+// B's columns once per block, A's columns and B's rows (the K step's) once per step.
+template <class A, class B>
+struct Halves {
+  typename A::Row a_row[BM];
+  typename A::Col a_k[BK];
+  typename B::Row b_k[BK];
+  typename B::Col b_col[BN];
+};
+
+// ---- the kernel: grid (N tiles, M tiles, images) ----
+template <class A, class B>
+__global__ void __launch_bounds__(THREADS)
+    gather_gemm_kernel(int64_t M, int64_t N, int64_t K, A a, B b, float *c, int64_t c_img, float beta) {
+  char *base = samx_smem_aligned32();
+  bf16 *as = (bf16 *)base, *bs = (bf16 *)(base + A_BYTES);
+  float *cs = (float *)(base + A_BYTES + B_BYTES);
+  Halves<A, B> *h = (Halves<A, B> *)(base + A_BYTES + B_BYTES + C_BYTES);
+  const int warp = threadIdx.x / 32, wm = warp / 2, wn = warp % 2;
+  const int64_t z = blockIdx.z, m0 = (int64_t)blockIdx.y * BM, n0 = (int64_t)blockIdx.x * BN;
+  // Rows past M and columns past N are never read (their entries stay unset).
+  for (int t = threadIdx.x; t < BM; t += THREADS)
+    if (m0 + t < M) h->a_row[t] = a.row(z, m0 + t);
+  for (int t = threadIdx.x; t < BN; t += THREADS)
+    if (n0 + t < N) h->b_col[t] = b.col(z, n0 + t);
+  FragC acc[2][2];
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.0f);
+  for (int64_t k0 = 0; k0 < K; k0 += BK) {
+    __syncthreads();  // the previous step's tiles and halves are consumed
+    for (int t = threadIdx.x; t < BK; t += THREADS)
+      if (k0 + t < K) h->a_k[t] = a.col(z, k0 + t), h->b_k[t] = b.row(z, k0 + t);
+    __syncthreads();
+    // Consecutive threads take consecutive k (A) and consecutive columns (B): both run along memory.
+    for (int e = threadIdx.x; e < BM * BK; e += THREADS) {
+      const int r = e / BK, k = e % BK;
+      as[r * LDA + k] = __float2bfloat16(m0 + r < M && k0 + k < K ? a.at(h->a_row[r], h->a_k[k]) : 0.0f);
+    }
+    for (int e = threadIdx.x; e < BK * BN; e += THREADS) {
+      const int k = e / BN, n = e % BN;
+      bs[k * LDB + n] = __float2bfloat16(k0 + k < K && n0 + n < N ? b.at(h->b_k[k], h->b_col[n]) : 0.0f);
+    }
+    __syncthreads();
+    for (int kk = 0; kk < BK; kk += 16) {
+      FragA fa[2];
+      FragB fb[2];
+      for (int i = 0; i < 2; i++) wmma::load_matrix_sync(fa[i], as + (wm * 32 + i * 16) * LDA + kk, LDA);
+      for (int j = 0; j < 2; j++) wmma::load_matrix_sync(fb[j], bs + kk * LDB + wn * 32 + j * 16, LDB);
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 2; j++)
+      wmma::store_matrix_sync(cs + (wm * 32 + i * 16) * LDC + wn * 32 + j * 16, acc[i][j], LDC, wmma::mem_row_major);
+  __syncthreads();
+  float *cz = c + z * c_img;
+  for (int e = threadIdx.x; e < BM * BN; e += THREADS) {
+    const int64_t r = m0 + e / BN, n = n0 + e % BN;
+    if (r >= M || n >= N) continue;
+    const float v = cs[(e / BN) * LDC + e % BN];
+    cz[r * N + n] = beta != 0.0f ? v + beta * cz[r * N + n] : v;  // beta 0: C is not read (may be garbage)
+  }
+}
+
+template <class A, class B>
+void launch(const char *what, int64_t M, int64_t N, int64_t K, int64_t images, A a, B b, float *c, int64_t c_img,
+            float beta) {
+  if (M == 0 || N == 0 || images == 0) return;
+  const int64_t gx = (N + BN - 1) / BN, gy = (M + BM - 1) / BM;
+  SAMX_ASSERT(gx <= 0x7fffffff && gy <= 65535 && images <= 65535,
+              "%s (implicit GEMM): %lld x %lld tiles x %lld images exceed the CUDA grid", what, (long long)gy,
+              (long long)gx, (long long)images);
+  const size_t smem = A_BYTES + B_BYTES + C_BYTES + sizeof(Halves<A, B>) + 32;
+  void (*gather_gemm)(int64_t, int64_t, int64_t, A, B, float *, int64_t, float) = gather_gemm_kernel<A, B>;
+  samx_cuda_set_smem(gather_gemm, smem, what);
+  SAMX_LAUNCH(gather_gemm, dim3((unsigned)gx, (unsigned)gy, (unsigned)images), THREADS, smem)(M, N, K, a, b, c, c_img,
+                                                                                             beta);
+  CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace
+
+extern "C" void samx_cuda_conv_gather_bf16(const float *w, int64_t M, const float *x, int64_t x_img, float *y,
+                                           int64_t y_img, int64_t B, float beta, SamxConvGeom g) {
+  const int64_t K = g.C * g.kh * g.kw;
+  launch("conv2d", M, g.Ho * g.Wo, K, B, Dense{w, K}, Taps<false>{x, x_img, g}, y, y_img, beta);
+}
+
+extern "C" void samx_cuda_conv_scatter_bf16(const float *w, int64_t M, const float *in, int64_t in_img, float *x,
+                                            int64_t x_img, int64_t B, int accumulate, SamxConvGeom g) {
+  launch("conv adjoint", g.C, g.H * g.W, M * g.kh * g.kw, B, AdjointW{w, g}, Taps<true>{in, in_img, g}, x, x_img,
+         accumulate ? 1.0f : 0.0f);
+}
+
+extern "C" void samx_cuda_conv_weight_grad_bf16(const float *a, int64_t M, int64_t a_img, const float *img,
+                                                int64_t img_img, int64_t B, float *gw, SamxConvGeom g) {
+  const int64_t n = g.Ho * g.Wo;
+  launch("conv weight gradient", M, g.C * g.kh * g.kw, B * n, 1, FoldedRows{a, a_img, n}, FoldedColsT{img, img_img, g},
+         gw, 0, 1.0f);
+}
