@@ -190,13 +190,20 @@ static PackedCall packed_call(const char *op, SamxCtx *ctx, SamxTensor *qkv, int
   return c;
 }
 
+// packed_call for an op that takes SAM's tables rel_pos_h [2h - 1, D] and rel_pos_w [2w - 1, D].
+static PackedCall packed_call_tables(const char *op, SamxCtx *ctx, SamxTensor *qkv, int64_t heads, int win,
+                                     SamxTensor *pad, SamxTensor *table_h, SamxTensor *table_w, float scale) {
+  PackedCall c = packed_call(op, ctx, qkv, heads, win, pad, table_h, table_w, scale);
+  SAMX_ASSERT(table_h && table_w, "%s: needs both tables (rel_pos_h and rel_pos_w)", op);
+  samx_check_shape(op, table_h, SHAPE(2 * c.h - 1, c.d.D));
+  samx_check_shape(op, table_w, SHAPE(2 * c.w - 1, c.d.D));
+  return c;
+}
+
 void samx_rel_pos_packed_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_t heads, int win, SamxTensor *pad,
                               SamxTensor *table_h, SamxTensor *table_w, SamxTensor **rel_h, SamxTensor **rel_w) {
-  const char *op = "rel_pos_packed_bf16";
-  PackedCall c = packed_call(op, ctx, qkv, heads, win, pad, table_h, table_w, 1.0f);
+  PackedCall c = packed_call_tables("rel_pos_packed_bf16", ctx, qkv, heads, win, pad, table_h, table_w, 1.0f);
   const SamxAttnDims d = c.d;
-  samx_check_shape(op, table_h, SHAPE(2 * c.h - 1, d.D));
-  samx_check_shape(op, table_w, SHAPE(2 * c.w - 1, d.D));
   *rel_h = samx_new(ctx, SAMX_F32, SHAPE(d.B, d.H, d.Tq, c.h));
   *rel_w = samx_new(ctx, SAMX_F32, SHAPE(d.B, d.H, d.Tq, c.w));
   SAMX_ON_DEVICE(qkv,
@@ -241,5 +248,23 @@ SamxTensor *samx_attention_packed_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_t he
   SAMX_ON_DEVICE(qkv, packed_cpu(ctx, &c, qkv, rel_h, rel_w, out),
                  samx_cuda_attention_bf16_fwd_layout(c.d, c.lay, q, q + HD, q + 2 * HD, f32_or_null(rel_h),
                                                      f32_or_null(rel_w), u16(out), NULL));
+  return out;
+}
+
+SamxTensor *samx_attention_packed_rel_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_t heads, int win, SamxTensor *pad,
+                                           SamxTensor *table_h, SamxTensor *table_w, float scale) {
+  if (qkv->device.type == SAMX_CPU) {  // the reference: the two ops it fuses
+    SamxTensor *rel_h, *rel_w;
+    samx_rel_pos_packed_bf16(ctx, qkv, heads, win, pad, table_h, table_w, &rel_h, &rel_w);
+    return samx_attention_packed_bf16(ctx, qkv, heads, win, pad, rel_h, rel_w, scale);
+  }
+  PackedCall c = packed_call_tables("attention_packed_rel_bf16", ctx, qkv, heads, win, pad, table_h, table_w, scale);
+  c.d.KH = c.h, c.d.KW = c.w;
+  SamxTensor *out = samx_new(ctx, SAMX_BF16, SHAPE(qkv->shape[0], qkv->shape[1], qkv->shape[2], heads * c.d.D));
+  const uint16_t *q = u16(qkv);
+  const int64_t HD = heads * c.d.D;
+  SAMX_ON_DEVICE(qkv, (void)0,
+                 samx_cuda_attention_bf16_fwd_rel_tables(c.d, c.lay, q, q + HD, q + 2 * HD, samx_f32(table_h),
+                                                         samx_f32(table_w), u16(out)));
   return out;
 }

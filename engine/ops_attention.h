@@ -1,6 +1,6 @@
 // defines: samx_attention (multi-head scaled-dot-product attention with SAM's decomposed
 // relative-position bias, fused: the Tq x Tk logits are never stored), samx_attention_packed_bf16,
-// samx_rel_pos_packed_bf16.
+// samx_rel_pos_packed_bf16, samx_attention_packed_rel_bf16.
 #ifndef SAMX_OPS_ATTENTION_H
 #define SAMX_OPS_ATTENTION_H
 
@@ -41,5 +41,12 @@ SamxTensor *samx_attention_packed_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_t he
 // permutes and batched products. No backward.
 void samx_rel_pos_packed_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_t heads, int win, SamxTensor *pad,
                               SamxTensor *table_h, SamxTensor *table_w, SamxTensor **rel_h, SamxTensor **rel_w);
+
+// Inference in bf16 precision: the two above in one, SAM's relative-position terms computed inside the
+// attention from each block's q tile and the tables (on CUDA: the [entries, heads, T, h + w] F32 terms
+// never reach memory, and one launch instead of two). Bit for bit samx_rel_pos_packed_bf16 followed by
+// samx_attention_packed_bf16 (what it runs on the CPU). No backward.
+SamxTensor *samx_attention_packed_rel_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_t heads, int win, SamxTensor *pad,
+                                           SamxTensor *table_h, SamxTensor *table_w, float scale);
 
 #endif

@@ -79,6 +79,12 @@ SAMX_EXTERN_C void samx_cuda_attention_bf16_fwd(SamxAttnDims d, const uint16_t *
 SAMX_EXTERN_C void samx_cuda_attention_bf16_fwd_layout(SamxAttnDims d, SamxAttnLayout lay, const uint16_t *q,
                                                        const uint16_t *k, const uint16_t *v, const float *rel_h,
                                                        const float *rel_w, uint16_t *out, float *lse);
+// The same with SAM's relative-position terms computed inside the kernel from its q tile and the tables
+// Rh [2 KH - 1, D], Rw [2 KW - 1, D] (query grid = key grid, KH x KW = Tq = Tk): bit for bit
+// samx_cuda_rel_pos followed by the call above, without rel_h and rel_w in memory. No lse.
+SAMX_EXTERN_C void samx_cuda_attention_bf16_fwd_rel_tables(SamxAttnDims d, SamxAttnLayout lay, const uint16_t *q,
+                                                           const uint16_t *k, const uint16_t *v, const float *table_h,
+                                                           const float *table_w, uint16_t *out);
 // SAM's decomposed relative-position terms (add_decomposed_rel_pos's einsums) for q where the qkv layout
 // `lay` puts it (each batch entry an h x w token grid: the image, or a window with h = w = win; token t
 // at row t / w, column t % w), with the tables Rh [2h - 1, D] and Rw [2w - 1, D] (get_rel_pos for equal

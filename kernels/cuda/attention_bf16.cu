@@ -9,7 +9,8 @@
 // fragments are only filled, loaded, stored, multiplied and scaled as a whole: the element layout
 // of a fragment, unspecified by NVIDIA, is never assumed (the emulator scrambles it to prove that).
 //
-// The bias rows of a warp's queries (rel_h, rel_w) are staged in shared memory once (forward, dq).
+// The bias rows of a warp's queries (rel_h, rel_w) are staged in shared memory once (forward, dq); the
+// forward can compute them there instead, from its q rows and SAM's tables (compute_bias).
 //
 // Precision: q, k, v, out and the probabilities fed to P V are bf16; logits, softmax maxima and
 // sums, lse and every accumulator are fp32. The row sum l adds the bf16-rounded probabilities that
@@ -113,6 +114,34 @@ __device__ void stage_bias(float *rb, const SamxAttnDims &d, const float *rel_h,
   }
 }
 
+// Where the forward's bias comes from: rel_h and rel_w in memory, or (rel_h NULL, table_h set)
+// computed from the block's q rows and SAM's tables; neither: no bias.
+struct BiasSource {
+  const float *rel_h, *rel_w, *table_h, *table_w;
+  __host__ __device__ bool any() const { return rel_h || table_h; }
+};
+
+// A warp's 16 query rows of rel_h and rel_w, [16][KH + KW] (zeros past Tq), computed from their q rows
+// (bf16 in shared memory, ld LDH) and the tables Rh [2 KH - 1, D], Rw [2 KW - 1, D]: the arithmetic of
+// samx_rel_pos_term (samx_rel_pos_dot on the same bf16 row), so bit for bit what samx_cuda_rel_pos
+// writes, without the [T, KH + KW] terms per head going through memory. The query grid is the key
+// grid (SAM's self-attention): query i sits at row i / KW, column i % KW.
+template <int D>
+__device__ void compute_bias(float *rb, const SamxAttnDims &d, const bf16 *qrows, const float *table_h,
+                             const float *table_w, int row0) {
+  const int KH = (int)d.KH, KW = (int)d.KW;
+  for (int t = threadIdx.x % 32; t < 16 * (KH + KW); t += 32) {
+    const int r = t / (KH + KW), b = t % (KH + KW), i = row0 + r;
+    if (i >= (int)d.Tq) {
+      rb[t] = 0.0f;
+      continue;
+    }
+    const float *row = b < KH ? table_h + (int64_t)(i / KW - b + KH - 1) * D
+                              : table_w + (int64_t)(i % KW - (b - KH) + KW - 1) * D;
+    rb[t] = samx_rel_pos_dot((const uint16_t *)(qrows + r * Smem<D>::LDH), row, D);
+  }
+}
+
 // S [16 x TILE] = A rows (16 x D, fragments) times the tile's rows transposed, into s (ld LDS).
 template <int D>
 __device__ void scores(float *s, const FragA (&a)[D / 16], const bf16 *tile) {
@@ -151,7 +180,7 @@ __device__ void load_frags(FragA (&a)[D / 16], const bf16 *rows) {
 template <int D>
 __global__ void __launch_bounds__(WARPS * 32)
     attn_bf16_fwd_kernel(SamxAttnDims d, SamxAttnLayout lay, const bf16 *q, const bf16 *k, const bf16 *v,
-                         const float *rel_h, const float *rel_w, bf16 *out, float *lse) {
+                         BiasSource bias, bf16 *out, float *lse) {
   typedef Smem<D> L;
   char *base = samx_smem_aligned32();
   bf16 *qs = (bf16 *)base, *ks = (bf16 *)(base + L::HT), *vs = (bf16 *)(base + 2 * L::HT);
@@ -165,13 +194,17 @@ __global__ void __launch_bounds__(WARPS * 32)
   const LayoutRows qr = {&lay, &lay.q, (const uint16_t *)q, lay.pad_q, d.H, D, bh};
   const LayoutRows kr = {&lay, &lay.k, (const uint16_t *)k, lay.pad_k, d.H, D, bh};
   const LayoutRows vr = {&lay, &lay.v, (const uint16_t *)v, lay.pad_v, d.H, D, bh};
-  if (rel_h) rel_h += bh * Tq * d.KH, rel_w += bh * Tq * d.KW;
   if (lse) lse += bh * Tq;
-  const float *rh = rel_h ? rb + r * (d.KH + d.KW) : nullptr, *rw = rel_h ? rh + d.KH : nullptr;
+  const float *rh = bias.any() ? rb + r * (d.KH + d.KW) : nullptr, *rw = rh ? rh + d.KH : nullptr;
 
-  if (rel_h) stage_bias(rb, d, rel_h, rel_w, i0 + warp * 16);
+  if (bias.rel_h)
+    stage_bias(rb, d, bias.rel_h + bh * Tq * d.KH, bias.rel_w + bh * Tq * d.KW, i0 + warp * 16);
   load_rows(qs, L::LDH, qr, i0, ROWS, Tq, D);
   __syncthreads();
+  if (!bias.rel_h && bias.table_h) {
+    compute_bias<D>(rb, d, qs + warp * 16 * L::LDH, bias.table_h, bias.table_w, i0 + warp * 16);
+    __syncwarp();
+  }
   FragA qa[D / 16];
   load_frags<D>(qa, qs + warp * 16 * L::LDH);
   FragC o[D / 16];
@@ -418,13 +451,13 @@ dim3 grid_of(const SamxAttnDims &d, int64_t rows) {
 }
 
 template <int D>
-void launch_fwd(SamxAttnDims d, SamxAttnLayout lay, const bf16 *q, const bf16 *k, const bf16 *v, const float *rel_h,
-                const float *rel_w, bf16 *out, float *lse) {
+void launch_fwd(SamxAttnDims d, SamxAttnLayout lay, const bf16 *q, const bf16 *k, const bf16 *v, BiasSource bias,
+                bf16 *out, float *lse) {
   typedef Smem<D> L;
-  const size_t bias = rel_h ? (size_t)WARPS * 16 * (d.KH + d.KW) * sizeof(float) : 0;
-  const size_t smem = 3 * L::HT + L::ST + L::PT + L::OT + bias + 32;
+  const size_t rows = bias.any() ? (size_t)WARPS * 16 * (d.KH + d.KW) * sizeof(float) : 0;
+  const size_t smem = 3 * L::HT + L::ST + L::PT + L::OT + rows + 32;
   samx_cuda_set_smem(attn_bf16_fwd_kernel<D>, smem, "attention (bf16) forward");
-  SAMX_LAUNCH(attn_bf16_fwd_kernel<D>, grid_of(d, d.Tq), WARPS * 32, smem)(d, lay, q, k, v, rel_h, rel_w, out, lse);
+  SAMX_LAUNCH(attn_bf16_fwd_kernel<D>, grid_of(d, d.Tq), WARPS * 32, smem)(d, lay, q, k, v, bias, out, lse);
   CUDA_LAUNCH_CHECK();
 }
 
@@ -466,15 +499,25 @@ void check_dims(const SamxAttnDims &d) {
     default: call(128); break;        \
   }
 
+static void fwd(SamxAttnDims d, SamxAttnLayout lay, const uint16_t *q, const uint16_t *k, const uint16_t *v,
+                BiasSource bias, uint16_t *out, float *lse) {
+  if (d.B * d.H * d.Tq == 0 || d.Tk == 0) return;
+  check_dims(d);
+#define FWD(D_) launch_fwd<D_>(d, lay, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, bias, (bf16 *)out, lse)
+  SAMX_BF16_DISPATCH(d.D, FWD)
+#undef FWD
+}
+
 extern "C" void samx_cuda_attention_bf16_fwd_layout(SamxAttnDims d, SamxAttnLayout lay, const uint16_t *q,
                                                     const uint16_t *k, const uint16_t *v, const float *rel_h,
                                                     const float *rel_w, uint16_t *out, float *lse) {
-  if (d.B * d.H * d.Tq == 0 || d.Tk == 0) return;
-  check_dims(d);
-#define FWD(D_) \
-  launch_fwd<D_>(d, lay, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, rel_h, rel_w, (bf16 *)out, lse)
-  SAMX_BF16_DISPATCH(d.D, FWD)
-#undef FWD
+  fwd(d, lay, q, k, v, BiasSource{rel_h, rel_w, nullptr, nullptr}, out, lse);
+}
+
+extern "C" void samx_cuda_attention_bf16_fwd_rel_tables(SamxAttnDims d, SamxAttnLayout lay, const uint16_t *q,
+                                                        const uint16_t *k, const uint16_t *v, const float *table_h,
+                                                        const float *table_w, uint16_t *out) {
+  fwd(d, lay, q, k, v, BiasSource{nullptr, nullptr, table_h, table_w}, out, nullptr);
 }
 
 extern "C" void samx_cuda_attention_bf16_fwd(SamxAttnDims d, const uint16_t *q, const uint16_t *k, const uint16_t *v,

@@ -72,9 +72,10 @@ static void rel_pos_terms(SamxCtx *ctx, const SamModel *m, int blk, SamxTensor *
 // not exist, nor, in windowed blocks, its window partition and unpartition: the qkv GEMM runs on the
 // image's tokens (4,096 rows on ViT-B, not 4,900 window-padded ones) and the attention reads a
 // padding token as the qkv of a zero input, the bias (rounded to bf16 as the GEMM's epilogue takes
-// it). The relative-position terms come from one kernel reading q in place too (the reference's
-// slice, cast, permutes and batched products: about 100 MB more). q enters them as bf16 widened
-// exactly (PyTorch's autocast gives its einsums the same bf16 q). x [b, H, W, D] (the image, not
+// it). The relative-position terms are computed inside the attention from its q tile (the reference's
+// slice, cast, permutes and batched products: about 100 MB more; then a kernel of their own, whose F32
+// terms went through memory: 24 MiB per ViT-B global block). q enters them as bf16 widened exactly
+// (PyTorch's autocast gives its einsums the same bf16 q). x [b, H, W, D] (the image, not
 // windows) -> [b, H, W, D].
 static SamxTensor *packed_attention(SamxCtx *ctx, const SamModel *m, int blk, SamxTensor *x, const char *qkv_name,
                                     int win) {
@@ -82,11 +83,11 @@ static SamxTensor *packed_attention(SamxCtx *ctx, const SamModel *m, int blk, Sa
   int64_t D = c->enc_dim, nh = c->enc_heads, hd = D / nh;
   SamxTensor *qkv = sam_linear_to(ctx, m, x, qkv_name, SAMX_BF16);  // [b, H, W, 3 D]
   SamxTensor *bias = layer_bias(m, qkv_name), *pad = win && bias ? samx_cast(ctx, bias, SAMX_BF16) : NULL;
-  SamxTensor *rel_h = NULL, *rel_w = NULL;
-  if (c->rel_pos)
-    samx_rel_pos_packed_bf16(ctx, qkv, nh, win, pad, sam_param(m, "image_encoder.blocks.%d.attn.rel_pos_h", blk),
-                             sam_param(m, "image_encoder.blocks.%d.attn.rel_pos_w", blk), &rel_h, &rel_w);
-  return samx_attention_packed_bf16(ctx, qkv, nh, win, pad, rel_h, rel_w, 1.0f / sqrtf((float)hd));
+  const float scale = 1.0f / sqrtf((float)hd);
+  if (!c->rel_pos) return samx_attention_packed_bf16(ctx, qkv, nh, win, pad, NULL, NULL, scale);
+  return samx_attention_packed_rel_bf16(ctx, qkv, nh, win, pad,
+                                        sam_param(m, "image_encoder.blocks.%d.attn.rel_pos_h", blk),
+                                        sam_param(m, "image_encoder.blocks.%d.attn.rel_pos_w", blk), scale);
 }
 
 // ref: Attention.forward (image_encoder.py) up to its output projection, which the caller applies

@@ -21,7 +21,8 @@
 // rows by host loops, its output put back the same way: only the addressing differs.
 // samx_rel_pos_packed_bf16 (the relative-position terms from the same rows) against a double reference.
 // Windowed (SAM's window blocks folded into the addressing): both ops against the windows cut by host
-// loops, bit for bit.
+// loops, bit for bit. samx_attention_packed_rel_bf16 (the terms computed inside the attention) against
+// the two ops it fuses, bit for bit, windowed and whole-image.
 // The global case uses 1,024 tokens (32 x 32) instead of SAM's 4,096 to keep the emulator fast;
 // the kernels loop over key tiles the same way at any length. SAMX_TEST_FULL_GLOBAL=1 adds SAM's
 // 64 x 64 global block (one head).
@@ -240,6 +241,42 @@ static int64_t count_differ(const float *a, const float *b, int64_t n) {
   return d;
 }
 
+// samx_attention_packed_rel_bf16 on whole images (a global block's call) against
+// samx_rel_pos_packed_bf16 then samx_attention_packed_bf16 on the same qkv and tables: bit for bit
+// (the same arithmetic; on CUDA the terms never reach memory).
+static void fused_rel_check(SamxDevice dev, int B, int H, int h, int w, int D, uint64_t *state) {
+  const int64_t C = 3 * (int64_t)H * D, n = (int64_t)B * h * w * C;
+  float *qkv = malloc(sizeof(float) * (size_t)n), *th = malloc(sizeof(float) * (size_t)(2 * h - 1) * D),
+        *tw = malloc(sizeof(float) * (size_t)(2 * w - 1) * D);
+  samx_test_fill_uniform(qkv, n, -2, 2, state);
+  samx_test_fill_uniform(th, (int64_t)(2 * h - 1) * D, -1, 1, state);
+  samx_test_fill_uniform(tw, (int64_t)(2 * w - 1) * D, -1, 1, state);
+  SamxCtx ctx;
+  samx_ctx_init(&ctx, dev, (size_t)256 << 20, 64);
+  samx_ctx_set_recording(&ctx, 0);
+  SamxTensor *tq = samx_new(&ctx, SAMX_BF16, SHAPE(B, h, w, C));
+  SamxTensor *tth = samx_new(&ctx, SAMX_F32, SHAPE(2 * h - 1, D)), *ttw = samx_new(&ctx, SAMX_F32, SHAPE(2 * w - 1, D));
+  samx_tensor_write_f32(tq, qkv), samx_tensor_write_f32(tth, th), samx_tensor_write_f32(ttw, tw);
+  const float scale = 1.0f / sqrtf((float)D);
+  SamxTensor *rh, *rw;
+  samx_rel_pos_packed_bf16(&ctx, tq, H, 0, NULL, tth, ttw, &rh, &rw);
+  SamxTensor *two = samx_attention_packed_bf16(&ctx, tq, H, 0, NULL, rh, rw, scale);
+  size_t before = ctx.act.used;
+  SamxTensor *one = samx_attention_packed_rel_bf16(&ctx, tq, H, 0, NULL, tth, ttw, scale);
+  const size_t took = ctx.act.used - before;
+  float *a = read_host(one), *b = read_host(two);
+  const int64_t differ = count_differ(a, b, two->numel);
+  CHECK(differ == 0, "attention_packed_rel %dx%d, D %d: differs from rel_pos + attention in %lld of %lld", h, w, D,
+        (long long)differ, (long long)two->numel);
+  // On CUDA the op allocates its output and nothing else (the terms stay in shared memory).
+  CHECK(dev.type == SAMX_CPU || took <= (size_t)one->numel * 2 + 256, "attention_packed_rel on cuda took %zu bytes",
+        took);
+  printf("attention_packed_rel %2dx%-2d D %3d, %d heads %s: bit for bit rel_pos + attention\n", h, w, D, H,
+         dev.type == SAMX_CUDA ? "cuda" : "cpu");
+  free(a), free(b), free(qkv), free(th), free(tw);
+  samx_ctx_free(&ctx);
+}
+
 // SAM's windowed attention with the windows in the addressing (win > 0): qkv [B, ih, iw, 3 H D] and
 // the padding row, against the windows cut by host loops (window_partition's order, padding tokens
 // given the pad row) run through the whole-image path (win 0: rel_pos and attention, each checked
@@ -292,7 +329,14 @@ static void window_check(SamxDevice dev, int B, int H, int ih, int iw, int win, 
     }
   CHECK(differ == 0, "window %d over %dx%d%s: attention differs from the cut windows' in %lld outputs", win, ih, iw,
         pad_given ? "" : " (no pad row)", (long long)differ);
-  printf("windows %d over %dx%d, D %d, %d heads%s %s: rel_pos and attention bit for bit\n", win, ih, iw, D, H,
+  // The fused op (terms computed in the attention, padding queries' from the pad row) against the two.
+  float *fused = read_host(samx_attention_packed_rel_bf16(&ctx, tq, H, win, pad_given ? tpad : NULL, tth, ttw, scale));
+  const int64_t fused_differ = count_differ(fused, got, o->numel);
+  CHECK(fused_differ == 0, "window %d over %dx%d%s: attention_packed_rel differs from rel_pos + attention in %lld", win,
+        ih, iw, pad_given ? "" : " (no pad row)", (long long)fused_differ);
+  free(fused);
+  printf("windows %d over %dx%d, D %d, %d heads%s %s: rel_pos, attention and the fused op bit for bit\n", win, ih,
+         iw, D, H,
          pad_given ? "" : " (zero padding)", dev.type == SAMX_CUDA ? "cuda" : "cpu");
   free(g[0]), free(g[1]), free(w0[0]), free(w0[1]), free(got), free(cut);
   free(qkv), free(pad), free(wins), free(th), free(tw);
@@ -397,6 +441,8 @@ int main(int argc, char **argv) {
   rel_pos_check(dev, 2, 2, 14, 14, 64, &state);  // a window block's grid
   rel_pos_check(dev, 1, 3, 5, 9, 128, &state);   // not square
   rel_pos_check(dev, 1, 1, 64, 64, 64, &state);  // a global block's grid, one head
+  fused_rel_check(dev, 1, 2, 32, 32, 64, &state);  // a global block's call, smaller
+  fused_rel_check(dev, 2, 3, 5, 9, 128, &state);   // not square, partial tiles
   window_check(dev, 2, 2, 20, 18, 14, 64, 1, &state);  // padding on both sides (SAM's 64 over 14: 6 rows)
   window_check(dev, 1, 3, 7, 10, 4, 32, 0, &state);    // small windows, no pad row: zeros
   window_check(dev, 1, 1, 28, 14, 14, 64, 1, &state);  // no padding at all
