@@ -1,6 +1,7 @@
 #include "ops_linalg.h"
 
 #include "../kernels/activation.h"
+#include "../kernels/elementwise.h"
 #include "../kernels/linalg.h"
 #include "ops_common.h"
 #include "ops_elementwise.h"
@@ -58,13 +59,14 @@ static SamxTensor *gemm_operand(SamxCtx *ctx, SamxPrecision p, SamxTensor *t) {
 // handed back right after (the stream orders the GEMM before any later use of that memory).
 // D is c (f32, bias f32) or, with d_bf16, a bf16 output whose bias is bf16 too (cuBLASLt's bias type
 // follows D's); gelu applies the tanh GELU epilogue last.
-static void gemm_lt(SamxCtx *ctx, Gemm g, float alpha, const void *a, const void *b, float beta, void *c, int d_bf16,
-                    const void *bias, int gelu) {
+// D = alpha op(A) op(B) + beta C (+ bias, then GELU when gelu) through cuBLASLt; c_in NULL: C is D.
+static void gemm_lt(SamxCtx *ctx, Gemm g, float alpha, const void *a, const void *b, float beta, const void *c_in,
+                    void *d, int d_bf16, const void *bias, int gelu) {
   SAMX_ASSERT(g.batch == 1, "gemm: bf16 GEMMs are single (batch %lld)", (long long)g.batch);
   size_t mark = ctx->act.used, ws = lt_workspace_bytes(&ctx->act);
   void *work = ws ? samx_arena_alloc(&ctx->act, ws) : NULL;
   samx_cuda_linalg_gemm_bf16(g.m, g.n, g.k, g.trans_a, g.trans_b, alpha, (const uint16_t *)a, (const uint16_t *)b,
-                             beta, c, c, d_bf16, bias, gelu, work, ws);
+                             beta, c_in ? c_in : d, d, d_bf16, bias, gelu, work, ws);
   samx_arena_rewind(&ctx->act, mark);
 }
 
@@ -74,7 +76,7 @@ static void gemm_lt(SamxCtx *ctx, Gemm g, float alpha, const void *a, const void
 static void gemm(SamxCtx *ctx, SamxPrecision p, const SamxTensor *on, Gemm g, float alpha, const void *a,
                  const void *b, float beta, float *c, const float *bias) {
   if (p == SAMX_PRECISION_BF16 && on->device.type == SAMX_CUDA) {
-    SAMX_ON_DEVICE(on, (void)0, gemm_lt(ctx, g, alpha, a, b, beta, c, 0, bias, 0));
+    SAMX_ON_DEVICE(on, (void)0, gemm_lt(ctx, g, alpha, a, b, beta, NULL, c, 0, bias, 0));
     return;
   }
   if (bias) {
@@ -239,6 +241,7 @@ typedef struct {
   SamxPrecision precision;  // of the main GEMM (x w^T); LoRA's small products are always fp32
   SamxTensor *xl, *wl;      // x and w as that GEMM's operands (gemm_operand), kept for its backward
   SamxTensor *h;            // x lora_a^T, kept for lora_b's gradient; NULL without an adapter
+  int residual;             // input 3 is a residual added to y (samx_linear_residual), no adapter
 } LinearArgs;
 
 // Inputs: x, w, b, lora_a, lora_b, any of the last three NULL when absent. Every product goes through
@@ -259,6 +262,10 @@ static void linear_backward(SamxCtx *ctx, SamxNode *node) {
   if (gb)
     SAMX_ON_DEVICE(x, samx_cpu_linalg_bias_grad(samx_f32(gy), samx_f32(gb), g.m, g.n),
                    samx_cuda_linalg_bias_grad(samx_f32(gy), samx_f32(gb), g.m, g.n));
+  SamxTensor *gr = args->residual ? samx_grad_of(ctx, node->in[3]) : NULL;
+  if (gr)  // y = residual + ...: dL/dresidual = dL/dy
+    SAMX_ON_DEVICE(x, samx_cpu_elementwise_axpy(1.0f, samx_f32(gy), samx_f32(gr), gy->numel),
+                   samx_cuda_elementwise_axpy(1.0f, samx_f32(gy), samx_f32(gr), gy->numel));
   if (node->n_in < 5) return;
   SamxTensor *la = node->in[3], *lb = node->in[4];
   SamxTensor *gla = samx_grad_of(ctx, la), *h = args->h;
@@ -354,7 +361,7 @@ static void linear_bf16_gemm(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTen
     samx_cpu_linalg_cast_f32_bf16(v, (uint16_t *)y->data, y->numel);
     return;
   }
-  SAMX_ON_DEVICE(x, (void)0, gemm_lt(ctx, linear_plan(x, w), 1.0f, xl->data, wl->data, beta, y->data, 1,
+  SAMX_ON_DEVICE(x, (void)0, gemm_lt(ctx, linear_plan(x, w), 1.0f, xl->data, wl->data, beta, NULL, y->data, 1,
                                      bl ? bl->data : NULL, gelu));
 }
 
@@ -404,6 +411,26 @@ SamxTensor *samx_linear_bf16_residual(SamxCtx *ctx, SamxTensor *x, SamxTensor *w
   linear_bf16_gemm(ctx, x, w, b, residual, 1.0f, 0, NULL, NULL);
   samx_arena_rewind(&ctx->act, mark);
   return residual;
+}
+
+SamxTensor *samx_linear_residual(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *residual) {
+  const char *op = "linear_residual";
+  if (ctx->precision != SAMX_PRECISION_BF16 || x->device.type != SAMX_CUDA)
+    return samx_add(ctx, residual, samx_linear(ctx, x, w, b));
+  if (x->dtype != SAMX_BF16) samx_check_f32(op, x);
+  check_linear(op, x, w, b);
+  samx_check_f32(op, residual);
+  samx_check_same_device(op, x, residual);
+  samx_check_shape(op, residual, with_last_dim(x, w->shape[0]));
+  SamxTensor *y = samx_new(ctx, SAMX_F32, with_last_dim(x, w->shape[0]));
+  size_t mark = ctx->act.used;
+  SamxTensor *xl = gemm_operand(ctx, SAMX_PRECISION_BF16, x), *wl = gemm_operand(ctx, SAMX_PRECISION_BF16, w);
+  SAMX_ON_DEVICE(x, (void)0, gemm_lt(ctx, linear_plan(x, w), 1.0f, xl->data, wl->data, 1.0f, residual->data, y->data, 0,
+                                     b ? b->data : NULL, 0));
+  SamxTensor *in[4] = {x, w, b, residual};
+  if (!record_linear(ctx, op, y, in, 4, (LinearArgs){0.0f, SAMX_PRECISION_BF16, xl, wl, NULL, 1}))
+    samx_arena_rewind(&ctx->act, mark);
+  return y;
 }
 
 SamxTensor *samx_lora_linear(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *lora_a,

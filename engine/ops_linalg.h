@@ -1,5 +1,5 @@
 // defines: samx_matmul, samx_linear, samx_linear_bf16, samx_linear_bf16_gelu, samx_linear_bf16_residual,
-// samx_lora_linear, samx_gemm_f32, samx_embedding (f32 unless stated).
+// samx_linear_residual, samx_lora_linear, samx_gemm_f32, samx_embedding (f32 unless stated).
 #ifndef SAMX_OPS_LINALG_H
 #define SAMX_OPS_LINALG_H
 
@@ -30,6 +30,11 @@ SamxTensor *samx_linear_bf16_gelu(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, Sa
 // as anything but the result), through the GEMM's beta C (cuBLASLt: C = D, one rounding of the fp32
 // sum to bf16), so the residual add is no pass of its own. Returns residual. No backward.
 SamxTensor *samx_linear_bf16_residual(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *residual);
+// y = residual + x w^T + b, a new F32 tensor (residual F32 [..., out]; x F32, or BF16 in bf16 precision),
+// with a backward. In bf16 precision on CUDA the add is the GEMM's: cuBLASLt's beta C with C = residual
+// and D = y, so the product is never written and read back on its own (the residual streams of bf16
+// training). Elsewhere samx_add(residual, samx_linear(x, w, b)), bit for bit.
+SamxTensor *samx_linear_residual(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, SamxTensor *residual);
 
 // Linear with a LoRA adapter (peft's convention): y = x w^T + b + scale * (x lora_a^T) lora_b^T.
 // lora_a [r, in], lora_b [out, r]; w and b (b may be NULL) are usually frozen, and then cost no

@@ -142,8 +142,9 @@ static SamxTensor *mlp_hidden(SamxCtx *ctx, const SamModel *m, SamxTensor *h, co
 }
 
 SamxTensor *sam_residual_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, SamxTensor *h, const char *prefix) {
-  if (x->dtype != SAMX_BF16) return samx_add(ctx, x, sam_linear(ctx, m, h, prefix));
-  return samx_linear_bf16_residual(ctx, h, sam_param(m, "%s.weight", prefix), layer_bias(m, prefix), x);
+  SamxTensor *w = sam_param(m, "%s.weight", prefix), *b = layer_bias(m, prefix);
+  if (x->dtype != SAMX_BF16) return samx_linear_residual(ctx, h, w, b, x);  // training's f32 stream
+  return samx_linear_bf16_residual(ctx, h, w, b, x);
 }
 
 // The block's norm `which` (norm1, norm2). In bf16 its output is bf16 where a bf16 GEMM reads it
@@ -176,12 +177,13 @@ static SamxTensor *encoder_block(SamxCtx *ctx, const SamModel *m, int blk, SamxT
     h = encoder_attention(ctx, m, blk, h);
   }
   snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.proj", blk);
-  if (act == SAMX_BF16) {
+  if (ctx->precision == SAMX_PRECISION_BF16) {
     // The projection is per token, so it commutes with the unpartition: unpartition first (the padding
-    // tokens are dropped before the GEMM, not after) and let the GEMM add the residual.
+    // tokens are dropped before the GEMM, not after) and let the GEMM add the residual (in training too,
+    // onto the f32 stream: samx_linear_residual).
     if (windowed && !packed) h = samx_window_unpartition(ctx, h, c->window, H, W);
     x = sam_residual_linear(ctx, m, x, h, name);
-  } else {  // fp32 and training: the reference order (projection, unpartition, add)
+  } else {  // fp32 and tf32: the reference order (projection, unpartition, add)
     h = sam_linear(ctx, m, h, name);
     if (windowed) h = samx_window_unpartition(ctx, h, c->window, H, W);
     x = samx_add(ctx, x, h);

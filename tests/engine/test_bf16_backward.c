@@ -15,6 +15,7 @@
 //              rounded to: identical gradients.
 //  layernorm_bf16 on an F32 x: y is samx_layernorm's y rounded once to bf16 (identical), and its
 //              backward is samx_layernorm's on the same x and statistics (identical gradients).
+//  linear_residual: against samx_add(r, samx_linear(...)) (see linear_residual below).
 #include <math.h>
 #include <stdlib.h>
 
@@ -161,6 +162,61 @@ static void linears(void) {
   free(x), free(w), free(b), free(gy);
 }
 
+// samx_linear_residual (fused = 1: on CUDA the GEMM adds the residual, cuBLASLt's beta C with C the
+// residual and D a new y) or samx_add(r, samx_linear(...)) in bf16 precision: y and the gradients of x,
+// w, b and the residual r for upstream gy.
+typedef struct {
+  float *y, *gx, *gw, *gb, *gr;
+} ResidualRun;
+
+static ResidualRun residual_run(int fused, const float *x, const float *w, const float *b, const float *r,
+                                const float *gy) {
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, dev);
+  ctx.precision = SAMX_PRECISION_BF16;
+  SamxTensor *lx, *lw, *lb, *lr;
+  SamxTensor *tx = input(&ctx, SHAPE(B * H, C), x, SAMX_BF16, &lx), *tw = input(&ctx, SHAPE(OUT, C), w, SAMX_F32, &lw);
+  SamxTensor *tb = input(&ctx, SHAPE(OUT), b, SAMX_F32, &lb), *tr = input(&ctx, SHAPE(B * H, OUT), r, SAMX_F32, &lr);
+  SamxTensor *y = fused ? samx_linear_residual(&ctx, tx, tw, tb, tr) : samx_add(&ctx, tr, samx_linear(&ctx, tx, tw, tb));
+  ResidualRun o = {samx_test_host_f32(y), grad_of(&ctx, y, gy, lx), samx_test_host_f32(lw->grad),
+                   samx_test_host_f32(lb->grad), samx_test_host_f32(lr->grad)};
+  samx_ctx_free(&ctx);
+  return o;
+}
+
+// The fused residual against the separate add: the same GEMMs on the same operands, so identical
+// gradients (dL/dr = dL/dy); y differs at most in where the fp32 sum adds r (cuBLASLt's epilogue adds
+// beta C to the product before or after the bias): bound below. On the CPU the op is the separate add:
+// identical.
+static void linear_residual(void) {
+  float *x = bf16_values(B * H * C, 8), *w = bf16_values(OUT * C, 9), *b = bf16_values(OUT, 10);
+  float *r = bf16_values(B * H * OUT, 11), *gy = bf16_values(B * H * OUT, 12);
+  for (int i = 0; i < B * H * OUT; i++) r[i] *= 3.1f, gy[i] *= 1.0f + 1.0f / 512;  // not bf16 values
+  ResidualRun f = residual_run(1, x, w, b, r, gy), s = residual_run(0, x, w, b, r, gy);
+  // Both sum the same fp32 product p, b and r in two additions, each off by <= 2^-24 of a partial sum
+  // <= |p| + |b| + |r|: the two orders differ by <= 2^-22 (|p| + |b| + |r|) (p in double here: x and w
+  // are bf16 values, their products exact).
+  double worst = 0;
+  for (int i = 0; i < B * H; i++)
+    for (int j = 0; j < OUT; j++) {
+      double p = 0;
+      for (int k = 0; k < C; k++) p += (double)x[i * C + k] * w[j * C + k];
+      const double mag = fabs(p) + fabs(b[j]) + fabs(r[i * OUT + j]);
+      worst = fmax(worst, fabs((double)f.y[i * OUT + j] - s.y[i * OUT + j]) / (ldexp(1, -22) * mag));
+    }
+  const int64_t n = B * H * OUT, dy = count_differ(f.y, s.y, n), dx = count_differ(f.gx, s.gx, B * H * C),
+                dw = count_differ(f.gw, s.gw, OUT * C), db = count_differ(f.gb, s.gb, OUT), dr = count_differ(f.gr, gy, n);
+  CHECK(worst <= 1 && (dev.type == SAMX_CUDA || dy == 0), "linear_residual: y at %.3g of the bound (%lld differ)",
+        worst, (long long)dy);
+  CHECK(dx == 0 && dw == 0 && db == 0 && dr == 0, "linear_residual: dx, dw, db, dr differ in %lld, %lld, %lld, %lld",
+        (long long)dx, (long long)dw, (long long)db, (long long)dr);
+  printf("linear_residual vs add + linear: y %lld of %lld differ (%.3g of the bound); dx, dw, db identical; dr = dL/dy\n",
+         (long long)dy, (long long)n, worst);
+  ResidualRun *runs[2] = {&f, &s};
+  for (int k = 0; k < 2; k++) free(runs[k]->y), free(runs[k]->gx), free(runs[k]->gw), free(runs[k]->gb), free(runs[k]->gr);
+  free(x), free(w), free(b), free(r), free(gy);
+}
+
 // samx_layernorm_bf16 (bf16 = 1) or samx_layernorm on an F32 x: y as f32 values and the gradients
 // of x and w for upstream gy.
 static void norm_run(int bf16, const float *x, const float *w, const float *b, const float *gy, float **y_out,
@@ -200,6 +256,7 @@ int main(int argc, char **argv) {
   if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
   pointwise_and_moves();
   linears();
+  linear_residual();
   layernorm_bf16_out();
   return samx_test_summary();
 }
