@@ -123,7 +123,8 @@ static void conv_backward(SamxCtx *ctx, SamxNode *node) {
   const SamxTensor *img_t = a->transposed ? y : x, *mat_t = a->transposed ? x : y;
   const float *img = a->transposed ? gy : samx_f32(x), *mat = a->transposed ? samx_f32(x) : gy;
   Images im = {B, image_numel(img_t), image_numel(mat_t)};
-  float *cols = cols_scratch(ctx, a->g, (gw && needs_cols(ctx, x, a->g, 0)) || (gx && needs_cols(ctx, x, a->g, !a->transposed)));
+  int cols_needed = (gw && needs_cols(ctx, x, a->g, 0)) || (gx && needs_cols(ctx, x, a->g, !a->transposed));
+  float *cols = cols_scratch(ctx, a->g, cols_needed);
   if (gw) conv_weight_grad(ctx, x, a->g, mat, M, img, im, samx_f32(gw), cols);
   if (!gx) return;
   if (a->transposed)
@@ -178,7 +179,8 @@ SamxTensor *samx_conv2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *
   }
   SamxTensor *y = samx_new(ctx, SAMX_F32, SHAPE(B, Cout, g.Ho, g.Wo));
   Images im = {B, image_numel(x), image_numel(y)};
-  conv_gather(ctx, x, g, samx_f32(w), Cout, samx_f32(x), samx_f32(y), im, 0.0f, cols_scratch(ctx, g, needs_cols(ctx, x, g, 0)));
+  float *cols = cols_scratch(ctx, g, needs_cols(ctx, x, g, 0));
+  conv_gather(ctx, x, g, samx_f32(w), Cout, samx_f32(x), samx_f32(y), im, 0.0f, cols);
   if (b)
     SAMX_ON_DEVICE(x, samx_cpu_conv_bias_add(samx_f32(y), samx_f32(b), B, Cout, g.Ho * g.Wo),
                    samx_cuda_conv_bias_add(samx_f32(y), samx_f32(b), B, Cout, g.Ho * g.Wo));
@@ -199,7 +201,8 @@ SamxTensor *samx_conv_transpose2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, Sa
   SamxConvGeom g = {Cout, Ho, Wo, w->shape[2], w->shape[3], stride, pad, x->shape[2], x->shape[3]};
   SamxTensor *y = samx_new(ctx, SAMX_F32, SHAPE(B, Cout, Ho, Wo));
   Images im = {B, image_numel(y), image_numel(x)};
-  conv_scatter(ctx, x, g, samx_f32(w), Cin, samx_f32(x), samx_f32(y), im, 0, cols_scratch(ctx, g, needs_cols(ctx, x, g, 1)));
+  float *cols = cols_scratch(ctx, g, needs_cols(ctx, x, g, 1));
+  conv_scatter(ctx, x, g, samx_f32(w), Cin, samx_f32(x), samx_f32(y), im, 0, cols);
   if (b)
     SAMX_ON_DEVICE(x, samx_cpu_conv_bias_add(samx_f32(y), samx_f32(b), B, Cout, Ho * Wo),
                    samx_cuda_conv_bias_add(samx_f32(y), samx_f32(b), B, Cout, Ho * Wo));

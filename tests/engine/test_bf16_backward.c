@@ -177,7 +177,8 @@ static ResidualRun residual_run(int fused, const float *x, const float *w, const
   SamxTensor *lx, *lw, *lb, *lr;
   SamxTensor *tx = input(&ctx, SHAPE(B * H, C), x, SAMX_BF16, &lx), *tw = input(&ctx, SHAPE(OUT, C), w, SAMX_F32, &lw);
   SamxTensor *tb = input(&ctx, SHAPE(OUT), b, SAMX_F32, &lb), *tr = input(&ctx, SHAPE(B * H, OUT), r, SAMX_F32, &lr);
-  SamxTensor *y = fused ? samx_linear_residual(&ctx, tx, tw, tb, tr) : samx_add(&ctx, tr, samx_linear(&ctx, tx, tw, tb));
+  SamxTensor *y =
+      fused ? samx_linear_residual(&ctx, tx, tw, tb, tr) : samx_add(&ctx, tr, samx_linear(&ctx, tx, tw, tb));
   ResidualRun o = {samx_test_host_f32(y), grad_of(&ctx, y, gy, lx), samx_test_host_f32(lw->grad),
                    samx_test_host_f32(lb->grad), samx_test_host_f32(lr->grad)};
   samx_ctx_free(&ctx);
@@ -204,16 +205,19 @@ static void linear_residual(void) {
       const double mag = fabs(p) + fabs(b[j]) + fabs(r[i * OUT + j]);
       worst = fmax(worst, fabs((double)f.y[i * OUT + j] - s.y[i * OUT + j]) / (ldexp(1, -22) * mag));
     }
-  const int64_t n = B * H * OUT, dy = count_differ(f.y, s.y, n), dx = count_differ(f.gx, s.gx, B * H * C),
-                dw = count_differ(f.gw, s.gw, OUT * C), db = count_differ(f.gb, s.gb, OUT), dr = count_differ(f.gr, gy, n);
+  const int64_t n = B * H * OUT, dy = count_differ(f.y, s.y, n), dx = count_differ(f.gx, s.gx, B * H * C);
+  const int64_t dw = count_differ(f.gw, s.gw, OUT * C), db = count_differ(f.gb, s.gb, OUT),
+                dr = count_differ(f.gr, gy, n);
   CHECK(worst <= 1 && (dev.type == SAMX_CUDA || dy == 0), "linear_residual: y at %.3g of the bound (%lld differ)",
         worst, (long long)dy);
   CHECK(dx == 0 && dw == 0 && db == 0 && dr == 0, "linear_residual: dx, dw, db, dr differ in %lld, %lld, %lld, %lld",
         (long long)dx, (long long)dw, (long long)db, (long long)dr);
-  printf("linear_residual vs add + linear: y %lld of %lld differ (%.3g of the bound); dx, dw, db identical; dr = dL/dy\n",
+  printf("linear_residual vs add + linear: y %lld of %lld differ (%.3g of the bound); dx, dw, db identical;"
+         " dr = dL/dy\n",
          (long long)dy, (long long)n, worst);
   ResidualRun *runs[2] = {&f, &s};
-  for (int k = 0; k < 2; k++) free(runs[k]->y), free(runs[k]->gx), free(runs[k]->gw), free(runs[k]->gb), free(runs[k]->gr);
+  for (int k = 0; k < 2; k++)
+    free(runs[k]->y), free(runs[k]->gx), free(runs[k]->gw), free(runs[k]->gb), free(runs[k]->gr);
   free(x), free(w), free(b), free(r), free(gy);
 }
 
