@@ -56,7 +56,7 @@ typedef struct {
 static void conv_gather(SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g, const float *wmat, int64_t M,
                         const float *img, float *out, Images im, float beta, float *cols) {
   if (implicit(ctx, on, g, 0)) {
-    samx_cuda_conv_gather_bf16(wmat, M, img, im.img_n, out, im.out_n, im.B, beta, g);
+    SAMX_ON_DEVICE(on, (void)0, samx_cuda_conv_gather_bf16(wmat, M, img, im.img_n, out, im.out_n, im.B, beta, g));
     return;
   }
   for (int64_t i = 0; i < im.B; i++)
@@ -69,7 +69,8 @@ static void conv_scatter(SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g, con
                          const float *in, float *img, Images im, int accumulate, float *cols) {
   int64_t K = cols_rows(g), N = g.Ho * g.Wo;
   if (implicit(ctx, on, g, 1)) {
-    samx_cuda_conv_scatter_bf16(wmat, M, in, im.out_n, img, im.img_n, im.B, accumulate, g);
+    SAMX_ON_DEVICE(on, (void)0,
+                   samx_cuda_conv_scatter_bf16(wmat, M, in, im.out_n, img, im.img_n, im.B, accumulate, g));
     return;
   }
   for (int64_t i = 0; i < im.B; i++) {
@@ -89,7 +90,7 @@ static void conv_scatter(SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g, con
 static void conv_weight_grad(SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g, const float *a, int64_t M,
                              const float *img, Images im, float *gw, float *cols) {
   if (implicit(ctx, on, g, 0)) {
-    samx_cuda_conv_weight_grad_bf16(a, M, im.out_n, img, im.img_n, im.B, gw, g);
+    SAMX_ON_DEVICE(on, (void)0, samx_cuda_conv_weight_grad_bf16(a, M, im.out_n, img, im.img_n, im.B, gw, g));
     return;
   }
   for (int64_t i = 0; i < im.B; i++)
