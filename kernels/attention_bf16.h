@@ -98,6 +98,13 @@ SAMX_HD float samx_rel_pos_dot(const uint16_t *q, const float *table_row, int D)
   return s;
 }
 
+// The table row that token t of an h x w grid multiplies for key bin k along h (along_h) or along w:
+// get_rel_pos's R[y, ky] = table_h[y - ky + h - 1], R[x, kx] = table_w[x - kx + w - 1].
+SAMX_HD const float *samx_rel_pos_row(const float *table_h, const float *table_w, int h, int w, int D, int64_t t,
+                                      int along_h, int64_t k) {
+  return along_h ? table_h + (t / w - k + h - 1) * D : table_w + (t % w - k + w - 1) * D;
+}
+
 // Output element e of the terms (rel_h's B H T h values, then rel_w's B H T w): which q row and which
 // table row it multiplies.
 SAMX_HD float samx_rel_pos_term(const SamxAttnLayout *lay, const uint16_t *q, const float *table_h,
@@ -107,8 +114,7 @@ SAMX_HD float samx_rel_pos_term(const SamxAttnLayout *lay, const uint16_t *q, co
   const int64_t i = along_h ? e : e - n_h, row = i / K, k = i % K;  // row = (b * H + head) * T + t
   const int64_t t = row % T, bh = row / T;
   const uint16_t *qr = samx_attn_row(lay, &lay->q, q, lay->pad_q, H, D, bh, t);
-  const float *r = along_h ? table_h + (t / w - k + h - 1) * D : table_w + (t % w - k + w - 1) * D;
-  return samx_rel_pos_dot(qr, r, D);
+  return samx_rel_pos_dot(qr, samx_rel_pos_row(table_h, table_w, h, w, D, t, along_h, k), D);
 }
 
 SAMX_EXTERN_C void samx_cpu_rel_pos(const SamxAttnLayout *lay, const uint16_t *q, const float *table_h,

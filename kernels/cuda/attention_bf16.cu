@@ -122,8 +122,8 @@ struct BiasSource {
 };
 
 // A warp's 16 query rows of rel_h and rel_w, [16][KH + KW] (zeros past Tq), computed from their q rows
-// (bf16 in shared memory, ld LDH) and the tables Rh [2 KH - 1, D], Rw [2 KW - 1, D]: the arithmetic of
-// samx_rel_pos_term (samx_rel_pos_dot on the same bf16 row), so bit for bit what samx_cuda_rel_pos
+// (bf16 in shared memory, ld LDH) and the tables Rh [2 KH - 1, D], Rw [2 KW - 1, D]: samx_rel_pos_term's
+// functions (samx_rel_pos_row, samx_rel_pos_dot on the same bf16 row), so bit for bit what samx_cuda_rel_pos
 // writes, without the [T, KH + KW] terms per head going through memory. The query grid is the key
 // grid (SAM's self-attention): query i sits at row i / KW, column i % KW.
 template <int D>
@@ -136,8 +136,7 @@ __device__ void compute_bias(float *rb, const SamxAttnDims &d, const bf16 *qrows
       rb[t] = 0.0f;
       continue;
     }
-    const float *row = b < KH ? table_h + (int64_t)(i / KW - b + KH - 1) * D
-                              : table_w + (int64_t)(i % KW - (b - KH) + KW - 1) * D;
+    const float *row = samx_rel_pos_row(table_h, table_w, KH, KW, D, i, b < KH, b < KH ? b : b - KH);
     rb[t] = samx_rel_pos_dot((const uint16_t *)(qrows + r * Smem<D>::LDH), row, D);
   }
 }
