@@ -14,7 +14,7 @@ static const char *USAGE =
     "\n"
     "encoder: images through the image encoder, batch N (default 1; a comma list such as 1,8,32 runs each);\n"
     "         items/s = images/s; % of peak = achieved FLOP/s over the device's peak in the run's precision\n"
-    "         (bf16: the tensor cores'); peak MB = parameters\n"
+    "         (bf16: the tensor cores'); peak MB = parameters (in bf16 with their kept bf16 copies)\n"
     "         plus the activation arena's high-water mark.\n"
     "decoder: P prompt sets (box prompts, default 1,16,50) decoded in one call against one cached embedding\n"
     "         (prompt encoder + mask decoder, single-mask output); items/s = prompts/s.\n"
@@ -46,7 +46,7 @@ static int load_model(const SamBenchOpts *s, SamxDevice dev, SamModel *m) {
   return 0;
 }
 
-static double param_mb(const SamModel *m) { return (double)m->params.n_values * 4 / 1048576.0; }
+static double param_mb(const SamModel *m) { return (double)samx_params_value_bytes(&m->params) / 1048576.0; }
 
 // One timed row: `work` runs once per repetition after a warm-up, on a context reset to `mark`.
 typedef void (*Work)(SamxCtx *ctx, SamModel *m, int n, void *state);

@@ -18,13 +18,15 @@ typedef struct {
 static float *f32_or_null(SamxTensor *t) { return t ? samx_f32(t) : NULL; }
 
 // cuBLASLt's workspace for one bf16 GEMM: its recommended 32 MiB on Hopper, or the largest power of
-// two within a quarter of what the activation arena has free (none below 64 KiB). Powers of two keep
-// the per-shape algorithm cache from seeing a new workspace limit at every call.
+// two within half of what the activation arena has free (none below 64 KiB; it is handed back right
+// after the call, so the rest stays for what follows). Powers of two keep the per-shape algorithm cache
+// from seeing a new workspace limit at every call. The inference arenas (models/sam/sam_memory.c) leave
+// room for the whole 32 MiB.
 #define LT_WORKSPACE_MAX ((size_t)32 << 20)
 #define LT_WORKSPACE_MIN ((size_t)64 << 10)
 
 static size_t lt_workspace_bytes(const SamxArena *a) {
-  size_t spare = (a->capacity - a->used) / 4, ws = LT_WORKSPACE_MAX;
+  size_t spare = (a->capacity - a->used) / 2, ws = LT_WORKSPACE_MAX;
   while (ws > spare && ws >= LT_WORKSPACE_MIN) ws /= 2;
   return ws >= LT_WORKSPACE_MIN ? ws : 0;
 }
@@ -39,19 +41,38 @@ static SamxPrecision gemm_precision(const SamxCtx *ctx, const SamxTensor *on, in
   return p;
 }
 
-// A GEMM operand in precision p: t itself for fp32/tf32; in bf16, a bf16 copy on CUDA and an f32 copy
-// rounded to bf16 on the CPU.
+// t cast as a bf16 GEMM operand into r: a bf16 copy on CUDA, an f32 copy rounded to bf16 on the CPU.
+static void cast_operand(const SamxTensor *t, SamxTensor *r) {
+  SAMX_ON_DEVICE(t, samx_cpu_linalg_round_bf16(samx_f32(t), samx_f32(r), t->numel),
+                 samx_cuda_linalg_cast_f32_bf16(samx_f32(t), (uint16_t *)r->data, t->numel));
+}
+
+// A parameter's kept operand (samx_params_shadow_bf16), refilled when the parameter has been written
+// since (its version moved: the optimizer, a load, a copy); NULL when t has none. A reshape view of a
+// parameter reads its root's.
+static SamxTensor *kept_operand(SamxTensor *t) {
+  SamxTensor *r = t;
+  while (r->base) r = r->base;
+  if (!r->shadow || r->data != t->data || r->numel != t->numel) return NULL;
+  uint32_t v = samx_version(r);
+  if (!r->shadow_filled || r->shadow_of != v) {
+    cast_operand(r, r->shadow);
+    r->shadow_of = v, r->shadow_filled = 1;
+    samx_bump_version(r->shadow);
+  }
+  return r->shadow;
+}
+
+// A GEMM operand in precision p: t itself for fp32/tf32; in bf16 a parameter's kept operand, or else a
+// copy made by cast_operand in the arena.
 // A BF16 t (an activation already in bf16) is its own operand on CUDA and widened exactly on the CPU.
 static SamxTensor *gemm_operand(SamxCtx *ctx, SamxPrecision p, SamxTensor *t) {
   if (p != SAMX_PRECISION_BF16) return t;
   if (t->dtype == SAMX_BF16) return t->device.type == SAMX_CPU ? samx_cast(ctx, t, SAMX_F32) : t;
-  if (t->device.type == SAMX_CPU) {
-    SamxTensor *r = samx_new(ctx, SAMX_F32, samx_shape_of(t));
-    SAMX_ON_DEVICE(t, samx_cpu_linalg_round_bf16(samx_f32(t), samx_f32(r), t->numel), (void)0);
-    return r;
-  }
-  SamxTensor *r = samx_new(ctx, SAMX_BF16, samx_shape_of(t));
-  SAMX_ON_DEVICE(t, (void)0, samx_cuda_linalg_cast_f32_bf16(samx_f32(t), (uint16_t *)r->data, t->numel));
+  SamxTensor *kept = kept_operand(t);
+  if (kept) return kept;
+  SamxTensor *r = samx_new(ctx, t->device.type == SAMX_CPU ? SAMX_F32 : SAMX_BF16, samx_shape_of(t));
+  cast_operand(t, r);
   return r;
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "precision.h"
 
 void samx_params_init(SamxParams *p) { memset(p, 0, sizeof *p); }
 
@@ -18,6 +19,7 @@ void samx_params_free(SamxParams *p) {
     samx_arena_free(&p->values);
     samx_arena_free(&p->grads);
   }
+  if (p->shadowed) samx_arena_free(&p->shadows);
   memset(p, 0, sizeof *p);
 }
 
@@ -85,10 +87,30 @@ void samx_params_allocate(SamxParams *p, SamxDevice device) {
   samx_dev_memset0(device, p->values.base, vbytes);
   samx_params_zero_grad(p);
   p->allocated = 1;
+  if (samx_precision_on(device) == SAMX_PRECISION_BF16) samx_params_shadow_bf16(p);
+}
+
+void samx_params_shadow_bf16(SamxParams *p) {
+  SAMX_ASSERT(p->allocated, "parameters shadowed before allocation");
+  if (p->shadowed) return;
+  SamxDType dt = p->device.type == SAMX_CUDA ? SAMX_BF16 : SAMX_F32;
+  size_t bytes = 0;
+  for (int i = 0; i < p->n; i++) bytes += aligned((size_t)p->list[i]->numel * samx_dtype_size(dt));
+  samx_arena_init(&p->shadows, "bf16 weights", p->device, bytes, (size_t)p->n * (sizeof(SamxTensor) + 16));
+  for (int i = 0; i < p->n; i++) {
+    SamxTensor *t = p->list[i];
+    t->shadow = samx_tensor_new(&p->shadows, dt, samx_shape_of(t));
+    t->shadow_filled = 0;
+  }
+  p->shadowed = 1;
 }
 
 void samx_params_zero_grad(SamxParams *p) {
   if (p->n_trainable) samx_dev_memset0(p->device, p->grads.base, (size_t)p->n_trainable * sizeof(float));
+}
+
+size_t samx_params_value_bytes(const SamxParams *p) {
+  return (p->allocated ? p->values.capacity : 0) + (p->shadowed ? p->shadows.capacity : 0);
 }
 
 SamxTensor *samx_params_find(const SamxParams *p, const char *name) {

@@ -38,6 +38,11 @@ typedef struct SamxTensor {
   uint32_t version;         // bumped by every in-place write; read through samx_version()
   uint8_t requires_grad;    // trainable parameter, or computed from one with recording on
   uint8_t is_param;         // gradient buffer owned by a parameter store (kept across steps)
+  uint8_t shadow_filled;    // shadow holds this tensor's values at version shadow_of
+  uint32_t shadow_of;
+  // A parameter's bf16 GEMM operand kept between calls (samx_params_shadow_bf16), or NULL: refilled by
+  // the GEMM that reads it when the parameter has been written since (its version moved).
+  struct SamxTensor *shadow;
   const char *name;
 } SamxTensor;
 

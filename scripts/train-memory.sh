@@ -6,7 +6,9 @@
 # GPU would take; the losses are meaningless); on a GPU it computes.
 #   scripts/train-memory.sh [SAMX_BINARY] [LOG_DIR]
 # SAMX_BINARY: a CUDA build's samx (default build-emu/samx, the emulator's); LOG_DIR keeps the two runs'
-# output (default: dropped). Prints one line per precision: "<precision> <peak MiB> <split>".
+# output (default: dropped). Prints one line per precision: "<precision> <peak MiB> <kept MiB> <split>",
+# kept being the parameters' bf16 GEMM operands (their arena, "bf16 weights"; 0 in fp32), which bf16
+# keeps beside the activations instead of casting the weights into them at every step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SAMX="${1:-build-emu/samx}"
@@ -26,5 +28,7 @@ for prec in fp32 bf16; do
     exit 1
   }
   # | activations | cuda:0 | capacity | peak | split |
-  grep '^| activations' "$LOGS/$prec.log" | tail -n 1 | awk -F'|' -v p="$prec" '{gsub(/ /, "", $5); print p, $5, $6}'
+  kept="$(grep '^| bf16 weights' "$LOGS/$prec.log" | tail -n 1 | awk -F'|' '{gsub(/ /, "", $5); print $5}' || true)"
+  grep '^| activations' "$LOGS/$prec.log" | tail -n 1 |
+    awk -F'|' -v p="$prec" -v k="${kept:-0}" '{gsub(/ /, "", $5); print p, $5, k, $6}'
 done

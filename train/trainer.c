@@ -1053,17 +1053,17 @@ static int setup(Trainer *t) {
 }
 
 // The arenas (capacity, high-water mark and what it held by dtype): at the start, and after the first
-// step, whose activation peak (forward, backward and update; in bf16 with the GEMMs' bf16 operand
-// copies) is what every step takes.
+// step, whose activation peak (forward, backward and update; in bf16 with the GEMMs' bf16 copies of
+// activations) is what every step takes. In bf16 the parameters' kept GEMM operands are a row of their own.
 static void print_memory(Trainer *t) {
   if (t->opts->quiet || t->rank != 0) return;
   SamxParams *p = &t->mm.sam.params;
-  SamxArena *arenas[4] = {&p->values, &p->grads, &t->opt.state, &t->ctx.act};
+  SamxArena *arenas[5] = {&p->values, &p->grads, &t->opt.state, &t->ctx.act, &p->shadows};
   if (t->step > t->step_at_start) {
     if (t->bar) fprintf(stderr, "\r\033[K");
     printf("memory after the first step:\n");
   }
-  samx_arena_table(arenas, 4, stdout);
+  samx_arena_table(arenas, p->shadowed ? 5 : 4, stdout);
   fflush(stdout);
 }
 

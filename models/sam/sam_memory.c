@@ -1,12 +1,10 @@
 // Activation arenas for SAM inference (recording off), shared by samx segment, embed and infer. A GPU
-// holds an arena's whole size from the start, so these follow what tests/models/test_sam_memory.c
-// measures (high-water marks of the same calls, at 1024 px, fp32 / bf16):
-//   encoder, batch 1: ViT-B 420 / 115 MiB, ViT-L 556 / 354, ViT-H 688 / 547 (head dim 80: its qkv and
-//   attention stay f32; the L and H bf16 marks predate the GELU epilogue, the packed attention and
-//   the relative-position terms inside it, which only lower them);
+// holds an arena's whole size from the start, so these follow what tests/models/test_sam_memory.c and
+// `samx bench encoder` measure (high-water marks of the same calls, at 1024 px, fp32 / bf16):
+//   encoder, batch 1: ViT-B 420 / 110 MiB, ViT-L 556 / 132, ViT-H 688 / 474 (head dim 80: its qkv and
+//   attention stay f32);
 //   decoder + postprocessing, multimask, ViT-B: 129 MiB (512x384 original), 136 (1024x768), 163 (2048x1536).
-// Each estimate stays 25-160% above its measurement, except ViT-B's bf16 encoder (3.3x its mark, within
-// the test's 3x + 48 MiB): the bf16 sizing is not tightened until ViT-L's mark is measured again. An
+// Each estimate stays 25-160% above its measurement (ViT-H's bf16 encoder, sized as fp32: 85%). An
 // arena that overflows stops the run naming it.
 #include "../../kernels/attention_bf16.h"
 #include "sam.h"
@@ -14,18 +12,20 @@
 // cuBLASLt's workspace in bf16 (engine/ops_linalg.c: at most 32 MiB, less when the arena has less free).
 #define LT_WORKSPACE ((int64_t)32 << 20)
 
-// The encoder keeps one block's activations alive at a time (sam_encode): about 10 token-by-width and
-// 2 token-by-MLP-width f32 buffers per block over the window-padded tokens, of which 1.5x that is live
-// at the block's peak, plus the preprocessed image, the patch embedding and the neck. In bf16, when
-// the attention's head dim has the tensor-core kernel, the blocks' buffers are bf16: half the bytes.
+// The encoder keeps one block's activations alive at a time (sam_encode). In fp32: about 10
+// token-by-width and 2 token-by-MLP-width buffers per block over the window-padded tokens, of which 1.5x
+// that is live at the block's peak, plus the preprocessed image, the patch embedding and the neck. In
+// bf16, when the attention's head dim has the tensor-core kernel, a block's peak holds bf16 buffers
+// only: the stream, the norm's output, q, k and v, the attention's output and the MLP's hidden layer;
+// the patch embedding writes the bf16 stream itself.
 size_t sam_encoder_arena_bytes(const SamConfig *c, int batch, SamxPrecision p) {
   int64_t g = sam_embed_grid(c), gp = c->window > 0 ? (g + c->window - 1) / c->window * c->window : g;
-  int64_t tokens = gp * gp, S = c->img_size;
+  int64_t tokens = gp * gp, S = c->img_size, dim = c->enc_dim, mlp = c->enc_mlp;
   int bf16 = p == SAMX_PRECISION_BF16 && samx_attention_bf16_head_dim_ok(c->enc_dim / c->enc_heads);
-  int64_t per_block = tokens * (10 * (int64_t)c->enc_dim + 2 * (int64_t)c->enc_mlp) * (bf16 ? 2 : 4);
-  int64_t image = 3 * S * S * 4 * 4 + tokens * c->enc_dim * 4 * 4;
+  int64_t block = bf16 ? tokens * (6 * dim + mlp) * 2 : tokens * (10 * dim + 2 * mlp) * 4 * 3 / 2;
+  int64_t image = bf16 ? 3 * S * S * 4 * 2 : 3 * S * S * 4 * 4 + tokens * dim * 4 * 4;
   int64_t neck = g * g * c->out_chans * 4 * 8;
-  return (size_t)((int64_t)batch * (per_block * 3 / 2 + image + neck) + LT_WORKSPACE + ((int64_t)16 << 20));
+  return (size_t)((int64_t)batch * (block + image + neck) + LT_WORKSPACE + ((int64_t)16 << 20));
 }
 
 // Decoder and postprocessing of one prompt set for an h x w original: the two-way transformer and the

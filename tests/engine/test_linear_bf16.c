@@ -9,7 +9,9 @@
 //        (GELU's tanh form in the epilogue) and samx_linear_bf16_residual (a residual added in place by
 //        the GEMM) against the CPU reference rounded once, on both devices; the fused GELU against
 //        nn.GELU's erf form on the fp32 linear; the casts
-//        bit-exact against the CPU's; fp32 on CUDA untouched by all this (the other tests prove it).
+//        bit-exact against the CPU's; fp32 on CUDA untouched by all this (the other tests prove it);
+//        parameters' kept bf16 operands (samx_params_shadow_bf16): the same results bit for bit as a
+//        cast at every call, read instead of a new cast, refilled after the parameter is written.
 // Bounds, per output element y = sum_i a_i b_i (+ c): rounding both factors to bf16 (8 significant
 // bits, relative error <= 2^-9 each) changes each product by <= 2^-8 |a_i b_i| (first order), and fp32
 // accumulation adds <= K 2^-24 sum|a_i b_i|; so |y_bf16 - y_fp32| <= (2^-8 + K 2^-24) sum_i |a_i b_i|.
@@ -23,6 +25,7 @@
 #include <string.h>
 
 #include "kernels/activation.h"
+#include "engine/params.h"
 #include "kernels/linalg.h"
 #include "tests/harness.h"
 #include "tests/test_util.h"
@@ -303,6 +306,92 @@ static void linear_bf16_residual_check(SamxDevice dev, const float *x, const flo
   samx_ctx_free(&ctx);
 }
 
+// y = x w^T + b in bf16 and its backward, w and b parameters of a store with kept operands (w declared
+// [OUT, IN, 1, 1], a 1x1 convolution's shape, and reshaped for the layer, as the neck does).
+static LinearRun run_kept(SamxDevice dev, SamxParams *p, const float *x, const float *gy, size_t *act_used) {
+  SamxTensor *w4 = p->list[0], *b = p->list[1];
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, dev);
+  ctx.precision = SAMX_PRECISION_BF16;
+  SamxTensor *tx = samx_from_host(&ctx, SHAPE(M, IN), x);
+  tx->requires_grad = 1;
+  SamxTensor *wv = samx_reshape(&ctx, w4, SHAPE(OUT, IN));
+  size_t at = ctx.act.used;
+  SamxTensor *y = samx_linear(&ctx, tx, wv, b);
+  *act_used = ctx.act.used - at;
+  SamxTensor *g = samx_from_host(&ctx, SHAPE(M, OUT), gy);
+  CHECK(samx_backward(&ctx, y, g) == 0, "backward: %s", samx_last_error());
+  LinearRun r = {samx_test_host_f32(y), samx_test_host_f32(tx->grad), samx_test_host_f32(w4->grad),
+                 samx_test_host_f32(b->grad)};
+  samx_ctx_free(&ctx);
+  samx_params_zero_grad(p);
+  return r;
+}
+
+static int same_bits(const float *a, const float *b, int n) { return !memcmp(a, b, sizeof(float) * (size_t)n); }
+
+// Kept operands against a cast at every call (run_linear in bf16): identical y and gradients; the
+// recorded layer keeps no copy of w in the activation arena; a kept operand overwritten behind the
+// parameter's back is what the next GEMM reads (it is not cast again), and writing the parameter
+// refills it. samx_params_allocate shadows a store by itself where the process's precision is bf16.
+static void kept_operand_check(SamxDevice dev, const float *x, const float *w, const float *b, const float *gy) {
+  SamxParams p;
+  samx_params_init(&p);
+  samx_param(&p, "w", SHAPE(OUT, IN, 1, 1), 1);
+  samx_param(&p, "b", SHAPE(OUT), 1);
+  samx_params_allocate(&p, dev);
+  CHECK(!p.shadowed, "an fp32 process shadows no store");
+  samx_tensor_write(p.list[0], w), samx_tensor_write(p.list[1], b);
+  samx_params_shadow_bf16(&p);
+  size_t used_kept, used_cast;
+  LinearRun kept = run_kept(dev, &p, x, gy, &used_kept), cast = run_linear(dev, SAMX_PRECISION_BF16, x, w, b, gy);
+  const char *d = dev.type == SAMX_CPU ? "CPU" : "CUDA";
+  CHECK(same_bits(kept.y, cast.y, M * OUT) && same_bits(kept.gx, cast.gx, M * IN) &&
+            same_bits(kept.gw, cast.gw, OUT * IN) && same_bits(kept.gb, cast.gb, OUT),
+        "%s: kept operands give the results of a cast at every call, bit for bit", d);
+  SamxCtx ctx;  // the same forward with w cast into the arena, for its activation bytes
+  samx_test_ctx(&ctx, dev);
+  ctx.precision = SAMX_PRECISION_BF16;
+  SamxTensor *tx = samx_from_host(&ctx, SHAPE(M, IN), x), *tw = samx_from_host(&ctx, SHAPE(OUT, IN), w);
+  SamxTensor *tb = samx_from_host(&ctx, SHAPE(OUT), b);
+  tx->requires_grad = 1;
+  size_t at = ctx.act.used;
+  samx_linear(&ctx, tx, tw, tb);
+  used_cast = ctx.act.used - at;
+  samx_ctx_free(&ctx);
+  size_t w_copy = (size_t)OUT * IN * samx_dtype_size(p.list[0]->shadow->dtype);  // up to the arena's alignment
+  CHECK(used_cast >= used_kept + w_copy && used_cast < used_kept + w_copy + SAMX_ARENA_ALIGN, "%s: the layer keeps no copy of w in the arena (%zu bytes against %zu)", d,
+        used_kept, used_cast);
+  // Zeros written into w's kept operand, w itself unchanged: the next GEMM reads them (y is b alone).
+  float *zeros = calloc((size_t)OUT * IN, sizeof(float));
+  SamxTensor *wk = p.list[0]->shadow;
+  samx_tensor_write_f32(wk, zeros);
+  LinearRun stale = run_kept(dev, &p, x, gy, &used_kept);
+  double off_b = 0;
+  for (int i = 0; i < M * OUT; i++) off_b = fmax(off_b, fabs(stale.y[i] - b[i % OUT]));
+  CHECK(off_b == 0, "%s: the kept operand is read, not cast again (y is b, off by %g)", d, off_b);
+  // Writing w (its version moves) refills the kept operand: the results of a cast again, for new values.
+  float *w2 = malloc(sizeof(float) * OUT * IN);
+  for (int i = 0; i < OUT * IN; i++) w2[i] = -0.5f * w[i];
+  samx_tensor_write(p.list[0], w2);
+  LinearRun fresh = run_kept(dev, &p, x, gy, &used_kept), cast2 = run_linear(dev, SAMX_PRECISION_BF16, x, w2, b, gy);
+  CHECK(same_bits(fresh.y, cast2.y, M * OUT) && same_bits(fresh.gx, cast2.gx, M * IN),
+        "%s: a written parameter's kept operand is refilled", d);
+  free_run(&kept), free_run(&cast), free_run(&stale), free_run(&fresh), free_run(&cast2);
+  free(zeros), free(w2);
+  samx_params_free(&p);
+  // A store allocated while the process computes in bf16 on this device is shadowed at once.
+  SamxPrecision was = samx_precision_default();
+  samx_precision_set_default(SAMX_PRECISION_BF16);
+  samx_params_init(&p);
+  samx_param(&p, "w", SHAPE(OUT, IN), 0);
+  samx_params_allocate(&p, dev);
+  CHECK(p.shadowed == (dev.type == SAMX_CUDA) && (p.list[0]->shadow != NULL) == (dev.type == SAMX_CUDA),
+        "%s: samx_params_allocate shadows a store where the precision on the device is bf16", d);
+  samx_params_free(&p);
+  samx_precision_set_default(was);
+}
+
 int main(int argc, char **argv) {
   SamxDevice dev;
   if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
@@ -321,6 +410,7 @@ int main(int argc, char **argv) {
   linear_bf16_out_check(dev, x, w, b, order_rel, 0);
   linear_bf16_out_check(dev, x, w, b, order_rel, 1);
   linear_bf16_residual_check(dev, x, w, b, gy, order_rel);
+  kept_operand_check(dev, x, w, b, gy);
   if (dev.type == SAMX_CPU) {
     compare("CPU bf16 reference mode vs fp32", &ref16, &f32, x, w, gy, bf16_rel);
     gelu_semantics_check(x, w, b, f32.y, bf16_rel);

@@ -2,8 +2,8 @@
 // in tools/cmd_segment.c is mirrored here): the encoder's arena, then the decoder's, with the image
 // embedding moved across before the encoder's is freed. Plain entry: a small model on the CPU, whole
 // path computed, every arena's high-water mark within its size. cuda entry: ViT-B at 1024x1024, batch
-// 1, in fp32 and bf16; the GPU memory the process holds at its peak (parameters, both arenas, cuBLAS
-// and cuBLASLt state) must stay under 2 GiB in bf16 (issue: "ViT-B inference at batch 1 under 2 GB").
+// 1, in fp32 and bf16; the GPU memory the process holds at its peak (parameters, in bf16 their kept
+// bf16 GEMM operands, both arenas, cuBLAS and cuBLASLt state) must stay under 2 GiB in bf16 (issue: "ViT-B inference at batch 1 under 2 GB").
 // On the CUDA emulator the ViT-B runs are a dry run (SAMX_CUDA_EMU_DRY_RUN: every allocation and copy
 // is real, no kernel computes), which measures exactly what is allocated; on a GPU they compute.
 #include <stdio.h>
@@ -72,7 +72,9 @@ static Measured segment_once(SamModel *m, SamxPrecision precision, int side) {
   return r;
 }
 
-static double param_mib(const SamModel *m) { return (double)m->params.n_values * 4 / MiB; }
+// The parameters and, in bf16, their kept GEMM operands (samx_params_shadow_bf16: a process that
+// computes in bf16 on the GPU allocates them with the parameters).
+static double param_mib(const SamModel *m) { return (double)samx_params_value_bytes(&m->params) / MiB; }
 
 static void report(const char *what, const SamModel *m, const Measured *r) {
   printf("%-22s params %7.1f MiB | encoder arena %7.1f MiB, peak %7.1f | decoder arena %7.1f MiB, peak %7.1f",
@@ -111,8 +113,13 @@ int main(int argc, char **argv) {
   }
   sam_config_preset("vit_b", &c);
   sam_init_random(&m, &c, dev, 0, 5);
+  CHECK(!m.params.shadowed, "an fp32 process keeps no bf16 operands");
   Measured r32 = segment_once(&m, SAMX_PRECISION_FP32, 1024);
   report("vit_b, cuda, fp32", &m, &r32);
+  sam_free(&m);
+  samx_precision_set_default(SAMX_PRECISION_BF16);  // as `samx segment --precision bf16` sets it
+  sam_init_random(&m, &c, dev, 0, 5);
+  CHECK(m.params.shadowed, "a bf16 process keeps the parameters' bf16 operands");
   Measured r16 = segment_once(&m, SAMX_PRECISION_BF16, 1024);
   report("vit_b, cuda, bf16", &m, &r16);
   check_fits("vit_b fp32", &r32);
