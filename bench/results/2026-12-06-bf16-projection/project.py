@@ -167,6 +167,10 @@ def main():
     w("fp32 rel_h/rel_w, lse and LayerNorm statistics), and its floor = max(FLOPs / 989 TFLOP/s,")
     w("bytes / 3.35 TB/s). Not modelled: launch gaps, L2 reuse between kernels, tile quantisation,")
     w("the softmax's exp throughput (MUFU) in attention. One image, batch 1, 1024x1024.\n")
+    w("The GEMMs read bf16 weights, which samx has done since it keeps each parameter's bf16 copy between")
+    w("calls (`samx_params_shadow_bf16`, 2026-12-07); before, every call cast the fp32 weights first:")
+    w("about 85.8M values, 343 MB read and 172 MB written per image, 154 µs of floor this table does not")
+    w("count.\n")
     w(f"Total: **{tot_fl / 1e9:.1f} GFLOP**: GEMMs and convolutions {gemm_fl / 1e9:.1f}, attention products "
       f"(QK^T, AV) {prod_fl / 1e9:.1f}, rel-pos einsums {rel_fl / 1e9:.1f} (these three are perf-anchors.md's 972), "
       f"plus {other_fl / 1e9:.1f} of bias additions and elementwise work it does not count.\n")
