@@ -15,7 +15,10 @@
 // reference mode) an explicit im2col into a column buffer, then the engine's one GEMM in the context's
 // precision (samx_gemm_f32). A 1x1 kernel with stride 1 and no padding has im2col(img) = img: no
 // column buffer, so it stays a plain GEMM; so does a strided adjoint (the transposed convolution's
-// forward), whose implicit K would be mostly zeros. Not cuDNN: the CUDA emulator cannot run it, so
+// forward) whose taps overlap, whose implicit K would be mostly zeros. With disjoint taps (kernel =
+// stride: SAM's 2x2/2 upscaling) the adjoint is one GEMM per image whose entries go straight to their
+// places, all images in one launch (image by image and 4 launches each before: two casts, the GEMM
+// and a col2im). Not cuDNN: the CUDA emulator cannot run it, so
 // no test here could check a cuDNN call (docs/engine.md).
 
 static int cols_are_image(SamxConvGeom g) { return g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0; }
@@ -28,7 +31,7 @@ void samx_conv_set_implicit(int on) { implicit_allowed = on; }
 // Whether a piece (adjoint: the scatter) runs as an implicit GEMM.
 static int implicit(const SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g, int adjoint) {
   return implicit_allowed && on->device.type == SAMX_CUDA && ctx->precision == SAMX_PRECISION_BF16 &&
-         !cols_are_image(g) && (!adjoint || g.stride == 1);
+         !cols_are_image(g) && (!adjoint || g.stride == 1 || samx_conv_taps_disjoint(g));
 }
 
 static int needs_cols(const SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g, int adjoint) {

@@ -44,10 +44,22 @@ SAMX_HD SamxConvAt samx_conv_window(SamxConvGeom g, int64_t col) {
   SamxConvAt a = {(col / g.Wo) * g.stride - g.pad, (col % g.Wo) * g.stride - g.pad};
   return a;
 }
-SAMX_HD float samx_conv_tap_at(const float *x, SamxConvGeom g, SamxConvTap t, SamxConvAt a) {
+// Where in the image cols[row, col] lies (its tap and window), or -1 in the padding.
+SAMX_HD int64_t samx_conv_tap_index(SamxConvGeom g, SamxConvTap t, SamxConvAt a) {
   int64_t iy = a.y + t.ky, ix = a.x + t.kx;
-  if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) return 0.0f;
-  return x[t.off + iy * g.W + ix];
+  return iy < 0 || iy >= g.H || ix < 0 || ix >= g.W ? -1 : t.off + iy * g.W + ix;
+}
+SAMX_HD float samx_conv_tap_at(const float *x, SamxConvGeom g, SamxConvTap t, SamxConvAt a) {
+  int64_t i = samx_conv_tap_index(g, t, a);
+  return i < 0 ? 0.0f : x[i];
+}
+// Whether no two cols entries of an image lie at the same position (the kernel tiles the image:
+// its size is its stride), so that col2im only moves each entry to its place, adding nothing.
+SAMX_HD int samx_conv_taps_disjoint(SamxConvGeom g) { return g.kh == g.stride && g.kw == g.stride; }
+// With disjoint taps, whether they reach every image position: they cover rows [-pad, Ho * stride -
+// pad), so not the last ones a strided conv2d leaves unread when its stride does not divide H + 2 pad - kh.
+SAMX_HD int samx_conv_taps_cover(SamxConvGeom g) {
+  return g.Ho * g.stride - g.pad >= g.H && g.Wo * g.stride - g.pad >= g.W;
 }
 SAMX_HD float samx_im2col_at(const float *x, SamxConvGeom g, int64_t row, int64_t col) {
   return samx_conv_tap_at(x, g, samx_conv_tap(g, row), samx_conv_window(g, col));
@@ -178,7 +190,10 @@ SAMX_EXTERN_C void samx_cpu_avg_pool2_bwd(const float *gy, float *gx, int64_t pl
 // values rounded to bf16 as they are read; products accumulate in fp32; outputs are f32. x_img, y_img,
 // ... are the elements per image.
 //   gather:      y_i [M, Ho*Wo] = beta y_i + w [M, C*kh*kw] . im2col(x_i)
-//   scatter:     x_i [C, H*W]  = (accumulate ? x_i : 0) + col2im(w^T . in_i [M, Ho*Wo])
+//   scatter:     x_i [C, H*W]  = (accumulate ? x_i : 0) + col2im(w^T . in_i [M, Ho*Wo]): at stride 1, a
+//                gather over the taps that reach each input position; with disjoint taps (kernel =
+//                stride, samx_conv_taps_disjoint: the transposed convolutions of SAM's decoder), the
+//                GEMM w^T . in_i with K = M, whose entries are written straight to their places
 //   weight_grad: gw [M, C*kh*kw] += sum_i a_i [M, Ho*Wo] . im2col(img_i)^T
 SAMX_EXTERN_C void samx_cuda_conv_gather_bf16(const float *w, int64_t M, const float *x, int64_t x_img, float *y,
                                               int64_t y_img, int64_t B, float beta, SamxConvGeom g);

@@ -3,7 +3,8 @@
 // gathers the part of it that its tile needs straight from the image, through the split of
 // samx_im2col_at (and of the adjoint) in kernels/conv.h: the CPU's im2col calls the same functions.
 //
-// One kernel, C [M, N] (+)= A [M, K] . B [K, N] per image z, with A and B read through functors:
+// One kernel, C [M, N] (+)= A [M, K] . B [K, N] per image z, with A and B read through functors and C
+// written through one (row-major, or for the adjoint with disjoint taps each entry at its image position):
 // a block owns a 64 x 64 tile of C, 4 warps of 32 x 32 (2 x 2 fragments each), and walks K in steps
 // of 32, staging A [64 x 32] and B [32 x 64] in shared memory as bf16 (f32 rounded to nearest even as
 // it is read: the operands the CPU's bf16 reference mode rounds). The accumulators go through shared
@@ -12,7 +13,7 @@
 //
 // Why not cuDNN: the CUDA emulator cannot run it, so no test here could check a cuDNN call; this
 // kernel runs on the emulator, under both of its thread schedules. Why not im2col + cuBLASLt (kept
-// for fp32 and tf32, 1x1 kernels and strided transposes): the column buffer is K times the output in
+// for fp32 and tf32, 1x1 kernels and strided transposes whose taps overlap): the column buffer is K times the output in
 // f32 plus its bf16 copy (the neck's 3x3 conv on a 64x64x256 embedding: 38 MB written, read and cast,
 // 57 MB more in the arena), which costs more memory traffic than the convolution's compute floor.
 #include <cuda_bf16.h>
@@ -38,14 +39,24 @@ typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> FragC;
 // the index arithmetic (divisions included), computed once per row and column of a tile; at() is the
 // per-element part (adds, compares, one load).
 
-// A row-major [rows, ld] f32 matrix, the same for every image.
+// A row-major [rows, ld] f32 matrix, image z's at p + z * zs (zs 0: the same for every image).
 struct Dense {
+  const float *p;
+  int64_t ld, zs;
+  typedef int64_t Row;
+  typedef int64_t Col;
+  __device__ Row row(int64_t z, int64_t r) const { return z * zs + r * ld; }
+  __device__ Col col(int64_t, int64_t c) const { return c; }
+  __device__ float at(Row r, Col c) const { return p[r + c]; }
+};
+// The transpose of a row-major [cols, ld] f32 matrix, the same for every image.
+struct DenseT {
   const float *p;
   int64_t ld;
   typedef int64_t Row;
   typedef int64_t Col;
-  __device__ Row row(int64_t, int64_t r) const { return r * ld; }
-  __device__ Col col(int64_t, int64_t c) const { return c; }
+  __device__ Row row(int64_t, int64_t r) const { return r; }
+  __device__ Col col(int64_t, int64_t c) const { return c * ld; }
   __device__ float at(Row r, Col c) const { return p[r + c]; }
 };
 // im2col(x_z) [C*kh*kw, Ho*Wo] (x_z = x + z * zs); with Adjoint, the adjoint's gathered input
@@ -107,31 +118,54 @@ struct AdjointW {
   __device__ Col col(int64_t, int64_t r) const { return samx_conv_adjoint_w_tap(g, r); }
   __device__ float at(Row r, Col c) const { return w[r + c]; }
 };
-// The row and column halves of a block's tiles, in shared memory after the three tiles: A's rows and
-// B's columns once per block, A's columns and B's rows (the K step's) once per step.
-template <class A, class B>
+// ---- where C's element (r, n) of image z goes: at(row(r), col(n)), or nowhere when that is < 0 ----
+// Row-major [M, N].
+struct DenseOut {
+  int64_t n;
+  typedef int64_t Row;
+  typedef int64_t Col;
+  __device__ Row row(int64_t r) const { return r * n; }
+  __device__ Col col(int64_t c) const { return c; }
+  __device__ int64_t at(Row r, Col c) const { return r + c; }
+};
+// cols [C*kh*kw, Ho*Wo] moved to its places in the image (col2im with disjoint taps: no two entries
+// meet, so each is written, not added; one in the padding is dropped).
+struct TapsOut {
+  SamxConvGeom g;
+  typedef SamxConvTap Row;
+  typedef SamxConvAt Col;
+  __device__ Row row(int64_t r) const { return samx_conv_tap(g, r); }
+  __device__ Col col(int64_t c) const { return samx_conv_window(g, c); }
+  __device__ int64_t at(const Row &r, const Col &c) const { return samx_conv_tap_index(g, r, c); }
+};
+
+// The row and column halves of a block's tiles, in shared memory after the three tiles: A's rows,
+// B's columns and C's once per block, A's columns and B's rows (the K step's) once per step.
+template <class A, class B, class O>
 struct Halves {
   typename A::Row a_row[BM];
   typename A::Col a_k[BK];
   typename B::Row b_k[BK];
   typename B::Col b_col[BN];
+  typename O::Row c_row[BM];
+  typename O::Col c_col[BN];
 };
 
 // ---- the kernel: grid (N tiles, M tiles, images) ----
-template <class A, class B>
+template <class A, class B, class O>
 __global__ void __launch_bounds__(THREADS)
-    gather_gemm_kernel(int64_t M, int64_t N, int64_t K, A a, B b, float *c, int64_t c_img, float beta) {
+    gather_gemm_kernel(int64_t M, int64_t N, int64_t K, A a, B b, O o, float *c, int64_t c_img, float beta) {
   char *base = samx_smem_aligned32();
   bf16 *as = (bf16 *)base, *bs = (bf16 *)(base + A_BYTES);
   float *cs = (float *)(base + A_BYTES + B_BYTES);
-  Halves<A, B> *h = (Halves<A, B> *)(base + A_BYTES + B_BYTES + C_BYTES);
+  Halves<A, B, O> *h = (Halves<A, B, O> *)(base + A_BYTES + B_BYTES + C_BYTES);
   const int warp = threadIdx.x / 32, wm = warp / 2, wn = warp % 2;
   const int64_t z = blockIdx.z, m0 = (int64_t)blockIdx.y * BM, n0 = (int64_t)blockIdx.x * BN;
   // Rows past M and columns past N are never read (their entries stay unset).
   for (int t = threadIdx.x; t < BM; t += THREADS)
-    if (m0 + t < M) h->a_row[t] = a.row(z, m0 + t);
+    if (m0 + t < M) h->a_row[t] = a.row(z, m0 + t), h->c_row[t] = o.row(m0 + t);
   for (int t = threadIdx.x; t < BN; t += THREADS)
-    if (n0 + t < N) h->b_col[t] = b.col(z, n0 + t);
+    if (n0 + t < N) h->b_col[t] = b.col(z, n0 + t), h->c_col[t] = o.col(n0 + t);
   FragC acc[2][2];
   for (int i = 0; i < 2; i++)
     for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.0f);
@@ -165,26 +199,26 @@ __global__ void __launch_bounds__(THREADS)
   __syncthreads();
   float *cz = c + z * c_img;
   for (int e = threadIdx.x; e < BM * BN; e += THREADS) {
-    const int64_t r = m0 + e / BN, n = n0 + e % BN;
-    if (r >= M || n >= N) continue;
+    const int64_t i = m0 + e / BN < M && n0 + e % BN < N ? o.at(h->c_row[e / BN], h->c_col[e % BN]) : -1;
+    if (i < 0) continue;
     const float v = cs[(e / BN) * LDC + e % BN];
-    cz[r * N + n] = beta != 0.0f ? v + beta * cz[r * N + n] : v;  // beta 0: C is not read (may be garbage)
+    cz[i] = beta != 0.0f ? v + beta * cz[i] : v;  // beta 0: C is not read (may be garbage)
   }
 }
 
-template <class A, class B>
-void launch(const char *what, int64_t M, int64_t N, int64_t K, int64_t images, A a, B b, float *c, int64_t c_img,
+template <class A, class B, class O>
+void launch(const char *what, int64_t M, int64_t N, int64_t K, int64_t images, A a, B b, O o, float *c, int64_t c_img,
             float beta) {
   if (M == 0 || N == 0 || images == 0) return;
   const int64_t gx = (N + BN - 1) / BN, gy = (M + BM - 1) / BM;
   SAMX_ASSERT(gx <= 0x7fffffff && gy <= 65535 && images <= 65535,
               "%s (implicit GEMM): %lld x %lld tiles x %lld images exceed the CUDA grid", what, (long long)gy,
               (long long)gx, (long long)images);
-  const size_t smem = A_BYTES + B_BYTES + C_BYTES + sizeof(Halves<A, B>) + 32;
-  void (*gather_gemm)(int64_t, int64_t, int64_t, A, B, float *, int64_t, float) = gather_gemm_kernel<A, B>;
+  const size_t smem = A_BYTES + B_BYTES + C_BYTES + sizeof(Halves<A, B, O>) + 32;
+  void (*gather_gemm)(int64_t, int64_t, int64_t, A, B, O, float *, int64_t, float) = gather_gemm_kernel<A, B, O>;
   samx_cuda_set_smem(gather_gemm, smem, what);
-  SAMX_LAUNCH(gather_gemm, dim3((unsigned)gx, (unsigned)gy, (unsigned)images), THREADS, smem)(M, N, K, a, b, c, c_img,
-                                                                                             beta);
+  SAMX_LAUNCH(gather_gemm, dim3((unsigned)gx, (unsigned)gy, (unsigned)images), THREADS, smem)(M, N, K, a, b, o, c,
+                                                                                             c_img, beta);
   CUDA_LAUNCH_CHECK();
 }
 
@@ -192,19 +226,30 @@ void launch(const char *what, int64_t M, int64_t N, int64_t K, int64_t images, A
 
 extern "C" void samx_cuda_conv_gather_bf16(const float *w, int64_t M, const float *x, int64_t x_img, float *y,
                                            int64_t y_img, int64_t B, float beta, SamxConvGeom g) {
-  const int64_t K = g.C * g.kh * g.kw;
-  launch("conv2d", M, g.Ho * g.Wo, K, B, Dense{w, K}, Taps<false>{x, x_img, g}, y, y_img, beta);
+  const int64_t K = g.C * g.kh * g.kw, N = g.Ho * g.Wo;
+  launch("conv2d", M, N, K, B, Dense{w, K, 0}, Taps<false>{x, x_img, g}, DenseOut{N}, y, y_img, beta);
 }
 
 extern "C" void samx_cuda_conv_scatter_bf16(const float *w, int64_t M, const float *in, int64_t in_img, float *x,
                                             int64_t x_img, int64_t B, int accumulate, SamxConvGeom g) {
-  launch("conv adjoint", g.C, g.H * g.W, M * g.kh * g.kw, B, AdjointW{w, g}, Taps<true>{in, in_img, g}, x, x_img,
-         accumulate ? 1.0f : 0.0f);
+  float beta = accumulate ? 1.0f : 0.0f;
+  const int64_t taps = g.C * g.kh * g.kw, N = g.Ho * g.Wo;
+  if (samx_conv_taps_disjoint(g)) {  // w^T [C*kh*kw, M] . in_i [M, Ho*Wo], each entry to its place
+    if (!accumulate && !samx_conv_taps_cover(g)) {  // what no tap reaches is 0
+      CUDA_CHECK(cudaMemsetAsync(x, 0, (size_t)(B * x_img) * sizeof(float), 0));
+      beta = 1.0f;
+    }
+    launch("conv adjoint, disjoint taps", taps, N, M, B, DenseT{w, taps}, Dense{in, N, in_img}, TapsOut{g}, x, x_img,
+           beta);
+  } else {
+    launch("conv adjoint", g.C, g.H * g.W, M * g.kh * g.kw, B, AdjointW{w, g}, Taps<true>{in, in_img, g},
+           DenseOut{g.H * g.W}, x, x_img, beta);
+  }
 }
 
 extern "C" void samx_cuda_conv_weight_grad_bf16(const float *a, int64_t M, int64_t a_img, const float *img,
                                                 int64_t img_img, int64_t B, float *gw, SamxConvGeom g) {
   const int64_t n = g.Ho * g.Wo;
   launch("conv weight gradient", M, g.C * g.kh * g.kw, B * n, 1, FoldedRows{a, a_img, n}, FoldedColsT{img, img_img, g},
-         gw, 0, 1.0f);
+         DenseOut{g.C * g.kh * g.kw}, gw, 0, 1.0f);
 }
