@@ -33,7 +33,7 @@ void samx_param_set_trainable(SamxParams *p, SamxTensor *t, int trainable);
 void samx_params_allocate(SamxParams *p, SamxDevice device);
 // Gives every parameter a shadow: the operand a bf16 GEMM reads for it, which the linear layers make once
 // and keep until the parameter is written again, instead of casting the fp32 values at every call (a
-// ViT-B image read 344 MB of fp32 weights and wrote 172 MB of bf16 copies). BF16 on CUDA, f32 rounded to
+// ViT-B image read 343 MB of fp32 weights and wrote 172 MB of bf16 copies). BF16 on CUDA, f32 rounded to
 // bf16 on the CPU (its reference mode). Their arena is p->shadows; a second call does nothing.
 void samx_params_shadow_bf16(SamxParams *p);
 void samx_params_zero_grad(SamxParams *p);

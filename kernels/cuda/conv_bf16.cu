@@ -13,9 +13,10 @@
 //
 // Why not cuDNN: the CUDA emulator cannot run it, so no test here could check a cuDNN call; this
 // kernel runs on the emulator, under both of its thread schedules. Why not im2col + cuBLASLt (kept
-// for fp32 and tf32, 1x1 kernels and strided transposes whose taps overlap): the column buffer is K times the output in
-// f32 plus its bf16 copy (the neck's 3x3 conv on a 64x64x256 embedding: 38 MB written, read and cast,
-// 57 MB more in the arena), which costs more memory traffic than the convolution's compute floor.
+// for fp32 and tf32, 1x1 kernels and strided transposes whose taps overlap): the column buffer is K
+// times the output in f32 plus its bf16 copy (the neck's 3x3 conv on a 64x64x256 embedding: 38 MB
+// written, read and cast, 57 MB more in the arena), which costs more memory traffic than the
+// convolution's compute floor.
 #include <cuda_bf16.h>
 #include <mma.h>
 
@@ -39,24 +40,15 @@ typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> FragC;
 // the index arithmetic (divisions included), computed once per row and column of a tile; at() is the
 // per-element part (adds, compares, one load).
 
-// A row-major [rows, ld] f32 matrix, image z's at p + z * zs (zs 0: the same for every image).
+// An f32 matrix with element (r, c) of image z at p[z * zs + r * rs + c * cs]: row-major [rows, ld] is
+// rs = ld, cs = 1, its transpose rs = 1, cs = ld; zs 0 makes it the same for every image.
 struct Dense {
   const float *p;
-  int64_t ld, zs;
+  int64_t rs, cs, zs;
   typedef int64_t Row;
   typedef int64_t Col;
-  __device__ Row row(int64_t z, int64_t r) const { return z * zs + r * ld; }
-  __device__ Col col(int64_t, int64_t c) const { return c; }
-  __device__ float at(Row r, Col c) const { return p[r + c]; }
-};
-// The transpose of a row-major [cols, ld] f32 matrix, the same for every image.
-struct DenseT {
-  const float *p;
-  int64_t ld;
-  typedef int64_t Row;
-  typedef int64_t Col;
-  __device__ Row row(int64_t, int64_t r) const { return r; }
-  __device__ Col col(int64_t, int64_t c) const { return c * ld; }
+  __device__ Row row(int64_t z, int64_t r) const { return z * zs + r * rs; }
+  __device__ Col col(int64_t, int64_t c) const { return c * cs; }
   __device__ float at(Row r, Col c) const { return p[r + c]; }
 };
 // im2col(x_z) [C*kh*kw, Ho*Wo] (x_z = x + z * zs); with Adjoint, the adjoint's gathered input
@@ -227,7 +219,7 @@ void launch(const char *what, int64_t M, int64_t N, int64_t K, int64_t images, A
 extern "C" void samx_cuda_conv_gather_bf16(const float *w, int64_t M, const float *x, int64_t x_img, float *y,
                                            int64_t y_img, int64_t B, float beta, SamxConvGeom g) {
   const int64_t K = g.C * g.kh * g.kw, N = g.Ho * g.Wo;
-  launch("conv2d", M, N, K, B, Dense{w, K, 0}, Taps<false>{x, x_img, g}, DenseOut{N}, y, y_img, beta);
+  launch("conv2d", M, N, K, B, Dense{w, K, 1, 0}, Taps<false>{x, x_img, g}, DenseOut{N}, y, y_img, beta);
 }
 
 extern "C" void samx_cuda_conv_scatter_bf16(const float *w, int64_t M, const float *in, int64_t in_img, float *x,
@@ -239,8 +231,8 @@ extern "C" void samx_cuda_conv_scatter_bf16(const float *w, int64_t M, const flo
       CUDA_CHECK(cudaMemsetAsync(x, 0, (size_t)(B * x_img) * sizeof(float), 0));
       beta = 1.0f;
     }
-    launch("conv adjoint, disjoint taps", taps, N, M, B, DenseT{w, taps}, Dense{in, N, in_img}, TapsOut{g}, x, x_img,
-           beta);
+    launch("conv adjoint, disjoint taps", taps, N, M, B, Dense{w, 1, taps, 0}, Dense{in, N, 1, in_img}, TapsOut{g}, x,
+           x_img, beta);
   } else {
     launch("conv adjoint", g.C, g.H * g.W, M * g.kh * g.kw, B, AdjointW{w, g}, Taps<true>{in, in_img, g},
            DenseOut{g.H * g.W}, x, x_img, beta);
