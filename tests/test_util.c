@@ -71,6 +71,20 @@ void samx_test_remove_dir(const char *dir) {
 
 int samx_test_exit_status(int system_rc) { return WIFEXITED(system_rc) ? WEXITSTATUS(system_rc) : -1; }
 
+const char *samx_test_reference_python(void) {
+  const char *venv = getenv("SAMX_VENV_PYTHON"), *node = getenv("SAMX_PYTHON");
+  if (venv && *venv) {
+    if (access(venv, X_OK) == 0) return venv;
+    printf("FAIL SAMX_VENV_PYTHON=%s is not an executable\n", venv);
+    return NULL;
+  }
+  if (access(".venv/bin/python", X_OK) == 0) return ".venv/bin/python";
+  if (node && *node && access(node, X_OK) == 0) return node;
+  printf("FAIL no reference python: run scripts/setup-venv.sh (or set SAMX_VENV_PYTHON to a python with PyTorch, "
+         "transformers and segment_anything)\n");
+  return NULL;
+}
+
 const char *samx_test_samx_bin(const char *argv0) {
   static char bin[4096];
   const char *env = getenv("SAMX_BIN");

@@ -6,7 +6,9 @@
 // with the fp32 mask and the logits are close (LOGIT_TOL, IOU_MIN below), and the image embeddings are
 // within EMB_TOL of fp32 relative to their largest magnitude (see there), and not equal to them (the
 // bf16 path really ran). The golden checkpoint has random weights; the same prompt kinds run on a
-// trained one too (standin_images below), where every case reaches IOU_MIN.
+// trained one too (standin_images below), where every case reaches IOU_MIN. On each golden case samx's
+// bf16 mask must also agree with fp32 at least as well as PyTorch's own bf16 runs of the official code
+// agree with theirs (TORCH_SCRIPT below).
 #include <math.h>
 #include <string.h>
 
@@ -45,8 +47,17 @@
 #define IOU_MIN 0.99
 #define IOU_MIN_NEAR 0.96
 #define NEAR_LOGIT 0.01
+// The oracle for what bf16 costs on these masks: segment_anything's SamPredictor on the same checkpoint
+// and cases, its encoder and decoder in bf16 three ways (as written, the attention logits a bf16
+// matmul's output; under autocast with CUDA's fp32 op list; and with a flash kernel's roundings, as
+// `samx bench --compare-torch` runs PyTorch), each against its own fp32. It reaches IOU_MIN on 2-4 of
+// the 18 cases depending on the way (its best per case 0.9826-0.9937, and 0.9573 on down.box_maskin),
+// with logits up to 0.03-0.09 from fp32. samx's mask IoU must reach PyTorch's best on every case
+// (measured 0.0035-0.020 above it on the CPU and 0.0036-0.019 on the emulator). So the one case held
+// to IOU_MIN_NEAR is one where bf16 itself, as PyTorch runs it, moves the mask the most.
+#define TORCH_SCRIPT "tests/models/torch_sam_bf16.py"
 
-static SamxSafetensors golden;
+static SamxSafetensors golden, torch_bf16;
 static SamxDevice device;
 static const char *cases[N_CASES] = {"box", "box_multi", "points", "point1", "box_points", "box_maskin"};
 
@@ -116,8 +127,10 @@ static double mask_iou(const float *a, const float *b, int64_t n) {
 }
 
 // One case's full-resolution logits, fp32 (lf) against bf16 (lh): no pixel whose fp32 logit is at least
-// tol from 0 flips, the logits are within tol and the masks' IoU reaches iou_min.
-static void compare_masks(const char *name, const float *lf, const float *lh, int64_t n, double tol, double iou_min) {
+// tol from 0 flips, the logits are within tol and the masks' IoU reaches iou_min and torch_iou (PyTorch's
+// bf16 against its fp32 on the same case; < 0 where there is none).
+static void compare_masks(const char *name, const float *lf, const float *lh, int64_t n, double tol, double iou_min,
+                          double torch_iou) {
   double iou = mask_iou(lf, lh, n), lerr = 0, lmax = 0;
   int64_t decided_off = 0;  // flipped pixels whose fp32 logit is not within tol of 0
   int64_t near = 0, in_mask = 0;  // fp32 mask pixels within NEAR_LOGIT of the threshold, and all of them
@@ -132,9 +145,44 @@ static void compare_masks(const char *name, const float *lf, const float *lh, in
         (long long)decided_off, tol);
   CHECK(lerr <= tol, "%s: bf16 logits differ from fp32 by %.3g > %.3g", name, lerr, tol);
   CHECK(iou >= iou_min, "%s: bf16 mask IoU with fp32 %.4f < %.2f", name, iou, iou_min);
+  CHECK(iou >= torch_iou, "%s: bf16 mask IoU with fp32 %.4f < PyTorch bf16's %.4f", name, iou, torch_iou);
   printf("%s: mask IoU bf16 vs fp32 %.4f (>= %.2f: %lld mask pixels, %.1f%% within %g of 0), logits max abs err "
-         "%.3g (max |logit| %.3g)\n",
+         "%.3g (max |logit| %.3g)",
          name, iou, iou_min, (long long)in_mask, 100.0 * near / (in_mask ? in_mask : 1), NEAR_LOGIT, lerr, lmax);
+  if (torch_iou >= 0) printf("; PyTorch bf16 IoU %.4f", torch_iou);
+  printf("\n");
+}
+
+// PyTorch's best bf16 mask IoU on golden case `name` (1, failing the case, when the reference lacks it).
+static double torch_best_iou(const char *name) {
+  const SamxSTEntry *e = samx_test_st_get(&torch_bf16, "%s.%s", name, "iou");
+  int ok = e && e->dtype == SAMX_F32 && e->numel == 3;
+  CHECK(ok, "%s: no PyTorch bf16 IoU [3] in %s's output", name, TORCH_SCRIPT);
+  if (!ok) return 1;
+  const float *v = (const float *)e->data;
+  return fmax(v[0], fmax(v[1], v[2]));
+}
+
+// Runs TORCH_SCRIPT into a fresh folder dir (size n) and opens its output as torch_bf16; 0 on success.
+static int load_torch_bf16(char *dir, size_t n) {
+  const char *python = samx_test_reference_python();
+  dir[0] = 0;
+  if (!python) return -1;
+  if (samx_test_mkdtemp(dir, n, "samx_torch_bf16")) {
+    printf("FAIL cannot create a temporary folder\n");
+    return -1;
+  }
+  char cmd[1024], path[600];
+  snprintf(cmd, sizeof cmd, "'%s' %s '%s'", python, TORCH_SCRIPT, dir);
+  int rc = samx_test_exit_status(system(cmd));
+  CHECK(rc == 0, "%s exited with status %d", cmd, rc);
+  snprintf(path, sizeof path, "%s/torch_sam_bf16.safetensors", dir);
+  if (rc == 0 && samx_st_open(&torch_bf16, path)) {
+    CHECK(0, "open %s: %s", path, samx_last_error());
+    rc = -1;
+  }
+  if (rc) samx_test_remove_dir(dir);
+  return rc;
 }
 
 static void compare_image(SamModel *m, const char *img) {
@@ -154,8 +202,8 @@ static void compare_image(SamModel *m, const char *img) {
           (long long)h.n_logits[c]);
     char name[64];
     snprintf(name, sizeof name, "%s.%s", img, cases[c]);
-    compare_masks(name, f.logits[c], h.logits[c], f.n_logits[c], LOGIT_TOL,
-                  !strcmp(img, "down") && !strcmp(cases[c], "box_maskin") ? IOU_MIN_NEAR : IOU_MIN);
+    double iou_min = !strcmp(img, "down") && !strcmp(cases[c], "box_maskin") ? IOU_MIN_NEAR : IOU_MIN;
+    compare_masks(name, f.logits[c], h.logits[c], f.n_logits[c], LOGIT_TOL, iou_min, torch_best_iou(name));
   }
   free_outputs(&f);
   free_outputs(&h);
@@ -271,7 +319,7 @@ static void standin_images(void) {
       int64_t on = 0;
       for (int64_t i = 0; i < f.n[c]; i++) lmax = fmax(lmax, fabs(f.logits[c][i])), on += f.logits[c][i] > 0;
       CHECK(on > 0, "%s: the fp32 mask is empty, so its IoU says nothing", name);
-      compare_masks(name, f.logits[c], h.logits[c], f.n[c], STANDIN_LOGIT_REL * lmax, IOU_MIN);
+      compare_masks(name, f.logits[c], h.logits[c], f.n[c], STANDIN_LOGIT_REL * lmax, IOU_MIN, -1);
       free(f.logits[c]), free(h.logits[c]);
     }
   }
@@ -285,6 +333,12 @@ int main(int argc, char **argv) {
     printf("FAIL %s\n", samx_last_error());
     return 1;
   }
+  char torch_dir[256];
+  if (load_torch_bf16(torch_dir, sizeof torch_dir)) {
+    samx_st_close(&golden);
+    samx_test_summary();
+    return 1;  // a missing oracle fails the test, also when no CHECK did
+  }
   SamModel m;
   int rc = sam_load(&m, CKPT, device, 0, NULL);
   CHECK(rc == 0, "load %s: %s", CKPT, samx_last_error());
@@ -297,5 +351,7 @@ int main(int argc, char **argv) {
   }
   standin_images();
   samx_st_close(&golden);
+  samx_st_close(&torch_bf16);
+  samx_test_remove_dir(torch_dir);
   return samx_test_summary();
 }

@@ -157,13 +157,8 @@ static void remove_outputs(const char *dir) {
 
 int main(int argc, char **argv) {
   if (samx_test_device_arg(argc, argv, &device) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
-  const char *python = getenv("SAMX_VENV_PYTHON");
-  if (!python || !*python) python = ".venv/bin/python";  // the tests run in the repository root
-  if (access(python, X_OK) != 0) {
-    printf("FAIL %s not found: run scripts/setup-venv.sh (or set SAMX_VENV_PYTHON to a python with transformers)\n",
-           python);
-    return 1;
-  }
+  const char *python = samx_test_reference_python();
+  if (!python) return 1;
   char dir[] = "/tmp/samx_hf_XXXXXX", cmd[1024], path[512];
   if (!mkdtemp(dir)) {
     printf("FAIL cannot create a temporary directory\n");
