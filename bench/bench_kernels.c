@@ -126,6 +126,7 @@ static int make_cases(int quick, Case *c) {
     return n;
   }
   c[n++] = gemm(4096, 2304, 768, "gemm qkv");
+  c[n++] = gemm(4096, 768, 768, "gemm proj");
   c[n++] = gemm(4096, 3072, 768, "gemm mlp fc1");
   c[n++] = gemm(4096, 768, 3072, "gemm mlp fc2");
   c[n++] = attention(25, 12, 196, 64, 14, "attention window 14x14");
@@ -182,7 +183,7 @@ static void time_case(SamxCtx *ctx, const Case *c, int reps, BenchRow *row) {
 int samx_bench_kernels(int argc, char **argv) {
   BenchOpts o;
   if (bench_parse_opts(argc, argv, &o, USAGE) < 0) return 2;
-  Case cases[16];
+  Case cases[16];  // make_cases fills at most 13
   int n = make_cases(o.quick, cases);
   SamxCtx ctx;
   samx_ctx_init(&ctx, o.device, o.quick ? ((size_t)64 << 20) : ((size_t)2 << 30), 64);

@@ -12,7 +12,8 @@ through ldconfig, CUDA_HOME, /usr/local/cuda*, and the nvidia-* Python packages 
 that every program resolves every library; run the tests of `ctest -L cuda` (a skip, exit 77, counts as
 a failure when a GPU is present: there it means the device was not found); run `samx bench` in bf16 and
 fp32 with --compare-torch. OUT (default gpu-check-<date>) gets at most six files: summary.md (machine,
-tests, benchmarks), env.txt, tests.log, bench.md (with a kernel profile of the bf16 encoder),
+tests, benchmarks, and scripts/floor-gap.py's table: the bf16 encoder's kernels against their floors,
+the largest gap named), env.txt, tests.log, bench.md (with a kernel profile of the bf16 encoder),
 bench.json and, if any test failed, failed.txt.
 Exit status: 0 when every test passed, 1 otherwise, 2 when the bundle cannot run here at all.
 """
@@ -238,6 +239,13 @@ def run_benches(bundle, src, deadline, quick, torch_compile, md, js):
     return results
 
 
+def floor_gap(src, bench_json):
+    """scripts/floor-gap.py's table (the bf16 encoder's kernels against their floors), or why there is none."""
+    r = subprocess.run([sys.executable, os.path.join(src, "scripts", "floor-gap.py"), bench_json],
+                       capture_output=True, text=True)
+    return r.stdout if r.returncode == 0 else f"## Gap to the floor: not computed ({r.stderr.strip()})\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("bundle")
@@ -287,6 +295,7 @@ def main():
             f.write(f"| {name} | {status} | {dt:.1f} | {last.replace('|', '/')} |\n")
         if benches:
             f.write("\n## Benchmarks (bench.md, bench.json)\n\n" + "\n".join(f"- {t}: exit {c}" for t, c in benches) + "\n")
+            f.write("\n" + floor_gap(src, os.path.join(a.out, "bench.json")))
         f.write(f"\nwall time {time.time() - start:.0f} s\n")
     if failed:
         with open(os.path.join(a.out, "failed.txt"), "w") as f:

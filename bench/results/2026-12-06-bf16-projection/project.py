@@ -200,7 +200,10 @@ def main():
       "at its floor (q, k, v, out and the fp32 rel_h/rel_w it reads); computing rel_h/rel_w inside the "
       "attention kernel from its q tile would remove the rel-pos einsums' traffic as well.\n")
     w("The first GPU run is held to this table kernel by kernel: the largest gap between a measured time "
-      "and its floor names the kernel to work on.")
+      "and its floor names the kernel to work on. `scripts/floor-gap.py` computes that from the run's "
+      "`samx bench kernels` and `samx bench encoder` JSON, with these floors per call (the bench's own FLOP "
+      "and byte counts), weighted by the calls per image, and `scripts/gpu-check.py` puts its table in "
+      "`summary.md`.")
     here = os.path.dirname(os.path.abspath(__file__))
     with open(os.path.join(here, "README.md.tmp"), "w") as f:
         f.write("\n".join(out) + "\n")
