@@ -71,7 +71,7 @@ void samx_test_remove_dir(const char *dir) {
 
 int samx_test_exit_status(int system_rc) { return WIFEXITED(system_rc) ? WEXITSTATUS(system_rc) : -1; }
 
-const char *samx_test_reference_python(void) {
+static const char *reference_python(void) {
   const char *venv = getenv("SAMX_VENV_PYTHON"), *node = getenv("SAMX_PYTHON");
   if (venv && *venv) {
     if (access(venv, X_OK) == 0) return venv;
@@ -83,6 +83,25 @@ const char *samx_test_reference_python(void) {
   printf("FAIL no reference python: run scripts/setup-venv.sh (or set SAMX_VENV_PYTHON to a python with PyTorch, "
          "transformers and segment_anything)\n");
   return NULL;
+}
+
+int samx_test_reference_script(const char *script, char *dir, size_t n, const char *name) {
+  const char *python = reference_python();
+  dir[0] = 0;
+  if (!python) return -1;
+  if (samx_test_mkdtemp(dir, n, name)) {
+    printf("FAIL cannot create a temporary folder for %s\n", script);
+    dir[0] = 0;
+    return -1;
+  }
+  char cmd[1536];
+  snprintf(cmd, sizeof cmd, "'%s' '%s' '%s'", python, script, dir);
+  int rc = samx_test_exit_status(system(cmd));
+  CHECK(rc == 0, "%s exited with status %d", cmd, rc);
+  if (rc == 0) return 0;
+  samx_test_remove_dir(dir);
+  dir[0] = 0;
+  return -1;
 }
 
 const char *samx_test_samx_bin(const char *argv0) {

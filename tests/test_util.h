@@ -30,11 +30,12 @@ int samx_test_mkdtemp(char *dir, size_t n, const char *name);
 void samx_test_remove_dir(const char *dir);
 // The exit status of a system() result; -1 when the command was killed by a signal.
 int samx_test_exit_status(int system_rc);
-// The Python of the reference scripts (PyTorch, transformers, segment_anything): $SAMX_VENV_PYTHON, else
-// the checkout's .venv/bin/python (scripts/setup-venv.sh; the tests run in the repository root), else
-// $SAMX_PYTHON (a node's own python with the packages on its PYTHONPATH). NULL, after a FAIL line that
-// says how to get one, when none is executable.
-const char *samx_test_reference_python(void);
+// Runs a reference script (PyTorch, transformers, segment_anything) as `PYTHON SCRIPT DIR` into a fresh
+// folder /tmp/NAME_XXXXXX, whose path goes to dir (size n). PYTHON is $SAMX_VENV_PYTHON, else the
+// checkout's .venv/bin/python (scripts/setup-venv.sh; the tests run in the repository root), else
+// $SAMX_PYTHON (a node's own python with the packages on its PYTHONPATH). Returns 0; or -1 after a
+// FAIL line or a failed check (no python, no folder, the script's exit status), with the folder removed.
+int samx_test_reference_script(const char *script, char *dir, size_t n, const char *name);
 
 // The samx binary: $SAMX_BIN, else "samx" next to this test executable (argv0 when /proc/self/exe
 // cannot be read), else build/samx (relative to the repository root, where ctest runs the tests).

@@ -165,24 +165,13 @@ static double torch_best_iou(const char *name) {
 
 // Runs TORCH_SCRIPT into a fresh folder dir (size n) and opens its output as torch_bf16; 0 on success.
 static int load_torch_bf16(char *dir, size_t n) {
-  const char *python = samx_test_reference_python();
-  dir[0] = 0;
-  if (!python) return -1;
-  if (samx_test_mkdtemp(dir, n, "samx_torch_bf16")) {
-    printf("FAIL cannot create a temporary folder\n");
-    return -1;
-  }
-  char cmd[1024], path[600];
-  snprintf(cmd, sizeof cmd, "'%s' %s '%s'", python, TORCH_SCRIPT, dir);
-  int rc = samx_test_exit_status(system(cmd));
-  CHECK(rc == 0, "%s exited with status %d", cmd, rc);
+  if (samx_test_reference_script(TORCH_SCRIPT, dir, n, "samx_torch_bf16")) return -1;
+  char path[600];
   snprintf(path, sizeof path, "%s/torch_sam_bf16.safetensors", dir);
-  if (rc == 0 && samx_st_open(&torch_bf16, path)) {
-    CHECK(0, "open %s: %s", path, samx_last_error());
-    rc = -1;
-  }
-  if (rc) samx_test_remove_dir(dir);
-  return rc;
+  if (samx_st_open(&torch_bf16, path) == 0) return 0;
+  CHECK(0, "open %s: %s", path, samx_last_error());
+  samx_test_remove_dir(dir);
+  return -1;
 }
 
 static void compare_image(SamModel *m, const char *img) {
