@@ -24,7 +24,6 @@ bf16 GPU kernel does. The fp32 run is first checked against the golden logits (w
 Writes OUTDIR/torch_sam_bf16.safetensors: `<image>.<case>.iou` and `<image>.<case>.logit_err`, F32 [3],
 the modes in the order above; metadata "modes".
 """
-import copy
 import math
 import os
 import sys
