@@ -1,6 +1,7 @@
 #include "ops_conv.h"
 
 #include "../kernels/conv.h"
+#include "../kernels/elementwise.h"
 #include "../kernels/linalg.h"
 #include "ops_common.h"
 #include "ops_linalg.h"
@@ -138,10 +139,11 @@ static void conv_backward(SamxCtx *ctx, SamxNode *node) {
 }
 
 // w is [Cout, Cin, kh, kw] for conv2d and [Cin, Cout, kh, kw] for the transpose.
+// x is F32, or BF16 where bf16_x_ok (the fused transpose of bf16 inference).
 static void conv_check(const char *op, SamxTensor *x, SamxTensor *w, SamxTensor *b, int transposed, int stride,
-                       int pad) {
+                       int pad, int bf16_x_ok) {
   char sx[96], sw[96];
-  samx_check_f32(op, x);
+  if (!bf16_x_ok || x->dtype != SAMX_BF16) samx_check_f32(op, x);
   samx_check_f32(op, w);
   samx_check_same_device(op, x, w);
   if (x->ndim != 4 || w->ndim != 4 || w->shape[transposed ? 0 : 1] != x->shape[1])
@@ -171,7 +173,7 @@ static SamxTensor *conv_record(SamxCtx *ctx, const char *op, SamxTensor *x, Samx
 }
 
 SamxTensor *samx_conv2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, int stride, int pad) {
-  conv_check("conv2d", x, w, b, 0, stride, pad);
+  conv_check("conv2d", x, w, b, 0, stride, pad, 0);
   int64_t B = x->shape[0], Cout = w->shape[0];
   SamxConvGeom g = {x->shape[1], x->shape[2], x->shape[3], w->shape[2], w->shape[3], stride, pad, 0, 0};
   g.Ho = samx_conv_out_size(g.H, g.kh, stride, pad);
@@ -191,26 +193,66 @@ SamxTensor *samx_conv2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *
   return conv_record(ctx, "conv2d", x, w, b, y, g, 0);
 }
 
-SamxTensor *samx_conv_transpose2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, int stride, int pad) {
-  conv_check("conv_transpose2d", x, w, b, 1, stride, pad);
-  int64_t B = x->shape[0], Cin = x->shape[1], Cout = w->shape[1];
+// The geometry of the conv2d whose adjoint is conv_transpose2d(x, w, stride, pad) (conv_check'ed).
+static SamxConvGeom transpose_geom(const char *op, const SamxTensor *x, const SamxTensor *w, int stride, int pad) {
   int64_t Ho = (x->shape[2] - 1) * stride - 2 * (int64_t)pad + w->shape[2];
   int64_t Wo = (x->shape[3] - 1) * stride - 2 * (int64_t)pad + w->shape[3];
   if (Ho <= 0 || Wo <= 0) {
     char sx[96], sw[96];
-    SAMX_DIE("conv_transpose2d: x %s, w %s, stride %d, pad %d give an empty output",
+    SAMX_DIE("%s: x %s, w %s, stride %d, pad %d give an empty output", op,
              samx_shape_str(samx_shape_of(x), sx, sizeof sx), samx_shape_str(samx_shape_of(w), sw, sizeof sw), stride,
              pad);
   }
-  SamxConvGeom g = {Cout, Ho, Wo, w->shape[2], w->shape[3], stride, pad, x->shape[2], x->shape[3]};
-  SamxTensor *y = samx_new(ctx, SAMX_F32, SHAPE(B, Cout, Ho, Wo));
+  return (SamxConvGeom){w->shape[1], Ho, Wo, w->shape[2], w->shape[3], stride, pad, x->shape[2], x->shape[3]};
+}
+
+SamxTensor *samx_conv_transpose2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, int stride, int pad) {
+  conv_check("conv_transpose2d", x, w, b, 1, stride, pad, 0);
+  SamxConvGeom g = transpose_geom("conv_transpose2d", x, w, stride, pad);
+  int64_t B = x->shape[0], Cin = x->shape[1];
+  SamxTensor *y = samx_new(ctx, SAMX_F32, SHAPE(B, g.C, g.H, g.W));
   Images im = {B, image_numel(y), image_numel(x)};
   float *cols = cols_scratch(ctx, g, needs_cols(ctx, x, g, 1));
   conv_scatter(ctx, x, g, samx_f32(w), Cin, samx_f32(x), samx_f32(y), im, 0, cols);
   if (b)
-    SAMX_ON_DEVICE(x, samx_cpu_conv_bias_add(samx_f32(y), samx_f32(b), B, Cout, Ho * Wo),
-                   samx_cuda_conv_bias_add(samx_f32(y), samx_f32(b), B, Cout, Ho * Wo));
+    SAMX_ON_DEVICE(x, samx_cpu_conv_bias_add(samx_f32(y), samx_f32(b), B, g.C, g.H * g.W),
+                   samx_cuda_conv_bias_add(samx_f32(y), samx_f32(b), B, g.C, g.H * g.W));
   return conv_record(ctx, "conv_transpose2d", x, w, b, y, g, 1);
+}
+
+// On CUDA in bf16 with disjoint taps that cover the output (SAM's 2x2/2 upscaling): one implicit GEMM
+// reading x as it is and storing act(. + b) in `out`. Otherwise the explicit path on an f32 x (a BF16 x
+// widened exactly) into an f32 scratch, then the same epilogue by a pass over it: the CPU's reference.
+SamxTensor *samx_conv_transpose2d_act(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, int stride, int pad,
+                                      int act, SamxDType out) {
+  const char *op = "conv_transpose2d_act";
+  conv_check(op, x, w, b, 1, stride, pad, 1);
+  SAMX_ASSERT(out == SAMX_F32 || out == SAMX_BF16, "%s: out must be F32 or BF16, not %s", op, samx_dtype_name(out));
+  SamxTensor *in[3] = {x, w, b};
+  samx_check_bf16_inference(op, ctx, 3, in);
+  SamxConvGeom g = transpose_geom(op, x, w, stride, pad);
+  int64_t B = x->shape[0], Cin = x->shape[1];
+  SamxTensor *y = samx_new(ctx, out, SHAPE(B, g.C, g.H, g.W));
+  int x_bf16 = x->dtype == SAMX_BF16, y_bf16 = out == SAMX_BF16;
+  const float *bias = b ? samx_f32(b) : NULL;
+  if (implicit(ctx, x, g, 1) && samx_conv_taps_disjoint(g) && samx_conv_taps_cover(g)) {
+    SAMX_ON_DEVICE(x, (void)0,
+                   samx_cuda_conv_transpose_fused_bf16(samx_f32(w), Cin, x->data, x_bf16, image_numel(x), y->data,
+                                                       y_bf16, image_numel(y), B, bias, act, g));
+    return y;
+  }
+  size_t mark = ctx->act.used;  // the scratch below is dead once the epilogue is queued
+  const float *x32 = x_bf16 ? samx_f32(samx_new(ctx, SAMX_F32, samx_shape_of(x))) : samx_f32(x);
+  if (x_bf16)
+    SAMX_ON_DEVICE(x, samx_cpu_elementwise_cast(x->data, SAMX_BF16, (void *)x32, SAMX_F32, x->numel),
+                   samx_cuda_elementwise_cast(x->data, SAMX_BF16, (void *)x32, SAMX_F32, x->numel));
+  float *y32 = y_bf16 ? samx_f32(samx_new(ctx, SAMX_F32, samx_shape_of(y))) : samx_f32(y);
+  conv_scatter(ctx, x, g, samx_f32(w), Cin, x32, y32, (Images){B, image_numel(y), image_numel(x)}, 0,
+               cols_scratch(ctx, g, needs_cols(ctx, x, g, 1)));
+  SAMX_ON_DEVICE(x, samx_cpu_conv_bias_act(y32, bias, act, y->data, y_bf16, B, g.C, g.H * g.W),
+                 samx_cuda_conv_bias_act(y32, bias, act, y->data, y_bf16, B, g.C, g.H * g.W));
+  samx_arena_rewind(&ctx->act, mark);
+  return y;
 }
 
 // ---- bilinear resize ----

@@ -31,17 +31,17 @@ static void norm_backward(SamxCtx *ctx, SamxNode *node) {
   }
 }
 
-// BF16 x over its last dim (inference): fp32 weight, bias and statistics, BF16 y by the bf16 kernel.
+// BF16 x (inference): fp32 weight, bias and statistics, BF16 y by the bf16 kernel.
 static SamxTensor *layernorm_bf16(SamxCtx *ctx, const char *name, SamxTensor *x, SamxTensor *w, SamxTensor *b,
                                   float eps, int64_t R, int64_t C, int64_t inner) {
-  SAMX_ASSERT(inner == 1, "%s: BF16 x is supported over the last dim only (layernorm, not layernorm2d)", name);
   SamxTensor *in[3] = {x, w, b};
   samx_check_bf16_inference(name, ctx, 3, in);
   SamxTensor *y = samx_new(ctx, SAMX_BF16, samx_shape_of(x));
   float *mean = samx_f32(samx_new(ctx, SAMX_F32, SHAPE(R))), *rstd = samx_f32(samx_new(ctx, SAMX_F32, SHAPE(R)));
   const uint16_t *xs = (const uint16_t *)x->data;
-  SAMX_ON_DEVICE(x, samx_cpu_bf16_layernorm(xs, samx_f32(w), samx_f32(b), (uint16_t *)y->data, mean, rstd, R, C, eps),
-                 samx_cuda_bf16_layernorm(xs, samx_f32(w), samx_f32(b), (uint16_t *)y->data, mean, rstd, R, C, eps));
+  uint16_t *ys = (uint16_t *)y->data;
+  SAMX_ON_DEVICE(x, samx_cpu_bf16_layernorm(xs, samx_f32(w), samx_f32(b), ys, mean, rstd, R, C, inner, eps),
+                 samx_cuda_bf16_layernorm(xs, samx_f32(w), samx_f32(b), ys, mean, rstd, R, C, inner, eps));
   return y;
 }
 

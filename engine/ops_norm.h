@@ -12,7 +12,8 @@ SamxTensor *samx_layernorm(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTenso
 // The same with a BF16 y whatever x's dtype: from an F32 x the f32 result rounded once, with a backward
 // (x and the statistics are kept, so it is samx_layernorm's): bf16 training's norm before a bf16 GEMM.
 SamxTensor *samx_layernorm_bf16(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps);
-// x [B, C, H, W], w [C], b [C] -> [B, C, H, W]: w[c] * (x - mean_c) / sqrt(var_c + eps) + b[c].
+// x [B, C, H, W], w [C], b [C] -> [B, C, H, W]: w[c] * (x - mean_c) / sqrt(var_c + eps) + b[c]. A BF16 x
+// (inference only) gives a BF16 y, as samx_layernorm's.
 SamxTensor *samx_layernorm2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps);
 
 #endif

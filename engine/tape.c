@@ -39,17 +39,26 @@ int samx_ctx_set_recording(SamxCtx *ctx, int on) {
 
 size_t samx_ctx_mark(const SamxCtx *ctx) { return ctx->act.used; }
 
+// Whether t's bytes lie in the activation arena at or past byte `mark` (what a rewind to it frees).
+static int above_mark(const SamxCtx *ctx, const SamxTensor *t, size_t mark) {
+  const char *p = (const char *)t->data;
+  return p >= ctx->act.base + mark && p < ctx->act.base + ctx->act.used;
+}
+
 void samx_ctx_release_keep(SamxCtx *ctx, size_t mark, SamxTensor **keep, int n) {
   SAMX_ASSERT(!ctx->recording, "samx_ctx_release_keep while recording: the tape still needs those tensors");
   // Park the kept tensors above everything in use, then copy them down from the mark: sources and
-  // destinations never overlap that way.
+  // destinations never overlap that way. One below the mark (or outside the arena) stays as it is.
   void **parked = (void **)malloc(sizeof(void *) * (size_t)(n > 0 ? n : 1));
   for (int i = 0; i < n; i++) {
+    parked[i] = NULL;
+    if (!above_mark(ctx, keep[i], mark)) continue;
     parked[i] = samx_arena_alloc(&ctx->act, samx_nbytes(keep[i]));
     samx_memcpy(ctx->device, parked[i], ctx->device, keep[i]->data, samx_nbytes(keep[i]));
   }
   samx_arena_rewind(&ctx->act, mark);
   for (int i = 0; i < n; i++) {
+    if (!parked[i]) continue;
     void *dst = samx_arena_alloc_tagged(&ctx->act, samx_nbytes(keep[i]), keep[i]->dtype);
     samx_memcpy(ctx->device, dst, ctx->device, parked[i], samx_nbytes(keep[i]));
     keep[i]->data = dst;

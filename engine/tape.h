@@ -85,7 +85,8 @@ int samx_ctx_set_recording(SamxCtx *ctx, int on);
 // recording is off: the tape would otherwise refer to released tensors.
 size_t samx_ctx_mark(const SamxCtx *ctx);
 SamxTensor *samx_ctx_release_to(SamxCtx *ctx, size_t mark, SamxTensor *keep);
-// The same keeping several tensors (moved down in the order given).
+// The same keeping several tensors (moved down in the order given); one that the rewind would not free
+// (allocated before the mark, or outside the arena) is left where it is.
 void samx_ctx_release_keep(SamxCtx *ctx, size_t mark, SamxTensor **keep, int n);
 // Frees everything allocated since mark (nothing kept). Same rule: recording must be off.
 void samx_ctx_release(SamxCtx *ctx, size_t mark);

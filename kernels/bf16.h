@@ -1,7 +1,8 @@
 // Activations in bf16 between the GEMMs: GELU (any SamxAct), the residual add and LayerNorm reading
 // and writing bf16 (uint16_t), with the arithmetic in fp32 (LayerNorm's statistics included) and one
 // rounding to nearest even per output.
-// defines: samx_bf16_act, samx_bf16_act_bwd, samx_bf16_add, samx_bf16_norm, samx_bf16_chunk_sum, samx_bf16_lane_total
+// defines: samx_bf16_act, samx_bf16_act_bwd, samx_bf16_add, samx_bf16_norm, samx_bf16_norm_strided_row,
+// samx_bf16_sum, samx_bf16_lane_total
 // (math shared by CPU and CUDA) and the launchers.
 //
 // LayerNorm's row sums use one partition on both backends, so that they agree bit for bit: 32 lanes,
@@ -34,10 +35,11 @@ SAMX_HD uint16_t samx_bf16_add(uint16_t a, uint16_t b) {
   return samx_f32_to_bf16(samx_bf16_to_f32(a) + samx_bf16_to_f32(b));
 }
 
-// acc plus the n (<= 8) values of one chunk, minus center, squared when `squares`.
-SAMX_HD float samx_bf16_chunk_sum(float acc, const uint16_t *v, int n, float center, int squares) {
-  for (int e = 0; e < n; e++) {
-    float d = samx_bf16_to_f32(v[e]) - center;
+// acc plus the n values v[0], v[stride], ..., minus center, squared when `squares` (in order: a chunk of
+// LayerNorm's row, or LayerNorm2d's whole row of channels).
+SAMX_HD float samx_bf16_sum(float acc, const uint16_t *v, int64_t n, int64_t stride, float center, int squares) {
+  for (int64_t e = 0; e < n; e++) {
+    float d = samx_bf16_to_f32(v[e * stride]) - center;
     acc += squares ? d * d : d;
   }
   return acc;
@@ -57,6 +59,18 @@ SAMX_HD uint16_t samx_bf16_norm(uint16_t x, float mean, float rstd, float w, flo
   return samx_f32_to_bf16(samx_norm_fwd(samx_bf16_to_f32(x), mean, rstd, w, b));
 }
 
+// Row r of x [outer, C, inner] with inner > 1 (LayerNorm2d: a pixel's C channels, inner apart), whole,
+// by one CUDA thread or one CPU iteration: the sums run in channel order, so both backends agree.
+SAMX_HD void samx_bf16_norm_strided_row(const uint16_t *x, const float *w, const float *b, uint16_t *y, float *mean,
+                                        float *rstd, int64_t r, int64_t C, int64_t inner, float eps) {
+  int64_t base = samx_norm_row_base(r, C, inner);
+  float m = samx_bf16_sum(0.0f, x + base, C, inner, 0.0f, 0) / (float)C;
+  float rs = samx_norm_rstd(samx_bf16_sum(0.0f, x + base, C, inner, m, 1) / (float)C, eps);
+  for (int64_t c = 0; c < C; c++) y[base + c * inner] = samx_bf16_norm(x[base + c * inner], m, rs, w[c], b[c]);
+  mean[r] = m;
+  rstd[r] = rs;
+}
+
 // y [n] = bf16(act(x)).
 SAMX_EXTERN_C void samx_cpu_bf16_act(int kind, const uint16_t *x, uint16_t *y, int64_t n);
 SAMX_EXTERN_C void samx_cuda_bf16_act(int kind, const uint16_t *x, uint16_t *y, int64_t n);
@@ -69,11 +83,12 @@ SAMX_EXTERN_C void samx_cuda_bf16_act_bwd(int kind, const uint16_t *x, const uin
 // is the plain sum); y may be a, or b when nb = n.
 SAMX_EXTERN_C void samx_cpu_bf16_add(const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n, int64_t nb);
 SAMX_EXTERN_C void samx_cuda_bf16_add(const uint16_t *a, const uint16_t *b, uint16_t *y, int64_t n, int64_t nb);
-// LayerNorm over the last dim of x [R, C] (bf16) with fp32 weight and bias [C]: y bf16; mean and rstd
-// [R] in fp32 (as the f32 LayerNorm keeps them for backward).
+// LayerNorm over R rows of C (bf16) with fp32 weight and bias [C], rows laid out as in kernels/norm.h
+// (inner 1: LayerNorm over the last dim; inner H*W: LayerNorm2d): y bf16; mean and rstd [R] in fp32 (as
+// the f32 LayerNorm keeps them for backward).
 SAMX_EXTERN_C void samx_cpu_bf16_layernorm(const uint16_t *x, const float *w, const float *b, uint16_t *y,
-                                           float *mean, float *rstd, int64_t R, int64_t C, float eps);
+                                           float *mean, float *rstd, int64_t R, int64_t C, int64_t inner, float eps);
 SAMX_EXTERN_C void samx_cuda_bf16_layernorm(const uint16_t *x, const float *w, const float *b, uint16_t *y,
-                                            float *mean, float *rstd, int64_t R, int64_t C, float eps);
+                                            float *mean, float *rstd, int64_t R, int64_t C, int64_t inner, float eps);
 
 #endif

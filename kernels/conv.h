@@ -11,6 +11,8 @@
 #ifndef SAMX_KERNELS_CONV_H
 #define SAMX_KERNELS_CONV_H
 
+#include "../engine/dtype.h"
+#include "activation.h"
 #include "common.h"
 
 // One image of a conv2d: its input [C, H, W], kernel kh x kw, and output [., Ho, Wo].
@@ -61,6 +63,21 @@ SAMX_HD int samx_conv_taps_disjoint(SamxConvGeom g) { return g.kh == g.stride &&
 SAMX_HD int samx_conv_taps_cover(SamxConvGeom g) {
   return g.Ho * g.stride - g.pad >= g.H && g.Wo * g.stride - g.pad >= g.W;
 }
+// A fused convolution's epilogue: act(v + bias) with act a SamxAct, or v + bias when act < 0; the CPU's
+// explicit path (samx_cpu_conv_bias_act) and the CUDA implicit GEMM's store apply this one function.
+SAMX_HD float samx_conv_bias_act(float v, float bias, int act) {
+  v += bias;
+  return act < 0 ? v : samx_act_fwd(act, v);
+}
+
+// Stores v at y[i], y f32 or, with y_bf16, a bf16 (uint16_t) array: v rounded once, to nearest even.
+SAMX_HD void samx_conv_store(void *y, int y_bf16, int64_t i, float v) {
+  if (y_bf16)
+    ((uint16_t *)y)[i] = samx_f32_to_bf16(v);
+  else
+    ((float *)y)[i] = v;
+}
+
 SAMX_HD float samx_im2col_at(const float *x, SamxConvGeom g, int64_t row, int64_t col) {
   return samx_conv_tap_at(x, g, samx_conv_tap(g, row), samx_conv_window(g, col));
 }
@@ -175,6 +192,10 @@ SAMX_EXTERN_C void samx_cpu_conv_col2im(const float *cols, float *x, int accumul
 // y [B, C, HW] += bias[c].
 SAMX_EXTERN_C void samx_cpu_conv_bias_add(float *y, const float *bias, int64_t B, int64_t C, int64_t HW);
 // gbias[c] += sum over b, hw of gy [B, C, HW] (a fixed summation order).
+// y [B, C, HW] = samx_conv_bias_act(y32, bias[c] or 0 when bias is NULL, act), stored through
+// samx_conv_store; y may be y32 when it is f32.
+SAMX_EXTERN_C void samx_cpu_conv_bias_act(const float *y32, const float *bias, int act, void *y, int y_bf16, int64_t B,
+                                          int64_t C, int64_t HW);
 SAMX_EXTERN_C void samx_cpu_conv_bias_grad(const float *gy, float *gbias, int64_t B, int64_t C, int64_t HW);
 // planes of [H, W] -> [Ho, Wo]; the backward adds into gx.
 SAMX_EXTERN_C void samx_cpu_resize_bilinear_fwd(const float *x, float *y, int64_t planes, int64_t H, int64_t W,
@@ -201,9 +222,18 @@ SAMX_EXTERN_C void samx_cuda_conv_scatter_bf16(const float *w, int64_t M, const 
                                                int64_t x_img, int64_t B, int accumulate, SamxConvGeom g);
 SAMX_EXTERN_C void samx_cuda_conv_weight_grad_bf16(const float *a, int64_t M, int64_t a_img, const float *img,
                                                    int64_t img_img, int64_t B, float *gw, SamxConvGeom g);
+// The adjoint with disjoint taps covering its output (samx_conv_taps_cover), i.e. the transposed
+// convolution y = conv_transpose2d(x, w) of SAM's upscaling, with bias and act fused into the store: x_i
+// [M, h*w] f32 or bf16 (x_bf16), w [M, C*kh*kw] f32, y_i [C, H*W] = samx_conv_bias_act(., bias, act)
+// stored through samx_conv_store (y_bf16). One launch for the B images; no buffer besides y.
+SAMX_EXTERN_C void samx_cuda_conv_transpose_fused_bf16(const float *w, int64_t M, const void *x, int x_bf16,
+                                                       int64_t x_img, void *y, int y_bf16, int64_t y_img, int64_t B,
+                                                       const float *bias, int act, SamxConvGeom g);
 SAMX_EXTERN_C void samx_cuda_conv_im2col(const float *x, float *cols, SamxConvGeom g);
 SAMX_EXTERN_C void samx_cuda_conv_col2im(const float *cols, float *x, int accumulate, SamxConvGeom g);
 SAMX_EXTERN_C void samx_cuda_conv_bias_add(float *y, const float *bias, int64_t B, int64_t C, int64_t HW);
+SAMX_EXTERN_C void samx_cuda_conv_bias_act(const float *y32, const float *bias, int act, void *y, int y_bf16, int64_t B,
+                                           int64_t C, int64_t HW);
 SAMX_EXTERN_C void samx_cuda_conv_bias_grad(const float *gy, float *gbias, int64_t B, int64_t C, int64_t HW);
 // The CUDA backward scatters with atomicAdd (order of additions not fixed).
 SAMX_EXTERN_C void samx_cuda_resize_bilinear_fwd(const float *x, float *y, int64_t planes, int64_t H, int64_t W,

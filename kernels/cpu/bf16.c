@@ -22,7 +22,7 @@ static float row_sum(const uint16_t *x, int64_t C, float center, int squares) {
     float acc = 0.0f;
     for (int64_t c0 = (int64_t)l * SAMX_BF16_CHUNK; c0 < C; c0 += SAMX_BF16_LANES * SAMX_BF16_CHUNK) {
       int n = C - c0 < SAMX_BF16_CHUNK ? (int)(C - c0) : SAMX_BF16_CHUNK;
-      acc = samx_bf16_chunk_sum(acc, x + c0, n, center, squares);
+      acc = samx_bf16_sum(acc, x + c0, n, 1, center, squares);
     }
     lane[l] = acc;
   }
@@ -30,7 +30,12 @@ static float row_sum(const uint16_t *x, int64_t C, float center, int squares) {
 }
 
 void samx_cpu_bf16_layernorm(const uint16_t *x, const float *w, const float *b, uint16_t *y, float *mean,
-                             float *rstd, int64_t R, int64_t C, float eps) {
+                             float *rstd, int64_t R, int64_t C, int64_t inner, float eps) {
+  if (inner > 1) {
+#pragma omp parallel for schedule(static) if (R * C > 65536)
+    for (int64_t r = 0; r < R; r++) samx_bf16_norm_strided_row(x, w, b, y, mean, rstd, r, C, inner, eps);
+    return;
+  }
 #pragma omp parallel for schedule(static) if (R * C > 65536)
   for (int64_t r = 0; r < R; r++) {
     const uint16_t *xr = x + r * C;

@@ -87,6 +87,13 @@ void samx_cpu_conv_bias_add(float *y, const float *bias, int64_t B, int64_t C, i
       for (int64_t i = 0; i < HW; i++) y[(b * C + c) * HW + i] += bias[c];
 }
 
+void samx_cpu_conv_bias_act(const float *y32, const float *bias, int act, void *y, int y_bf16, int64_t B, int64_t C,
+                            int64_t HW) {
+#pragma omp parallel for schedule(static) if (B * C * HW > 32768)
+  for (int64_t i = 0; i < B * C * HW; i++)
+    samx_conv_store(y, y_bf16, i, samx_conv_bias_act(y32[i], bias ? bias[(i / HW) % C] : 0.0f, act));
+}
+
 void samx_cpu_conv_bias_grad(const float *gy, float *gbias, int64_t B, int64_t C, int64_t HW) {
 #pragma omp parallel for schedule(static) if (B * C * HW > 32768)
   for (int64_t c = 0; c < C; c++) {

@@ -96,7 +96,7 @@ __device__ static float row_sum(const uint16_t *x, int64_t C, int lane, int vec,
   for (int64_t c0 = (int64_t)lane * SAMX_BF16_CHUNK; c0 < C; c0 += SAMX_BF16_LANES * SAMX_BF16_CHUNK) {
     uint16_t v[SAMX_BF16_CHUNK];
     int n = load_chunk(x, C, c0, vec, v);
-    acc = samx_bf16_chunk_sum(acc, v, n, center, squares);
+    acc = samx_bf16_sum(acc, v, n, 1, center, squares);
   }
   for (int off = SAMX_BF16_LANES / 2; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
   return acc;
@@ -124,9 +124,24 @@ __global__ static void layernorm_kernel(const uint16_t *x, const float *w, const
   }
 }
 
+// A thread per row (LayerNorm2d): neighbouring threads own neighbouring pixels, so each channel step
+// is one coalesced read across the warp.
+__global__ static void layernorm_strided_kernel(const uint16_t *x, const float *w, const float *b, uint16_t *y,
+                                                float *mean, float *rstd, int64_t R, int64_t C, int64_t inner,
+                                                float eps) {
+  for (int64_t r = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; r < R; r += (int64_t)gridDim.x * blockDim.x)
+    samx_bf16_norm_strided_row(x, w, b, y, mean, rstd, r, C, inner, eps);
+}
+
 extern "C" void samx_cuda_bf16_layernorm(const uint16_t *x, const float *w, const float *b, uint16_t *y, float *mean,
-                                         float *rstd, int64_t R, int64_t C, float eps) {
+                                         float *rstd, int64_t R, int64_t C, int64_t inner, float eps) {
   if (R <= 0 || C <= 0) return;
+  if (inner > 1) {
+    SAMX_LAUNCH(layernorm_strided_kernel, samx_grid_1d((size_t)R, BF16_BLOCK), BF16_BLOCK, 0)(x, w, b, y, mean, rstd,
+                                                                                             R, C, inner, eps);
+    CUDA_LAUNCH_CHECK();
+    return;
+  }
   // Rows start 16-byte aligned when the tensors do and C is a multiple of 8.
   int vec = aligned16(x) && aligned16(y) && C % SAMX_BF16_CHUNK == 0;
   unsigned grid = (unsigned)((R * SAMX_BF16_LANES + BF16_BLOCK - 1) / BF16_BLOCK);

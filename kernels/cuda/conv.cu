@@ -23,6 +23,11 @@ __global__ static void bias_add_kernel(float *y, const float *bias, int64_t C, i
   GRID_STRIDE(i, n) y[i] += bias[(i / HW) % C];
 }
 
+__global__ static void bias_act_kernel(const float *y32, const float *bias, int act, void *y, int y_bf16, int64_t C,
+                                       int64_t HW, int64_t n) {
+  GRID_STRIDE(i, n) samx_conv_store(y, y_bf16, i, samx_conv_bias_act(y32[i], bias ? bias[(i / HW) % C] : 0.0f, act));
+}
+
 // One block per channel; a fixed tree in shared memory keeps the sum deterministic.
 __global__ static void bias_grad_kernel(const float *gy, float *gbias, int64_t B, int64_t C, int64_t HW) {
   __shared__ float part[CONV_BLOCK];
@@ -87,6 +92,14 @@ extern "C" void samx_cuda_conv_col2im(const float *cols, float *x, int accumulat
 extern "C" void samx_cuda_conv_bias_add(float *y, const float *bias, int64_t B, int64_t C, int64_t HW) {
   int64_t n = B * C * HW;
   SAMX_LAUNCH(bias_add_kernel, samx_grid_1d(n, CONV_BLOCK), CONV_BLOCK, 0)(y, bias, C, HW, n);
+  CUDA_LAUNCH_CHECK();
+}
+
+extern "C" void samx_cuda_conv_bias_act(const float *y32, const float *bias, int act, void *y, int y_bf16, int64_t B,
+                                        int64_t C, int64_t HW) {
+  int64_t n = B * C * HW;
+  if (n == 0) return;
+  SAMX_LAUNCH(bias_act_kernel, samx_grid_1d(n, CONV_BLOCK), CONV_BLOCK, 0)(y32, bias, act, y, y_bf16, C, HW, n);
   CUDA_LAUNCH_CHECK();
 }
 

@@ -40,16 +40,20 @@ typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> FragC;
 // the index arithmetic (divisions included), computed once per row and column of a tile; at() is the
 // per-element part (adds, compares, one load).
 
-// An f32 matrix with element (r, c) of image z at p[z * zs + r * rs + c * cs]: row-major [rows, ld] is
-// rs = ld, cs = 1, its transpose rs = 1, cs = ld; zs 0 makes it the same for every image.
+// A matrix of T (float, or uint16_t holding bf16) with element (r, c) of image z at
+// p[z * zs + r * rs + c * cs]: row-major [rows, ld] is rs = ld, cs = 1, its transpose rs = 1, cs = ld;
+// zs 0 makes it the same for every image.
+__device__ inline float widen(float v) { return v; }
+__device__ inline float widen(uint16_t v) { return samx_bf16_to_f32(v); }
+template <class T>
 struct Dense {
-  const float *p;
+  const T *p;
   int64_t rs, cs, zs;
   typedef int64_t Row;
   typedef int64_t Col;
   __device__ Row row(int64_t z, int64_t r) const { return z * zs + r * rs; }
   __device__ Col col(int64_t, int64_t c) const { return c * cs; }
-  __device__ float at(Row r, Col c) const { return p[r + c]; }
+  __device__ float at(Row r, Col c) const { return widen(p[r + c]); }
 };
 // im2col(x_z) [C*kh*kw, Ho*Wo] (x_z = x + z * zs); with Adjoint, the adjoint's gathered input
 // in_z [M*kh*kw, H*W] (x = in).
@@ -131,6 +135,30 @@ struct TapsOut {
   __device__ int64_t at(const Row &r, const Col &c) const { return samx_conv_tap_index(g, r, c); }
 };
 
+// ---- what is stored there: C's value v for row r of image z at index i ----
+// f32, v + beta * what is there (beta 0: C is not read, so it may be garbage).
+struct Accumulate {
+  float *c;
+  int64_t img;
+  float beta;
+  __device__ void put(int64_t z, int64_t, int64_t i, float v) const {
+    float *p = c + z * img + i;
+    *p = beta != 0.0f ? v + beta * *p : v;
+  }
+};
+// A fused convolution's epilogue (kernels/conv.h): bias of channel r / taps (C's rows are taps, that
+// many per channel), then act, stored in f32 or bf16.
+struct BiasAct {
+  void *y;
+  int y_bf16;
+  int64_t img, taps;
+  const float *bias;
+  int act;
+  __device__ void put(int64_t z, int64_t r, int64_t i, float v) const {
+    samx_conv_store(y, y_bf16, z * img + i, samx_conv_bias_act(v, bias ? bias[r / taps] : 0.0f, act));
+  }
+};
+
 // The row and column halves of a block's tiles, in shared memory after the three tiles: A's rows,
 // B's columns and C's once per block, A's columns and B's rows (the K step's) once per step.
 template <class A, class B, class O>
@@ -144,9 +172,9 @@ struct Halves {
 };
 
 // ---- the kernel: grid (N tiles, M tiles, images) ----
-template <class A, class B, class O>
+template <class A, class B, class O, class E>
 __global__ void __launch_bounds__(THREADS)
-    gather_gemm_kernel(int64_t M, int64_t N, int64_t K, A a, B b, O o, float *c, int64_t c_img, float beta) {
+    gather_gemm_kernel(int64_t M, int64_t N, int64_t K, A a, B b, O o, E e) {
   char *base = samx_smem_aligned32();
   bf16 *as = (bf16 *)base, *bs = (bf16 *)(base + A_BYTES);
   float *cs = (float *)(base + A_BYTES + B_BYTES);
@@ -189,28 +217,23 @@ __global__ void __launch_bounds__(THREADS)
     for (int j = 0; j < 2; j++)
       wmma::store_matrix_sync(cs + (wm * 32 + i * 16) * LDC + wn * 32 + j * 16, acc[i][j], LDC, wmma::mem_row_major);
   __syncthreads();
-  float *cz = c + z * c_img;
-  for (int e = threadIdx.x; e < BM * BN; e += THREADS) {
-    const int64_t i = m0 + e / BN < M && n0 + e % BN < N ? o.at(h->c_row[e / BN], h->c_col[e % BN]) : -1;
-    if (i < 0) continue;
-    const float v = cs[(e / BN) * LDC + e % BN];
-    cz[i] = beta != 0.0f ? v + beta * cz[i] : v;  // beta 0: C is not read (may be garbage)
+  for (int t = threadIdx.x; t < BM * BN; t += THREADS) {
+    const int64_t i = m0 + t / BN < M && n0 + t % BN < N ? o.at(h->c_row[t / BN], h->c_col[t % BN]) : -1;
+    if (i >= 0) e.put(z, m0 + t / BN, i, cs[(t / BN) * LDC + t % BN]);
   }
 }
 
-template <class A, class B, class O>
-void launch(const char *what, int64_t M, int64_t N, int64_t K, int64_t images, A a, B b, O o, float *c, int64_t c_img,
-            float beta) {
+template <class A, class B, class O, class E>
+void launch(const char *what, int64_t M, int64_t N, int64_t K, int64_t images, A a, B b, O o, E e) {
   if (M == 0 || N == 0 || images == 0) return;
   const int64_t gx = (N + BN - 1) / BN, gy = (M + BM - 1) / BM;
   SAMX_ASSERT(gx <= 0x7fffffff && gy <= 65535 && images <= 65535,
               "%s (implicit GEMM): %lld x %lld tiles x %lld images exceed the CUDA grid", what, (long long)gy,
               (long long)gx, (long long)images);
   const size_t smem = A_BYTES + B_BYTES + C_BYTES + sizeof(Halves<A, B, O>) + 32;
-  void (*gather_gemm)(int64_t, int64_t, int64_t, A, B, O, float *, int64_t, float) = gather_gemm_kernel<A, B, O>;
+  void (*gather_gemm)(int64_t, int64_t, int64_t, A, B, O, E) = gather_gemm_kernel<A, B, O, E>;
   samx_cuda_set_smem(gather_gemm, smem, what);
-  SAMX_LAUNCH(gather_gemm, dim3((unsigned)gx, (unsigned)gy, (unsigned)images), THREADS, smem)(M, N, K, a, b, o, c,
-                                                                                             c_img, beta);
+  SAMX_LAUNCH(gather_gemm, dim3((unsigned)gx, (unsigned)gy, (unsigned)images), THREADS, smem)(M, N, K, a, b, o, e);
   CUDA_LAUNCH_CHECK();
 }
 
@@ -219,7 +242,8 @@ void launch(const char *what, int64_t M, int64_t N, int64_t K, int64_t images, A
 extern "C" void samx_cuda_conv_gather_bf16(const float *w, int64_t M, const float *x, int64_t x_img, float *y,
                                            int64_t y_img, int64_t B, float beta, SamxConvGeom g) {
   const int64_t K = g.C * g.kh * g.kw, N = g.Ho * g.Wo;
-  launch("conv2d", M, N, K, B, Dense{w, K, 1, 0}, Taps<false>{x, x_img, g}, DenseOut{N}, y, y_img, beta);
+  launch("conv2d", M, N, K, B, Dense<float>{w, K, 1, 0}, Taps<false>{x, x_img, g}, DenseOut{N},
+         Accumulate{y, y_img, beta});
 }
 
 extern "C" void samx_cuda_conv_scatter_bf16(const float *w, int64_t M, const float *in, int64_t in_img, float *x,
@@ -231,11 +255,11 @@ extern "C" void samx_cuda_conv_scatter_bf16(const float *w, int64_t M, const flo
       CUDA_CHECK(cudaMemsetAsync(x, 0, (size_t)(B * x_img) * sizeof(float), 0));
       beta = 1.0f;
     }
-    launch("conv adjoint, disjoint taps", taps, N, M, B, Dense{w, 1, taps, 0}, Dense{in, N, 1, in_img}, TapsOut{g}, x,
-           x_img, beta);
+    launch("conv adjoint, disjoint taps", taps, N, M, B, Dense<float>{w, 1, taps, 0}, Dense<float>{in, N, 1, in_img},
+           TapsOut{g}, Accumulate{x, x_img, beta});
   } else {
     launch("conv adjoint", g.C, g.H * g.W, M * g.kh * g.kw, B, AdjointW{w, g}, Taps<true>{in, in_img, g},
-           DenseOut{g.H * g.W}, x, x_img, beta);
+           DenseOut{g.H * g.W}, Accumulate{x, x_img, beta});
   }
 }
 
@@ -243,5 +267,21 @@ extern "C" void samx_cuda_conv_weight_grad_bf16(const float *a, int64_t M, int64
                                                 int64_t img_img, int64_t B, float *gw, SamxConvGeom g) {
   const int64_t n = g.Ho * g.Wo;
   launch("conv weight gradient", M, g.C * g.kh * g.kw, B * n, 1, FoldedRows{a, a_img, n}, FoldedColsT{img, img_img, g},
-         DenseOut{g.C * g.kh * g.kw}, gw, 0, 1.0f);
+         DenseOut{g.C * g.kh * g.kw}, Accumulate{gw, 0, 1.0f});
+}
+
+extern "C" void samx_cuda_conv_transpose_fused_bf16(const float *w, int64_t M, const void *x, int x_bf16,
+                                                    int64_t x_img, void *y, int y_bf16, int64_t y_img, int64_t B,
+                                                    const float *bias, int act, SamxConvGeom g) {
+  SAMX_ASSERT(samx_conv_taps_disjoint(g) && samx_conv_taps_cover(g),
+              "conv_transpose2d (fused): kernel %lldx%lld, stride %lld, pad %lld: the taps must be disjoint and cover "
+              "the output", (long long)g.kh, (long long)g.kw, (long long)g.stride, (long long)g.pad);
+  const int64_t taps = g.C * g.kh * g.kw, N = g.Ho * g.Wo;
+  const BiasAct e = {y, y_bf16, y_img, g.kh * g.kw, bias, act};
+  if (x_bf16)
+    launch("conv_transpose2d, fused", taps, N, M, B, Dense<float>{w, 1, taps, 0},
+           Dense<uint16_t>{(const uint16_t *)x, N, 1, x_img}, TapsOut{g}, e);
+  else
+    launch("conv_transpose2d, fused", taps, N, M, B, Dense<float>{w, 1, taps, 0},
+           Dense<float>{(const float *)x, N, 1, x_img}, TapsOut{g}, e);
 }

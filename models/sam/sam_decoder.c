@@ -182,7 +182,7 @@ static void two_way_block(SamxCtx *ctx, const SamModel *m, int layer, SamxTensor
 
 // ref: MLP.forward (mask_decoder.py): ReLU between layers, none after the last.
 static SamxTensor *dec_mlp(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, int layers) {
-  char name[160];
+  char name[192];
   for (int i = 0; i < layers; i++) {
     snprintf(name, sizeof name, "%s.layers.%d", prefix, i);
     x = sam_linear(ctx, m, x, name);
@@ -215,11 +215,27 @@ static SamxDType stream_dtype(const SamxCtx *ctx, const SamModel *m) {
   return sam_attention_dtype(ctx, m->cfg.prompt_dim / m->cfg.dec_heads);
 }
 
+// ref: output_upscaling[layer] (ConvTranspose2d 2x2/2), then GELU when `gelu`. In bf16 inference (fused)
+// one op with the bias and GELU in its store, its output in `out`; otherwise F32 ops that record.
+static SamxTensor *upscale_conv(SamxCtx *ctx, const SamModel *m, SamxTensor *x, int layer, int gelu, int fused,
+                                SamxDType out) {
+  char w[96], b[96];
+  snprintf(w, sizeof w, "mask_decoder.output_upscaling.%d.weight", layer);
+  snprintf(b, sizeof b, "mask_decoder.output_upscaling.%d.bias", layer);
+  if (fused)
+    return samx_conv_transpose2d_act(ctx, x, sam_param(m, w), sam_param(m, b), 2, 0, gelu ? SAMX_ACT_GELU : -1, out);
+  SamxTensor *y = samx_conv_transpose2d(ctx, x, sam_param(m, w), sam_param(m, b), 2, 0);
+  return gelu ? samx_gelu(ctx, y) : y;
+}
+
 void sam_decode_core(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img_index, SamxTensor *tokens,
                      SamxTensor *dense, SamxTensor **queries_out, SamxTensor **up_out) {
   const SamConfig *c = &m->cfg;
   int64_t P = tokens->shape[0], C = c->prompt_dim, g = sam_embed_grid(c);
   SamxDType st = stream_dtype(ctx, m);
+  // Inference keeps only what the next step reads (50 ViT-B prompts: ~1.5 GB instead of ~7 GB).
+  int reuse = !ctx->recording;
+  size_t prep = samx_ctx_mark(ctx);
   SamxTensor *src = per_prompt_images(ctx, image_emb, img_index, (int)P);
   if (dense) src = samx_add(ctx, src, dense);
   if (src->shape[0] != P) src = samx_add(ctx, samx_zeros(ctx, SAMX_F32, SHAPE(P, C, g, g)), src);
@@ -228,25 +244,28 @@ void sam_decode_core(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int
   SamxTensor *pe = sam_as_dtype(ctx, sam_dense_pe(ctx, m), st);
   pe = SAM_PERMUTE(ctx, samx_reshape(ctx, pe, SHAPE(1, C, g * g)), 0, 2, 1);
   tokens = sam_as_dtype(ctx, tokens, st);
+  // The per-prompt f32 image embeddings (and their sum with the dense prompts) were read by the cast
+  // into the stream: 8 MiB per ViT-B prompt that would otherwise stay to the end.
+  if (reuse) samx_ctx_release_keep(ctx, prep, (SamxTensor *[]){keys, pe, tokens}, 3);
   SamxTensor *queries = tokens;
-  // Inference keeps only what the next block reads (50 ViT-B prompts: ~1.5 GB instead of ~7 GB).
-  int reuse = !ctx->recording;
   for (int i = 0; i < c->dec_depth; i++) {
     size_t mark = samx_ctx_mark(ctx);
     two_way_block(ctx, m, i, &queries, &keys, tokens, pe);
     if (reuse) samx_ctx_release_keep(ctx, mark, (SamxTensor *[]){queries, keys}, 2);
   }
+  size_t tail = samx_ctx_mark(ctx);
   SamxTensor *q = samx_add(ctx, queries, tokens), *k = samx_add(ctx, keys, pe);
   SamxTensor *att = dec_attention(ctx, m, "mask_decoder.transformer.final_attn_token_to_image", q, k, keys, queries);
   *queries_out = sam_as_dtype(ctx, dec_norm(ctx, m, att, "mask_decoder.transformer", "norm_final_attn"), SAMX_F32);
-  // ref: predict_masks: upscale the image side (permuted in the stream's dtype, then F32 for the convolution)
-  SamxTensor *up = sam_as_dtype(ctx, samx_reshape(ctx, SAM_PERMUTE(ctx, keys, 0, 2, 1), SHAPE(P, C, g, g)), SAMX_F32);
-  up = samx_conv_transpose2d(ctx, up, sam_param(m, "mask_decoder.output_upscaling.0.weight"),
-                             sam_param(m, "mask_decoder.output_upscaling.0.bias"), 2, 0);
+  // ref: predict_masks: upscale the image side (permuted in the stream's dtype)
+  int fused = st == SAMX_BF16;
+  SamxTensor *up = samx_reshape(ctx, SAM_PERMUTE(ctx, keys, 0, 2, 1), SHAPE(P, C, g, g));
+  up = upscale_conv(ctx, m, up, 0, 0, fused, SAMX_BF16);
   up = samx_gelu(ctx, samx_layernorm2d(ctx, up, sam_param(m, "mask_decoder.output_upscaling.1.weight"),
                                        sam_param(m, "mask_decoder.output_upscaling.1.bias"), LN2D_EPS));
-  *up_out = samx_gelu(ctx, samx_conv_transpose2d(ctx, up, sam_param(m, "mask_decoder.output_upscaling.3.weight"),
-                                                 sam_param(m, "mask_decoder.output_upscaling.3.bias"), 2, 0));
+  // The final attention's and the first upscaling steps' tensors are dead before the widest output.
+  if (reuse) samx_ctx_release_keep(ctx, tail, (SamxTensor *[]){*queries_out, up}, 2);
+  *up_out = upscale_conv(ctx, m, up, 3, 1, fused, SAMX_F32);  // F32: the masks' batched product reads it
 }
 
 SamxTensor *sam_decoder_mlp(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, int layers) {

@@ -6,6 +6,11 @@
 //        im2col with casts on the GPU and cuBLASLt) against the CPU's bf16 reference mode, where only
 //        the order of the fp32 sums differs, and against fp32 within the bf16 bound; and that the
 //        implicit GEMM's forward takes no scratch memory beyond its output.
+//  fused: samx_conv_transpose2d_act (bias and GELU in the store, x and y F32 or BF16) on the kernel =
+//        stride transposes: on the CPU, fp32 is the unfused ops bit for bit and the BF16 y is its F32 y
+//        rounded once; bf16 within the bound below (GELU's slope is <= 1.13, the output rounding adds
+//        2^-9 |y|); on CUDA the fused implicit GEMM, which takes no scratch, against the CPU's reference
+//        within the sum-order bound (BF16 y: plus one rounding), and the explicit path beside it.
 // Shapes: SAM's neck 3x3 (pad 1), the 1x1 neck and the patch embedding's k = s convolution, the
 // decoder's 2x2 stride-2 transposed convolution, a 2x2/2 conv2d whose stride leaves the input's last row
 // and column unread and a padded 2x2/2 transpose (kernel = stride: the adjoint with disjoint taps), a
@@ -142,6 +147,105 @@ static void scatter_uncovered_check(SamxDevice dev) {
 #endif
 }
 
+
+// ---- samx_conv_transpose2d_act ----
+
+typedef struct {
+  SamxDType x_dt, out;
+  int act;
+} Fused;
+
+// y of samx_conv_transpose2d_act (or, with unfused, of samx_conv_transpose2d then samx_gelu when act
+// is GELU), widened to f32 on the host; *scratch: arena bytes taken beyond the output.
+static float *run_fused(SamxDevice dev, SamxPrecision p, const ConvCase *c, const float *x, const float *w,
+                        const float *b, Fused f, int unfused, size_t *scratch) {
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, dev);
+  ctx.precision = p;
+  SamxTensor *tx = samx_new(&ctx, f.x_dt, SHAPE(c->B, c->Cin, c->H, c->W));
+  samx_tensor_write_f32(tx, x);
+  SamxTensor *tw = samx_from_host(&ctx, SHAPE(c->Cin, c->Cout, c->k, c->k), w);
+  SamxTensor *tb = b ? samx_from_host(&ctx, SHAPE(c->Cout), b) : NULL;
+  size_t before = ctx.act.used;
+  SamxTensor *y;
+  if (unfused) {
+    y = samx_conv_transpose2d(&ctx, tx, tw, tb, c->stride, c->pad);
+    if (f.act == SAMX_ACT_GELU) y = samx_gelu(&ctx, y);
+  } else {
+    y = samx_conv_transpose2d_act(&ctx, tx, tw, tb, c->stride, c->pad, f.act, f.out);
+  }
+  *scratch = ctx.act.peak - before - y->numel * samx_dtype_size(y->dtype);
+  float *h = malloc(sizeof(float) * (size_t)y->numel);
+  samx_tensor_read_f32(y, h);
+  samx_ctx_free(&ctx);
+  return h;
+}
+
+static void fused_checks(SamxDevice dev, const ConvCase *c, const float *x, const float *w, const float *b,
+                         const float *ax, const float *aw, int64_t ny) {
+  SamxDevice cpu = samx_cpu();
+  size_t scratch;
+  const Fused f32_gelu = {SAMX_F32, SAMX_F32, SAMX_ACT_GELU};
+  // |y| bounds: the fp32 convolution of |x|, |w| (the bias is exact in every mode)
+  float *mag = run_fused(cpu, SAMX_PRECISION_FP32, c, ax, aw, NULL, (Fused){SAMX_F32, SAMX_F32, -1}, 1, &scratch);
+  int64_t K = (int64_t)c->Cin;  // each output sums Cin products (disjoint taps)
+  double bf16 = 1.13 * (ldexp(1, -8) + K * ldexp(1, -24)), order = 1.13 * 2 * K * ldexp(1, -24);
+  const Fused modes[3] = {
+      {SAMX_BF16, SAMX_BF16, -1}, {SAMX_BF16, SAMX_F32, SAMX_ACT_GELU}, {SAMX_F32, SAMX_BF16, SAMX_ACT_GELU}};
+  for (int mi = 0; mi < 3; mi++) {
+    Fused f = modes[mi];
+    char what[160];
+    snprintf(what, sizeof what, "%s fused (x %s, y %s, act %d)", c->name, samx_dtype_name(f.x_dt),
+             samx_dtype_name(f.out), f.act);
+    // fp32 reference: the unfused ops on x as the fused op reads it (a BF16 x is rounded)
+    float *xr = malloc(sizeof(float) * (size_t)((int64_t)c->B * c->Cin * c->H * c->W));
+    for (int64_t i = 0; i < (int64_t)c->B * c->Cin * c->H * c->W; i++)
+      xr[i] = f.x_dt == SAMX_BF16 ? samx_round_bf16(x[i]) : x[i];
+    float *want = run_fused(cpu, SAMX_PRECISION_FP32, c, xr, w, b, (Fused){SAMX_F32, SAMX_F32, f.act}, 1, &scratch);
+    float *ref = run_fused(cpu, SAMX_PRECISION_BF16, c, x, w, b, f, 0, &scratch);
+    double out_round = f.out == SAMX_BF16 ? ldexp(1, -8) : 0;  // a rounding of each side's y
+    double wr = 0;
+    for (int64_t i = 0; i < ny; i++)
+      wr = fmax(wr, fabs((double)ref[i] - want[i]) / (bf16 * mag[i] + out_round * fabs(want[i]) + 1e-6));
+    if (dev.type == SAMX_CPU) {
+      CHECK(wr <= 1, "%s, cpu bf16 reference vs fp32: %.3g of the bound", what, wr);
+      if (f.out == SAMX_BF16) {  // the BF16 y is the F32 y rounded once
+        Fused as_f32 = {f.x_dt, SAMX_F32, f.act};
+        float *y32 = run_fused(cpu, SAMX_PRECISION_BF16, c, x, w, b, as_f32, 0, &scratch);
+        int once = 1;
+        for (int64_t i = 0; i < ny; i++) once &= ref[i] == samx_round_bf16(y32[i]);
+        CHECK(once, "%s: the BF16 y is not the F32 y rounded once", what);
+        free(y32);
+      }
+      printf("%s, cpu bf16 reference vs fp32: %.3f of the bound\n", what, wr);
+    } else {
+      for (int implicit = 1; implicit >= 0; implicit--) {
+        samx_conv_set_implicit(implicit);
+        float *got = run_fused(dev, SAMX_PRECISION_BF16, c, x, w, b, f, 0, &scratch);
+        samx_conv_set_implicit(1);
+        double wg = 0;
+        for (int64_t i = 0; i < ny; i++)
+          wg = fmax(wg, fabs((double)got[i] - ref[i]) / (order * mag[i] + out_round * fabs(ref[i]) + 1e-6));
+        // The fused implicit GEMM takes nothing beyond its output (arena alignment aside); the explicit
+        // path its column buffer at least.
+        CHECK(wg <= 1 && (implicit ? scratch <= 256 : scratch > 256),
+              "%s, cuda (%s) vs cpu reference: %.3g of the bound, %zu bytes of scratch", what,
+              implicit ? "implicit GEMM" : "explicit", wg, scratch);
+        printf("%s, cuda (%s) vs cpu reference: %.3f of the bound\n", what, implicit ? "implicit" : "explicit", wg);
+        free(got);
+      }
+    }
+    free(xr), free(want), free(ref);
+  }
+  if (dev.type == SAMX_CPU) {  // fp32: the unfused ops' arithmetic, so their result bit for bit
+    float *fused = run_fused(cpu, SAMX_PRECISION_FP32, c, x, w, b, f32_gelu, 0, &scratch);
+    float *ops = run_fused(cpu, SAMX_PRECISION_FP32, c, x, w, b, f32_gelu, 1, &scratch);
+    CHECK(!memcmp(fused, ops, sizeof(float) * (size_t)ny), "%s: fused fp32 differs from the unfused ops", c->name);
+    free(fused), free(ops);
+  }
+  free(mag);
+}
+
 int main(int argc, char **argv) {
   SamxDevice dev;
   if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
@@ -199,6 +303,7 @@ int main(int argc, char **argv) {
         free_run(&got);
       }
     }
+    if (c->transposed && c->k == c->stride) fused_checks(dev, c, x, w, b, ax, aw, ny);
     free_run(&fp32), free_run(&mag), free_run(&ref);
     free(x), free(w), free(b), free(gy), free(ax), free(aw), free(agy), free(zero);
   }

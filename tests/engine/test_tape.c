@@ -173,7 +173,31 @@ static void test_activation_gradients_are_reused(void) {
   samx_ctx_free(&ctx);
 }
 
+// samx_ctx_release_keep moves what was allocated past the mark down to it, values intact, and leaves a
+// tensor from before the mark where it is (moving it would copy it over live memory for nothing).
+static void test_release_keep(void) {
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, samx_cpu());
+  samx_ctx_set_recording(&ctx, 0);
+  float v[4] = {1, 2, 3, 4}, got[4];
+  SamxTensor *old = samx_from_host(&ctx, SHAPE(4), v);
+  void *old_data = old->data;
+  size_t mark = samx_ctx_mark(&ctx);
+  samx_zeros(&ctx, SAMX_F32, SHAPE(1000));  // garbage between the mark and the kept tensor
+  SamxTensor *young = samx_scale(&ctx, old, 2.0f);
+  samx_ctx_release_keep(&ctx, mark, (SamxTensor *[]){old, young}, 2);
+  CHECK(old->data == old_data, "a tensor from before the mark was moved");
+  CHECK((char *)young->data < (char *)ctx.act.base + mark + 256, "the kept tensor was not moved down to the mark");
+  CHECK(ctx.act.used <= mark + 2 * SAMX_ARENA_ALIGN, "the arena holds %zu bytes past the mark", ctx.act.used - mark);
+  samx_tensor_read(old, got);
+  CHECK(!memcmp(got, v, sizeof v), "the tensor from before the mark changed");
+  samx_tensor_read(young, got);
+  CHECK(got[0] == 2 && got[3] == 8, "the kept tensor's values moved wrongly: %g %g", got[0], got[3]);
+  samx_ctx_free(&ctx);
+}
+
 int main(void) {
+  test_release_keep();
   test_free_list();
   test_activation_gradients_are_reused();
   test_inference_mode_records_nothing();

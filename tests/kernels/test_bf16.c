@@ -1,7 +1,8 @@
 // bf16 activations between the GEMMs (kernels/bf16.h).
-//  cpu:  GELU, ReLU, the residual add and LayerNorm on bf16 values against double-precision references
-//        of the same (exactly representable) inputs: the output rounding costs half an ulp, 2^-9
-//        relative; LayerNorm's fp32 statistics add ~C 2^-24 relative, so the bound is 2^-8 |ref| + 1e-6.
+//  cpu:  GELU, ReLU, the residual add and LayerNorm (LayerNorm2d's strided rows too) on bf16 values
+//        against double-precision references of the same (exactly representable) inputs: the output
+//        rounding costs half an ulp, 2^-9 relative; LayerNorm's fp32 statistics add ~C 2^-24 relative,
+//        so the bound is 2^-8 |ref| + 1e-6.
 //  cuda: the CUDA kernels against the CPU's on aligned (16-byte loads) and unaligned pointers, row
 //        lengths with and without a partial chunk: bit-exact on the emulator (same math, same summation
 //        partition); within one bf16 ulp on a GPU, where erff and sqrtf may differ by an f32 ulp.
@@ -14,6 +15,11 @@
 #include "tests/test_util.h"
 
 enum { R = 37, CMAX = 264 };
+
+// LayerNorm's rows: `rows` of C values, inner apart (kernels/norm.h).
+typedef struct {
+  int64_t C, inner, rows;
+} Layout;
 
 static uint16_t *random_bf16(int64_t n, float lo, float hi, uint64_t *s) {
   float *f = malloc(sizeof(float) * (size_t)n);
@@ -52,29 +58,33 @@ static void cpu_checks(void) {
       worst = fmax(worst, within(samx_bf16_to_f32(y[i]), (double)samx_bf16_to_f32(a[i]) + samx_bf16_to_f32(b[i % nb])));
     CHECK(worst <= 1, "bf16 add, b of %lld repeated over %lld: %.3g of the bound", (long long)nb, (long long)m, worst);
   }
-  // LayerNorm against double statistics, for a row length with a partial chunk and one without.
-  const int64_t lens[2] = {100, 256};
+  // LayerNorm against double statistics, for a row length with a partial chunk and one without, and
+  // LayerNorm2d's strided rows (2 images of 64 channels at 18 pixels: rows * C <= R * CMAX).
+  const Layout lay[3] = {{100, 1, R}, {256, 1, R}, {64, 18, 36}};
   float w[CMAX], bias[CMAX], mean[R], rstd[R];
   samx_test_fill_uniform(w, CMAX, 0.5f, 1.5f, &s);
   samx_test_fill_uniform(bias, CMAX, -0.5f, 0.5f, &s);
-  for (int t = 0; t < 2; t++) {
-    int64_t C = lens[t];
+  for (int t = 0; t < 3; t++) {
+    int64_t C = lay[t].C, inner = lay[t].inner, rows = lay[t].rows;
     // An offset mean makes the two-pass variance matter.
-    uint16_t *x = random_bf16(R * C, 2, 6, &s);
-    samx_cpu_bf16_layernorm(x, w, bias, y, mean, rstd, R, C, 1e-6f);
+    uint16_t *x = random_bf16(rows * C, 2, 6, &s);
+    samx_cpu_bf16_layernorm(x, w, bias, y, mean, rstd, rows, C, inner, 1e-6f);
     double wy = 0, ws = 0;
-    for (int64_t r = 0; r < R; r++) {
+    for (int64_t r = 0; r < rows; r++) {
+      int64_t base = samx_norm_row_base(r, C, inner);
       double m = 0, v = 0;
-      for (int64_t c = 0; c < C; c++) m += samx_bf16_to_f32(x[r * C + c]);
+      for (int64_t c = 0; c < C; c++) m += samx_bf16_to_f32(x[base + c * inner]);
       m /= (double)C;
-      for (int64_t c = 0; c < C; c++) v += pow(samx_bf16_to_f32(x[r * C + c]) - m, 2);
+      for (int64_t c = 0; c < C; c++) v += pow(samx_bf16_to_f32(x[base + c * inner]) - m, 2);
       double rs = 1 / sqrt(v / (double)C + 1e-6);
       ws = fmax(ws, fmax(fabs(mean[r] - m) / (1e-6 * fabs(m)), fabs(rstd[r] - rs) / (1e-5 * rs)));
-      for (int64_t c = 0; c < C; c++)
-        wy = fmax(wy, within(samx_bf16_to_f32(y[r * C + c]), (samx_bf16_to_f32(x[r * C + c]) - m) * rs * w[c] + bias[c]));
+      for (int64_t c = 0; c < C; c++) {
+        int64_t i = base + c * inner;
+        wy = fmax(wy, within(samx_bf16_to_f32(y[i]), (samx_bf16_to_f32(x[i]) - m) * rs * w[c] + bias[c]));
+      }
     }
-    CHECK(wy <= 1 && ws <= 1, "bf16 LayerNorm C=%lld: y at %.3g, statistics at %.3g of their bounds", (long long)C,
-          wy, ws);
+    CHECK(wy <= 1 && ws <= 1, "bf16 LayerNorm C=%lld inner=%lld: y at %.3g, statistics at %.3g of their bounds",
+          (long long)C, (long long)inner, wy, ws);
     free(x);
   }
   free(a), free(b), free(y);
@@ -137,18 +147,20 @@ static void cuda_checks(SamxDevice dev) {
   samx_test_fill_uniform(bias, CMAX, -0.5f, 0.5f, &s);
   SamxTensor *tw = samx_from_host(&ctx, SHAPE(CMAX), w), *tbias = samx_from_host(&ctx, SHAPE(CMAX), bias);
   SamxTensor *tm = samx_new(&ctx, SAMX_F32, SHAPE(R)), *tr = samx_new(&ctx, SAMX_F32, SHAPE(R));
-  const int64_t lens[3] = {100, 256, 264};
-  for (int t = 0; t < 3; t++) {
-    int64_t C = lens[t];
-    samx_cpu_bf16_layernorm(a, w, bias, want, mean, rstd, R, C, 1e-6f);
-    samx_cuda_bf16_layernorm(ta->data, samx_f32(tw), samx_f32(tbias), ty->data, samx_f32(tm), samx_f32(tr), R, C,
-                             1e-6f);
+  const Layout lay[4] = {{100, 1, R}, {256, 1, R}, {264, 1, R}, {64, 18, 36}};
+  for (int t = 0; t < 4; t++) {
+    int64_t C = lay[t].C, inner = lay[t].inner, rows = lay[t].rows;
+    samx_cpu_bf16_layernorm(a, w, bias, want, mean, rstd, rows, C, inner, 1e-6f);
+    samx_cuda_bf16_layernorm(ta->data, samx_f32(tw), samx_f32(tbias), ty->data, samx_f32(tm), samx_f32(tr), rows, C,
+                             inner, 1e-6f);
     samx_tensor_read(ty, got);
     samx_tensor_read(tm, gmean);
     samx_tensor_read(tr, grstd);
-    int same_stats = max_ulps ? 1 : !memcmp(mean, gmean, sizeof mean) && !memcmp(rstd, grstd, sizeof rstd);
-    CHECK(ulps(got, want, R * C) <= max_ulps && same_stats, "CUDA LayerNorm C=%lld: %d ulps, statistics %s",
-          (long long)C, ulps(got, want, R * C), same_stats ? "equal" : "differ");
+    size_t stat_bytes = sizeof(float) * (size_t)rows;
+    int same_stats = max_ulps ? 1 : !memcmp(mean, gmean, stat_bytes) && !memcmp(rstd, grstd, stat_bytes);
+    CHECK(ulps(got, want, rows * C) <= max_ulps && same_stats,
+          "CUDA LayerNorm C=%lld inner=%lld: %d ulps, statistics %s", (long long)C, (long long)inner,
+          ulps(got, want, rows * C), same_stats ? "equal" : "differ");
   }
   free(a), free(b), free(want), free(got);
   samx_ctx_free(&ctx);
