@@ -206,7 +206,29 @@ static void matmul_backward(SamxCtx *ctx, SamxNode *node) {
                 samx_f32(node->out->grad), f32_or_null(samx_grad_of(ctx, a)), f32_or_null(samx_grad_of(ctx, b)));
 }
 
+// An f32 a times a BF16 b (inference): fp32 products and sums over b's exact values, on both backends
+// by samx_matmul_bf16b_column; neither operand is copied or rounded.
+static SamxTensor *matmul_bf16b(SamxCtx *ctx, SamxTensor *a, SamxTensor *b, int trans_a, int trans_b) {
+  samx_check_f32("matmul", a);
+  samx_check_same_device("matmul", a, b);
+  SAMX_ASSERT(!trans_a && !trans_b, "matmul: a BF16 b takes no transposes (trans_a %d, trans_b %d)", trans_a,
+              trans_b);
+  SamxTensor *in[2] = {a, b};
+  samx_check_bf16_inference("matmul", ctx, 2, in);
+  SamxShape out_shape;
+  Gemm g = matmul_plan(a, b, 0, 0, &out_shape);
+  SamxTensor *c = samx_new(ctx, SAMX_F32, out_shape);
+  const uint16_t *bs = (const uint16_t *)b->data;
+  SAMX_ON_DEVICE(a,
+                 samx_cpu_matmul_bf16b(g.batch, g.m, g.n, g.k, samx_f32(a), g.stride_a, bs, g.stride_b, samx_f32(c),
+                                       g.stride_c),
+                 samx_cuda_matmul_bf16b(g.batch, g.m, g.n, g.k, samx_f32(a), g.stride_a, bs, g.stride_b,
+                                        samx_f32(c), g.stride_c));
+  return c;
+}
+
 SamxTensor *samx_matmul(SamxCtx *ctx, SamxTensor *a, SamxTensor *b, int trans_a, int trans_b) {
+  if (b->dtype == SAMX_BF16) return matmul_bf16b(ctx, a, b, trans_a, trans_b);
   samx_check_f32("matmul", a);
   samx_check_f32("matmul", b);
   samx_check_same_device("matmul", a, b);

@@ -8,7 +8,8 @@
 // Batched matrix product op(a) op(b) -> [..., M, N] (torch.matmul with optional transposes of the last
 // two dims). a: [..., M, K], or [..., K, M] when trans_a. b: [..., K, N], or [..., N, K] when trans_b,
 // with the same leading (batch) dims as a, or 2-D: one matrix broadcast over a's batch (a weight; its
-// gradient sums over the batch).
+// gradient sums over the batch). b may be BF16 in inference (no transposes): fp32 products of its exact
+// values, F32 out (SAM's mask product over the bf16 upscaled embedding).
 SamxTensor *samx_matmul(SamxCtx *ctx, SamxTensor *a, SamxTensor *b, int trans_a, int trans_b);
 
 // torch.nn.functional.linear: y = x w^T + b. x [..., in], w [out, in], b [out] or NULL -> y [..., out].

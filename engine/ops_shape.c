@@ -176,8 +176,10 @@ SamxTensor *samx_concat(SamxCtx *ctx, SamxTensor **xs, int n, int dim) {
   SamxShape out = samx_shape_of(xs[0]);
   out.d[k] = 0;
   for (int j = 0; j < n; j++) {
-    samx_check_f32("concat", xs[j]);
+    check_moved("concat", xs[j]);
     samx_check_same_device("concat", xs[0], xs[j]);
+    if (xs[j]->dtype != xs[0]->dtype)
+      SAMX_DIE("concat: input %d is %s, input 0 %s", j, samx_dtype_name(xs[j]->dtype), samx_dtype_name(xs[0]->dtype));
     int ok = xs[j]->ndim == xs[0]->ndim;
     for (int i = 0; ok && i < xs[0]->ndim; i++) ok = i == k || xs[j]->shape[i] == xs[0]->shape[i];
     if (!ok) {
@@ -187,11 +189,14 @@ SamxTensor *samx_concat(SamxCtx *ctx, SamxTensor **xs, int n, int dim) {
     }
     out.d[k] += xs[j]->shape[k];
   }
-  SamxTensor *y = samx_new(ctx, SAMX_F32, out);
+  SamxTensor *y = samx_new(ctx, xs[0]->dtype, out);
   int64_t start = 0;
   for (int j = 0; j < n; j++) {
     SamxIndexMap m = embed_map(y, samx_shape_of(xs[j]), k, start);
-    copy(&m, xs[j]->numel, SAMX_SCATTER, 0, xs[j], y);
+    if (y->dtype == SAMX_BF16)
+      move16(&m, xs[j]->numel, SAMX_SCATTER, xs[j], y);
+    else
+      copy(&m, xs[j]->numel, SAMX_SCATTER, 0, xs[j], y);
     start += xs[j]->shape[k];
   }
   SamxNode *node = samx_record(ctx, "concat", concat_backward, y, n, xs);

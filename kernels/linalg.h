@@ -1,7 +1,8 @@
 // Linear algebra: batched GEMM (OpenBLAS on the CPU, cuBLAS on CUDA), bias add and bias gradient,
 // embedding gather and scatter-add.
-// defines: samx_linalg_index_ok (shared by CPU and CUDA) and the launchers. The arithmetic here is BLAS's
-// or a plain sum, so unlike the pointwise families there is little per-element math to share.
+// defines: samx_linalg_index_ok, samx_matmul_bf16b_column (shared by CPU and CUDA) and the launchers.
+// The arithmetic here is BLAS's or a plain sum, so unlike the pointwise families there is little
+// per-element math to share.
 #ifndef SAMX_KERNELS_LINALG_H
 #define SAMX_KERNELS_LINALG_H
 
@@ -10,6 +11,24 @@
 
 // Whether an embedding index names a row of a table with n_rows rows.
 SAMX_HD int samx_linalg_index_ok(int32_t index, int64_t n_rows) { return index >= 0 && (int64_t)index < n_rows; }
+
+// Column j of C_i = A_i B_i for an f32 A_i [m, k] and a bf16 B_i [k, n] (row-major; b points at column j
+// of B_i, c at column j of C_i): fp32 products of the f32 values and the bf16 ones widened exactly, summed
+// in k order, 8 rows of A at a time so that each B value is read once per 8 rows. A CUDA thread or a CPU
+// iteration per column: SAM's mask product (a few hypernetwork rows times 32 upscaled channels), where
+// B is the wide operand and each output a short sum.
+#define SAMX_MATMUL_BF16B_ROWS 8
+SAMX_HD void samx_matmul_bf16b_column(const float *a, const uint16_t *b, float *c, int64_t m, int64_t n, int64_t k) {
+  for (int64_t i0 = 0; i0 < m; i0 += SAMX_MATMUL_BF16B_ROWS) {
+    int rows = m - i0 < SAMX_MATMUL_BF16B_ROWS ? (int)(m - i0) : SAMX_MATMUL_BF16B_ROWS;
+    float acc[SAMX_MATMUL_BF16B_ROWS] = {0.0f};
+    for (int64_t kk = 0; kk < k; kk++) {
+      float bv = samx_bf16_to_f32(b[kk * n]);
+      for (int r = 0; r < rows; r++) acc[r] += a[(i0 + r) * k + kk] * bv;
+    }
+    for (int r = 0; r < rows; r++) c[(i0 + r) * n] = acc[r];
+  }
+}
 
 // Batched row-major GEMM. For i in [0, batch):
 //   C_i = alpha * op(A_i) op(B_i) + beta * C_i
@@ -52,6 +71,15 @@ SAMX_EXTERN_C void samx_cuda_linalg_gemm_bf16(int64_t m, int64_t n, int64_t k, i
                                               size_t workspace_bytes);
 
 // bf16 <-> f32: y = bf16(x) rounded to nearest even, and back (exact). Both backends.
+// C_i [m, n] = A_i [m, k] (f32) . B_i [k, n] (bf16) for i in [0, batch), by samx_matmul_bf16b_column;
+// strides count elements (stride_b 0: one B for the whole batch).
+SAMX_EXTERN_C void samx_cpu_matmul_bf16b(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
+                                         int64_t stride_a, const uint16_t *b, int64_t stride_b, float *c,
+                                         int64_t stride_c);
+SAMX_EXTERN_C void samx_cuda_matmul_bf16b(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
+                                          int64_t stride_a, const uint16_t *b, int64_t stride_b, float *c,
+                                          int64_t stride_c);
+
 SAMX_EXTERN_C void samx_cpu_linalg_cast_f32_bf16(const float *x, uint16_t *y, int64_t n);
 SAMX_EXTERN_C void samx_cuda_linalg_cast_f32_bf16(const float *x, uint16_t *y, int64_t n);
 SAMX_EXTERN_C void samx_cpu_linalg_cast_bf16_f32(const uint16_t *x, float *y, int64_t n);

@@ -97,3 +97,11 @@ void samx_cpu_linalg_embedding_bwd(const float *gout, const int32_t *idx, int64_
     }
   }
 }
+
+void samx_cpu_matmul_bf16b(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a, int64_t stride_a,
+                           const uint16_t *b, int64_t stride_b, float *c, int64_t stride_c) {
+#pragma omp parallel for collapse(2) schedule(static) if (batch * n * m * k > 65536)
+  for (int64_t z = 0; z < batch; z++)
+    for (int64_t j = 0; j < n; j++)
+      samx_matmul_bf16b_column(a + z * stride_a, b + z * stride_b + j, c + z * stride_c + j, m, n, k);
+}

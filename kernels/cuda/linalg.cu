@@ -149,3 +149,24 @@ extern "C" void samx_cuda_linalg_embedding_bwd(const float *gout, const int32_t 
   SAMX_LAUNCH(embedding_bwd_kernel, samx_grid_1d((size_t)(n * dim), 256), 256, 0)(gout, idx, n, dim, gtable);
   CUDA_LAUNCH_CHECK();
 }
+
+// A thread per column of one product; neighbouring threads take neighbouring columns, so each k step
+// reads B and writes C coalesced, and A's values are the same across the warp (one broadcast load).
+__global__ static void matmul_bf16b_kernel(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
+                                           int64_t stride_a, const uint16_t *b, int64_t stride_b, float *c,
+                                           int64_t stride_c) {
+  const int64_t step = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < batch * n; t += step) {
+    const int64_t z = t / n, j = t % n;
+    samx_matmul_bf16b_column(a + z * stride_a, b + z * stride_b + j, c + z * stride_c + j, m, n, k);
+  }
+}
+
+extern "C" void samx_cuda_matmul_bf16b(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
+                                       int64_t stride_a, const uint16_t *b, int64_t stride_b, float *c,
+                                       int64_t stride_c) {
+  if (batch <= 0 || m <= 0 || n <= 0) return;
+  SAMX_LAUNCH(matmul_bf16b_kernel, samx_grid_1d((size_t)(batch * n), 256), 256, 0)(batch, m, n, k, a, stride_a, b,
+                                                                                 stride_b, c, stride_c);
+  CUDA_LAUNCH_CHECK();
+}

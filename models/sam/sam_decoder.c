@@ -156,6 +156,8 @@ static void two_way_block(SamxCtx *ctx, const SamModel *m, int layer, SamxTensor
   char p[96], name[160];
   snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d", layer);
   SamxTensor *qs = *queries, *ks = *keys;
+  int reuse = !ctx->recording;  // inference hands back what the rest of the block no longer reads
+  size_t mark = samx_ctx_mark(ctx);
   snprintf(name, sizeof name, "%s.self_attn", p);
   // Each residual add is the last read of the stream it updates (in place in bf16: dec_attention).
   if (layer == 0) {  // skip_first_layer_pe: no positional encoding and no residual
@@ -172,8 +174,11 @@ static void two_way_block(SamxCtx *ctx, const SamModel *m, int layer, SamxTensor
   SamxTensor *h = samx_relu(ctx, sam_linear_to(ctx, m, qs, name, qs->dtype));
   snprintf(name, sizeof name, "%s.mlp.lin2", p);
   qs = dec_norm(ctx, m, sam_residual_linear(ctx, m, qs, h, name), p, "norm3");
+  // The token-to-image attention's projections and head copies are dead. ks + key_pe is the same sum
+  // again: inference keeps it, training adds it anew (one tape node per use, the gradients' order as it was).
+  if (reuse) samx_ctx_release_keep(ctx, mark, (SamxTensor *[]){qs, k}, 2);
   q = samx_add(ctx, qs, query_pe);
-  k = samx_add(ctx, ks, key_pe);
+  if (!reuse) k = samx_add(ctx, ks, key_pe);
   snprintf(name, sizeof name, "%s.cross_attn_image_to_token", p);
   ks = dec_norm(ctx, m, dec_attention(ctx, m, name, k, q, qs, ks), p, "norm4");
   *queries = qs;
@@ -191,19 +196,37 @@ static SamxTensor *dec_mlp(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const
   return x;
 }
 
-// Image embeddings per prompt (ref: torch.repeat_interleave(image_embeddings, tokens.shape[0], dim=0)).
-static SamxTensor *per_prompt_images(SamxCtx *ctx, SamxTensor *emb, const int *img_index, int P) {
-  if (emb->shape[0] == P && !img_index) return emb;
-  if (emb->shape[0] == 1 && !img_index) return emb;  // broadcast by the add that follows
+// Image embeddings per prompt (ref: torch.repeat_interleave(image_embeddings, tokens.shape[0], dim=0)):
+// emb itself when it has a row per prompt, or, with may_broadcast, one row that the add after it
+// broadcasts; otherwise row img_index[p] (or p, or the only row) for each prompt p.
+static SamxTensor *per_prompt_images(SamxCtx *ctx, SamxTensor *emb, const int *img_index, int P, int may_broadcast) {
+  if (!img_index && (emb->shape[0] == P || (may_broadcast && emb->shape[0] == 1))) return emb;
   SamxTensor **rows = (SamxTensor **)malloc(sizeof(SamxTensor *) * (size_t)P);
   for (int p = 0; p < P; p++) {
-    int i = img_index ? img_index[p] : p;
+    int i = img_index ? img_index[p] : emb->shape[0] == 1 ? 0 : p;
     SAMX_ASSERT(i >= 0 && i < emb->shape[0], "prompt %d refers to image %d of %lld", p, i, (long long)emb->shape[0]);
     rows[p] = samx_slice(ctx, emb, 0, i, i + 1);
   }
   SamxTensor *out = samx_concat_many(ctx, rows, P, 0);
   free(rows);
   return out;
+}
+
+// The image stream [P, g*g, C] in dtype st: the image embeddings plus the dense prompts, permuted
+// (ref: TwoWayTransformer.forward: B x C x h x w -> B x hw x C; cast first: the permute moves bf16). With
+// late_copies (inference) and dense prompts shared by every prompt, this runs once per image and the
+// result is copied per prompt: no f32 copy per prompt; otherwise the embeddings are copied per prompt
+// first, as training always has (its gradients then sum in the order they always have).
+static SamxTensor *image_stream(SamxCtx *ctx, SamxTensor *emb, const int *img_index, SamxTensor *dense, int P,
+                                int64_t g, SamxDType st, int late_copies) {
+  int64_t C = emb->shape[1];
+  int copies_first = !late_copies || (dense && dense->shape[0] != 1);
+  SamxTensor *src = copies_first ? per_prompt_images(ctx, emb, img_index, P, 1) : emb;
+  if (dense) src = samx_add(ctx, src, dense);
+  if (copies_first && src->shape[0] != P) src = samx_add(ctx, samx_zeros(ctx, SAMX_F32, SHAPE(P, C, g, g)), src);
+  int64_t b = src->shape[0];
+  SamxTensor *k = SAM_PERMUTE(ctx, samx_reshape(ctx, sam_as_dtype(ctx, src, st), SHAPE(b, C, g * g)), 0, 2, 1);
+  return copies_first ? k : per_prompt_images(ctx, k, img_index, P, 0);
 }
 
 // The dtype of the two-way transformer's token and image streams: BF16 in bf16 inference when the
@@ -236,27 +259,23 @@ void sam_decode_core(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int
   // Inference keeps only what the next step reads (50 ViT-B prompts: ~1.5 GB instead of ~7 GB).
   int reuse = !ctx->recording;
   size_t prep = samx_ctx_mark(ctx);
-  SamxTensor *src = per_prompt_images(ctx, image_emb, img_index, (int)P);
-  if (dense) src = samx_add(ctx, src, dense);
-  if (src->shape[0] != P) src = samx_add(ctx, samx_zeros(ctx, SAMX_F32, SHAPE(P, C, g, g)), src);
-  // ref: TwoWayTransformer.forward: B x C x h x w -> B x hw x C (cast first: the permute moves bf16)
-  SamxTensor *keys = SAM_PERMUTE(ctx, samx_reshape(ctx, sam_as_dtype(ctx, src, st), SHAPE(P, C, g * g)), 0, 2, 1);
+  SamxTensor *keys = image_stream(ctx, image_emb, img_index, dense, (int)P, g, st, reuse);
   SamxTensor *pe = sam_as_dtype(ctx, sam_dense_pe(ctx, m), st);
   pe = SAM_PERMUTE(ctx, samx_reshape(ctx, pe, SHAPE(1, C, g * g)), 0, 2, 1);
   tokens = sam_as_dtype(ctx, tokens, st);
-  // The per-prompt f32 image embeddings (and their sum with the dense prompts) were read by the cast
-  // into the stream: 8 MiB per ViT-B prompt that would otherwise stay to the end.
-  if (reuse) samx_ctx_release_keep(ctx, prep, (SamxTensor *[]){keys, pe, tokens}, 3);
+  // What the stream was made from (per-prompt f32 copies when the dense prompts differ per prompt).
+  if (reuse) samx_ctx_release_keep(ctx, prep, (SamxTensor *[]){pe, tokens, keys}, 3);
   SamxTensor *queries = tokens;
   for (int i = 0; i < c->dec_depth; i++) {
-    size_t mark = samx_ctx_mark(ctx);
     two_way_block(ctx, m, i, &queries, &keys, tokens, pe);
-    if (reuse) samx_ctx_release_keep(ctx, mark, (SamxTensor *[]){queries, keys}, 2);
+    // Back to the prep's mark: the block's input stream goes too (what is below it stays).
+    if (reuse) samx_ctx_release_keep(ctx, prep, (SamxTensor *[]){pe, tokens, queries, keys}, 4);
   }
   size_t tail = samx_ctx_mark(ctx);
   SamxTensor *q = samx_add(ctx, queries, tokens), *k = samx_add(ctx, keys, pe);
   SamxTensor *att = dec_attention(ctx, m, "mask_decoder.transformer.final_attn_token_to_image", q, k, keys, queries);
   *queries_out = sam_as_dtype(ctx, dec_norm(ctx, m, att, "mask_decoder.transformer", "norm_final_attn"), SAMX_F32);
+  if (reuse) samx_ctx_release_keep(ctx, tail, queries_out, 1);
   // ref: predict_masks: upscale the image side (permuted in the stream's dtype)
   int fused = st == SAMX_BF16;
   SamxTensor *up = samx_reshape(ctx, SAM_PERMUTE(ctx, keys, 0, 2, 1), SHAPE(P, C, g, g));
@@ -265,7 +284,7 @@ void sam_decode_core(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int
                                        sam_param(m, "mask_decoder.output_upscaling.1.bias"), LN2D_EPS));
   // The final attention's and the first upscaling steps' tensors are dead before the widest output.
   if (reuse) samx_ctx_release_keep(ctx, tail, (SamxTensor *[]){*queries_out, up}, 2);
-  *up_out = upscale_conv(ctx, m, up, 3, 1, fused, SAMX_F32);  // F32: the masks' batched product reads it
+  *up_out = upscale_conv(ctx, m, up, 3, 1, fused, SAMX_BF16);  // samx_matmul reads a BF16 b as it is
 }
 
 SamxTensor *sam_decoder_mlp(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, int layers) {

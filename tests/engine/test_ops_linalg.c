@@ -1,5 +1,7 @@
 // matmul (all transposes, batched, shared weight), linear, LoRA linear, embedding: naive double
-// references, finite differences, PyTorch, CUDA vs CPU; plus an out-of-range embedding index aborting.
+// references, finite differences, PyTorch, CUDA vs CPU; plus an out-of-range embedding index aborting,
+// and matmul of an f32 a by a BF16 b (inference) against a double reference of the same values: its
+// sums are fp32 in k order, so within k 2^-24 sum_k |a b| (plus 1e-30) of it.
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -301,12 +303,60 @@ static int check_gemm_reduce(SamxDevice dev) {
   return !ok;
 }
 
+// samx_matmul(a F32, b BF16): SAM's mask product shape (4 rows, k 32, a wide n), 11 rows (more than one
+// group of 8), and a 2-D b shared by a batched a (one tall product).
+static int check_matmul_bf16b(SamxDevice dev) {
+  typedef struct {
+    int batch, m, n, k, shared;
+  } Case;
+  const Case cases_b[3] = {{3, 4, 300, 32, 0}, {2, 11, 37, 5, 0}, {2, 3, 20, 7, 1}};
+  int failed = 0;
+  for (int t = 0; t < 3; t++) {
+    Case c = cases_b[t];
+    int64_t na = (int64_t)c.batch * c.m * c.k, nb = (int64_t)(c.shared ? 1 : c.batch) * c.k * c.n;
+    int64_t nc = (int64_t)c.batch * c.m * c.n;
+    float *a = malloc(sizeof(float) * na), *b = malloc(sizeof(float) * nb), *got = malloc(sizeof(float) * nc);
+    uint64_t state = 7 + t;
+    samx_test_fill_uniform(a, na, -1, 1, &state);
+    samx_test_fill_uniform(b, nb, -2, 2, &state);
+    for (int64_t i = 0; i < nb; i++) b[i] = samx_round_bf16(b[i]);  // the values the BF16 b holds
+    SamxCtx ctx;
+    samx_test_ctx(&ctx, dev);
+    samx_ctx_set_recording(&ctx, 0);
+    SamxTensor *ta = samx_from_host(&ctx, SHAPE(c.batch, c.m, c.k), a);
+    SamxTensor *tb = samx_new(&ctx, SAMX_BF16, c.shared ? SHAPE(c.k, c.n) : SHAPE(c.batch, c.k, c.n));
+    samx_tensor_write_f32(tb, b);
+    SamxTensor *y = samx_matmul(&ctx, ta, tb, 0, 0);
+    samx_tensor_read(y, got);
+    double worst = 0;
+    for (int z = 0; z < c.batch; z++)
+      for (int i = 0; i < c.m; i++)
+        for (int j = 0; j < c.n; j++) {
+          const float *bz = b + (c.shared ? 0 : (int64_t)z * c.k * c.n);
+          double s = 0, mag = 0;
+          for (int q = 0; q < c.k; q++) {
+            double p = (double)a[((int64_t)z * c.m + i) * c.k + q] * bz[(int64_t)q * c.n + j];
+            s += p, mag += fabs(p);
+          }
+          double e = fabs(got[((int64_t)z * c.m + i) * c.n + j] - s) / (c.k * ldexp(1, -24) * mag + 1e-30);
+          worst = e > worst ? e : worst;
+        }
+    int ok = y->dtype == SAMX_F32 && worst <= 1;
+    printf("%s matmul f32 x bf16 %s, batch %d, %d x %d x %d%s: %.3g of the bound\n", ok ? "PASS" : "FAIL",
+           dev.type == SAMX_CUDA ? "cuda" : "cpu", c.batch, c.m, c.n, c.k, c.shared ? ", shared b" : "", worst);
+    failed |= !ok;
+    samx_ctx_free(&ctx);
+    free(a), free(b), free(got);
+  }
+  return failed;
+}
+
 int main(int argc, char **argv) {
   int on_cuda = argc > 1 && strcmp(argv[1], "cuda") == 0;
   int died_badly = check_bad_index_dies(on_cuda);
   int rc = samx_test_ops_main(argc, argv, cases, sizeof cases / sizeof *cases);
   if (rc == SAMX_TEST_SKIP) return rc;
   SamxDevice dev = {on_cuda ? SAMX_CUDA : SAMX_CPU, 0};
-  int gemm_failed = check_gemm_reduce(dev);
-  return rc || died_badly == 1 || gemm_failed;
+  int gemm_failed = check_gemm_reduce(dev), bf16b_failed = check_matmul_bf16b(dev);
+  return rc || died_badly == 1 || gemm_failed || bf16b_failed;
 }

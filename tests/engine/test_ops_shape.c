@@ -295,6 +295,9 @@ static void test_bf16_moves(SamxDevice dev) {
   check_bf16_move(&ctx, "window_partition (padded)", wb, wf);
   check_bf16_move(&ctx, "window_unpartition", samx_window_unpartition(&ctx, wb, 4, 10, 7),
                   samx_window_unpartition(&ctx, wf, 4, 10, 7));
+  // concat along a middle dim, one input repeated (the decoder's per-prompt copies of one stream)
+  SamxTensor *pb[3] = {xb, samx_slice(&ctx, xb, 1, 2, 5), xb}, *pf[3] = {xf, samx_slice(&ctx, xf, 1, 2, 5), xf};
+  check_bf16_move(&ctx, "concat", samx_concat(&ctx, pb, 3, 1), samx_concat(&ctx, pf, 3, 1));
   samx_ctx_free(&ctx);
 }
 
