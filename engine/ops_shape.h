@@ -1,5 +1,6 @@
 // defines: reshape (a view), permute, concat, slice, window partition/unpartition (copies).
-// Dims may be negative (counted from the end). All but reshape take and return f32 tensors.
+// Dims may be negative (counted from the end). The copies take F32 or BF16 (bf16 activations move as
+// their bits; their gradients, like every gradient, are F32) and return the input's dtype.
 #ifndef SAMX_OPS_SHAPE_H
 #define SAMX_OPS_SHAPE_H
 
@@ -12,7 +13,7 @@ SamxTensor *samx_reshape(SamxCtx *ctx, SamxTensor *x, SamxShape s);
 // Contiguous copy with out dim k = x dim perm[k] (perm has x->ndim entries, a permutation).
 SamxTensor *samx_permute(SamxCtx *ctx, SamxTensor *x, const int *perm);
 
-// Concatenation of n tensors along dim (all other dims equal). At most SAMX_NODE_MAX_IN (8) inputs
+// Concatenation of n tensors of one dtype along dim (all other dims equal). At most SAMX_NODE_MAX_IN (8) inputs
 // when the result is differentiated.
 SamxTensor *samx_concat(SamxCtx *ctx, SamxTensor **xs, int n, int dim);
 

@@ -256,7 +256,7 @@ void sam_decode_core(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int
   const SamConfig *c = &m->cfg;
   int64_t P = tokens->shape[0], C = c->prompt_dim, g = sam_embed_grid(c);
   SamxDType st = stream_dtype(ctx, m);
-  // Inference keeps only what the next step reads (50 ViT-B prompts: ~1.5 GB instead of ~7 GB).
+  // Inference keeps only what the next step reads (bench/results/2026-12-07-decoder-memory).
   int reuse = !ctx->recording;
   size_t prep = samx_ctx_mark(ctx);
   SamxTensor *keys = image_stream(ctx, image_emb, img_index, dense, (int)P, g, st, reuse);
