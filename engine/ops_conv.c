@@ -102,6 +102,14 @@ static void conv_weight_grad(SamxCtx *ctx, const SamxTensor *on, SamxConvGeom g,
                   im2col(on, g, img + i * im.img_n, cols), 1.0f, gw);
 }
 
+// y [B, C, HW] = act(y32 + bias) (kernels/conv.h samx_conv_bias_act; act -1: the plain bias add, y = y32
+// in place), stored in f32 or bf16.
+static void bias_act(const SamxTensor *on, const float *y32, const float *bias, int act, void *y, int y_bf16,
+                     int64_t B, int64_t C, int64_t HW) {
+  SAMX_ON_DEVICE(on, samx_cpu_conv_bias_act(y32, bias, act, y, y_bf16, B, C, HW),
+                 samx_cuda_conv_bias_act(y32, bias, act, y, y_bf16, B, C, HW));
+}
+
 // Elements per image of a [B, C, H, W] tensor.
 static int64_t image_numel(const SamxTensor *t) { return t->shape[1] * t->shape[2] * t->shape[3]; }
 
@@ -188,8 +196,7 @@ SamxTensor *samx_conv2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *
   float *cols = cols_scratch(ctx, g, needs_cols(ctx, x, g, 0));
   conv_gather(ctx, x, g, samx_f32(w), Cout, samx_f32(x), samx_f32(y), im, 0.0f, cols);
   if (b)
-    SAMX_ON_DEVICE(x, samx_cpu_conv_bias_add(samx_f32(y), samx_f32(b), B, Cout, g.Ho * g.Wo),
-                   samx_cuda_conv_bias_add(samx_f32(y), samx_f32(b), B, Cout, g.Ho * g.Wo));
+    bias_act(x, samx_f32(y), samx_f32(b), -1, y->data, 0, B, Cout, g.Ho * g.Wo);
   return conv_record(ctx, "conv2d", x, w, b, y, g, 0);
 }
 
@@ -215,8 +222,7 @@ SamxTensor *samx_conv_transpose2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, Sa
   float *cols = cols_scratch(ctx, g, needs_cols(ctx, x, g, 1));
   conv_scatter(ctx, x, g, samx_f32(w), Cin, samx_f32(x), samx_f32(y), im, 0, cols);
   if (b)
-    SAMX_ON_DEVICE(x, samx_cpu_conv_bias_add(samx_f32(y), samx_f32(b), B, g.C, g.H * g.W),
-                   samx_cuda_conv_bias_add(samx_f32(y), samx_f32(b), B, g.C, g.H * g.W));
+    bias_act(x, samx_f32(y), samx_f32(b), -1, y->data, 0, B, g.C, g.H * g.W);
   return conv_record(ctx, "conv_transpose2d", x, w, b, y, g, 1);
 }
 
@@ -249,8 +255,7 @@ SamxTensor *samx_conv_transpose2d_act(SamxCtx *ctx, SamxTensor *x, SamxTensor *w
   float *y32 = y_bf16 ? samx_f32(samx_new(ctx, SAMX_F32, samx_shape_of(y))) : samx_f32(y);
   conv_scatter(ctx, x, g, samx_f32(w), Cin, x32, y32, (Images){B, image_numel(y), image_numel(x)}, 0,
                cols_scratch(ctx, g, needs_cols(ctx, x, g, 1)));
-  SAMX_ON_DEVICE(x, samx_cpu_conv_bias_act(y32, bias, act, y->data, y_bf16, B, g.C, g.H * g.W),
-                 samx_cuda_conv_bias_act(y32, bias, act, y->data, y_bf16, B, g.C, g.H * g.W));
+  bias_act(x, y32, bias, act, y->data, y_bf16, B, g.C, g.H * g.W);
   samx_arena_rewind(&ctx->act, mark);
   return y;
 }

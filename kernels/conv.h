@@ -189,13 +189,12 @@ SAMX_HD float samx_avg_pool2_grad_at(const float *gy, int64_t H, int64_t W, int6
 SAMX_EXTERN_C void samx_cpu_conv_im2col(const float *x, float *cols, SamxConvGeom g);
 // One image: x [C, H, W] = col2im(cols), or x += col2im(cols) when accumulate.
 SAMX_EXTERN_C void samx_cpu_conv_col2im(const float *cols, float *x, int accumulate, SamxConvGeom g);
-// y [B, C, HW] += bias[c].
-SAMX_EXTERN_C void samx_cpu_conv_bias_add(float *y, const float *bias, int64_t B, int64_t C, int64_t HW);
-// gbias[c] += sum over b, hw of gy [B, C, HW] (a fixed summation order).
 // y [B, C, HW] = samx_conv_bias_act(y32, bias[c] or 0 when bias is NULL, act), stored through
-// samx_conv_store; y may be y32 when it is f32.
+// samx_conv_store; y may be y32 when it is f32 (act -1 there: the plain y += bias of conv2d and
+// conv_transpose2d).
 SAMX_EXTERN_C void samx_cpu_conv_bias_act(const float *y32, const float *bias, int act, void *y, int y_bf16, int64_t B,
                                           int64_t C, int64_t HW);
+// gbias[c] += sum over b, hw of gy [B, C, HW] (a fixed summation order).
 SAMX_EXTERN_C void samx_cpu_conv_bias_grad(const float *gy, float *gbias, int64_t B, int64_t C, int64_t HW);
 // planes of [H, W] -> [Ho, Wo]; the backward adds into gx.
 SAMX_EXTERN_C void samx_cpu_resize_bilinear_fwd(const float *x, float *y, int64_t planes, int64_t H, int64_t W,
@@ -231,7 +230,6 @@ SAMX_EXTERN_C void samx_cuda_conv_transpose_fused_bf16(const float *w, int64_t M
                                                        const float *bias, int act, SamxConvGeom g);
 SAMX_EXTERN_C void samx_cuda_conv_im2col(const float *x, float *cols, SamxConvGeom g);
 SAMX_EXTERN_C void samx_cuda_conv_col2im(const float *cols, float *x, int accumulate, SamxConvGeom g);
-SAMX_EXTERN_C void samx_cuda_conv_bias_add(float *y, const float *bias, int64_t B, int64_t C, int64_t HW);
 SAMX_EXTERN_C void samx_cuda_conv_bias_act(const float *y32, const float *bias, int act, void *y, int y_bf16, int64_t B,
                                            int64_t C, int64_t HW);
 SAMX_EXTERN_C void samx_cuda_conv_bias_grad(const float *gy, float *gbias, int64_t B, int64_t C, int64_t HW);

@@ -80,13 +80,6 @@ void samx_cpu_conv_col2im(const float *cols, float *x, int accumulate, SamxConvG
     }
 }
 
-void samx_cpu_conv_bias_add(float *y, const float *bias, int64_t B, int64_t C, int64_t HW) {
-#pragma omp parallel for collapse(2) schedule(static) if (B * C * HW > 32768)
-  for (int64_t b = 0; b < B; b++)
-    for (int64_t c = 0; c < C; c++)
-      for (int64_t i = 0; i < HW; i++) y[(b * C + c) * HW + i] += bias[c];
-}
-
 void samx_cpu_conv_bias_act(const float *y32, const float *bias, int act, void *y, int y_bf16, int64_t B, int64_t C,
                             int64_t HW) {
 #pragma omp parallel for schedule(static) if (B * C * HW > 32768)

@@ -19,10 +19,6 @@ __global__ static void col2im_kernel(const float *cols, float *x, int accumulate
   }
 }
 
-__global__ static void bias_add_kernel(float *y, const float *bias, int64_t C, int64_t HW, int64_t n) {
-  GRID_STRIDE(i, n) y[i] += bias[(i / HW) % C];
-}
-
 __global__ static void bias_act_kernel(const float *y32, const float *bias, int act, void *y, int y_bf16, int64_t C,
                                        int64_t HW, int64_t n) {
   GRID_STRIDE(i, n) samx_conv_store(y, y_bf16, i, samx_conv_bias_act(y32[i], bias ? bias[(i / HW) % C] : 0.0f, act));
@@ -86,12 +82,6 @@ extern "C" void samx_cuda_conv_im2col(const float *x, float *cols, SamxConvGeom 
 
 extern "C" void samx_cuda_conv_col2im(const float *cols, float *x, int accumulate, SamxConvGeom g) {
   SAMX_LAUNCH(col2im_kernel, samx_grid_1d(g.C * g.H * g.W, CONV_BLOCK), CONV_BLOCK, 0)(cols, x, accumulate, g);
-  CUDA_LAUNCH_CHECK();
-}
-
-extern "C" void samx_cuda_conv_bias_add(float *y, const float *bias, int64_t B, int64_t C, int64_t HW) {
-  int64_t n = B * C * HW;
-  SAMX_LAUNCH(bias_add_kernel, samx_grid_1d(n, CONV_BLOCK), CONV_BLOCK, 0)(y, bias, C, HW, n);
   CUDA_LAUNCH_CHECK();
 }
 
