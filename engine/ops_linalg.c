@@ -81,10 +81,19 @@ static SamxTensor *gemm_operand(SamxCtx *ctx, SamxPrecision p, SamxTensor *t) {
 // D is c (f32, bias f32) or, with d_bf16, a bf16 output whose bias is bf16 too (cuBLASLt's bias type
 // follows D's); gelu applies the tanh GELU epilogue last.
 // D = alpha op(A) op(B) + beta C (+ bias, then GELU when gelu) through cuBLASLt; c_in NULL: C is D.
+// cuBLASLt may read the bias in 16-byte vectors, and its alignment preferences do not cover the bias
+// (pytorch/pytorch#194497): one that is not 16-byte aligned (a view into a larger tensor) is copied.
 static void gemm_lt(SamxCtx *ctx, Gemm g, float alpha, const void *a, const void *b, float beta, const void *c_in,
                     void *d, int d_bf16, const void *bias, int gelu) {
   SAMX_ASSERT(g.batch == 1, "gemm: bf16 GEMMs are single (batch %lld)", (long long)g.batch);
-  size_t mark = ctx->act.used, ws = lt_workspace_bytes(&ctx->act);
+  size_t mark = ctx->act.used;
+  if (bias && (uintptr_t)bias % 16) {
+    size_t bytes = (size_t)g.n * (d_bf16 ? 2 : 4);
+    void *aligned = samx_arena_alloc(&ctx->act, bytes);
+    samx_memcpy(ctx->device, aligned, ctx->device, bias, bytes);
+    bias = aligned;
+  }
+  size_t ws = lt_workspace_bytes(&ctx->act);
   void *work = ws ? samx_arena_alloc(&ctx->act, ws) : NULL;
   samx_cuda_linalg_gemm_bf16(g.m, g.n, g.k, g.trans_a, g.trans_b, alpha, (const uint16_t *)a, (const uint16_t *)b,
                              beta, c_in ? c_in : d, d, d_bf16, bias, gelu, work, ws);

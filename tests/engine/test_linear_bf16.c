@@ -11,7 +11,9 @@
 //        nn.GELU's erf form on the fp32 linear; the casts
 //        bit-exact against the CPU's; fp32 on CUDA untouched by all this (the other tests prove it);
 //        parameters' kept bf16 operands (samx_params_shadow_bf16): the same results bit for bit as a
-//        cast at every call, read instead of a new cast, refilled after the parameter is written.
+//        cast at every call, read instead of a new cast, refilled after the parameter is written;
+//        a bias 4 bytes into a buffer (not 16-byte aligned, which cuBLASLt's epilogue may need: the
+//        emulator refuses it) gives the aligned bias's outputs bit for bit, with an f32 and a bf16 y.
 // Bounds, per output element y = sum_i a_i b_i (+ c): rounding both factors to bf16 (8 significant
 // bits, relative error <= 2^-9 each) changes each product by <= 2^-8 |a_i b_i| (first order), and fp32
 // accumulation adds <= K 2^-24 sum|a_i b_i|; so |y_bf16 - y_fp32| <= (2^-8 + K 2^-24) sum_i |a_i b_i|.
@@ -392,6 +394,28 @@ static void kept_operand_check(SamxDevice dev, const float *x, const float *w, c
   samx_precision_set_default(was);
 }
 
+static void misaligned_bias_check(SamxDevice dev, const float *x, const float *w, const float *b) {
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, dev);
+  samx_ctx_set_recording(&ctx, 0);
+  ctx.precision = SAMX_PRECISION_BF16;
+  SamxTensor *tx = samx_from_host(&ctx, SHAPE(M, IN), x), *tw = samx_from_host(&ctx, SHAPE(OUT, IN), w);
+  SamxTensor *tb = samx_from_host(&ctx, SHAPE(OUT), b);
+  float shifted[OUT + 1] = {0};
+  memcpy(shifted + 1, b, sizeof(float) * OUT);
+  SamxTensor *buf = samx_from_host(&ctx, SHAPE(OUT + 1), shifted);
+  SamxTensor *ub = samx_tensor_wrap(&ctx.act, (float *)buf->data + 1, dev, SAMX_F32, SHAPE(OUT));
+  SamxTensor *want[2] = {samx_linear(&ctx, tx, tw, tb), samx_linear_bf16(&ctx, tx, tw, tb)};
+  SamxTensor *got[2] = {samx_linear(&ctx, tx, tw, ub), samx_linear_bf16(&ctx, tx, tw, ub)};
+  for (int i = 0; i < 2; i++) {
+    float *g = samx_test_host_f32(got[i]), *e = samx_test_host_f32(want[i]);
+    CHECK(max_abs_diff(g, e, M * OUT) == 0.0, "%s: a bias 4 bytes into a buffer changes the %s y by %g",
+          dev.type == SAMX_CUDA ? "cuda" : "cpu", i ? "bf16" : "f32", max_abs_diff(g, e, M * OUT));
+    free(g), free(e);
+  }
+  samx_ctx_free(&ctx);
+}
+
 int main(int argc, char **argv) {
   SamxDevice dev;
   if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
@@ -411,6 +435,7 @@ int main(int argc, char **argv) {
   linear_bf16_out_check(dev, x, w, b, order_rel, 1);
   linear_bf16_residual_check(dev, x, w, b, gy, order_rel);
   kept_operand_check(dev, x, w, b, gy);
+  misaligned_bias_check(dev, x, w, b);
   if (dev.type == SAMX_CPU) {
     compare("CPU bf16 reference mode vs fp32", &ref16, &f32, x, w, gy, bf16_rel);
     gelu_semantics_check(x, w, b, f32.y, bf16_rel);

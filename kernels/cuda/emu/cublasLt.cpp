@@ -3,7 +3,8 @@
 // scalar, layouts whose sizes do not make D = op(A) op(B), a leading dimension below the rows of a
 // column-major matrix, a bias epilogue without a bias pointer, a workspace smaller than the algorithm
 // needs; CUBLAS_STATUS_NOT_SUPPORTED for type combinations outside cuBLASLt's table and features the
-// emulator leaves out), operands inside one device allocation each, then the product on the CPU BLAS:
+// emulator leaves out), operands inside one device allocation each (and the bias 16-byte aligned, as
+// the epilogue may load it), then the product on the CPU BLAS:
 // inputs converted to f32 (exact for bf16; rounded to tf32 under CUBLAS_COMPUTE_32F_FAST_TF32), fp32
 // accumulation, D = epilogue(alpha op(A) op(B) + beta C (+ bias)) in fp32, rounded to D's type.
 #include "cublasLt.h"
@@ -346,6 +347,13 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t
   if (bias && p.m > 0 && !samx_emu::device_range_ok(computeDesc->bias, (size_t)p.m * type_bytes(p.bias))) {
     report("%s: bias (%p, %lld elements) is not inside one device allocation", fn, computeDesc->bias,
            (long long)p.m);
+    return CUBLAS_STATUS_EXECUTION_FAILED;
+  }
+  // The alignment preferences cover A, B, C and D, not the bias: the algorithm may load it 16 bytes at a
+  // time, and a GPU then faults with a misaligned address (pytorch/pytorch#194497).
+  if (bias && p.m > 0 && (uintptr_t)computeDesc->bias % 16) {
+    report("%s: bias (%p) is not 16-byte aligned: the epilogue may read it in 16-byte vectors", fn,
+           computeDesc->bias);
     return CUBLAS_STATUS_EXECUTION_FAILED;
   }
   if (p.m == 0 || p.n == 0 || samx_emu::dry_run()) return CUBLAS_STATUS_SUCCESS;
