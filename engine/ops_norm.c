@@ -31,24 +31,29 @@ static void norm_backward(SamxCtx *ctx, SamxNode *node) {
   }
 }
 
-// BF16 x (inference): fp32 weight, bias and statistics, BF16 y by the bf16 kernel.
-static SamxTensor *layernorm_bf16(SamxCtx *ctx, const char *name, SamxTensor *x, SamxTensor *w, SamxTensor *b,
-                                  float eps, int64_t R, int64_t C, int64_t inner) {
-  SamxTensor *in[3] = {x, w, b};
-  samx_check_bf16_inference(name, ctx, 3, in);
-  SamxTensor *y = samx_new(ctx, SAMX_BF16, samx_shape_of(x));
-  float *mean = samx_f32(samx_new(ctx, SAMX_F32, SHAPE(R))), *rstd = samx_f32(samx_new(ctx, SAMX_F32, SHAPE(R)));
+// The bf16 kernels on a BF16 x (fp32 weight, bias and statistics; the profile's name for them).
+static void layernorm_bf16(const SamxTensor *x, const float *w, const float *b, uint16_t *y, float *mean,
+                           float *rstd, int64_t R, int64_t C, int64_t inner, float eps) {
   const uint16_t *xs = (const uint16_t *)x->data;
-  uint16_t *ys = (uint16_t *)y->data;
-  SAMX_ON_DEVICE(x, samx_cpu_bf16_layernorm(xs, samx_f32(w), samx_f32(b), ys, mean, rstd, R, C, inner, eps),
-                 samx_cuda_bf16_layernorm(xs, samx_f32(w), samx_f32(b), ys, mean, rstd, R, C, inner, eps));
-  return y;
+  SAMX_ON_DEVICE(x, samx_cpu_bf16_layernorm(xs, w, b, y, mean, rstd, R, C, inner, eps),
+                 samx_cuda_bf16_layernorm(xs, w, b, y, mean, rstd, R, C, inner, eps));
 }
 
-// y in dtype out: F32, or BF16 from an F32 x (the f32 result rounded once, through a scratch copy
-// handed back at once): what a bf16 GEMM after the norm would round it to, without the f32 y beside it.
-static SamxTensor *norm(SamxCtx *ctx, const char *name, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps,
-                        int64_t C, int64_t inner, SamxDType out) {
+// y = the norm of x's rows, in x's dtype (F32 or BF16); y may be x (each row's statistics are taken
+// before the row is written).
+static void norm_rows(const SamxTensor *x, const SamxTensor *w, const SamxTensor *b, void *y, float *mean,
+                      float *rstd, int64_t R, int64_t C, int64_t inner, float eps) {
+  const float *wf = samx_f32(w), *bf = samx_f32(b);
+  if (x->dtype == SAMX_BF16) {
+    layernorm_bf16(x, wf, bf, (uint16_t *)y, mean, rstd, R, C, inner, eps);
+    return;
+  }
+  SAMX_ON_DEVICE(x, samx_cpu_norm_fwd(samx_f32(x), wf, bf, (float *)y, mean, rstd, R, C, inner, eps),
+                 samx_cuda_norm_fwd(samx_f32(x), wf, bf, (float *)y, mean, rstd, R, C, inner, eps));
+}
+
+// x F32 or BF16, w and b F32 [C] on x's device.
+static void check_norm(const char *name, const SamxTensor *x, const SamxTensor *w, const SamxTensor *b, int64_t C) {
   SAMX_ASSERT(w && b, "%s: weight and bias are both required", name);
   if (x->dtype != SAMX_BF16) samx_check_f32(name, x);
   samx_check_f32(name, w);
@@ -57,22 +62,31 @@ static SamxTensor *norm(SamxCtx *ctx, const char *name, SamxTensor *x, SamxTenso
   samx_check_same_device(name, x, b);
   samx_check_shape(name, w, SHAPE(C));
   samx_check_shape(name, b, SHAPE(C));
+}
+
+// y in dtype out: F32, or BF16 from an F32 x (the f32 result rounded once, through a scratch copy
+// handed back at once): what a bf16 GEMM after the norm would round it to, without the f32 y beside it.
+// A BF16 x (inference) gives a BF16 y.
+static SamxTensor *norm(SamxCtx *ctx, const char *name, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps,
+                        int64_t C, int64_t inner, SamxDType out) {
+  check_norm(name, x, w, b, C);
   int64_t R = C ? x->numel / C : 0;
-  if (x->dtype == SAMX_BF16) return layernorm_bf16(ctx, name, x, w, b, eps, R, C, inner);
+  if (x->dtype == SAMX_BF16) {
+    SamxTensor *in[3] = {x, w, b};
+    samx_check_bf16_inference(name, ctx, 3, in);
+    out = SAMX_BF16;
+  }
   SamxTensor *y = samx_new(ctx, out, samx_shape_of(x));
   SamxTensor *mean = samx_new(ctx, SAMX_F32, SHAPE(R)), *rstd = samx_new(ctx, SAMX_F32, SHAPE(R));
   size_t mark = ctx->act.used;
-  SamxTensor *y32 = out == SAMX_F32 ? y : samx_new(ctx, SAMX_F32, samx_shape_of(x));
-  SAMX_ON_DEVICE(x,
-                 samx_cpu_norm_fwd(samx_f32(x), samx_f32(w), samx_f32(b), samx_f32(y32), samx_f32(mean),
-                                   samx_f32(rstd), R, C, inner, eps),
-                 samx_cuda_norm_fwd(samx_f32(x), samx_f32(w), samx_f32(b), samx_f32(y32), samx_f32(mean),
-                                    samx_f32(rstd), R, C, inner, eps));
+  SamxTensor *y32 = out == x->dtype ? y : samx_new(ctx, SAMX_F32, samx_shape_of(x));
+  norm_rows(x, w, b, y32->data, samx_f32(mean), samx_f32(rstd), R, C, inner, eps);
   if (y32 != y) {
     SAMX_ON_DEVICE(x, samx_cpu_elementwise_cast(y32->data, SAMX_F32, y->data, out, y->numel),
                    samx_cuda_elementwise_cast(y32->data, SAMX_F32, y->data, out, y->numel));
     samx_arena_rewind(&ctx->act, mark);
   }
+  if (x->dtype == SAMX_BF16) return y;
   SamxTensor *in[3] = {x, w, b};
   SamxNode *node = samx_record(ctx, name, norm_backward, y, 3, in);
   if (node) {
@@ -92,6 +106,21 @@ SamxTensor *samx_layernorm(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTenso
 SamxTensor *samx_layernorm_bf16(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps) {
   SAMX_ASSERT(x->ndim >= 1, "layernorm_bf16: x must have at least one dim");
   return norm(ctx, "layernorm_bf16", x, w, b, eps, samx_dim(x, -1), 1, SAMX_BF16);
+}
+
+SamxTensor *samx_layernorm_(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps) {
+  const char *name = "layernorm_";
+  SAMX_ASSERT(x->ndim >= 1, "%s: x must have at least one dim", name);
+  int64_t C = samx_dim(x, -1), R = C ? x->numel / C : 0;
+  check_norm(name, x, w, b, C);
+  if (ctx->recording && (x->requires_grad || w->requires_grad || b->requires_grad))
+    SAMX_DIE("%s: normalises x in place, without a backward (HINT: samx_layernorm while recording)", name);
+  size_t mark = ctx->act.used;
+  float *mean = samx_f32(samx_new(ctx, SAMX_F32, SHAPE(R))), *rstd = samx_f32(samx_new(ctx, SAMX_F32, SHAPE(R)));
+  norm_rows(x, w, b, x->data, mean, rstd, R, C, 1, eps);
+  samx_arena_rewind(&ctx->act, mark);  // the statistics are dead once the kernel is queued
+  samx_bump_version(x);
+  return x;
 }
 
 SamxTensor *samx_layernorm2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps) {

@@ -45,26 +45,61 @@ static int above_mark(const SamxCtx *ctx, const SamxTensor *t, size_t mark) {
   return p >= ctx->act.base + mark && p < ctx->act.base + ctx->act.used;
 }
 
+static size_t align_up(size_t v) { return (v + SAMX_ARENA_ALIGN - 1) & ~(size_t)(SAMX_ARENA_ALIGN - 1); }
+
+// Moves bytes from `from` down to `to` (to < from) without writing over bytes still to be read: one
+// copy when the gap is at least their size, else pieces of the gap's size, front first (each piece lands
+// on bytes the pieces before it have already read).
+static void move_down(SamxDevice dev, char *to, const char *from, size_t bytes) {
+  size_t gap = (size_t)(from - to);
+  for (size_t off = 0; off < bytes; off += gap)
+    samx_memcpy(dev, to + off, dev, from + off, bytes - off < gap ? bytes - off : gap);
+}
+
+// Where kept bytes at offset `at` go when the free space starts at `cursor`: down to it, or where they
+// are when the space below them is under an eighth of their size (the move would take over eight copies
+// to win back less than that).
+static size_t kept_place(size_t cursor, size_t at, size_t bytes) {
+  cursor = align_up(cursor);
+  return at <= cursor || at - cursor < bytes / 8 ? at : cursor;
+}
+
+static int by_address(const void *a, const void *b) {
+  const char *x = (const char *)(*(SamxTensor *const *)a)->data, *y = (const char *)(*(SamxTensor *const *)b)->data;
+  return x < y ? -1 : x > y;
+}
+
 void samx_ctx_release_keep(SamxCtx *ctx, size_t mark, SamxTensor **keep, int n) {
   SAMX_ASSERT(!ctx->recording, "samx_ctx_release_keep while recording: the tape still needs those tensors");
-  // Park the kept tensors above everything in use, then copy them down from the mark: sources and
-  // destinations never overlap that way. One below the mark (or outside the arena) stays as it is.
-  void **parked = (void **)malloc(sizeof(void *) * (size_t)(n > 0 ? n : 1));
-  for (int i = 0; i < n; i++) {
-    parked[i] = NULL;
-    if (!above_mark(ctx, keep[i], mark)) continue;
-    parked[i] = samx_arena_alloc(&ctx->act, samx_nbytes(keep[i]));
-    samx_memcpy(ctx->device, parked[i], ctx->device, keep[i]->data, samx_nbytes(keep[i]));
-  }
+  // The kept tensors the rewind frees, lowest first: each moves down (or stays) and is carved again in
+  // that order, so none is written over before it has moved. The others stay as they are.
+  SamxTensor **live = (SamxTensor **)malloc(sizeof(SamxTensor *) * (size_t)(n > 0 ? n : 1));
+  char **place = (char **)malloc(sizeof(char *) * (size_t)(n > 0 ? n : 1));
+  int k = 0;
+  for (int i = 0; i < n; i++)
+    if (above_mark(ctx, keep[i], mark)) live[k++] = keep[i];
+  qsort(live, (size_t)k, sizeof *live, by_address);
   samx_arena_rewind(&ctx->act, mark);
-  for (int i = 0; i < n; i++) {
-    if (!parked[i]) continue;
-    void *dst = samx_arena_alloc_tagged(&ctx->act, samx_nbytes(keep[i]), keep[i]->dtype);
-    samx_memcpy(ctx->device, dst, ctx->device, parked[i], samx_nbytes(keep[i]));
-    keep[i]->data = dst;
-    keep[i]->base = NULL;
+  size_t cursor = mark;
+  for (int i = 0; i < k; i++) {
+    SamxTensor *t = live[i];
+    size_t bytes = samx_nbytes(t), at = (size_t)((char *)t->data - ctx->act.base);
+    if (i > 0 && t->data == live[i - 1]->data && bytes == samx_nbytes(live[i - 1])) {
+      place[i] = place[i - 1];  // the same bytes kept twice (a tensor and a reshape of it)
+      continue;
+    }
+    SAMX_ASSERT(at >= cursor, "samx_ctx_release_keep: two kept tensors overlap in part (one of %zu bytes at "
+                "offset %zu, one reaching %zu)", bytes, at, cursor);
+    size_t to = kept_place(cursor, at, bytes);
+    if (to != at) move_down(ctx->device, ctx->act.base + to, (char *)t->data, bytes);
+    samx_arena_claim(&ctx->act, to, bytes, t->dtype);
+    place[i] = ctx->act.base + to;
+    cursor = to + bytes;
   }
-  free(parked);
+  // Each header now owns its bytes: a view's base, if it had one, was released.
+  for (int i = 0; i < k; i++) live[i]->data = place[i], live[i]->base = NULL;
+  free(live);
+  free(place);
 }
 
 void samx_ctx_release(SamxCtx *ctx, size_t mark) {
@@ -74,25 +109,10 @@ void samx_ctx_release(SamxCtx *ctx, size_t mark) {
 }
 
 SamxTensor *samx_ctx_release_to(SamxCtx *ctx, size_t mark, SamxTensor *keep) {
-  SAMX_ASSERT(!ctx->recording, "samx_ctx_release_to while recording: the tape still needs those tensors");
-  size_t start = (mark + SAMX_ARENA_ALIGN - 1) & ~(size_t)(SAMX_ARENA_ALIGN - 1);
-  char *dst = ctx->act.base + start, *src = (char *)keep->data;
-  size_t bytes = samx_nbytes(keep);
-  SAMX_ASSERT(src >= ctx->act.base && src + bytes <= ctx->act.base + ctx->act.used,
+  const char *p = (const char *)keep->data;
+  SAMX_ASSERT(p >= ctx->act.base && p + samx_nbytes(keep) <= ctx->act.base + ctx->act.used,
               "samx_ctx_release_to: the kept tensor is not in the activation arena");
-  if (dst != src) {
-    // Regions may overlap when the block allocated little besides its output: copy through the end.
-    if (dst + bytes > src) {
-      char *tmp = (char *)samx_arena_alloc(&ctx->act, bytes);
-      samx_memcpy(ctx->device, tmp, ctx->device, src, bytes);
-      src = tmp;
-    }
-    samx_memcpy(ctx->device, dst, ctx->device, src, bytes);
-  }
-  keep->data = dst;
-  keep->base = NULL;  // the view's base (if any) is released; the kept tensor now owns its bytes
-  samx_arena_rewind(&ctx->act, start);
-  samx_arena_claim(&ctx->act, start, bytes, keep->dtype);
+  samx_ctx_release_keep(ctx, mark, &keep, 1);
   return keep;
 }
 

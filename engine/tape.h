@@ -82,11 +82,13 @@ int samx_ctx_set_recording(SamxCtx *ctx, int on);
 // Inference-mode memory reuse: samx_ctx_mark() before a block, samx_ctx_release_to() after it
 // frees everything the block allocated except its output, which is moved down to the mark (so a
 // deep network's inference needs one block's activations, not all of them). Only legal while
-// recording is off: the tape would otherwise refer to released tensors.
+// recording is off: the tape would otherwise refer to released tensors. The output stays where it is
+// when less than an eighth of its size lies free below it, and moves in one copy when it would not land
+// on itself (else in pieces, never through a second buffer).
 size_t samx_ctx_mark(const SamxCtx *ctx);
 SamxTensor *samx_ctx_release_to(SamxCtx *ctx, size_t mark, SamxTensor *keep);
-// The same keeping several tensors (moved down in the order given); one that the rewind would not free
-// (allocated before the mark, or outside the arena) is left where it is.
+// The same keeping several tensors (packed down from the mark in address order, each as above); one that
+// the rewind would not free (allocated before the mark, or outside the arena) is left where it is.
 void samx_ctx_release_keep(SamxCtx *ctx, size_t mark, SamxTensor **keep, int n);
 // Frees everything allocated since mark (nothing kept). Same rule: recording must be off.
 void samx_ctx_release(SamxCtx *ctx, size_t mark);

@@ -102,16 +102,17 @@ __device__ static float row_sum(const uint16_t *x, int64_t C, int lane, int vec,
   return acc;
 }
 
-// A warp per row; lanes past the last row work on row 0 so that every shuffle has all 32 lanes.
+// A warp per row (blocks are whole warps, so a warp past the last row leaves as one and every shuffle
+// has all 32 lanes). y may be x: a row is read whole for its statistics before its warp writes it.
 __global__ static void layernorm_kernel(const uint16_t *x, const float *w, const float *b, uint16_t *y, float *mean,
                                         float *rstd, int64_t R, int64_t C, float eps, int vec) {
   int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   int64_t r = t / SAMX_BF16_LANES;
-  int lane = (int)(t % SAMX_BF16_LANES), valid = r < R;
-  const uint16_t *xr = x + (valid ? r : 0) * C;
+  int lane = (int)(t % SAMX_BF16_LANES);
+  if (r >= R) return;
+  const uint16_t *xr = x + r * C;
   float m = row_sum(xr, C, lane, vec, 0.0f, 0) / (float)C;
   float rs = samx_norm_rstd(row_sum(xr, C, lane, vec, m, 1) / (float)C, eps);
-  if (!valid) return;
   for (int64_t c0 = (int64_t)lane * SAMX_BF16_CHUNK; c0 < C; c0 += SAMX_BF16_LANES * SAMX_BF16_CHUNK) {
     uint16_t v[SAMX_BF16_CHUNK];
     int n = load_chunk(xr, C, c0, vec, v);

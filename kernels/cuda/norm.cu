@@ -18,16 +18,16 @@ __device__ static float lane_sum(float v, int lanes) {
   return v;
 }
 
-// Threads past the last row still take part in the shuffles (all 32 lanes must), on row 0.
+// Threads past the last row leave at once: with row_lanes' 1 lane they shuffle nothing, with 32 the
+// whole warp is past it. y may be x: a row is read whole for its statistics before it is written.
 __global__ static void norm_fwd_kernel(const float *x, const float *w, const float *b, float *y, float *mean,
                                        float *rstd, int64_t R, int64_t C, int64_t inner, float eps, int lanes) {
   int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   int64_t r = t / lanes, lane = t % lanes;
-  int valid = r < R;
-  int64_t base = samx_norm_row_base(valid ? r : 0, C, inner);
+  if (r >= R) return;
+  int64_t base = samx_norm_row_base(r, C, inner);
   float m = lane_sum(samx_norm_partial_sum(x + base, C, inner, lane, lanes, 0.0f, 0), lanes) / (float)C;
   float var = lane_sum(samx_norm_partial_sum(x + base, C, inner, lane, lanes, m, 1), lanes) / (float)C;
-  if (!valid) return;
   float rs = samx_norm_rstd(var, eps);
   for (int64_t c = lane; c < C; c += lanes) y[base + c * inner] = samx_norm_fwd(x[base + c * inner], m, rs, w[c], b[c]);
   if (lane == 0) {

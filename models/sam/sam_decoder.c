@@ -145,9 +145,12 @@ static SamxTensor *dec_attention(SamxCtx *ctx, const SamModel *m, const char *pr
   return residual ? sam_residual_linear(ctx, m, residual, o, name) : sam_linear_to(ctx, m, o, name, q->dtype);
 }
 
+// Every norm of the two-way transformer is the last reader of its input (a residual sum made for it), so
+// inference normalises it in place: the image stream's norm leaves the new stream where the old one
+// was, and the block's release has nothing to move (bench/results/2026-12-07-decoder-memory).
 static SamxTensor *dec_norm(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, const char *norm) {
-  return samx_layernorm(ctx, x, sam_param(m, "%s.%s.weight", prefix, norm), sam_param(m, "%s.%s.bias", prefix, norm),
-                        DEC_LN_EPS);
+  SamxTensor *w = sam_param(m, "%s.%s.weight", prefix, norm), *b = sam_param(m, "%s.%s.bias", prefix, norm);
+  return ctx->recording ? samx_layernorm(ctx, x, w, b, DEC_LN_EPS) : samx_layernorm_(ctx, x, w, b, DEC_LN_EPS);
 }
 
 // ref: TwoWayAttentionBlock.forward

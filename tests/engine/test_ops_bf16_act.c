@@ -9,6 +9,9 @@
 //             to the same operand: bit-identical outputs.
 // Also: the BF16 ops give BF16 tensors, and the ones without a backward (layernorm and add on BF16; the
 // activations have one, tests/engine/test_bf16_backward.c) die when they would be recorded for one.
+// samx_layernorm_ (in place, F32 and BF16) gives samx_layernorm's values bit for bit (the same kernels,
+// y = x), with rows of 300 (no vector loads) and 256 (vector loads on CUDA), 37 rows (the last block
+// of warps part empty), and dies while recording a tensor that needs a gradient.
 #include <math.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -45,7 +48,7 @@ static double bf16_steps(SamxTensor *got, SamxTensor *want) {
 }
 
 // Returns 1 when op dies (in a child process): ops 0 and 1 for inputs that require a gradient while
-// recording, op 2 for shapes a BF16 add refuses.
+// recording, op 2 for shapes a BF16 add refuses, op 3 for an in-place LayerNorm of such an input.
 static int dies_when_recorded(SamxDevice dev, int op) {
   fflush(stdout);
   pid_t pid = fork();
@@ -56,6 +59,11 @@ static int dies_when_recorded(SamxDevice dev, int op) {
     SamxTensor *x = samx_cast(&ctx, random_tensor(&ctx, SHAPE(R, C), 1.0f, 7), SAMX_BF16);
     x->requires_grad = 1;
     if (op == 0) samx_layernorm(&ctx, x, samx_zeros(&ctx, SAMX_F32, SHAPE(C)), samx_zeros(&ctx, SAMX_F32, SHAPE(C)), 1e-6f);
+    if (op == 3) {  // in place on an F32 x that needs a gradient
+      SamxTensor *x32 = random_tensor(&ctx, SHAPE(R, C), 1.0f, 7);
+      x32->requires_grad = 1;
+      samx_layernorm_(&ctx, x32, samx_zeros(&ctx, SAMX_F32, SHAPE(C)), samx_zeros(&ctx, SAMX_F32, SHAPE(C)), 1e-6f);
+    }
     if (op == 1) samx_add(&ctx, x, x);
     if (op == 2) {  // a BF16 b that does not repeat over a: [R, C] against [C, R]
       x->requires_grad = 0;
@@ -66,6 +74,29 @@ static int dies_when_recorded(SamxDevice dev, int op) {
   int st = 0;
   waitpid(pid, &st, 0);
   return !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+// samx_layernorm_ against samx_layernorm on a copy of the same x, in dtype dt, rows of `width`.
+static void check_layernorm_in_place(SamxDevice dev, SamxDType dt, int64_t width) {
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, dev);
+  samx_ctx_set_recording(&ctx, 0);
+  SamxTensor *x = samx_cast(&ctx, random_tensor(&ctx, SHAPE(R, width), 2.0f, 11), dt);
+  SamxTensor *w = random_tensor(&ctx, SHAPE(width), 0.5f, 12), *b = random_tensor(&ctx, SHAPE(width), 0.5f, 13);
+  SamxTensor *want = samx_layernorm(&ctx, x, w, b, 1e-6f);
+  uint32_t version = samx_version(x);
+  SamxTensor *got = samx_layernorm_(&ctx, x, w, b, 1e-6f);
+  float *g = samx_test_host_f32(got), *e = samx_test_host_f32(want);
+  int64_t differ = 0;
+  for (int64_t i = 0; i < x->numel; i++) differ += g[i] != e[i];
+  CHECK(got == x && got->dtype == dt, "layernorm_ returned another tensor or dtype (%s)", samx_dtype_name(got->dtype));
+  CHECK(samx_version(x) != version, "layernorm_ left x's version as it was");
+  CHECK(differ == 0, "layernorm_ %s, rows of %lld: %lld of %lld values differ from samx_layernorm's",
+        samx_dtype_name(dt), (long long)width, (long long)differ, (long long)x->numel);
+  printf("layernorm_ %s, %d rows of %lld: identical to samx_layernorm\n", samx_dtype_name(dt), R, (long long)width);
+  free(g);
+  free(e);
+  samx_ctx_free(&ctx);
 }
 
 int main(int argc, char **argv) {
@@ -111,5 +142,10 @@ int main(int argc, char **argv) {
   CHECK(dies_when_recorded(dev, 0), "layernorm of a BF16 x that requires a gradient did not die");
   CHECK(dies_when_recorded(dev, 1), "add of BF16 tensors that require a gradient did not die");
   CHECK(dies_when_recorded(dev, 2), "add of BF16 tensors whose shapes do not broadcast did not die");
+  CHECK(dies_when_recorded(dev, 3), "layernorm_ of an F32 x that requires a gradient did not die");
+  for (int wide = 0; wide < 2; wide++) {
+    check_layernorm_in_place(dev, SAMX_F32, wide ? 300 : 256);
+    check_layernorm_in_place(dev, SAMX_BF16, wide ? 300 : 256);
+  }
   return samx_test_summary();
 }

@@ -1,11 +1,15 @@
 // The tape's contract: inference mode records nothing, frozen sub-graphs leave no trace, parameter
 // gradients accumulate across backward passes, in-place writes to saved tensors are caught, and
 // activation gradients are handed back once dead: a chain holds a few at a time, a tensor read by two
-// ops gets both contributions before its bytes are reused, leaves keep theirs.
+// ops gets both contributions before its bytes are reused, leaves keep theirs. Inference's releases
+// (samx_ctx_release_keep, _to) keep what they are told to, values intact, on the device of the argument
+// (cpu, or cuda: the moves are device copies), and move it only where it saves memory.
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../harness.h"
+#include "../test_util.h"
 
 static void test_inference_mode_records_nothing(void) {
   SamxCtx ctx;
@@ -175,9 +179,9 @@ static void test_activation_gradients_are_reused(void) {
 
 // samx_ctx_release_keep moves what was allocated past the mark down to it, values intact, and leaves a
 // tensor from before the mark where it is (moving it would copy it over live memory for nothing).
-static void test_release_keep(void) {
+static void test_release_keep(SamxDevice dev) {
   SamxCtx ctx;
-  samx_test_ctx(&ctx, samx_cpu());
+  samx_test_ctx(&ctx, dev);
   samx_ctx_set_recording(&ctx, 0);
   float v[4] = {1, 2, 3, 4}, got[4];
   SamxTensor *old = samx_from_host(&ctx, SHAPE(4), v);
@@ -196,8 +200,85 @@ static void test_release_keep(void) {
   samx_ctx_free(&ctx);
 }
 
-int main(void) {
-  test_release_keep();
+// A tensor of n floats 0, 1, 2, ... (plus `base`), and a check that t still holds them.
+static SamxTensor *ramp(SamxCtx *ctx, int64_t n, float base) {
+  float *v = (float *)malloc(sizeof(float) * (size_t)n);
+  for (int64_t i = 0; i < n; i++) v[i] = base + (float)i;
+  SamxTensor *t = samx_from_host(ctx, SHAPE(n), v);
+  free(v);
+  return t;
+}
+
+static int64_t ramp_errors(SamxTensor *t, float base) {
+  float *v = samx_test_host_f32(t);
+  int64_t bad = 0;
+  for (int64_t i = 0; i < t->numel; i++) bad += v[i] != base + (float)i;
+  free(v);
+  return bad;
+}
+
+// Where kept tensors land, each case from a fresh mark: already at the mark, nothing moves; under an
+// eighth of a tensor's size free below it, it stays (a move would take more copies than it saves); with
+// more free below it than its size, one copy to the mark; in between, a move in pieces that each land
+// on bytes already read (a 64 KiB tensor over 12 KiB: six pieces), its values intact. Tensors given out of
+// address order, and one given twice with a reshape of it, are packed in address order, each once.
+static void test_release_keep_places(SamxDevice dev) {
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, dev);
+  samx_ctx_set_recording(&ctx, 0);
+  const int64_t n = 16384;  // 64 KiB of f32
+  size_t mark = samx_ctx_mark(&ctx);
+  SamxTensor *t = ramp(&ctx, n, 1.0f);
+  void *at = t->data;
+  samx_zeros(&ctx, SAMX_F32, SHAPE(4096));
+  samx_ctx_release_keep(&ctx, mark, &t, 1);
+  CHECK(t->data == at && ctx.act.used == (size_t)((char *)at - ctx.act.base) + samx_nbytes(t),
+        "a tensor at the mark moved, or the garbage after it was kept");
+
+  samx_ctx_release(&ctx, mark);
+  samx_zeros(&ctx, SAMX_F32, SHAPE(256));  // 1 KiB below a 64 KiB tensor: it stays
+  t = ramp(&ctx, n, 2.0f);
+  at = t->data;
+  samx_ctx_release_keep(&ctx, mark, &t, 1);
+  CHECK(t->data == at, "a tensor with 1 KiB free below it was moved");
+  CHECK(ramp_errors(t, 2.0f) == 0, "a tensor left in place changed");
+
+  samx_ctx_release(&ctx, mark);
+  samx_zeros(&ctx, SAMX_F32, SHAPE(3072));  // 12 KiB below it: moved in pieces over itself
+  t = ramp(&ctx, n, 3.0f);
+  samx_ctx_release_keep(&ctx, mark, &t, 1);
+  CHECK((char *)t->data < ctx.act.base + mark + SAMX_ARENA_ALIGN, "a tensor with 12 KiB free below it stayed");
+  CHECK(ramp_errors(t, 3.0f) == 0, "a tensor moved over itself in pieces lost values (%lld wrong)",
+        (long long)ramp_errors(t, 3.0f));
+
+  samx_ctx_release(&ctx, mark);
+  samx_zeros(&ctx, SAMX_F32, SHAPE(2 * n));  // more than its size: one copy
+  SamxTensor *low = ramp(&ctx, 1000, 4.0f);
+  samx_zeros(&ctx, SAMX_F32, SHAPE(2 * n));
+  SamxTensor *high = ramp(&ctx, n, 5.0f), *view = samx_reshape(&ctx, high, SHAPE(128, n / 128));
+  samx_ctx_release_keep(&ctx, mark, (SamxTensor *[]){high, view, low, high}, 4);
+  CHECK((char *)low->data < ctx.act.base + mark + SAMX_ARENA_ALIGN && (char *)high->data > (char *)low->data,
+        "kept tensors were not packed in address order from the mark");
+  CHECK(view->data == high->data && !view->base, "a reshape kept beside its tensor lost it");
+  CHECK(ctx.act.used <= (size_t)((char *)high->data - ctx.act.base) + samx_nbytes(high),
+        "the arena holds more than the kept tensors");
+  CHECK(ramp_errors(low, 4.0f) == 0 && ramp_errors(high, 5.0f) == 0, "packed tensors lost values");
+
+  // release_to: the encoder's one output per block, by the same rule.
+  samx_ctx_release(&ctx, mark);
+  samx_zeros(&ctx, SAMX_F32, SHAPE(2 * n));
+  t = samx_ctx_release_to(&ctx, mark, ramp(&ctx, n, 6.0f));
+  CHECK((char *)t->data < ctx.act.base + mark + SAMX_ARENA_ALIGN && ramp_errors(t, 6.0f) == 0,
+        "release_to did not bring its tensor to the mark intact");
+  samx_ctx_free(&ctx);
+}
+
+int main(int argc, char **argv) {
+  SamxDevice dev;
+  if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
+  test_release_keep(dev);
+  test_release_keep_places(dev);
+  if (dev.type != SAMX_CPU) return samx_test_summary();  // the rest is the tape's host bookkeeping
   test_free_list();
   test_activation_gradients_are_reused();
   test_inference_mode_records_nothing();
