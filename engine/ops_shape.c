@@ -238,7 +238,8 @@ SamxTensor *samx_window_unpartition(SamxCtx *ctx, SamxTensor *windows, int ws, i
 }
 
 SamxTensor *samx_concat_many(SamxCtx *ctx, SamxTensor **xs, int n, int dim) {
-  if (n <= SAMX_NODE_MAX_IN) return samx_concat(ctx, xs, n, dim);
+  // Only a tape node limits the inputs: inference concatenates them all at once, with no partial copies.
+  if (n <= SAMX_NODE_MAX_IN || !ctx->recording) return samx_concat(ctx, xs, n, dim);
   SamxTensor *parts[SAMX_NODE_MAX_IN];
   int groups = 0, per = (n + SAMX_NODE_MAX_IN - 1) / SAMX_NODE_MAX_IN;
   for (int i = 0; i < n; i += per) {

@@ -17,8 +17,8 @@ SamxTensor *samx_permute(SamxCtx *ctx, SamxTensor *x, const int *perm);
 // when the result is differentiated.
 SamxTensor *samx_concat(SamxCtx *ctx, SamxTensor **xs, int n, int dim);
 
-// samx_concat of any number of tensors: groups of at most SAMX_NODE_MAX_IN concatenated in turn
-// (the same values; the tape holds one node per group).
+// samx_concat of any number of tensors: while recording, groups of at most SAMX_NODE_MAX_IN
+// concatenated in turn (the same values; the tape holds one node per group); else one samx_concat.
 SamxTensor *samx_concat_many(SamxCtx *ctx, SamxTensor **xs, int n, int dim);
 // x narrowed to [start, end) along dim (torch.narrow as a copy).
 SamxTensor *samx_slice(SamxCtx *ctx, SamxTensor *x, int dim, int64_t start, int64_t end);

@@ -208,7 +208,8 @@ static SamxTensor *per_prompt_images(SamxCtx *ctx, SamxTensor *emb, const int *i
   for (int p = 0; p < P; p++) {
     int i = img_index ? img_index[p] : emb->shape[0] == 1 ? 0 : p;
     SAMX_ASSERT(i >= 0 && i < emb->shape[0], "prompt %d refers to image %d of %lld", p, i, (long long)emb->shape[0]);
-    rows[p] = samx_slice(ctx, emb, 0, i, i + 1);
+    // Inference takes a one-image emb as it is (its slice would be a copy of it per prompt).
+    rows[p] = emb->shape[0] == 1 && !ctx->recording ? emb : samx_slice(ctx, emb, 0, i, i + 1);
   }
   SamxTensor *out = samx_concat_many(ctx, rows, P, 0);
   free(rows);

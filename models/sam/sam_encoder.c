@@ -141,10 +141,13 @@ static SamxTensor *mlp_hidden(SamxCtx *ctx, const SamModel *m, SamxTensor *h, co
   return samx_gelu(ctx, sam_linear(ctx, m, h, prefix));
 }
 
+// In place in inference (sam_internal.h); a new tensor in training and for the f32 stream of bf16.
 SamxTensor *sam_residual_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, SamxTensor *h, const char *prefix) {
   SamxTensor *w = sam_param(m, "%s.weight", prefix), *b = layer_bias(m, prefix);
-  if (x->dtype != SAMX_BF16) return samx_linear_residual(ctx, h, w, b, x);  // training's f32 stream
-  return samx_linear_bf16_residual(ctx, h, w, b, x);
+  if (x->dtype == SAMX_BF16) return samx_linear_bf16_residual(ctx, h, w, b, x);
+  if (ctx->recording || ctx->precision == SAMX_PRECISION_BF16) return samx_linear_residual(ctx, h, w, b, x);
+  samx_add_(ctx, x, sam_linear(ctx, m, h, prefix));
+  return x;
 }
 
 // The block's norm `which` (norm1, norm2). In bf16 its output is bf16 where a bf16 GEMM reads it

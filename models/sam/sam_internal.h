@@ -15,7 +15,9 @@ SamxTensor *sam_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const cha
 SamxTensor *sam_linear_to(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, SamxDType act);
 // x + linear(h) for the layer `prefix`. In bf16 inference (x BF16) the GEMM adds the residual itself,
 // in place over x (samx_linear_bf16_residual: cuBLASLt's beta C, one rounding), so neither the layer's
-// output nor the sum is a pass of its own: the caller must not read x afterwards.
+// output nor the sum is a pass of its own; fp32 and tf32 inference add in place too (samx_add_, the
+// same arithmetic as samx_add), so a block's output stream sits where its input was and a release moves
+// none of it. Either way the caller must not read x afterwards. Training gets a new tensor.
 SamxTensor *sam_residual_linear(SamxCtx *ctx, const SamModel *m, SamxTensor *x, SamxTensor *h, const char *prefix);
 // The boundary between bf16 activations and ops that take F32 only (conv, matmul, LoRA; permute,
 // slice and window partition move either, in inference): t in dtype dt, t itself when it already is
