@@ -5,6 +5,7 @@
 #include "../kernels/linalg.h"
 #include "ops_common.h"
 #include "ops_linalg.h"
+#include "ops_shape.h"
 
 // ---- the three pieces both convolutions are made of, over B images ----
 // With g the geometry of a conv2d, K = g.C * kh * kw and N = g.Ho * g.Wo, per image i:
@@ -146,17 +147,23 @@ static void conv_backward(SamxCtx *ctx, SamxNode *node) {
     conv_scatter(ctx, x, a->g, samx_f32(w), M, gy, samx_f32(gx), im, 1, cols);
 }
 
+// x's dims as [B, Cin, H, W]: channels_last x is [B, H, W, Cin].
+static SamxShape nchw_shape(const SamxTensor *x, int channels_last) {
+  if (!channels_last) return samx_shape_of(x);
+  return SHAPE(x->shape[0], x->shape[3], x->shape[1], x->shape[2]);
+}
+
 // w is [Cout, Cin, kh, kw] for conv2d and [Cin, Cout, kh, kw] for the transpose.
-// x is F32, or BF16 where bf16_x_ok (the fused transpose of bf16 inference).
+// x is F32, or BF16 where bf16_x_ok (the fused transpose of inference); [B, H, W, Cin] when channels_last.
 static void conv_check(const char *op, SamxTensor *x, SamxTensor *w, SamxTensor *b, int transposed, int stride,
-                       int pad, int bf16_x_ok) {
+                       int pad, int bf16_x_ok, int channels_last) {
   char sx[96], sw[96];
   if (!bf16_x_ok || x->dtype != SAMX_BF16) samx_check_f32(op, x);
   samx_check_f32(op, w);
   samx_check_same_device(op, x, w);
-  if (x->ndim != 4 || w->ndim != 4 || w->shape[transposed ? 0 : 1] != x->shape[1])
-    SAMX_DIE("%s: x %s and w %s do not fit (x [B, Cin, H, W]; w %s)", op,
-             samx_shape_str(samx_shape_of(x), sx, sizeof sx), samx_shape_str(samx_shape_of(w), sw, sizeof sw),
+  if (x->ndim != 4 || w->ndim != 4 || w->shape[transposed ? 0 : 1] != nchw_shape(x, channels_last).d[1])
+    SAMX_DIE("%s: x %s and w %s do not fit (x %s; w %s)", op, samx_shape_str(samx_shape_of(x), sx, sizeof sx),
+             samx_shape_str(samx_shape_of(w), sw, sizeof sw), channels_last ? "[B, H, W, Cin]" : "[B, Cin, H, W]",
              transposed ? "[Cin, Cout, kh, kw]" : "[Cout, Cin, kh, kw]");
   SAMX_ASSERT(stride >= 1 && pad >= 0, "%s: stride %d, pad %d", op, stride, pad);
   if (b) {
@@ -181,7 +188,7 @@ static SamxTensor *conv_record(SamxCtx *ctx, const char *op, SamxTensor *x, Samx
 }
 
 SamxTensor *samx_conv2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, int stride, int pad) {
-  conv_check("conv2d", x, w, b, 0, stride, pad, 0);
+  conv_check("conv2d", x, w, b, 0, stride, pad, 0, 0);
   int64_t B = x->shape[0], Cout = w->shape[0];
   SamxConvGeom g = {x->shape[1], x->shape[2], x->shape[3], w->shape[2], w->shape[3], stride, pad, 0, 0};
   g.Ho = samx_conv_out_size(g.H, g.kh, stride, pad);
@@ -200,22 +207,22 @@ SamxTensor *samx_conv2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *
   return conv_record(ctx, "conv2d", x, w, b, y, g, 0);
 }
 
-// The geometry of the conv2d whose adjoint is conv_transpose2d(x, w, stride, pad) (conv_check'ed).
-static SamxConvGeom transpose_geom(const char *op, const SamxTensor *x, const SamxTensor *w, int stride, int pad) {
-  int64_t Ho = (x->shape[2] - 1) * stride - 2 * (int64_t)pad + w->shape[2];
-  int64_t Wo = (x->shape[3] - 1) * stride - 2 * (int64_t)pad + w->shape[3];
+// The geometry of the conv2d whose adjoint is conv_transpose2d(x, w, stride, pad), x of NCHW dims xs
+// (conv_check'ed).
+static SamxConvGeom transpose_geom(const char *op, SamxShape xs, const SamxTensor *w, int stride, int pad) {
+  int64_t Ho = (xs.d[2] - 1) * stride - 2 * (int64_t)pad + w->shape[2];
+  int64_t Wo = (xs.d[3] - 1) * stride - 2 * (int64_t)pad + w->shape[3];
   if (Ho <= 0 || Wo <= 0) {
     char sx[96], sw[96];
-    SAMX_DIE("%s: x %s, w %s, stride %d, pad %d give an empty output", op,
-             samx_shape_str(samx_shape_of(x), sx, sizeof sx), samx_shape_str(samx_shape_of(w), sw, sizeof sw), stride,
-             pad);
+    SAMX_DIE("%s: x %s (as [B, Cin, H, W]), w %s, stride %d, pad %d give an empty output", op,
+             samx_shape_str(xs, sx, sizeof sx), samx_shape_str(samx_shape_of(w), sw, sizeof sw), stride, pad);
   }
-  return (SamxConvGeom){w->shape[1], Ho, Wo, w->shape[2], w->shape[3], stride, pad, x->shape[2], x->shape[3]};
+  return (SamxConvGeom){w->shape[1], Ho, Wo, w->shape[2], w->shape[3], stride, pad, xs.d[2], xs.d[3]};
 }
 
 SamxTensor *samx_conv_transpose2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, int stride, int pad) {
-  conv_check("conv_transpose2d", x, w, b, 1, stride, pad, 0);
-  SamxConvGeom g = transpose_geom("conv_transpose2d", x, w, stride, pad);
+  conv_check("conv_transpose2d", x, w, b, 1, stride, pad, 0, 0);
+  SamxConvGeom g = transpose_geom("conv_transpose2d", samx_shape_of(x), w, stride, pad);
   int64_t B = x->shape[0], Cin = x->shape[1];
   SamxTensor *y = samx_new(ctx, SAMX_F32, SHAPE(B, g.C, g.H, g.W));
   Images im = {B, image_numel(y), image_numel(x)};
@@ -226,38 +233,57 @@ SamxTensor *samx_conv_transpose2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, Sa
   return conv_record(ctx, "conv_transpose2d", x, w, b, y, g, 1);
 }
 
+// x as f32 [B, Cin, H, W] for the explicit path: x itself, or a scratch copy (a BF16 x widened
+// exactly, a channels-last x permuted: the same values, so the same results as on an NCHW x).
+static const float *explicit_input(SamxCtx *ctx, SamxTensor *x, int channels_last) {
+  if (channels_last) x = samx_permute(ctx, x, (int[]){0, 3, 1, 2});
+  if (x->dtype == SAMX_F32) return samx_f32(x);
+  float *x32 = samx_f32(samx_new(ctx, SAMX_F32, samx_shape_of(x)));
+  SAMX_ON_DEVICE(x, samx_cpu_elementwise_cast(x->data, SAMX_BF16, x32, SAMX_F32, x->numel),
+                 samx_cuda_elementwise_cast(x->data, SAMX_BF16, x32, SAMX_F32, x->numel));
+  return x32;
+}
+
 // On CUDA in bf16 with disjoint taps that cover the output (SAM's 2x2/2 upscaling): one implicit GEMM
-// reading x as it is and storing act(. + b) in `out`. Otherwise the explicit path on an f32 x (a BF16 x
-// widened exactly) into an f32 scratch, then the same epilogue by a pass over it: the CPU's reference.
-SamxTensor *samx_conv_transpose2d_act(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, int stride, int pad,
-                                      int act, SamxDType out) {
-  const char *op = "conv_transpose2d_act";
-  conv_check(op, x, w, b, 1, stride, pad, 1);
+// reading x as it is (either layout, through its strides) and storing act(. + b) in `out`. Otherwise
+// the explicit path on an f32 NCHW x (explicit_input) into an f32 scratch, then the same epilogue by a
+// pass over it: the CPU's reference.
+static SamxTensor *conv_transpose_act(SamxCtx *ctx, const char *op, SamxTensor *x, int channels_last, SamxTensor *w,
+                                      SamxTensor *b, int stride, int pad, int act, SamxDType out) {
+  conv_check(op, x, w, b, 1, stride, pad, 1, channels_last);
   SAMX_ASSERT(out == SAMX_F32 || out == SAMX_BF16, "%s: out must be F32 or BF16, not %s", op, samx_dtype_name(out));
   SamxTensor *in[3] = {x, w, b};
   samx_check_bf16_inference(op, ctx, 3, in);
-  SamxConvGeom g = transpose_geom(op, x, w, stride, pad);
-  int64_t B = x->shape[0], Cin = x->shape[1];
+  SamxConvGeom g = transpose_geom(op, nchw_shape(x, channels_last), w, stride, pad);
+  int64_t B = x->shape[0], Cin = w->shape[0];
   SamxTensor *y = samx_new(ctx, out, SHAPE(B, g.C, g.H, g.W));
-  int x_bf16 = x->dtype == SAMX_BF16, y_bf16 = out == SAMX_BF16;
+  int y_bf16 = out == SAMX_BF16;
   const float *bias = b ? samx_f32(b) : NULL;
   if (implicit(ctx, x, g, 1) && samx_conv_taps_disjoint(g) && samx_conv_taps_cover(g)) {
     SAMX_ON_DEVICE(x, (void)0,
-                   samx_cuda_conv_transpose_fused_bf16(samx_f32(w), Cin, x->data, x_bf16, image_numel(x), y->data,
-                                                       y_bf16, image_numel(y), B, bias, act, g));
+                   samx_cuda_conv_transpose_fused_bf16(samx_f32(w), Cin, x->data, x->dtype == SAMX_BF16,
+                                                       channels_last, x->numel / B, y->data, y_bf16, image_numel(y),
+                                                       B, bias, act, g));
     return y;
   }
   size_t mark = ctx->act.used;  // the scratch below is dead once the epilogue is queued
-  const float *x32 = x_bf16 ? samx_f32(samx_new(ctx, SAMX_F32, samx_shape_of(x))) : samx_f32(x);
-  if (x_bf16)
-    SAMX_ON_DEVICE(x, samx_cpu_elementwise_cast(x->data, SAMX_BF16, (void *)x32, SAMX_F32, x->numel),
-                   samx_cuda_elementwise_cast(x->data, SAMX_BF16, (void *)x32, SAMX_F32, x->numel));
+  const float *x32 = explicit_input(ctx, x, channels_last);
   float *y32 = y_bf16 ? samx_f32(samx_new(ctx, SAMX_F32, samx_shape_of(y))) : samx_f32(y);
-  conv_scatter(ctx, x, g, samx_f32(w), Cin, x32, y32, (Images){B, image_numel(y), image_numel(x)}, 0,
+  conv_scatter(ctx, x, g, samx_f32(w), Cin, x32, y32, (Images){B, image_numel(y), x->numel / B}, 0,
                cols_scratch(ctx, g, needs_cols(ctx, x, g, 1)));
   bias_act(x, y32, bias, act, y->data, y_bf16, B, g.C, g.H * g.W);
   samx_arena_rewind(&ctx->act, mark);
   return y;
+}
+
+SamxTensor *samx_conv_transpose2d_act(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, int stride, int pad,
+                                      int act, SamxDType out) {
+  return conv_transpose_act(ctx, "conv_transpose2d_act", x, 0, w, b, stride, pad, act, out);
+}
+
+SamxTensor *samx_conv_transpose2d_act_nhwc(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, int stride,
+                                           int pad, int act, SamxDType out) {
+  return conv_transpose_act(ctx, "conv_transpose2d_act_nhwc", x, 1, w, b, stride, pad, act, out);
 }
 
 // ---- bilinear resize ----

@@ -1,5 +1,6 @@
 // defines: samx_conv2d, samx_conv_transpose2d (groups 1, dilation 1, torch.nn.functional semantics),
-// samx_conv_transpose2d_act (the same with its activation fused, for inference),
+// samx_conv_transpose2d_act (the same with its activation fused, for inference; _nhwc on a
+// channels-last x),
 // samx_avg_pool2_ceil, samx_resize_bilinear (F.interpolate(mode="bilinear", align_corners=False), no antialiasing).
 #ifndef SAMX_OPS_CONV_H
 #define SAMX_OPS_CONV_H
@@ -21,6 +22,11 @@ SamxTensor *samx_conv_transpose2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, Sa
 // in its store: neither the f32 output nor the activation's copy is written.
 SamxTensor *samx_conv_transpose2d_act(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, int stride, int pad,
                                       int act, SamxDType out);
+// The same on a channels-last x [B, H, W, Cin] (SAM's decoder image stream [P, h*w, C] as it lies, no
+// permute): on CUDA in bf16 the implicit GEMM reads it through its strides; otherwise a scratch copy
+// permuted to [B, Cin, H, W]. Either way the results are samx_conv_transpose2d_act's on the permuted x.
+SamxTensor *samx_conv_transpose2d_act_nhwc(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, int stride,
+                                           int pad, int act, SamxDType out);
 // On CUDA in bf16, convolutions run as implicit GEMMs on tensor cores (no column buffer); 0 makes
 // them im2col + cuBLASLt instead, as in fp32 (for benchmarks that compare the two; default 1).
 void samx_conv_set_implicit(int on);

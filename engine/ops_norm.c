@@ -1,5 +1,7 @@
 #include "ops_norm.h"
 
+#include <string.h>
+
 #include "../kernels/bf16.h"
 #include "../kernels/elementwise.h"
 #include "../kernels/norm.h"
@@ -108,25 +110,40 @@ SamxTensor *samx_layernorm_bf16(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, Samx
   return norm(ctx, "layernorm_bf16", x, w, b, eps, samx_dim(x, -1), 1, SAMX_BF16);
 }
 
-SamxTensor *samx_layernorm_(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps) {
-  const char *name = "layernorm_";
-  SAMX_ASSERT(x->ndim >= 1, "%s: x must have at least one dim", name);
-  int64_t C = samx_dim(x, -1), R = C ? x->numel / C : 0;
+// x normalised in place over C elements at stride inner (no backward: refused while recording).
+static SamxTensor *norm_in_place(SamxCtx *ctx, const char *name, SamxTensor *x, SamxTensor *w, SamxTensor *b,
+                                 float eps, int64_t C, int64_t inner) {
+  int64_t R = C ? x->numel / C : 0;
   check_norm(name, x, w, b, C);
   if (ctx->recording && (x->requires_grad || w->requires_grad || b->requires_grad))
-    SAMX_DIE("%s: normalises x in place, without a backward (HINT: samx_layernorm while recording)", name);
+    SAMX_DIE("%s: normalises x in place, without a backward (HINT: samx_%.*s while recording)", name,
+             (int)strlen(name) - 1, name);
   size_t mark = ctx->act.used;
   float *mean = samx_f32(samx_new(ctx, SAMX_F32, SHAPE(R))), *rstd = samx_f32(samx_new(ctx, SAMX_F32, SHAPE(R)));
-  norm_rows(x, w, b, x->data, mean, rstd, R, C, 1, eps);
+  norm_rows(x, w, b, x->data, mean, rstd, R, C, inner, eps);
   samx_arena_rewind(&ctx->act, mark);  // the statistics are dead once the kernel is queued
   samx_bump_version(x);
   return x;
 }
 
+SamxTensor *samx_layernorm_(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps) {
+  SAMX_ASSERT(x->ndim >= 1, "layernorm_: x must have at least one dim");
+  return norm_in_place(ctx, "layernorm_", x, w, b, eps, samx_dim(x, -1), 1);
+}
+
+// x [B, C, H, W] (any other dims are refused, naming op).
+static void check_4d(const char *op, const SamxTensor *x) {
+  if (x->ndim == 4) return;
+  char s[96];
+  SAMX_DIE("%s: x must be [B, C, H, W], got %s", op, samx_shape_str(samx_shape_of(x), s, sizeof s));
+}
+
+SamxTensor *samx_layernorm2d_(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps) {
+  check_4d("layernorm2d_", x);
+  return norm_in_place(ctx, "layernorm2d_", x, w, b, eps, x->shape[1], x->shape[2] * x->shape[3]);
+}
+
 SamxTensor *samx_layernorm2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps) {
-  if (x->ndim != 4) {
-    char s[96];
-    SAMX_DIE("layernorm2d: x must be [B, C, H, W], got %s", samx_shape_str(samx_shape_of(x), s, sizeof s));
-  }
+  check_4d("layernorm2d", x);
   return norm(ctx, "layernorm2d", x, w, b, eps, x->shape[1], x->shape[2] * x->shape[3], SAMX_F32);
 }

@@ -1,6 +1,7 @@
 // defines: samx_layernorm (torch.nn.LayerNorm over the last dim), samx_layernorm_bf16 (the same,
 // bf16 out) and samx_layernorm_ (the same, in place), samx_layernorm2d (SAM's LayerNorm2d: over the
-// channels of x [B, C, H, W] at every position). Biased variance, eps inside the square root.
+// channels of x [B, C, H, W] at every position) and samx_layernorm2d_ (in place). Biased variance, eps
+// inside the square root.
 #ifndef SAMX_OPS_NORM_H
 #define SAMX_OPS_NORM_H
 
@@ -19,5 +20,7 @@ SamxTensor *samx_layernorm_(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTens
 // x [B, C, H, W], w [C], b [C] -> [B, C, H, W]: w[c] * (x - mean_c) / sqrt(var_c + eps) + b[c]. A BF16 x
 // (inference only) gives a BF16 y, as samx_layernorm's.
 SamxTensor *samx_layernorm2d(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps);
+// x = samx_layernorm2d(x) in place, F32 or BF16: samx_layernorm_'s terms (inference only).
+SamxTensor *samx_layernorm2d_(SamxCtx *ctx, SamxTensor *x, SamxTensor *w, SamxTensor *b, float eps);
 
 #endif

@@ -223,11 +223,13 @@ SAMX_EXTERN_C void samx_cuda_conv_weight_grad_bf16(const float *a, int64_t M, in
                                                    int64_t img_img, int64_t B, float *gw, SamxConvGeom g);
 // The adjoint with disjoint taps covering its output (samx_conv_taps_cover), i.e. the transposed
 // convolution y = conv_transpose2d(x, w) of SAM's upscaling, with bias and act fused into the store: x_i
-// [M, h*w] f32 or bf16 (x_bf16), w [M, C*kh*kw] f32, y_i [C, H*W] = samx_conv_bias_act(., bias, act)
-// stored through samx_conv_store (y_bf16). One launch for the B images; no buffer besides y.
+// [M, h*w] f32 or bf16 (x_bf16), or [h*w, M] when channels_last, w [M, C*kh*kw] f32, y_i [C, H*W] =
+// samx_conv_bias_act(., bias, act) stored through samx_conv_store (y_bf16). One launch for the B images;
+// no buffer besides y.
 SAMX_EXTERN_C void samx_cuda_conv_transpose_fused_bf16(const float *w, int64_t M, const void *x, int x_bf16,
-                                                       int64_t x_img, void *y, int y_bf16, int64_t y_img, int64_t B,
-                                                       const float *bias, int act, SamxConvGeom g);
+                                                       int channels_last, int64_t x_img, void *y, int y_bf16,
+                                                       int64_t y_img, int64_t B, const float *bias, int act,
+                                                       SamxConvGeom g);
 SAMX_EXTERN_C void samx_cuda_conv_im2col(const float *x, float *cols, SamxConvGeom g);
 SAMX_EXTERN_C void samx_cuda_conv_col2im(const float *cols, float *x, int accumulate, SamxConvGeom g);
 SAMX_EXTERN_C void samx_cuda_conv_bias_act(const float *y32, const float *bias, int act, void *y, int y_bf16, int64_t B,

@@ -54,6 +54,8 @@ struct Dense {
   __device__ Row row(int64_t z, int64_t r) const { return z * zs + r * rs; }
   __device__ Col col(int64_t, int64_t c) const { return c * cs; }
   __device__ float at(Row r, Col c) const { return widen(p[r + c]); }
+  // As a B operand: its rows (k) run along memory (a channels-last image), not its columns.
+  __device__ bool k_major() const { return rs == 1 && cs != 1; }
 };
 // im2col(x_z) [C*kh*kw, Ho*Wo] (x_z = x + z * zs); with Adjoint, the adjoint's gathered input
 // in_z [M*kh*kw, H*W] (x = in).
@@ -75,6 +77,7 @@ struct Taps {
   __device__ float at(const Row &r, const Col &c) const {
     return Adjoint ? samx_conv_adjoint_tap_at(x, g, r, c) : samx_conv_tap_at(x, g, r, c);
   }
+  __device__ bool k_major() const { return false; }
 };
 // The weight gradient's two operands with the images folded into K (k = i * Ho*Wo + pixel), so that
 // one launch sums every image in a fixed order: a_i [M, Ho*Wo] side by side, and im2col(img_i)^T.
@@ -103,6 +106,7 @@ struct FoldedColsT {
   }
   __device__ Col col(int64_t, int64_t c) const { return samx_conv_tap(g, c); }
   __device__ float at(const Row &r, const Col &c) const { return samx_conv_tap_at(x + r.img, g, c, r.at); }
+  __device__ bool k_major() const { return false; }
 };
 // The adjoint's weight (col2im of w^T . in): w rearranged [C, M*kh*kw].
 struct AdjointW {
@@ -194,13 +198,15 @@ __global__ void __launch_bounds__(THREADS)
     for (int t = threadIdx.x; t < BK; t += THREADS)
       if (k0 + t < K) h->a_k[t] = a.col(z, k0 + t), h->b_k[t] = b.row(z, k0 + t);
     __syncthreads();
-    // Consecutive threads take consecutive k (A) and consecutive columns (B): both run along memory.
+    // Consecutive threads take consecutive k (A) and consecutive columns (B; consecutive k where B's
+    // rows run along memory): both run along memory.
+    const bool b_k_major = b.k_major();
     for (int e = threadIdx.x; e < BM * BK; e += THREADS) {
       const int r = e / BK, k = e % BK;
       as[r * LDA + k] = __float2bfloat16(m0 + r < M && k0 + k < K ? a.at(h->a_row[r], h->a_k[k]) : 0.0f);
     }
     for (int e = threadIdx.x; e < BK * BN; e += THREADS) {
-      const int k = e / BN, n = e % BN;
+      const int k = b_k_major ? e % BK : e / BN, n = b_k_major ? e / BK : e % BN;
       bs[k * LDB + n] = __float2bfloat16(k0 + k < K && n0 + n < N ? b.at(h->b_k[k], h->b_col[n]) : 0.0f);
     }
     __syncthreads();
@@ -271,17 +277,20 @@ extern "C" void samx_cuda_conv_weight_grad_bf16(const float *a, int64_t M, int64
 }
 
 extern "C" void samx_cuda_conv_transpose_fused_bf16(const float *w, int64_t M, const void *x, int x_bf16,
-                                                    int64_t x_img, void *y, int y_bf16, int64_t y_img, int64_t B,
-                                                    const float *bias, int act, SamxConvGeom g) {
+                                                    int channels_last, int64_t x_img, void *y, int y_bf16,
+                                                    int64_t y_img, int64_t B, const float *bias, int act,
+                                                    SamxConvGeom g) {
   SAMX_ASSERT(samx_conv_taps_disjoint(g) && samx_conv_taps_cover(g),
               "conv_transpose2d (fused): kernel %lldx%lld, stride %lld, pad %lld: the taps must be disjoint and cover "
               "the output", (long long)g.kh, (long long)g.kw, (long long)g.stride, (long long)g.pad);
   const int64_t taps = g.C * g.kh * g.kw, N = g.Ho * g.Wo;
   const BiasAct e = {y, y_bf16, y_img, g.kh * g.kw, bias, act};
+  // B [M, N]: x_i as [M, h*w], or its channels-last [h*w, M] read through swapped strides.
+  const int64_t rs = channels_last ? 1 : N, cs = channels_last ? M : 1;
   if (x_bf16)
     launch("conv_transpose2d, fused", taps, N, M, B, Dense<float>{w, 1, taps, 0},
-           Dense<uint16_t>{(const uint16_t *)x, N, 1, x_img}, TapsOut{g}, e);
+           Dense<uint16_t>{(const uint16_t *)x, rs, cs, x_img}, TapsOut{g}, e);
   else
     launch("conv_transpose2d, fused", taps, N, M, B, Dense<float>{w, 1, taps, 0},
-           Dense<float>{(const float *)x, N, 1, x_img}, TapsOut{g}, e);
+           Dense<float>{(const float *)x, rs, cs, x_img}, TapsOut{g}, e);
 }

@@ -242,17 +242,36 @@ static SamxDType stream_dtype(const SamxCtx *ctx, const SamModel *m) {
   return sam_attention_dtype(ctx, m->cfg.prompt_dim / m->cfg.dec_heads);
 }
 
-// ref: output_upscaling[layer] (ConvTranspose2d 2x2/2), then GELU when `gelu`. In bf16 inference (fused)
-// one op with the bias and GELU in its store, its output in `out`; otherwise F32 ops that record.
-static SamxTensor *upscale_conv(SamxCtx *ctx, const SamModel *m, SamxTensor *x, int layer, int gelu, int fused,
-                                SamxDType out) {
-  char w[96], b[96];
-  snprintf(w, sizeof w, "mask_decoder.output_upscaling.%d.weight", layer);
-  snprintf(b, sizeof b, "mask_decoder.output_upscaling.%d.bias", layer);
-  if (fused)
-    return samx_conv_transpose2d_act(ctx, x, sam_param(m, w), sam_param(m, b), 2, 0, gelu ? SAMX_ACT_GELU : -1, out);
-  SamxTensor *y = samx_conv_transpose2d(ctx, x, sam_param(m, w), sam_param(m, b), 2, 0);
-  return gelu ? samx_gelu(ctx, y) : y;
+#define UPSCALING "mask_decoder.output_upscaling."
+
+// The upscaling in training (ref: output_upscaling: ConvTranspose2d 2x2/2, LayerNorm2d, GELU,
+// ConvTranspose2d 2x2/2, GELU), F32 ops that record, from the stream keys [P, g*g, C] permuted.
+static SamxTensor *upscale_training(SamxCtx *ctx, const SamModel *m, SamxTensor *keys, int64_t g) {
+  SamxTensor *x = samx_reshape(ctx, SAM_PERMUTE(ctx, keys, 0, 2, 1), SHAPE(keys->shape[0], keys->shape[2], g, g));
+  SamxTensor *w0 = sam_param(m, UPSCALING "0.weight"), *b0 = sam_param(m, UPSCALING "0.bias");
+  SamxTensor *w1 = sam_param(m, UPSCALING "1.weight"), *b1 = sam_param(m, UPSCALING "1.bias");
+  SamxTensor *w3 = sam_param(m, UPSCALING "3.weight"), *b3 = sam_param(m, UPSCALING "3.bias");
+  SamxTensor *up = samx_gelu(ctx, samx_layernorm2d(ctx, samx_conv_transpose2d(ctx, x, w0, b0, 2, 0), w1, b1, LN2D_EPS));
+  return samx_gelu(ctx, samx_conv_transpose2d(ctx, up, w3, b3, 2, 0));
+}
+
+// The same in inference, every precision, from keys as it lies: the first transposed convolution reads
+// it channels-last (no permuted copy), its output is normalised and activated in place, so nothing is
+// left below it to hand back at the `tail` mark (queries is kept) and the release moves nothing. The
+// convolutions store act(. + bias), rounded once, in the stream's dtype (samx_matmul reads a BF16 b as
+// it is); in fp32 the values are upscale_training's bit for bit.
+static SamxTensor *upscale_inference(SamxCtx *ctx, const SamModel *m, SamxTensor *keys, int64_t g, size_t tail,
+                                     SamxTensor *queries) {
+  SamxDType dt = keys->dtype;
+  SamxTensor *x = samx_reshape(ctx, keys, SHAPE(keys->shape[0], g, g, keys->shape[2]));
+  SamxTensor *w0 = sam_param(m, UPSCALING "0.weight"), *b0 = sam_param(m, UPSCALING "0.bias");
+  SamxTensor *w1 = sam_param(m, UPSCALING "1.weight"), *b1 = sam_param(m, UPSCALING "1.bias");
+  SamxTensor *w3 = sam_param(m, UPSCALING "3.weight"), *b3 = sam_param(m, UPSCALING "3.bias");
+  SamxTensor *up = samx_conv_transpose2d_act_nhwc(ctx, x, w0, b0, 2, 0, -1, dt);
+  samx_gelu_(ctx, samx_layernorm2d_(ctx, up, w1, b1, LN2D_EPS));
+  // The final attention's tensors are dead before the widest output.
+  samx_ctx_release_keep(ctx, tail, (SamxTensor *[]){queries, up}, 2);
+  return samx_conv_transpose2d_act(ctx, up, w3, b3, 2, 0, SAMX_ACT_GELU, dt);
 }
 
 void sam_decode_core(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img_index, SamxTensor *tokens,
@@ -280,15 +299,11 @@ void sam_decode_core(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int
   SamxTensor *att = dec_attention(ctx, m, "mask_decoder.transformer.final_attn_token_to_image", q, k, keys, queries);
   *queries_out = sam_as_dtype(ctx, dec_norm(ctx, m, att, "mask_decoder.transformer", "norm_final_attn"), SAMX_F32);
   if (reuse) samx_ctx_release_keep(ctx, tail, queries_out, 1);
-  // ref: predict_masks: upscale the image side (permuted in the stream's dtype)
-  int fused = st == SAMX_BF16;
-  SamxTensor *up = samx_reshape(ctx, SAM_PERMUTE(ctx, keys, 0, 2, 1), SHAPE(P, C, g, g));
-  up = upscale_conv(ctx, m, up, 0, 0, fused, SAMX_BF16);
-  up = samx_gelu(ctx, samx_layernorm2d(ctx, up, sam_param(m, "mask_decoder.output_upscaling.1.weight"),
-                                       sam_param(m, "mask_decoder.output_upscaling.1.bias"), LN2D_EPS));
-  // The final attention's and the first upscaling steps' tensors are dead before the widest output.
-  if (reuse) samx_ctx_release_keep(ctx, tail, (SamxTensor *[]){*queries_out, up}, 2);
-  *up_out = upscale_conv(ctx, m, up, 3, 1, fused, SAMX_BF16);  // samx_matmul reads a BF16 b as it is
+  // ref: predict_masks: upscale the image side
+  if (reuse)
+    *up_out = upscale_inference(ctx, m, keys, g, tail, *queries_out);
+  else
+    *up_out = upscale_training(ctx, m, keys, g);
 }
 
 SamxTensor *sam_decoder_mlp(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const char *prefix, int layers) {

@@ -10,7 +10,9 @@
 //        stride transposes: on the CPU, fp32 is the unfused ops bit for bit and the BF16 y is its F32 y
 //        rounded once; bf16 within the bound below (GELU's slope is <= 1.13, the output rounding adds
 //        2^-9 |y|); on CUDA the fused implicit GEMM, which takes no scratch, against the CPU's reference
-//        within the sum-order bound (BF16 y: plus one rounding), and the explicit path beside it.
+//        within the sum-order bound (BF16 y: plus one rounding), and the explicit path beside it;
+//        samx_conv_transpose2d_act_nhwc on the same x laid out channels-last: the same y bit for bit on
+//        every path (on CUDA's implicit GEMM without a scratch copy), fp32 included.
 // Shapes: SAM's neck 3x3 (pad 1), the 1x1 neck and the patch embedding's k = s convolution, the
 // decoder's 2x2 stride-2 transposed convolution, a 2x2/2 conv2d whose stride leaves the input's last row
 // and column unread and a padded 2x2/2 transpose (kernel = stride: the adjoint with disjoint taps), a
@@ -155,22 +157,35 @@ typedef struct {
   int act;
 } Fused;
 
-// y of samx_conv_transpose2d_act (or, with unfused, of samx_conv_transpose2d then samx_gelu when act
-// is GELU), widened to f32 on the host; *scratch: arena bytes taken beyond the output.
+// How run_fused computes y: samx_conv_transpose2d_act; samx_conv_transpose2d then samx_gelu when act is
+// GELU; samx_conv_transpose2d_act_nhwc on x permuted to [B, H, W, Cin] on the host.
+enum { FUSED, UNFUSED, FUSED_NHWC };
+
+// y as `how` says, widened to f32 on the host; *scratch: arena bytes taken beyond the output.
 static float *run_fused(SamxDevice dev, SamxPrecision p, const ConvCase *c, const float *x, const float *w,
-                        const float *b, Fused f, int unfused, size_t *scratch) {
+                        const float *b, Fused f, int how, size_t *scratch) {
   SamxCtx ctx;
   samx_test_ctx(&ctx, dev);
   ctx.precision = p;
-  SamxTensor *tx = samx_new(&ctx, f.x_dt, SHAPE(c->B, c->Cin, c->H, c->W));
-  samx_tensor_write_f32(tx, x);
+  int64_t hw = (int64_t)c->H * c->W, nx = c->B * c->Cin * hw;
+  SamxShape xs = how == FUSED_NHWC ? SHAPE(c->B, c->H, c->W, c->Cin) : SHAPE(c->B, c->Cin, c->H, c->W);
+  SamxTensor *tx = samx_new(&ctx, f.x_dt, xs);
+  float *xl = malloc(sizeof(float) * (size_t)nx);
+  for (int64_t i = 0; i < nx; i++) {  // i indexes x [B, Cin, H*W]
+    int64_t n = i / (c->Cin * hw), ch = i / hw % c->Cin, px = i % hw;
+    xl[how == FUSED_NHWC ? (n * hw + px) * c->Cin + ch : i] = x[i];
+  }
+  samx_tensor_write_f32(tx, xl);
+  free(xl);
   SamxTensor *tw = samx_from_host(&ctx, SHAPE(c->Cin, c->Cout, c->k, c->k), w);
   SamxTensor *tb = b ? samx_from_host(&ctx, SHAPE(c->Cout), b) : NULL;
   size_t before = ctx.act.used;
   SamxTensor *y;
-  if (unfused) {
+  if (how == UNFUSED) {
     y = samx_conv_transpose2d(&ctx, tx, tw, tb, c->stride, c->pad);
     if (f.act == SAMX_ACT_GELU) y = samx_gelu(&ctx, y);
+  } else if (how == FUSED_NHWC) {
+    y = samx_conv_transpose2d_act_nhwc(&ctx, tx, tw, tb, c->stride, c->pad, f.act, f.out);
   } else {
     y = samx_conv_transpose2d_act(&ctx, tx, tw, tb, c->stride, c->pad, f.act, f.out);
   }
@@ -181,13 +196,28 @@ static float *run_fused(SamxDevice dev, SamxPrecision p, const ConvCase *c, cons
   return h;
 }
 
+// The channels-last op on dev gives the NCHW op's y bit for bit (the same operands reach the same
+// sums), and on CUDA's implicit GEMM reads x through its strides: no scratch beyond the output.
+static void channels_last_check(SamxDevice dev, SamxPrecision p, const ConvCase *c, const float *x, const float *w,
+                                const float *b, Fused f, int64_t ny, const char *what) {
+  size_t s_nchw, s_nhwc;
+  float *nchw = run_fused(dev, p, c, x, w, b, f, FUSED, &s_nchw);
+  float *nhwc = run_fused(dev, p, c, x, w, b, f, FUSED_NHWC, &s_nhwc);
+  int same = !memcmp(nchw, nhwc, sizeof(float) * (size_t)ny);
+  CHECK(same && (s_nchw > 256 || s_nhwc <= 256), "%s: channels-last x %s, %zu bytes of scratch (NCHW: %zu)", what,
+        same ? "gives the same y" : "gives another y", s_nhwc, s_nchw);
+  printf("%s, channels-last x on %s: the same y bit for bit\n", what, dev.type == SAMX_CPU ? "cpu" : "cuda");
+  free(nchw), free(nhwc);
+}
+
 static void fused_checks(SamxDevice dev, const ConvCase *c, const float *x, const float *w, const float *b,
                          const float *ax, const float *aw, int64_t ny) {
   SamxDevice cpu = samx_cpu();
   size_t scratch;
   const Fused f32_gelu = {SAMX_F32, SAMX_F32, SAMX_ACT_GELU};
   // |y| bounds: the fp32 convolution of |x|, |w| (the bias is exact in every mode)
-  float *mag = run_fused(cpu, SAMX_PRECISION_FP32, c, ax, aw, NULL, (Fused){SAMX_F32, SAMX_F32, -1}, 1, &scratch);
+  const Fused no_act = {SAMX_F32, SAMX_F32, -1};
+  float *mag = run_fused(cpu, SAMX_PRECISION_FP32, c, ax, aw, NULL, no_act, UNFUSED, &scratch);
   int64_t K = (int64_t)c->Cin;  // each output sums Cin products (disjoint taps)
   double bf16 = 1.13 * (ldexp(1, -8) + K * ldexp(1, -24)), order = 1.13 * 2 * K * ldexp(1, -24);
   const Fused modes[3] = {
@@ -201,8 +231,9 @@ static void fused_checks(SamxDevice dev, const ConvCase *c, const float *x, cons
     float *xr = malloc(sizeof(float) * (size_t)((int64_t)c->B * c->Cin * c->H * c->W));
     for (int64_t i = 0; i < (int64_t)c->B * c->Cin * c->H * c->W; i++)
       xr[i] = f.x_dt == SAMX_BF16 ? samx_round_bf16(x[i]) : x[i];
-    float *want = run_fused(cpu, SAMX_PRECISION_FP32, c, xr, w, b, (Fused){SAMX_F32, SAMX_F32, f.act}, 1, &scratch);
-    float *ref = run_fused(cpu, SAMX_PRECISION_BF16, c, x, w, b, f, 0, &scratch);
+    const Fused plain = {SAMX_F32, SAMX_F32, f.act};
+    float *want = run_fused(cpu, SAMX_PRECISION_FP32, c, xr, w, b, plain, UNFUSED, &scratch);
+    float *ref = run_fused(cpu, SAMX_PRECISION_BF16, c, x, w, b, f, FUSED, &scratch);
     double out_round = f.out == SAMX_BF16 ? ldexp(1, -8) : 0;  // a rounding of each side's y
     double wr = 0;
     for (int64_t i = 0; i < ny; i++)
@@ -211,17 +242,19 @@ static void fused_checks(SamxDevice dev, const ConvCase *c, const float *x, cons
       CHECK(wr <= 1, "%s, cpu bf16 reference vs fp32: %.3g of the bound", what, wr);
       if (f.out == SAMX_BF16) {  // the BF16 y is the F32 y rounded once
         Fused as_f32 = {f.x_dt, SAMX_F32, f.act};
-        float *y32 = run_fused(cpu, SAMX_PRECISION_BF16, c, x, w, b, as_f32, 0, &scratch);
+        float *y32 = run_fused(cpu, SAMX_PRECISION_BF16, c, x, w, b, as_f32, FUSED, &scratch);
         int once = 1;
         for (int64_t i = 0; i < ny; i++) once &= ref[i] == samx_round_bf16(y32[i]);
         CHECK(once, "%s: the BF16 y is not the F32 y rounded once", what);
         free(y32);
       }
       printf("%s, cpu bf16 reference vs fp32: %.3f of the bound\n", what, wr);
+      channels_last_check(cpu, SAMX_PRECISION_BF16, c, x, w, b, f, ny, what);
     } else {
       for (int implicit = 1; implicit >= 0; implicit--) {
         samx_conv_set_implicit(implicit);
-        float *got = run_fused(dev, SAMX_PRECISION_BF16, c, x, w, b, f, 0, &scratch);
+        float *got = run_fused(dev, SAMX_PRECISION_BF16, c, x, w, b, f, FUSED, &scratch);
+        channels_last_check(dev, SAMX_PRECISION_BF16, c, x, w, b, f, ny, what);
         samx_conv_set_implicit(1);
         double wg = 0;
         for (int64_t i = 0; i < ny; i++)
@@ -238,11 +271,14 @@ static void fused_checks(SamxDevice dev, const ConvCase *c, const float *x, cons
     free(xr), free(want), free(ref);
   }
   if (dev.type == SAMX_CPU) {  // fp32: the unfused ops' arithmetic, so their result bit for bit
-    float *fused = run_fused(cpu, SAMX_PRECISION_FP32, c, x, w, b, f32_gelu, 0, &scratch);
-    float *ops = run_fused(cpu, SAMX_PRECISION_FP32, c, x, w, b, f32_gelu, 1, &scratch);
+    float *fused = run_fused(cpu, SAMX_PRECISION_FP32, c, x, w, b, f32_gelu, FUSED, &scratch);
+    float *ops = run_fused(cpu, SAMX_PRECISION_FP32, c, x, w, b, f32_gelu, UNFUSED, &scratch);
     CHECK(!memcmp(fused, ops, sizeof(float) * (size_t)ny), "%s: fused fp32 differs from the unfused ops", c->name);
     free(fused), free(ops);
   }
+  char what[160];  // fp32 (the decoder's fp32 inference) from a channels-last x too
+  snprintf(what, sizeof what, "%s fused fp32", c->name);
+  channels_last_check(dev, SAMX_PRECISION_FP32, c, x, w, b, f32_gelu, ny, what);
   free(mag);
 }
 

@@ -9,9 +9,11 @@
 //             to the same operand: bit-identical outputs.
 // Also: the BF16 ops give BF16 tensors, and the ones without a backward (layernorm and add on BF16; the
 // activations have one, tests/engine/test_bf16_backward.c) die when they would be recorded for one.
-// samx_layernorm_ (in place, F32 and BF16) gives samx_layernorm's values bit for bit (the same kernels,
-// y = x), with rows of 300 (no vector loads) and 256 (vector loads on CUDA), 37 rows (the last block
-// of warps part empty), and dies while recording a tensor that needs a gradient.
+// samx_layernorm_, samx_layernorm2d_ and samx_gelu_ (in place, F32 and BF16) give samx_layernorm's,
+// samx_layernorm2d's and samx_gelu's values bit for bit (the same kernels, y = x), with rows of 300 (no
+// vector loads) and 256 (vector loads on CUDA), 37 rows (the last block of warps part empty; LayerNorm2d:
+// 37 channels at 256 or 300 positions, a thread each), and die while recording a tensor that needs a
+// gradient.
 #include <math.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -47,8 +49,21 @@ static double bf16_steps(SamxTensor *got, SamxTensor *want) {
   return worst;
 }
 
+// The in-place ops and the ops whose values they must give.
+enum { LAYERNORM_, LAYERNORM2D_, GELU_ };
+static const char *in_place_names[3] = {"layernorm_", "layernorm2d_", "gelu_"};
+
+static SamxTensor *in_place_op(SamxCtx *ctx, int op, int in_place, SamxTensor *x, SamxTensor *w, SamxTensor *b) {
+  switch (op) {
+    case LAYERNORM_: return in_place ? samx_layernorm_(ctx, x, w, b, 1e-6f) : samx_layernorm(ctx, x, w, b, 1e-6f);
+    case LAYERNORM2D_: return in_place ? samx_layernorm2d_(ctx, x, w, b, 1e-6f) : samx_layernorm2d(ctx, x, w, b, 1e-6f);
+    default: return in_place ? samx_gelu_(ctx, x) : samx_gelu(ctx, x);
+  }
+}
+
 // Returns 1 when op dies (in a child process): ops 0 and 1 for inputs that require a gradient while
-// recording, op 2 for shapes a BF16 add refuses, op 3 for an in-place LayerNorm of such an input.
+// recording, op 2 for shapes a BF16 add refuses, ops 3-5 for the in-place ops (LAYERNORM_ + 3 ...) on
+// such an input.
 static int dies_when_recorded(SamxDevice dev, int op) {
   fflush(stdout);
   pid_t pid = fork();
@@ -59,10 +74,11 @@ static int dies_when_recorded(SamxDevice dev, int op) {
     SamxTensor *x = samx_cast(&ctx, random_tensor(&ctx, SHAPE(R, C), 1.0f, 7), SAMX_BF16);
     x->requires_grad = 1;
     if (op == 0) samx_layernorm(&ctx, x, samx_zeros(&ctx, SAMX_F32, SHAPE(C)), samx_zeros(&ctx, SAMX_F32, SHAPE(C)), 1e-6f);
-    if (op == 3) {  // in place on an F32 x that needs a gradient
-      SamxTensor *x32 = random_tensor(&ctx, SHAPE(R, C), 1.0f, 7);
+    if (op >= 3) {  // in place on an F32 x that needs a gradient
+      SamxTensor *x32 = random_tensor(&ctx, SHAPE(1, R, C, 1), 1.0f, 7);
       x32->requires_grad = 1;
-      samx_layernorm_(&ctx, x32, samx_zeros(&ctx, SAMX_F32, SHAPE(C)), samx_zeros(&ctx, SAMX_F32, SHAPE(C)), 1e-6f);
+      SamxTensor *zero = samx_zeros(&ctx, SAMX_F32, SHAPE(op == 4 ? R : 1));  // layernorm2d_: R channels
+      in_place_op(&ctx, op - 3, 1, x32, zero, zero);
     }
     if (op == 1) samx_add(&ctx, x, x);
     if (op == 2) {  // a BF16 b that does not repeat over a: [R, C] against [C, R]
@@ -76,24 +92,28 @@ static int dies_when_recorded(SamxDevice dev, int op) {
   return !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
-// samx_layernorm_ against samx_layernorm on a copy of the same x, in dtype dt, rows of `width`.
-static void check_layernorm_in_place(SamxDevice dev, SamxDType dt, int64_t width) {
+// An in-place op against its out-of-place op on a copy of the same x, in dtype dt, R rows of `width`
+// (layernorm2d_: R channels at each of `width` positions, x [2, R, width / 2, 1]).
+static void check_in_place(SamxDevice dev, SamxDType dt, int op, int64_t width) {
   SamxCtx ctx;
   samx_test_ctx(&ctx, dev);
   samx_ctx_set_recording(&ctx, 0);
-  SamxTensor *x = samx_cast(&ctx, random_tensor(&ctx, SHAPE(R, width), 2.0f, 11), dt);
-  SamxTensor *w = random_tensor(&ctx, SHAPE(width), 0.5f, 12), *b = random_tensor(&ctx, SHAPE(width), 0.5f, 13);
-  SamxTensor *want = samx_layernorm(&ctx, x, w, b, 1e-6f);
+  SamxShape shape = op == LAYERNORM2D_ ? SHAPE(2, R, width / 2, 1) : SHAPE(R, width);
+  int64_t C = op == LAYERNORM2D_ ? R : width;
+  SamxTensor *x = samx_cast(&ctx, random_tensor(&ctx, shape, 2.0f, 11), dt);
+  SamxTensor *w = random_tensor(&ctx, SHAPE(C), 0.5f, 12), *b = random_tensor(&ctx, SHAPE(C), 0.5f, 13);
+  SamxTensor *want = in_place_op(&ctx, op, 0, x, w, b);
   uint32_t version = samx_version(x);
-  SamxTensor *got = samx_layernorm_(&ctx, x, w, b, 1e-6f);
+  SamxTensor *got = in_place_op(&ctx, op, 1, x, w, b);
   float *g = samx_test_host_f32(got), *e = samx_test_host_f32(want);
   int64_t differ = 0;
   for (int64_t i = 0; i < x->numel; i++) differ += g[i] != e[i];
-  CHECK(got == x && got->dtype == dt, "layernorm_ returned another tensor or dtype (%s)", samx_dtype_name(got->dtype));
-  CHECK(samx_version(x) != version, "layernorm_ left x's version as it was");
-  CHECK(differ == 0, "layernorm_ %s, rows of %lld: %lld of %lld values differ from samx_layernorm's",
+  const char *name = in_place_names[op];
+  CHECK(got == x && got->dtype == dt, "%s returned another tensor or dtype (%s)", name, samx_dtype_name(got->dtype));
+  CHECK(samx_version(x) != version, "%s left x's version as it was", name);
+  CHECK(differ == 0, "%s %s, width %lld: %lld of %lld values differ from the out-of-place op's", name,
         samx_dtype_name(dt), (long long)width, (long long)differ, (long long)x->numel);
-  printf("layernorm_ %s, %d rows of %lld: identical to samx_layernorm\n", samx_dtype_name(dt), R, (long long)width);
+  printf("%s %s, %d x %lld: identical to the out-of-place op\n", name, samx_dtype_name(dt), R, (long long)width);
   free(g);
   free(e);
   samx_ctx_free(&ctx);
@@ -142,10 +162,12 @@ int main(int argc, char **argv) {
   CHECK(dies_when_recorded(dev, 0), "layernorm of a BF16 x that requires a gradient did not die");
   CHECK(dies_when_recorded(dev, 1), "add of BF16 tensors that require a gradient did not die");
   CHECK(dies_when_recorded(dev, 2), "add of BF16 tensors whose shapes do not broadcast did not die");
-  CHECK(dies_when_recorded(dev, 3), "layernorm_ of an F32 x that requires a gradient did not die");
-  for (int wide = 0; wide < 2; wide++) {
-    check_layernorm_in_place(dev, SAMX_F32, wide ? 300 : 256);
-    check_layernorm_in_place(dev, SAMX_BF16, wide ? 300 : 256);
+  for (int op = LAYERNORM_; op <= GELU_; op++) {
+    CHECK(dies_when_recorded(dev, 3 + op), "%s of an F32 x that requires a gradient did not die", in_place_names[op]);
+    for (int wide = 0; wide < 2; wide++) {
+      check_in_place(dev, SAMX_F32, op, wide ? 300 : 256);
+      check_in_place(dev, SAMX_BF16, op, wide ? 300 : 256);
+    }
   }
   return samx_test_summary();
 }
