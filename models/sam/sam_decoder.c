@@ -258,8 +258,8 @@ static SamxTensor *upscale_training(SamxCtx *ctx, const SamModel *m, SamxTensor 
 // The same in inference, every precision, from keys as it lies: the first transposed convolution reads
 // it channels-last (no permuted copy), its output is normalised and activated in place, so nothing is
 // left below it to hand back at the `tail` mark (queries is kept) and the release moves nothing. The
-// convolutions store act(. + bias), rounded once, in the stream's dtype (samx_matmul reads a BF16 b as
-// it is); in fp32 the values are upscale_training's bit for bit.
+// convolutions store their bias added (in bf16 with the GELU, rounded once) in the stream's dtype
+// (samx_matmul reads a BF16 b as it is); in fp32 the values are upscale_training's bit for bit.
 static SamxTensor *upscale_inference(SamxCtx *ctx, const SamModel *m, SamxTensor *keys, int64_t g, size_t tail,
                                      SamxTensor *queries) {
   SamxDType dt = keys->dtype;
@@ -271,7 +271,10 @@ static SamxTensor *upscale_inference(SamxCtx *ctx, const SamModel *m, SamxTensor
   samx_gelu_(ctx, samx_layernorm2d_(ctx, up, w1, b1, LN2D_EPS));
   // The final attention's tensors are dead before the widest output.
   samx_ctx_release_keep(ctx, tail, (SamxTensor *[]){queries, up}, 2);
-  return samx_conv_transpose2d_act(ctx, up, w3, b3, 2, 0, SAMX_ACT_GELU, dt);
+  if (dt == SAMX_BF16) return samx_conv_transpose2d_act(ctx, up, w3, b3, 2, 0, SAMX_ACT_GELU, dt);
+  // F32: samx_gelu's own loop, whose erff (vectorised over large tensors on the CPU) the fused store's
+  // does not match bit for bit.
+  return samx_gelu_(ctx, samx_conv_transpose2d_act(ctx, up, w3, b3, 2, 0, -1, dt));
 }
 
 void sam_decode_core(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img_index, SamxTensor *tokens,

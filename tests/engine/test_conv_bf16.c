@@ -7,12 +7,13 @@
 //        the order of the fp32 sums differs, and against fp32 within the bf16 bound; and that the
 //        implicit GEMM's forward takes no scratch memory beyond its output.
 //  fused: samx_conv_transpose2d_act (bias and GELU in the store, x and y F32 or BF16) on the kernel =
-//        stride transposes: on the CPU, fp32 is the unfused ops bit for bit and the BF16 y is its F32 y
-//        rounded once; bf16 within the bound below (GELU's slope is <= 1.13, the output rounding adds
-//        2^-9 |y|); on CUDA the fused implicit GEMM, which takes no scratch, against the CPU's reference
-//        within the sum-order bound (BF16 y: plus one rounding), and the explicit path beside it;
-//        samx_conv_transpose2d_act_nhwc on the same x laid out channels-last: the same y bit for bit on
-//        every path (on CUDA's implicit GEMM without a scratch copy), fp32 included.
+//        stride transposes: on the CPU, fp32 is the unfused ops bit for bit (these small shapes; see
+//        fused_checks) and the BF16 y is its F32 y rounded once; bf16 within the bound below (GELU's
+//        slope is <= 1.13, the output rounding adds 2^-9 |y|); on CUDA the fused implicit GEMM, which
+//        takes no scratch, against the CPU's reference within the sum-order bound (BF16 y: plus one
+//        rounding), and the explicit path beside it; samx_conv_transpose2d_act_nhwc on the same x laid
+//        out channels-last: the same y bit for bit on every path (on CUDA's implicit GEMM without a
+//        scratch copy), fp32 included.
 // Shapes: SAM's neck 3x3 (pad 1), the 1x1 neck and the patch embedding's k = s convolution, the
 // decoder's 2x2 stride-2 transposed convolution, a 2x2/2 conv2d whose stride leaves the input's last row
 // and column unread and a padded 2x2/2 transpose (kernel = stride: the adjoint with disjoint taps), a
@@ -270,7 +271,9 @@ static void fused_checks(SamxDevice dev, const ConvCase *c, const float *x, cons
     }
     free(xr), free(want), free(ref);
   }
-  if (dev.type == SAMX_CPU) {  // fp32: the unfused ops' arithmetic, so their result bit for bit
+  // fp32 on the CPU: the unfused ops' arithmetic, so their result bit for bit (with GELU only below
+  // 32,768 elements: above, samx_gelu's CPU loop runs libmvec's vector erff, the fused store the scalar).
+  if (dev.type == SAMX_CPU) {
     float *fused = run_fused(cpu, SAMX_PRECISION_FP32, c, x, w, b, f32_gelu, FUSED, &scratch);
     float *ops = run_fused(cpu, SAMX_PRECISION_FP32, c, x, w, b, f32_gelu, UNFUSED, &scratch);
     CHECK(!memcmp(fused, ops, sizeof(float) * (size_t)ny), "%s: fused fp32 differs from the unfused ops", c->name);

@@ -16,6 +16,8 @@
 // mask IoU 0.9937 / 0.9940; 0.63% / 0.70% while the upscaling was f32, 0.49% / 0.42% while the streams
 // were f32); 3% leaves margin and still catches
 // a wrong kernel (errors of the order of the logits themselves).
+// Both devices: fp32 inference (the hand-backs, the in-place steps, the upscaling reading the stream
+// channels-last) against the recorded forward of training, bit for bit, with 3 prompts.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,28 +37,44 @@ typedef struct {
   int64_t n_low, n_iou;
 } Decoded;
 
-static Decoded decode(SamModel *m, SamxPrecision p, const float *emb_host) {
+// P prompts (a box and a point, shifted by 8 px each), multimask; recording: the training path's forward
+// (no hand-backs, nothing in place, the upscaling's recorded ops) instead of inference's.
+static Decoded decode(SamModel *m, SamxPrecision p, const float *emb_host, int P, int recording) {
   const SamConfig *c = &m->cfg;
   int g = sam_embed_grid(c);
   SamxCtx ctx;
   samx_ctx_init(&ctx, m->device, (size_t)256 << 20, 16384);
-  samx_ctx_set_recording(&ctx, 0);
+  samx_ctx_set_recording(&ctx, recording);
   ctx.precision = p;
   SamxTensor *emb = samx_from_host(&ctx, SHAPE(1, c->prompt_dim, g, g), emb_host);
-  SamPrompt pr;
-  memset(&pr, 0, sizeof pr);
-  pr.has_box = 1;
-  float box[4] = {40, 60, 180, 200};
-  memcpy(pr.box, box, sizeof box);
-  pr.n_points = 1, pr.points[0][0] = 100, pr.points[0][1] = 120, pr.labels[0] = 1;
+  SamPrompt pr[4];
+  memset(pr, 0, sizeof pr);
+  for (int i = 0; i < P; i++) {
+    pr[i].has_box = 1;
+    float box[4] = {40 + 8 * i, 60, 180, 200 - 8 * i};
+    memcpy(pr[i].box, box, sizeof box);
+    pr[i].n_points = 1, pr[i].points[0][0] = 100 + 8 * i, pr[i].points[0][1] = 120, pr[i].labels[0] = 1;
+  }
   SamxTensor *sparse, *dense, *low, *iou;
-  sam_prompt_encode(&ctx, m, &pr, 1, NULL, &sparse, &dense);
+  sam_prompt_encode(&ctx, m, pr, P, NULL, &sparse, &dense);
   sam_decode(&ctx, m, emb, NULL, sparse, dense, 1, &low, &iou);
   Decoded d = {malloc(sizeof(float) * low->numel), malloc(sizeof(float) * iou->numel), low->numel, iou->numel};
   samx_tensor_read_f32(low, d.low);
   samx_tensor_read_f32(iou, d.iou);
   samx_ctx_free(&ctx);
   return d;
+}
+
+// fp32 inference (hand-backs, in-place norms, adds and GELU, the channels-last upscaling) gives the
+// recorded forward's values bit for bit, with 3 prompts (every upscaled tensor over 32,768 elements).
+static void inference_is_forward(SamModel *m, const float *emb, const char *dev) {
+  Decoded inf = decode(m, SAMX_PRECISION_FP32, emb, 3, 0), fwd = decode(m, SAMX_PRECISION_FP32, emb, 3, 1);
+  int same = inf.n_low == fwd.n_low && !memcmp(inf.low, fwd.low, sizeof(float) * (size_t)inf.n_low) &&
+             !memcmp(inf.iou, fwd.iou, sizeof(float) * (size_t)inf.n_iou);
+  CHECK(same, "%s fp32: inference's logits or IoU predictions differ from the recorded forward's", dev);
+  if (same) printf("%s fp32, 3 prompts: inference gives the recorded forward's %lld logits bit for bit\n", dev,
+                  (long long)inf.n_low);
+  free(inf.low), free(inf.iou), free(fwd.low), free(fwd.iou);
 }
 
 static void compare(const char *what, const Decoded *got, const Decoded *want, double rel, int masks) {
@@ -92,16 +110,18 @@ int main(int argc, char **argv) {
   samx_test_fill_uniform(emb, 256 * g * g, -1.0f, 1.0f, &s);
   SamModel cpu_m;
   sam_init_random(&cpu_m, &c, samx_cpu(), 0, 9);
-  Decoded f32 = decode(&cpu_m, SAMX_PRECISION_FP32, emb), ref = decode(&cpu_m, SAMX_PRECISION_BF16, emb);
+  Decoded f32 = decode(&cpu_m, SAMX_PRECISION_FP32, emb, 1, 0), ref = decode(&cpu_m, SAMX_PRECISION_BF16, emb, 1, 0);
   if (dev.type == SAMX_CPU) {
     compare("cpu bf16 reference vs fp32", &ref, &f32, LOGIT_REL, 1);
+    inference_is_forward(&cpu_m, emb, "cpu");
   } else {
     SamModel m;
     sam_init_random(&m, &c, dev, 0, 9);
-    Decoded got = decode(&m, SAMX_PRECISION_BF16, emb), got32 = decode(&m, SAMX_PRECISION_FP32, emb);
+    Decoded got = decode(&m, SAMX_PRECISION_BF16, emb, 1, 0), got32 = decode(&m, SAMX_PRECISION_FP32, emb, 1, 0);
     compare("cuda bf16 vs cuda fp32", &got, &got32, LOGIT_REL, 1);
     compare("cuda bf16 vs cpu bf16 reference", &got, &ref, KERNEL_REL, 0);
     free(got.low), free(got.iou), free(got32.low), free(got32.iou);
+    inference_is_forward(&m, emb, "cuda");
     sam_free(&m);
   }
   free(f32.low), free(f32.iou), free(ref.low), free(ref.iou), free(emb);
