@@ -23,6 +23,10 @@ static SamxTensor *cpu_scratch(SamxCtx *ctx, const SamxTensor *q, SamxAttnDims d
 // ---- bf16: tensor cores on CUDA; on the CPU the fp32 kernels on the bf16 values (the reference) ----
 
 static uint16_t *u16(SamxTensor *t) { return t ? (uint16_t *)t->data : NULL; }
+// Part i (0 q, 1 k, 2 v) of a packed qkv [..., 3 * heads * D]: its first element.
+static inline const uint16_t *qkv_part(SamxTensor *qkv, int64_t heads, int64_t D, int i) {
+  return u16(qkv) + i * heads * D;
+}
 
 // An fp32 copy of a BF16 tensor on the CPU (exact).
 static float *widen(SamxCtx *ctx, SamxTensor *t) {
@@ -227,7 +231,7 @@ static void packed_cpu(SamxCtx *ctx, const PackedCall *c, SamxTensor *qkv, SamxT
     for (int64_t bh = 0; bh < d.B * d.H; bh++)
       for (int64_t t = 0; t < d.Tq; t++)
         memcpy(u16(qkv3[i]) + (bh * d.Tq + t) * d.D,
-               samx_attn_row(&c->lay, st[i], u16(qkv) + i * d.H * d.D, pads[i], d.H, d.D, bh, t), 2 * (size_t)d.D);
+               samx_attn_row(&c->lay, st[i], qkv_part(qkv, d.H, d.D, i), pads[i], d.H, d.D, bh, t), 2 * (size_t)d.D);
   }
   SamxTensor *o = samx_attention(ctx, qkv3[0], qkv3[1], qkv3[2], rel_h, rel_w, d.scale);
   for (int64_t bh = 0; bh < d.B * d.H; bh++)
@@ -243,11 +247,10 @@ SamxTensor *samx_attention_packed_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_t he
   PackedCall c = packed_call(op, ctx, qkv, heads, win, pad, rel_h, rel_w, scale);
   check_rel(op, rel_h, rel_w, &c.d);
   SamxTensor *out = samx_new(ctx, SAMX_BF16, SHAPE(qkv->shape[0], qkv->shape[1], qkv->shape[2], heads * c.d.D));
-  const uint16_t *q = u16(qkv);
-  const int64_t HD = heads * c.d.D;
   SAMX_ON_DEVICE(qkv, packed_cpu(ctx, &c, qkv, rel_h, rel_w, out),
-                 samx_cuda_attention_bf16_fwd_layout(c.d, c.lay, q, q + HD, q + 2 * HD, f32_or_null(rel_h),
-                                                     f32_or_null(rel_w), u16(out), NULL));
+                 samx_cuda_attention_bf16_fwd_layout(c.d, c.lay, qkv_part(qkv, heads, c.d.D, 0),
+                                                     qkv_part(qkv, heads, c.d.D, 1), qkv_part(qkv, heads, c.d.D, 2),
+                                                     f32_or_null(rel_h), f32_or_null(rel_w), u16(out), NULL));
   return out;
 }
 
@@ -261,10 +264,10 @@ SamxTensor *samx_attention_packed_rel_bf16(SamxCtx *ctx, SamxTensor *qkv, int64_
   PackedCall c = packed_call_tables("attention_packed_rel_bf16", ctx, qkv, heads, win, pad, table_h, table_w, scale);
   c.d.KH = c.h, c.d.KW = c.w;
   SamxTensor *out = samx_new(ctx, SAMX_BF16, SHAPE(qkv->shape[0], qkv->shape[1], qkv->shape[2], heads * c.d.D));
-  const uint16_t *q = u16(qkv);
-  const int64_t HD = heads * c.d.D;
   SAMX_ON_DEVICE(qkv, (void)0,
-                 samx_cuda_attention_bf16_fwd_rel_tables(c.d, c.lay, q, q + HD, q + 2 * HD, samx_f32(table_h),
+                 samx_cuda_attention_bf16_fwd_rel_tables(c.d, c.lay, qkv_part(qkv, heads, c.d.D, 0),
+                                                         qkv_part(qkv, heads, c.d.D, 1),
+                                                         qkv_part(qkv, heads, c.d.D, 2), samx_f32(table_h),
                                                          samx_f32(table_w), u16(out)));
   return out;
 }

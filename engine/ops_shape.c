@@ -170,26 +170,29 @@ static void concat_backward(SamxCtx *ctx, SamxNode *node) {
   }
 }
 
-SamxTensor *samx_concat(SamxCtx *ctx, SamxTensor **xs, int n, int dim) {
-  SAMX_ASSERT(n >= 1, "concat: no inputs");
-  int k = normalize_dim("concat", xs[0], dim);
+// The shape of the concatenation along dim k, every input checked against input 0 (op names the caller).
+static SamxShape concat_shape(const char *op, SamxTensor **xs, int n, int k) {
+  SAMX_ASSERT(n >= 1, "%s: no inputs", op);
   SamxShape out = samx_shape_of(xs[0]);
   out.d[k] = 0;
   for (int j = 0; j < n; j++) {
-    check_moved("concat", xs[j]);
-    samx_check_same_device("concat", xs[0], xs[j]);
+    check_moved(op, xs[j]);
+    samx_check_same_device(op, xs[0], xs[j]);
     if (xs[j]->dtype != xs[0]->dtype)
-      SAMX_DIE("concat: input %d is %s, input 0 %s", j, samx_dtype_name(xs[j]->dtype), samx_dtype_name(xs[0]->dtype));
+      SAMX_DIE("%s: input %d is %s, input 0 %s", op, j, samx_dtype_name(xs[j]->dtype), samx_dtype_name(xs[0]->dtype));
     int ok = xs[j]->ndim == xs[0]->ndim;
     for (int i = 0; ok && i < xs[0]->ndim; i++) ok = i == k || xs[j]->shape[i] == xs[0]->shape[i];
     if (!ok) {
       char s0[96], sj[96];
-      SAMX_DIE("concat along dim %d: input %d has shape %s, input 0 %s", dim, j,
+      SAMX_DIE("%s along dim %d: input %d has shape %s, input 0 %s", op, k, j,
                samx_shape_str(samx_shape_of(xs[j]), sj, sizeof sj), samx_shape_str(samx_shape_of(xs[0]), s0, sizeof s0));
     }
     out.d[k] += xs[j]->shape[k];
   }
-  SamxTensor *y = samx_new(ctx, xs[0]->dtype, out);
+  return out;
+}
+
+static void concat_write(SamxTensor *y, SamxTensor **xs, int n, int k) {
   int64_t start = 0;
   for (int j = 0; j < n; j++) {
     SamxIndexMap m = embed_map(y, samx_shape_of(xs[j]), k, start);
@@ -199,9 +202,35 @@ SamxTensor *samx_concat(SamxCtx *ctx, SamxTensor **xs, int n, int dim) {
       copy(&m, xs[j]->numel, SAMX_SCATTER, 0, xs[j], y);
     start += xs[j]->shape[k];
   }
+}
+
+SamxTensor *samx_concat(SamxCtx *ctx, SamxTensor **xs, int n, int dim) {
+  SAMX_ASSERT(n >= 1, "concat: no inputs");
+  int k = normalize_dim("concat", xs[0], dim);
+  SamxTensor *y = samx_new(ctx, xs[0]->dtype, concat_shape("concat", xs, n, k));
+  concat_write(y, xs, n, k);
   SamxNode *node = samx_record(ctx, "concat", concat_backward, y, n, xs);
   if (node) samx_node_args(node, ConcatArgs)->dim = k;
   return y;
+}
+
+void samx_concat_into(SamxCtx *ctx, SamxTensor *y, SamxTensor **xs, int n, int dim) {
+  SAMX_ASSERT(n >= 1, "concat_into: no inputs");
+  for (int j = 0; j < n; j++)
+    if (ctx->recording && xs[j]->requires_grad)
+      SAMX_DIE("concat_into: input %d needs a gradient, and y is no op's output (HINT: samx_concat while recording)", j);
+  int k = normalize_dim("concat_into", xs[0], dim);
+  SamxShape want = concat_shape("concat_into", xs, n, k);
+  if (!samx_shape_eq(samx_shape_of(y), want)) {
+    char sy[96], sw[96];
+    SAMX_DIE("concat_into: y has shape %s, the concatenation %s", samx_shape_str(samx_shape_of(y), sy, sizeof sy),
+             samx_shape_str(want, sw, sizeof sw));
+  }
+  samx_check_same_device("concat_into", y, xs[0]);
+  if (y->dtype != xs[0]->dtype)
+    SAMX_DIE("concat_into: y is %s, the inputs %s", samx_dtype_name(y->dtype), samx_dtype_name(xs[0]->dtype));
+  concat_write(y, xs, n, k);
+  samx_bump_version(y);
 }
 
 // ---- SAM's window partition / unpartition ----

@@ -17,6 +17,11 @@ SamxTensor *samx_permute(SamxCtx *ctx, SamxTensor *x, const int *perm);
 // when the result is differentiated.
 SamxTensor *samx_concat(SamxCtx *ctx, SamxTensor **xs, int n, int dim);
 
+// The same written into y, which the caller allocated with the concatenation's shape and dtype (before the
+// inputs, so that handing them back leaves y where it is). No backward: dies for an input that needs a
+// gradient while recording.
+void samx_concat_into(SamxCtx *ctx, SamxTensor *y, SamxTensor **xs, int n, int dim);
+
 // samx_concat of any number of tensors: while recording, groups of at most SAMX_NODE_MAX_IN
 // concatenated in turn (the same values; the tape holds one node per group); else one samx_concat.
 SamxTensor *samx_concat_many(SamxCtx *ctx, SamxTensor **xs, int n, int dim);

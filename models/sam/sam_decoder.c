@@ -199,11 +199,14 @@ static SamxTensor *dec_mlp(SamxCtx *ctx, const SamModel *m, SamxTensor *x, const
   return x;
 }
 
-// Image embeddings per prompt (ref: torch.repeat_interleave(image_embeddings, tokens.shape[0], dim=0)):
-// emb itself when it has a row per prompt, or, with may_broadcast, one row that the add after it
-// broadcasts; otherwise row img_index[p] (or p, or the only row) for each prompt p.
-static SamxTensor *per_prompt_images(SamxCtx *ctx, SamxTensor *emb, const int *img_index, int P, int may_broadcast) {
-  if (!img_index && (emb->shape[0] == P || (may_broadcast && emb->shape[0] == 1))) return emb;
+// Row img_index[p] (or p, or the only row) of emb for each prompt p (ref:
+// torch.repeat_interleave(image_embeddings, tokens.shape[0], dim=0)), concatenated into `into` when
+// given, else into a new tensor.
+static SamxTensor *gather_images(SamxCtx *ctx, SamxTensor *emb, const int *img_index, int P, SamxTensor *into) {
+  if (into && !img_index && emb->shape[0] == P) {  // a row per prompt already: one copy, no slices
+    samx_concat_into(ctx, into, &emb, 1, 0);
+    return into;
+  }
   SamxTensor **rows = (SamxTensor **)malloc(sizeof(SamxTensor *) * (size_t)P);
   for (int p = 0; p < P; p++) {
     int i = img_index ? img_index[p] : emb->shape[0] == 1 ? 0 : p;
@@ -211,26 +214,47 @@ static SamxTensor *per_prompt_images(SamxCtx *ctx, SamxTensor *emb, const int *i
     // Inference takes a one-image emb as it is (its slice would be a copy of it per prompt).
     rows[p] = emb->shape[0] == 1 && !ctx->recording ? emb : samx_slice(ctx, emb, 0, i, i + 1);
   }
-  SamxTensor *out = samx_concat_many(ctx, rows, P, 0);
+  if (into)
+    samx_concat_into(ctx, into, rows, P, 0);
+  else
+    into = samx_concat_many(ctx, rows, P, 0);
   free(rows);
-  return out;
+  return into;
 }
 
-// The image stream [P, g*g, C] in dtype st: the image embeddings plus the dense prompts, permuted
-// (ref: TwoWayTransformer.forward: B x C x h x w -> B x hw x C; cast first: the permute moves bf16). With
-// late_copies (inference) and dense prompts shared by every prompt, this runs once per image and the
-// result is copied per prompt: no f32 copy per prompt; otherwise the embeddings are copied per prompt
-// first, as training always has (its gradients then sum in the order they always have).
+// Image embeddings per prompt: emb itself when it has a row per prompt, or, with may_broadcast, one row
+// that the add after it broadcasts; otherwise gathered.
+static SamxTensor *per_prompt_images(SamxCtx *ctx, SamxTensor *emb, const int *img_index, int P, int may_broadcast) {
+  if (!img_index && (emb->shape[0] == P || (may_broadcast && emb->shape[0] == 1))) return emb;
+  return gather_images(ctx, emb, img_index, P, NULL);
+}
+
+// The image stream [b, g*g, C] in dtype st from the embeddings src [b, C, g, g] (ref:
+// TwoWayTransformer.forward: B x C x h x w -> B x hw x C; cast first: the permute moves bf16).
+static SamxTensor *stream_of(SamxCtx *ctx, SamxTensor *src, int64_t g, SamxDType st) {
+  SamxTensor *x = samx_reshape(ctx, sam_as_dtype(ctx, src, st), SHAPE(src->shape[0], src->shape[1], g * g));
+  return SAM_PERMUTE(ctx, x, 0, 2, 1);
+}
+
+// The image stream [P, g*g, C] in dtype st: the image embeddings plus the dense prompts, per prompt.
+// With late_copies (inference) and dense prompts shared by every prompt, the stream is made once per
+// image, in scratch above the per-prompt output, which is allocated first: handing the scratch back
+// then moves nothing, and no f32 copy is made per prompt. Otherwise the embeddings are copied per
+// prompt first, as training always has (its gradients then sum in the order they always have).
 static SamxTensor *image_stream(SamxCtx *ctx, SamxTensor *emb, const int *img_index, SamxTensor *dense, int P,
                                 int64_t g, SamxDType st, int late_copies) {
-  int64_t C = emb->shape[1];
-  int copies_first = !late_copies || (dense && dense->shape[0] != 1);
-  SamxTensor *src = copies_first ? per_prompt_images(ctx, emb, img_index, P, 1) : emb;
-  if (dense) src = samx_add(ctx, src, dense);
-  if (copies_first && src->shape[0] != P) src = samx_add(ctx, samx_zeros(ctx, SAMX_F32, SHAPE(P, C, g, g)), src);
-  int64_t b = src->shape[0];
-  SamxTensor *k = SAM_PERMUTE(ctx, samx_reshape(ctx, sam_as_dtype(ctx, src, st), SHAPE(b, C, g * g)), 0, 2, 1);
-  return copies_first ? k : per_prompt_images(ctx, k, img_index, P, 0);
+  if (!late_copies || (dense && dense->shape[0] != 1)) {
+    SamxTensor *src = per_prompt_images(ctx, emb, img_index, P, 1);
+    if (dense) src = samx_add(ctx, src, dense);
+    if (src->shape[0] != P) src = samx_add(ctx, samx_zeros(ctx, SAMX_F32, SHAPE(P, emb->shape[1], g, g)), src);
+    return stream_of(ctx, src, g, st);
+  }
+  SamxTensor *keys = samx_new(ctx, st, SHAPE(P, g * g, emb->shape[1]));
+  size_t scratch = samx_ctx_mark(ctx);
+  SamxTensor *per_image = stream_of(ctx, dense ? samx_add(ctx, emb, dense) : emb, g, st);
+  gather_images(ctx, per_image, img_index, P, keys);
+  samx_ctx_release(ctx, scratch);
+  return keys;
 }
 
 // The dtype of the two-way transformer's token and image streams: BF16 in bf16 inference when the

@@ -138,7 +138,7 @@ static void cast_checks(SamxDevice dev) {
 #define GELU_SLOPE 1.13
 #define GELU_TANH_VS_ERF 4.8e-4
 
-static double gelu_tanh_d(double v) { return 0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))); }
+static inline double gelu_tanh_d(double v) { return 0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))); }
 
 // The cuBLASLt launcher on its own: D (bf16) = alpha x w^T + beta D + bias, in place, then GELU's tanh
 // form when gelu, against a double reference rounded to bf16 (half an ulp, 2^-9 relative, plus the

@@ -1,8 +1,11 @@
 // reshape, permute, concat, slice, window partition/unpartition: naive double references, finite
 // differences, PyTorch (SAM's window functions verbatim), CUDA vs CPU; plain checks that reshape is a
-// view sharing its base's version, and that the shape ops invert each other exactly.
+// view sharing its base's version, and that the shape ops invert each other exactly; concat_into
+// against concat.
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../harness.h"
 #include "../test_util.h"
@@ -301,12 +304,73 @@ static void test_bf16_moves(SamxDevice dev) {
   samx_ctx_free(&ctx);
 }
 
+// samx_concat_into writes samx_concat's values, bit for bit, into the y it is given (F32 and BF16; one
+// input repeated, as the decoder's per-prompt copies of one image stream), leaving y where it was and
+// bumping its version.
+static void test_concat_into(SamxDevice dev) {
+  enum { N = 2 * 10 * 7 * 3 };
+  float x[N];
+  fill(x, N, -50);
+  for (int i = 0; i < N; i++) x[i] *= 1.0f + 1.0f / 3.0f;
+  SamxCtx ctx;
+  samx_test_ctx(&ctx, dev);
+  samx_ctx_set_recording(&ctx, 0);
+  for (int dt = 0; dt < 2; dt++) {
+    SamxDType type = dt ? SAMX_BF16 : SAMX_F32;
+    SamxTensor *y = samx_new(&ctx, type, SHAPE(2, 23, 7, 3));
+    void *at = y->data;
+    uint32_t version = samx_version(y);
+    SamxTensor *a = samx_cast(&ctx, samx_from_host(&ctx, SHAPE(2, 10, 7, 3), x), type);
+    SamxTensor *parts[3] = {a, samx_slice(&ctx, a, 1, 2, 5), a};
+    samx_concat_into(&ctx, y, parts, 3, 1);
+    SamxTensor *want = samx_concat(&ctx, parts, 3, 1);
+    float *g = samx_test_host_f32(y), *w = samx_test_host_f32(want);
+    CHECK(memcmp(g, w, sizeof(float) * (size_t)want->numel) == 0, "concat_into %s: values differ from concat's",
+          samx_dtype_name(type));
+    CHECK(y->data == at && samx_version(y) != version, "concat_into %s: y moved or kept its version",
+          samx_dtype_name(type));
+    free(g);
+    free(w);
+  }
+  samx_ctx_free(&ctx);
+}
+
+// 1 when samx_concat_into dies (in a child process): case 0 a y of the wrong shape, 1 of the wrong dtype,
+// 2 an input that needs a gradient while recording; -1 for case 3, a valid call, that returns.
+static int concat_into_dies(SamxDevice dev, int which) {
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    SamxCtx ctx;
+    samx_test_ctx(&ctx, dev);
+    samx_ctx_set_recording(&ctx, which == 2);
+    SamxTensor *x = samx_zeros(&ctx, SAMX_F32, SHAPE(2, 3));
+    x->requires_grad = which == 2;
+    SamxTensor *y = samx_new(&ctx, which == 1 ? SAMX_BF16 : SAMX_F32, SHAPE(which == 0 ? 5 : 4, 3));
+    SamxTensor *parts[2] = {x, x};
+    samx_concat_into(&ctx, y, parts, 2, 0);
+    _exit(0);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? -1 : 1;
+}
+
+static void test_concat_into_refuses(SamxDevice dev) {
+  static const char *what[] = {"a y of the wrong shape", "a y of the wrong dtype",
+                               "an input that needs a gradient while recording"};
+  for (int i = 0; i < 3; i++) CHECK(concat_into_dies(dev, i) == 1, "concat_into accepted %s", what[i]);
+  CHECK(concat_into_dies(dev, 3) == -1, "concat_into died on a valid call");
+}
+
 int main(int argc, char **argv) {
   SamxDevice dev;
   if (samx_test_device_arg(argc, argv, &dev) == SAMX_TEST_SKIP) return SAMX_TEST_SKIP;
   test_reshape_view(dev);
   test_round_trips(dev);
   test_bf16_moves(dev);
+  test_concat_into(dev);
+  test_concat_into_refuses(dev);
   int plain = samx_test_summary();
   int ops = samx_test_ops_main(argc, argv, cases, sizeof cases / sizeof *cases);
   return plain || ops;

@@ -91,7 +91,7 @@ static void cpu_checks(void) {
 }
 
 // Largest difference in bf16 ulps (of the larger magnitude) between two bf16 arrays.
-static int ulps(const uint16_t *p, const uint16_t *q, int64_t n) {
+static inline int ulps(const uint16_t *p, const uint16_t *q, int64_t n) {
   int w = 0;
   for (int64_t i = 0; i < n; i++) {
     int d = abs((int)(p[i] & 0x7fff) - (int)(q[i] & 0x7fff));
