@@ -1,5 +1,5 @@
-// defines: samx_relu, samx_gelu, samx_sigmoid, samx_gelu_ (elementwise, any shape, f32; a BF16 x gives a BF16 y,
-// computed in fp32 and rounded once: inference only, no backward).
+// defines: samx_relu, samx_gelu, samx_sigmoid, samx_gelu_ (elementwise, any shape, F32; a BF16 x gives a BF16 y,
+// computed in fp32 and rounded once, whose backward reads the saved bf16 x and y and gives an fp32 gradient).
 #ifndef SAMX_OPS_ACTIVATION_H
 #define SAMX_OPS_ACTIVATION_H
 

@@ -268,15 +268,25 @@ static SamxDType stream_dtype(const SamxCtx *ctx, const SamModel *m) {
 
 #define UPSCALING "mask_decoder.output_upscaling."
 
+// The upscaling's parameters: the two transposed convolutions (0, 3) and the norm between them (1).
+typedef struct {
+  SamxTensor *w0, *b0, *w1, *b1, *w3, *b3;
+} Upscaling;
+
+static Upscaling upscaling_params(const SamModel *m) {
+  return (Upscaling){sam_param(m, UPSCALING "0.weight"), sam_param(m, UPSCALING "0.bias"),
+                     sam_param(m, UPSCALING "1.weight"), sam_param(m, UPSCALING "1.bias"),
+                     sam_param(m, UPSCALING "3.weight"), sam_param(m, UPSCALING "3.bias")};
+}
+
 // The upscaling in training (ref: output_upscaling: ConvTranspose2d 2x2/2, LayerNorm2d, GELU,
 // ConvTranspose2d 2x2/2, GELU), F32 ops that record, from the stream keys [P, g*g, C] permuted.
 static SamxTensor *upscale_training(SamxCtx *ctx, const SamModel *m, SamxTensor *keys, int64_t g) {
   SamxTensor *x = samx_reshape(ctx, SAM_PERMUTE(ctx, keys, 0, 2, 1), SHAPE(keys->shape[0], keys->shape[2], g, g));
-  SamxTensor *w0 = sam_param(m, UPSCALING "0.weight"), *b0 = sam_param(m, UPSCALING "0.bias");
-  SamxTensor *w1 = sam_param(m, UPSCALING "1.weight"), *b1 = sam_param(m, UPSCALING "1.bias");
-  SamxTensor *w3 = sam_param(m, UPSCALING "3.weight"), *b3 = sam_param(m, UPSCALING "3.bias");
-  SamxTensor *up = samx_gelu(ctx, samx_layernorm2d(ctx, samx_conv_transpose2d(ctx, x, w0, b0, 2, 0), w1, b1, LN2D_EPS));
-  return samx_gelu(ctx, samx_conv_transpose2d(ctx, up, w3, b3, 2, 0));
+  Upscaling u = upscaling_params(m);
+  SamxTensor *up =
+      samx_gelu(ctx, samx_layernorm2d(ctx, samx_conv_transpose2d(ctx, x, u.w0, u.b0, 2, 0), u.w1, u.b1, LN2D_EPS));
+  return samx_gelu(ctx, samx_conv_transpose2d(ctx, up, u.w3, u.b3, 2, 0));
 }
 
 // The same in inference, every precision, from keys as it lies: the first transposed convolution reads
@@ -288,17 +298,15 @@ static SamxTensor *upscale_inference(SamxCtx *ctx, const SamModel *m, SamxTensor
                                      SamxTensor *queries) {
   SamxDType dt = keys->dtype;
   SamxTensor *x = samx_reshape(ctx, keys, SHAPE(keys->shape[0], g, g, keys->shape[2]));
-  SamxTensor *w0 = sam_param(m, UPSCALING "0.weight"), *b0 = sam_param(m, UPSCALING "0.bias");
-  SamxTensor *w1 = sam_param(m, UPSCALING "1.weight"), *b1 = sam_param(m, UPSCALING "1.bias");
-  SamxTensor *w3 = sam_param(m, UPSCALING "3.weight"), *b3 = sam_param(m, UPSCALING "3.bias");
-  SamxTensor *up = samx_conv_transpose2d_act_nhwc(ctx, x, w0, b0, 2, 0, -1, dt);
-  samx_gelu_(ctx, samx_layernorm2d_(ctx, up, w1, b1, LN2D_EPS));
+  Upscaling u = upscaling_params(m);
+  SamxTensor *up = samx_conv_transpose2d_act_nhwc(ctx, x, u.w0, u.b0, 2, 0, -1, dt);
+  samx_gelu_(ctx, samx_layernorm2d_(ctx, up, u.w1, u.b1, LN2D_EPS));
   // The final attention's tensors are dead before the widest output.
   samx_ctx_release_keep(ctx, tail, (SamxTensor *[]){queries, up}, 2);
-  if (dt == SAMX_BF16) return samx_conv_transpose2d_act(ctx, up, w3, b3, 2, 0, SAMX_ACT_GELU, dt);
+  if (dt == SAMX_BF16) return samx_conv_transpose2d_act(ctx, up, u.w3, u.b3, 2, 0, SAMX_ACT_GELU, dt);
   // F32: samx_gelu's own loop, whose erff (vectorised over large tensors on the CPU) the fused store's
   // does not match bit for bit.
-  return samx_gelu_(ctx, samx_conv_transpose2d_act(ctx, up, w3, b3, 2, 0, -1, dt));
+  return samx_gelu_(ctx, samx_conv_transpose2d_act(ctx, up, u.w3, u.b3, 2, 0, -1, dt));
 }
 
 void sam_decode_core(SamxCtx *ctx, SamModel *m, SamxTensor *image_emb, const int *img_index, SamxTensor *tokens,
