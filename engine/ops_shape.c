@@ -193,8 +193,17 @@ static SamxShape concat_shape(const char *op, SamxTensor **xs, int n, int k) {
 }
 
 static void concat_write(SamxTensor *y, SamxTensor **xs, int n, int k) {
+  int64_t outer = 1;
+  for (int i = 0; i < k; i++) outer *= y->shape[i];
+  size_t done = 0;
   int64_t start = 0;
   for (int j = 0; j < n; j++) {
+    if (outer == 1) {  // each input is one contiguous block of y: a plain copy, no index arithmetic
+      size_t bytes = samx_nbytes(xs[j]);
+      samx_memcpy(y->device, (char *)y->data + done, xs[j]->device, xs[j]->data, bytes);
+      done += bytes;
+      continue;
+    }
     SamxIndexMap m = embed_map(y, samx_shape_of(xs[j]), k, start);
     if (y->dtype == SAMX_BF16)
       move16(&m, xs[j]->numel, SAMX_SCATTER, xs[j], y);

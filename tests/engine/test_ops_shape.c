@@ -315,23 +315,24 @@ static void test_concat_into(SamxDevice dev) {
   SamxCtx ctx;
   samx_test_ctx(&ctx, dev);
   samx_ctx_set_recording(&ctx, 0);
-  for (int dt = 0; dt < 2; dt++) {
-    SamxDType type = dt ? SAMX_BF16 : SAMX_F32;
-    SamxTensor *y = samx_new(&ctx, type, SHAPE(2, 23, 7, 3));
-    void *at = y->data;
-    uint32_t version = samx_version(y);
-    SamxTensor *a = samx_cast(&ctx, samx_from_host(&ctx, SHAPE(2, 10, 7, 3), x), type);
-    SamxTensor *parts[3] = {a, samx_slice(&ctx, a, 1, 2, 5), a};
-    samx_concat_into(&ctx, y, parts, 3, 1);
-    SamxTensor *want = samx_concat(&ctx, parts, 3, 1);
-    float *g = samx_test_host_f32(y), *w = samx_test_host_f32(want);
-    CHECK(memcmp(g, w, sizeof(float) * (size_t)want->numel) == 0, "concat_into %s: values differ from concat's",
-          samx_dtype_name(type));
-    CHECK(y->data == at && samx_version(y) != version, "concat_into %s: y moved or kept its version",
-          samx_dtype_name(type));
-    free(g);
-    free(w);
-  }
+  for (int dt = 0; dt < 2; dt++)
+    for (int dim = 0; dim < 2; dim++) {  // dim 0: contiguous blocks (plain copies); dim 1: strided
+      SamxDType type = dt ? SAMX_BF16 : SAMX_F32;
+      SamxTensor *y = samx_new(&ctx, type, dim ? SHAPE(2, 23, 7, 3) : SHAPE(5, 10, 7, 3));
+      void *at = y->data;
+      uint32_t version = samx_version(y);
+      SamxTensor *a = samx_cast(&ctx, samx_from_host(&ctx, SHAPE(2, 10, 7, 3), x), type);
+      SamxTensor *parts[3] = {a, dim ? samx_slice(&ctx, a, 1, 2, 5) : samx_slice(&ctx, a, 0, 1, 2), a};
+      samx_concat_into(&ctx, y, parts, 3, dim);
+      SamxTensor *want = samx_concat(&ctx, parts, 3, dim);
+      float *g = samx_test_host_f32(y), *w = samx_test_host_f32(want);
+      CHECK(memcmp(g, w, sizeof(float) * (size_t)want->numel) == 0, "concat_into %s, dim %d: values differ from concat's",
+            samx_dtype_name(type), dim);
+      CHECK(y->data == at && samx_version(y) != version, "concat_into %s: y moved or kept its version",
+            samx_dtype_name(type));
+      free(g);
+      free(w);
+    }
   samx_ctx_free(&ctx);
 }
 
