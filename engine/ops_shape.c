@@ -20,7 +20,33 @@ static int normalize_dim(const char *op, const SamxTensor *x, int dim) {
   return k;
 }
 
+// Whether a strided map reaches its packed elements as one run of the mapped tensor from m->offset (its
+// strides are its dims' row-major ones, dims of size 1 aside: a slice or a concatenation's block along
+// a leading dim).
+static int map_is_run(const SamxIndexMap *m) {
+  if (m->kind != SAMX_MAP_STRIDED) return 0;
+  int64_t s = 1;
+  for (int k = m->ndim - 1; k >= 0; k--) {
+    if (m->dims[k] != 1 && m->stride[k] != s) return 0;
+    s *= m->dims[k];
+  }
+  return 1;
+}
+
+// A move through a map that is one run, done as one plain copy of n elements of elem bytes; 0 otherwise.
+static int moved_as_run(const SamxIndexMap *m, int64_t n, int dir, size_t elem, const SamxTensor *src,
+                        SamxTensor *dst) {
+  if (!map_is_run(m)) return 0;
+  size_t at = (size_t)m->offset * elem, bytes = (size_t)n * elem;
+  if (dir == SAMX_GATHER)
+    samx_memcpy(dst->device, dst->data, src->device, (const char *)src->data + at, bytes);
+  else
+    samx_memcpy(dst->device, (char *)dst->data + at, src->device, src->data, bytes);
+  return 1;
+}
+
 static void copy(const SamxIndexMap *m, int64_t n, int dir, int accumulate, const SamxTensor *src, SamxTensor *dst) {
+  if (!accumulate && moved_as_run(m, n, dir, sizeof(float), src, dst)) return;
   SAMX_ON_DEVICE(dst, samx_cpu_shape_copy(m, n, dir, accumulate, samx_f32(src), samx_f32(dst)),
                  samx_cuda_shape_copy(m, n, dir, accumulate, samx_f32(src), samx_f32(dst)));
 }
@@ -30,6 +56,7 @@ static void copy(const SamxIndexMap *m, int64_t n, int dir, int accumulate, cons
 static void move16(const SamxIndexMap *m, int64_t n, int dir, const SamxTensor *src, SamxTensor *dst) {
   const uint16_t *s = (const uint16_t *)src->data;
   uint16_t *d = (uint16_t *)dst->data;
+  if (moved_as_run(m, n, dir, sizeof(uint16_t), src, dst)) return;
   SAMX_ON_DEVICE(dst, samx_cpu_shape_move16(m, n, dir, s, d), samx_cuda_shape_move16(m, n, dir, s, d));
 }
 
@@ -193,17 +220,8 @@ static SamxShape concat_shape(const char *op, SamxTensor **xs, int n, int k) {
 }
 
 static void concat_write(SamxTensor *y, SamxTensor **xs, int n, int k) {
-  int64_t outer = 1;
-  for (int i = 0; i < k; i++) outer *= y->shape[i];
-  size_t done = 0;
   int64_t start = 0;
   for (int j = 0; j < n; j++) {
-    if (outer == 1) {  // each input is one contiguous block of y: a plain copy, no index arithmetic
-      size_t bytes = samx_nbytes(xs[j]);
-      samx_memcpy(y->device, (char *)y->data + done, xs[j]->device, xs[j]->data, bytes);
-      done += bytes;
-      continue;
-    }
     SamxIndexMap m = embed_map(y, samx_shape_of(xs[j]), k, start);
     if (y->dtype == SAMX_BF16)
       move16(&m, xs[j]->numel, SAMX_SCATTER, xs[j], y);
