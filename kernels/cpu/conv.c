@@ -80,11 +80,15 @@ void samx_cpu_conv_col2im(const float *cols, float *x, int accumulate, SamxConvG
     }
 }
 
+// Plane by plane, each (b, c) plane with its one bias value: finding the channel of every element (a
+// 64-bit division) took 2.3 ms of a [1, 64, 128, 128] output's pass, the pass itself 0.35 ms.
 void samx_cpu_conv_bias_act(const float *y32, const float *bias, int act, void *y, int y_bf16, int64_t B, int64_t C,
                             int64_t HW) {
 #pragma omp parallel for schedule(static) if (B * C * HW > 32768)
-  for (int64_t i = 0; i < B * C * HW; i++)
-    samx_conv_store(y, y_bf16, i, samx_conv_bias_act(y32[i], bias ? bias[(i / HW) % C] : 0.0f, act));
+  for (int64_t p = 0; p < B * C; p++) {
+    const float b = bias ? bias[p % C] : 0.0f;
+    for (int64_t i = p * HW; i < (p + 1) * HW; i++) samx_conv_store(y, y_bf16, i, samx_conv_bias_act(y32[i], b, act));
+  }
 }
 
 void samx_cpu_conv_bias_grad(const float *gy, float *gbias, int64_t B, int64_t C, int64_t HW) {

@@ -94,10 +94,17 @@ void samx_cpu_elementwise_sum_fwd(const float *x, float *y, int64_t outer, int64
   for (int64_t j = 0; j < n_out; j++) y[j] = samx_sum_at(x, d, inner, j / inner, j % inner, scale);
 }
 
+// Row by row over [outer, d, inner]: each row of inner values adds the same row of gy (two 64-bit
+// divisions per element found it before).
 void samx_cpu_elementwise_sum_bwd(const float *gy, float *gx, int64_t outer, int64_t d, int64_t inner, float scale) {
   int64_t n = outer * d * inner;
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-  for (int64_t i = 0; i < n; i++) gx[i] += scale * gy[(i / (d * inner)) * inner + i % inner];
+#pragma omp parallel for collapse(2) schedule(static) if (n > PARALLEL_MIN)
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t k = 0; k < d; k++) {
+      const float *g = gy + o * inner;
+      float *dst = gx + (o * d + k) * inner;
+      for (int64_t i = 0; i < inner; i++) dst[i] += scale * g[i];
+    }
 }
 
 void samx_cpu_elementwise_cast(const void *x, int x_dt, void *y, int y_dt, int64_t n) {
