@@ -2,7 +2,7 @@
 # The README's CPU comparison: every row of its table from one commit, each side by side with PyTorch
 # (samx bench ... --device cpu --compare-torch), into one folder of raw outputs.
 #
-#   bash scripts/bench-cpu.sh [OUT]      (default OUT: bench-cpu-<date>)
+#   bash scripts/bench-cpu.sh [OUT]      (default OUT: runs/bench-cpu-<date>)
 #
 # Needs build/samx (scripts/build.sh) and the venv of scripts/setup-venv.sh. The P2SAM rows time the
 # authors' modules, which bench/torch_train_p2sam.py imports at run time: set P2SAM_ORACLE,
@@ -15,8 +15,9 @@ if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
   sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
-cd "$(dirname "$0")/.." || exit 2
-OUT=${1:-bench-cpu-$(date -u +%Y-%m-%d)}
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+OUT=$(realpath -m "${1:-$ROOT/runs/bench-cpu-$(date -u +%Y-%m-%d)}")
+cd "$ROOT" || exit 2
 SAMX=build/samx
 [ -x "$SAMX" ] || { echo "bench-cpu.sh: $SAMX not built (bash scripts/build.sh)" >&2; exit 2; }
 [ -x .venv/bin/python ] || { echo "bench-cpu.sh: no .venv (bash scripts/setup-venv.sh)" >&2; exit 2; }
