@@ -39,17 +39,25 @@ anatomy_fewshot() {
   done
 }
 
-# anatomy_eval N...: SAM with a point / a box per component (no seed: once, in $A/eval), the atlas of
-# the first shot count's shots and few-shot with each N (in $FS_DIR/eval).
-anatomy_eval() {
-  local p n name d=${FS_DIR:-$A} names=("atlas-$1")
-  mkdir -p "$d/pred" "$d/eval"
+# anatomy_eval_sam: SAM with a point / a box per component (no seed: once, in $A/eval; a second call
+# keeps the first's results).
+anatomy_eval_sam() {
+  local p
+  mkdir -p "$A/pred" "$A/eval"
   for p in point box; do
     [ -f "$A/eval/sam-$p.json" ] && continue
     $SAMX infer --method sam --prompt "$p" --per-component --labels "$FS_LABELS" --checkpoint "$A/sam/sam.safetensors" \
       --data "$A/anatomy.h5" --split test --device "$DEVICE" --out "$A/pred/sam-$p.h5" -q
     $SAMX eval --data "$A/anatomy.h5" --pred "$A/pred/sam-$p.h5" --labels "$FS_LABELS" --json "$A/eval/sam-$p.json" --quiet
   done
+}
+
+# anatomy_eval N...: anatomy_eval_sam, then the atlas of the first shot count's shots and few-shot with
+# each N (in $FS_DIR/eval).
+anatomy_eval() {
+  local n name d=${FS_DIR:-$A} names=("atlas-$1")
+  anatomy_eval_sam
+  mkdir -p "$d/pred" "$d/eval"
   $SAMX infer --method atlas --shots "$d/fewshot_$1/rows.txt" --labels "$FS_LABELS" --data "$A/anatomy.h5" --split test \
     --out "$d/pred/atlas-$1.h5" -q
   for n in "$@"; do

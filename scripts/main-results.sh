@@ -16,13 +16,15 @@ blas="$(ldd "$samx" 2>/dev/null | sed -n 's/.*\(lib[a-z]*blas[^ ]*\) => \([^ ]*\
 [ -n "$blas" ] && blas="$(readlink -f "$blas")"
 cores=$(nproc --all)  # plain nproc counts OMP_NUM_THREADS, not the machine
 threads="${OMP_NUM_THREADS:-unset (OpenBLAS/OpenMP use all $cores cores)}"
+jobs="${SAMX_MAIN_JOBS:-1}"  # stages at once (scripts/main.sh)
 IFS=$'\t' read -r pd_mean pd_std pd_n <<< "$prompted"
 
 echo "# Main job results"
 echo
 echo "- commit: \`$commit\` (\`$(head -1 "$run/info.txt")\`)"
 echo "- date: $date_start"
-echo "- machine: ${cpu:-unknown CPU}, $cores cores; BLAS \`${blas:-none linked}\`; OMP_NUM_THREADS $threads"
+echo "- machine: ${cpu:-unknown CPU}, $cores cores; BLAS \`${blas:-none linked}\`; OMP_NUM_THREADS $threads;" \
+  "$jobs stage(s) at once"
 echo "- load average (1, 5, 15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- downstream seeds: $seeds (run.seed = 1..$seeds); device: ${SAMX_DEVICE:-auto}"
 echo
@@ -36,6 +38,7 @@ echo
 echo "The pretrained model (SAM-FT) against the annotator whose tight box prompts it (annotator $box):"
 echo "Dice $pd_mean ± $pd_std over $pd_n test samples with a non-empty mask of that annotator."
 echo
-echo "| stage | seconds | CPU seconds |"
-echo "|---|---:|---:|"
-tail -n +2 "$run/timings.tsv" | awk -F'\t' '{ printf "| %s | %s | %s |\n", $1, $2, ($3 == "" ? "—" : $3) }'
+echo "| stage | seconds | CPU seconds | started at s |"
+echo "|---|---:|---:|---:|"
+tail -n +2 "$run/timings.tsv" |
+  awk -F'\t' '{ printf "| %s | %s | %s | %s |\n", $1, $2, ($3 == "" ? "—" : $3), ($4 == "" ? "—" : $4) }'
