@@ -59,7 +59,7 @@ while [ $# -gt 0 ]; do
       shift
       ;;
     --seeds=*) SEEDS="${1#--seeds=}" ;;
-    -h | --help) sed -n '2,46p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,45p' "$0"; exit 0 ;;
     *) echo "main.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
